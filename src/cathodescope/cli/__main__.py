@@ -1,0 +1,5 @@
+import sys
+
+from cathodescope.cli import main
+
+sys.exit(main())

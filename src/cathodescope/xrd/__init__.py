@@ -1,0 +1,1 @@
+"""xrd subpackage."""

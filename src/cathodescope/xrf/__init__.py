@@ -1,0 +1,1 @@
+"""xrf subpackage."""
