@@ -1,1 +1,21 @@
-"""phantom subpackage."""
+"""Ground-truth generators. Every generator returns ``(data, truth)``.
+
+Particles and scenes (2D/3D) with known profiles, volumes and labels; spectra mixtures; cycling and
+GITT curves; diffraction patterns.
+"""
+
+# -- particles and scenes --
+
+# --
+
+# -- spectra --
+
+# --
+
+# -- cycling and GITT --
+
+# --
+
+# -- diffraction and thermal --
+
+# --
