@@ -1,5 +1,38 @@
-"""Readers and writers. One private module per format family; writers are atomic."""
+"""Readers and writers. One private module per format family; writers are atomic.
+
+Readers return the project's data model (``xarray.DataArray`` with named dims, physical
+coordinates and ``attrs["units"]``, or documented pandas DataFrames) and raise specific
+exceptions from :mod:`cathodescope.errors` on corrupt, truncated or unrecognised files.
+"""
 
 from cathodescope.io._atomic import atomic_path, atomic_write_bytes, atomic_write_text, sha256_file
+
+# -- image channels and volumes (TIFF, npy, HDF5, Zarr) --
+
+# --
+
+# -- TXM projections --
+
+# --
+
+# -- XAS --
+
+# --
+
+# -- cyclers --
+
+# --
+
+# -- XRF --
+
+# --
+
+# -- SPM --
+
+# --
+
+# -- XRD and thermal --
+
+# --
 
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "sha256_file"]
