@@ -86,6 +86,26 @@ class CathodescopeRunWarning(CathodescopeWarning):
 # --- tomo -----------------------------------------------------------------------------------
 
 
+class ProjectionGeometryError(CathodescopeError, ValueError):
+    """Projection stack, angles, flats/darks or detector geometry do not fit together."""
+
+
+class NonPositiveIntensityError(CathodescopeError, ValueError):
+    """Flat/dark-normalized transmission is <= 0 where -log is needed (bad darks or flats)."""
+
+
+class RotationCentreError(ProjectionGeometryError):
+    """A rotation centre lies outside the detector or could not be determined."""
+
+
+class EdgeBracketError(CathodescopeError, ValueError):
+    """Energies of an elemental pair do not bracket a tabulated absorption edge."""
+
+
+class AlignmentError(CathodescopeError, RuntimeError):
+    """Registration between energies or volumes failed (no overlap, no contrast)."""
+
+
 # --- xas ------------------------------------------------------------------------------------
 
 
