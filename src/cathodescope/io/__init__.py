@@ -12,6 +12,16 @@ from cathodescope.io._atomic import atomic_path, atomic_write_bytes, atomic_writ
 # --
 
 # -- TXM projections --
+from cathodescope.io._txm import (
+    RawProjections,
+    make_projections,
+    read_angles_file,
+    read_data_exchange,
+    read_fxi,
+    read_projections,
+    read_tiff_stack,
+    read_xradia,
+)
 
 # --
 
