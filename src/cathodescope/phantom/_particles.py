@@ -955,7 +955,7 @@ def paper_scene(
 
     Examples
     --------
-    >>> data, truth = paper_scene((64, 64), n_particles=1, spacing=0.1)
+    >>> data, truth = paper_scene((96, 96), n_particles=1, spacing=0.1)
     >>> sorted(data), truth.n_particles
     (['Co', 'Mn', 'Ni'], 1)
     """
