@@ -226,7 +226,8 @@ def ess_cov(
     with np.errstate(invalid="ignore", divide="ignore"):
         cov = sd[:, :, None] * sd[:, None, :] * f / n_b[:, None, None]
         n_eff = n_b[:, None] / diag
-    dof = np.maximum(np.min(n_eff, axis=1) - 1.0, 0.0)
+    # At least one degree of freedom (t(1) is very wide) wherever the bin has >= 2 voxels.
+    dof = np.where(n_b >= 2, np.maximum(np.min(n_eff, axis=1) - 1.0, 1.0), 0.0)
     return cov, dof, n_eff, half
 
 
@@ -281,5 +282,5 @@ def bootstrap_cov(
         x = reps[good[:, b], b, :]
         if x.shape[0] > 2 and blocks_per_bin[b] > 1:
             cov[b] = np.atleast_2d(np.cov(x, rowvar=False))
-    dof = np.maximum(blocks_per_bin - 1.0, 0.0)
+    dof = np.where(blocks_per_bin >= 2, blocks_per_bin - 1.0, 0.0)
     return cov, dof
