@@ -444,7 +444,7 @@ def depth_profiles(
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = m_r / total[:, None]
             for e, c in enumerate(rnames):
-                grad = -ratio / total[:, None]
+                grad = np.repeat((-ratio[:, e] / total)[:, None], len(rnames), axis=1)
                 grad[:, e] += 1.0 / total
                 var = np.einsum("bi,bij,bj->b", grad, cov_r, grad)
                 half_ci = tval * np.sqrt(np.clip(var, 0, None))
