@@ -19,6 +19,7 @@ RHO_CUTOFF = 0.05
 MAX_LAG_VOX = 10
 # Voxels sampled per bin to estimate the bin's pair-geometry inflation factor.
 SAMPLES_PER_BIN = 128
+SAMPLE_BUDGET = 6_000_000
 
 
 @dataclass(frozen=True)
@@ -86,17 +87,13 @@ def _residual_fields(data: BinnedData, pad: tuple[int, ...]) -> tuple[np.ndarray
     """Residuals about the binned mean profile (0 outside the particle), zero-padded."""
     n_ch = data.values.shape[0]
     shape_p = tuple(s + p for s, p in zip(data.shape, pad, strict=True))
-    fields = np.zeros((n_ch, *shape_p), dtype=np.float32)
-    inner = tuple(slice(0, s) for s in data.shape)
+    lin = np.ravel_multi_index(np.unravel_index(data.flat_index, data.shape), shape_p)
     resid = data.values - data.mean[data.bins].T
+    fields = np.zeros((n_ch, *shape_p), dtype=np.float32)
     for j in range(n_ch):
-        f = np.zeros(data.shape, dtype=np.float32)
-        f.ravel()[data.flat_index] = resid[j]
-        fields[(j, *inner)] = f
+        fields[j].ravel()[lin] = resid[j]
     mask = np.zeros(shape_p, dtype=np.float32)
-    m = np.zeros(data.shape, dtype=np.float32)
-    m.ravel()[data.flat_index] = 1.0
-    mask[inner] = m
+    mask.ravel()[lin] = 1.0
     return fields, mask
 
 
@@ -194,31 +191,40 @@ def ess_cov(
     sub = np.full(data.shape, -1, dtype=np.int32)
     sub.ravel()[data.flat_index] = data.bins
     binvol[inner] = sub
-    # Sample up to SAMPLES_PER_BIN voxels per bin (all of small bins).
+    lags = np.stack(
+        np.meshgrid(*[np.arange(-h, h + 1) for h in half], indexing="ij"), axis=-1
+    ).reshape(-1, ndim)
+    n_lags = lags.shape[0]
+    # Sample up to SAMPLES_PER_BIN voxels per bin (all of small bins), fewer when the window
+    # is large so that samples x lags stays below SAMPLE_BUDGET (at least 16 per bin).
+    per_bin = int(np.clip(SAMPLE_BUDGET // (n_lags * data.n_bins), 16, SAMPLES_PER_BIN))
     order = rng.permutation(data.bins.size)
     b_perm = data.bins[order]
     rank = np.empty_like(order)
     sort = np.argsort(b_perm, kind="stable")
     starts = np.searchsorted(b_perm[sort], np.arange(data.n_bins))
     rank[sort] = np.arange(order.size) - starts[b_perm[sort]]
-    chosen = order[rank < SAMPLES_PER_BIN]
+    chosen = order[rank < per_bin]
     coords = np.stack(np.unravel_index(data.flat_index[chosen], data.shape), axis=1) + half
     lin = np.ravel_multi_index(tuple(coords.T), shape_p)
-    lags = np.stack(
-        np.meshgrid(*[np.arange(-h, h + 1) for h in half], indexing="ij"), axis=-1
-    ).reshape(-1, ndim)
     strides = np.array([int(np.prod(shape_p[a + 1 :])) for a in range(ndim)])
     offsets = lags @ strides
     b_s = data.bins[chosen]
-    same = (binvol.ravel()[lin[:, None] + offsets[None, :]] == b_s[:, None]).astype(np.float32)
-    rflat = rho.reshape(n_ch, n_ch, -1)
+    rmat = rho.reshape(n_ch * n_ch, n_lags).T.astype(np.float32)  # (lags, C*C)
+    flat_bins = binvol.ravel()
+    s = np.empty((chosen.size, n_ch * n_ch))
+    step = max(1, 2_000_000 // n_lags)
+    for i0 in range(0, chosen.size, step):
+        part = flat_bins[lin[i0 : i0 + step, None] + offsets[None, :]]
+        same = (part == b_s[i0 : i0 + step, None]).astype(np.float32)
+        s[i0 : i0 + step] = same @ rmat
     n_b = data.counts.astype(np.float64)
     n_samp = np.maximum(np.bincount(b_s, minlength=data.n_bins), 1)
     f = np.empty((data.n_bins, n_ch, n_ch))
     for j in range(n_ch):
         for k in range(n_ch):
-            s = same @ rflat[j, k].astype(np.float32)
-            f[:, j, k] = np.bincount(b_s, weights=s, minlength=data.n_bins) / n_samp
+            w = s[:, j * n_ch + k]
+            f[:, j, k] = np.bincount(b_s, weights=w, minlength=data.n_bins) / n_samp
     diag = np.maximum(np.diagonal(f, axis1=1, axis2=2), 1.0)  # (n_bins, C)
     idx = np.arange(n_ch)
     f[:, idx, idx] = diag
