@@ -58,11 +58,19 @@ def correlated_noise(
     return (ndi.gaussian_filter(rng.standard_normal(shape), sigma_vox) / norm).astype(np.float32)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_ball():
+    """Factory of noise-free balls/disks: ``ball(shape, spacing, radius_um, ...)``."""
     return ball
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_noise():
+    """Factory of unit-variance correlated noise: ``correlated_noise(rng, shape, sigma_vox)``."""
     return correlated_noise
+
+
+@pytest.fixture(scope="session")
+def composition():
+    """The analytic composition (fraction vs true depth in um) used by ``make_ball``."""
+    return COMPOSITION

@@ -20,8 +20,6 @@ from cathodescope.errors import (
 )
 from cathodescope.profile import DepthProfiles, depth_profiles
 
-from .conftest import COMPOSITION
-
 ISO = (0.049, 0.049, 0.049)
 ANISO = (0.0735, 0.049, 0.049)
 
@@ -34,20 +32,17 @@ def _in_window(res: DepthProfiles, df: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def iso_ball():
-    from .conftest import ball
-
-    labels, chans, _ = ball((96, 96, 96), ISO, 2.3)
+def iso_ball(make_ball):
+    labels, chans, _ = make_ball((96, 96, 96), ISO, 2.3)
     return labels, chans, depth_profiles(labels, chans, spacing=ISO)
 
 
-def test_noise_free_ratios_match_truth_in_reliable_window(iso_ball):
-
+def test_noise_free_ratios_match_truth_in_reliable_window(iso_ball, composition):
     _, _, res = iso_ball
     r = _in_window(res, res.ratios)
     w = res.reliable_windows.iloc[0]
     assert w.depth_min_um <= 0.25 and w.depth_max_um >= 2.0  # no intensity drop: full range
-    for el, f in COMPOSITION.items():
+    for el, f in composition.items():
         q = r[r.element == el]
         err = np.abs(q.ratio.to_numpy() - f(q.depth_um.to_numpy()))
         assert err.max() < 0.01, f"{el}: max error {err.max():.4f}"
