@@ -37,7 +37,9 @@ def test_data_exchange_real_file(shared_data):
 
 def test_xradia_real_files(shared_data):
     folder = shared_data / "txm" / "aps8bm_ni_edge_pair"
-    raw = read_xradia(folder / "fov07_xanessoc01_8353_0eV.xrm", reference=folder / "ref_xanessoc01_8353_0eV.xrm")
+    raw = read_xradia(
+        folder / "fov07_xanessoc01_8353_0eV.xrm", reference=folder / "ref_xanessoc01_8353_0eV.xrm"
+    )
     assert raw.data.shape == (1, 1024, 1024)
     assert raw.flats.shape == (1, 1024, 1024)
     # metadata from the OLE streams: energy named in the file name, 2x2-binned pixel size
@@ -47,7 +49,10 @@ def test_xradia_real_files(shared_data):
     assert raw.metadata["xray_magnification"] == 38.0
     assert raw.data.values.dtype == np.uint16
     with pytest.raises(ShapeMismatchError, match="reference frame of the same energy"):
-        read_xradia(folder / "fov07_xanessoc01_8353_0eV.xrm", reference=folder / "ref_xanessoc01_8250_0eV.xrm")
+        read_xradia(
+            folder / "fov07_xanessoc01_8353_0eV.xrm",
+            reference=folder / "ref_xanessoc01_8250_0eV.xrm",
+        )
 
 
 def test_xradia_bad_files(tmp_path, shared_data):
@@ -55,7 +60,9 @@ def test_xradia_bad_files(tmp_path, shared_data):
     not_ole.write_bytes(b"not an ole file" * 100)
     with pytest.raises(FileFormatError, match="OLE2"):
         read_xradia(not_ole)
-    src = (shared_data / "txm" / "aps8bm_ni_edge_pair" / "fov07_xanessoc01_8250_0eV.xrm").read_bytes()
+    src = (
+        shared_data / "txm" / "aps8bm_ni_edge_pair" / "fov07_xanessoc01_8250_0eV.xrm"
+    ).read_bytes()
     cut = tmp_path / "cut.xrm"
     cut.write_bytes(src[: len(src) // 2])
     with pytest.raises((TruncatedFileError, FileFormatError)):
@@ -105,8 +112,13 @@ def test_tiff_stack_with_angles_file(tmp_path, rng):
         tifffile.imwrite(tmp_path / f"proj_{k:03d}.tif", data[k])
     tifffile.imwrite(tmp_path / "flat.tiff", np.full((2, 5, 6), 1200, np.uint16))
     (tmp_path / "angles.txt").write_text("# deg\n0\n45\n90\n135\n")
-    raw = read_tiff_stack(sorted(tmp_path.glob("proj_*.tif")), tmp_path / "angles.txt",
-                          flats=tmp_path / "flat.tiff", energy_ev=8000.0, pixel_size_um=0.05)
+    raw = read_tiff_stack(
+        sorted(tmp_path.glob("proj_*.tif")),
+        tmp_path / "angles.txt",
+        flats=tmp_path / "flat.tiff",
+        energy_ev=8000.0,
+        pixel_size_um=0.05,
+    )
     np.testing.assert_array_equal(raw.data.values, data)
     np.testing.assert_allclose(raw.angles, [0, 45, 90, 135])
     (tmp_path / "angles3.txt").write_text("0\n60\n120\n")

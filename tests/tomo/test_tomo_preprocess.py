@@ -5,9 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cathodescope.errors import NonPositiveIntensityError, ProjectionGeometryError, ShapeMismatchError
+from cathodescope.errors import (
+    NonPositiveIntensityError,
+    ProjectionGeometryError,
+    ShapeMismatchError,
+)
 from cathodescope.io._txm import make_projections
-from cathodescope.tomo import fbp, forward_project, minus_log, preprocess, remove_zingers, suppress_rings
+from cathodescope.tomo import (
+    fbp,
+    forward_project,
+    minus_log,
+    preprocess,
+    remove_zingers,
+    suppress_rings,
+)
 
 
 def test_normalization_and_log_exact():
@@ -15,8 +26,9 @@ def test_normalization_and_log_exact():
     p = np.linspace(0, 2, 4 * 3 * 5, dtype=np.float32).reshape(4, 3, 5)
     flat, dark = 1000.0, 50.0
     counts = dark + (flat - dark) * np.exp(-p)
-    raw = make_projections(counts, np.arange(4.0) * 45, flats=np.full((2, 3, 5), flat),
-                           darks=np.full((3, 3, 5), dark))
+    raw = make_projections(
+        counts, np.arange(4.0) * 45, flats=np.full((2, 3, 5), flat), darks=np.full((3, 3, 5), dark)
+    )
     lines = preprocess(raw, zinger_threshold=None)
     np.testing.assert_allclose(lines.values, p, atol=1e-5)
     assert lines.attrs["units"] == "dimensionless"
@@ -24,7 +36,9 @@ def test_normalization_and_log_exact():
 
 def test_log_of_nonpositive_raises_with_hint():
     counts = np.full((3, 2, 4), 40.0)  # below the dark level
-    raw = make_projections(counts, [0, 60, 120], flats=np.full((2, 4), 1000.0), darks=np.full((2, 4), 50.0))
+    raw = make_projections(
+        counts, [0, 60, 120], flats=np.full((2, 4), 1000.0), darks=np.full((2, 4), 50.0)
+    )
     with pytest.raises(NonPositiveIntensityError, match=r"24 of 24 .* dark frames"):
         preprocess(raw, zinger_threshold=None)
     clipped = preprocess(raw, zinger_threshold=None, min_transmission=1e-3)
@@ -74,8 +88,12 @@ def test_ring_suppression_reduces_ring_artefact():
 
 def test_slab_processing_to_hdf5_equals_in_memory(tmp_path, rng):
     counts = rng.poisson(800, (6, 10, 7)).astype(np.float32)
-    raw = make_projections(counts, np.arange(6.0) * 30, flats=rng.poisson(1000, (3, 10, 7)),
-                           darks=np.full((2, 10, 7), 20.0))
+    raw = make_projections(
+        counts,
+        np.arange(6.0) * 30,
+        flats=rng.poisson(1000, (3, 10, 7)),
+        darks=np.full((2, 10, 7), 20.0),
+    )
     mem = preprocess(raw, slab=4)
     disk = preprocess(raw, slab=3, out=tmp_path / "lines.h5")
     np.testing.assert_allclose(np.asarray(disk.values), mem.values, rtol=1e-6)

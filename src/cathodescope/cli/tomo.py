@@ -14,7 +14,9 @@ def _centre(text: str) -> str | float:
     try:
         return float(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--centre must be 'auto' or a column in pixels, got {text!r}") from exc
+        raise argparse.ArgumentTypeError(
+            f"--centre must be 'auto' or a column in pixels, got {text!r}"
+        ) from exc
 
 
 def _optional_float(text: str) -> float | None:
@@ -30,7 +32,9 @@ def _rows(text: str) -> slice:
     try:
         a, b = (int(v) for v in text.split(":"))
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--rows must be START:STOP (detector rows), got {text!r}") from exc
+        raise argparse.ArgumentTypeError(
+            f"--rows must be START:STOP (detector rows), got {text!r}"
+        ) from exc
     if not 0 <= a < b:
         raise argparse.ArgumentTypeError(f"--rows needs 0 <= START < STOP, got {text!r}")
     return slice(a, b)
@@ -39,50 +43,71 @@ def _rows(text: str) -> slice:
 def register(subparsers: Any) -> None:
     """Add ``tomo reconstruct`` and ``tomo pipeline``."""
     parser = subparsers.add_parser(
-        "tomo", help="TXM tomography: raw projections -> volumes -> elemental depth profiles",
+        "tomo",
+        help="TXM tomography: raw projections -> volumes -> elemental depth profiles",
         description="Transmission X-ray microscopy tomography.",
     )
     sub = parser.add_subparsers(dest="tomo_command", metavar="SUBCOMMAND")
 
     rec = sub.add_parser(
-        "reconstruct", help="reconstruct one raw projection file (Data Exchange, FXI, Xradia, TIFF)",
+        "reconstruct",
+        help="reconstruct one raw projection file (Data Exchange, FXI, Xradia, TIFF)",
         description="Flat/dark-normalize, -log, find the centre and reconstruct slice by slice; "
         "the volume is written chunk by chunk (Zarr or HDF5).",
     )
-    rec.add_argument("input", help="projection file (.h5 Data Exchange/FXI, .txrm/.xrm, TIFF folder)")
+    rec.add_argument(
+        "input", help="projection file (.h5 Data Exchange/FXI, .txrm/.xrm, TIFF folder)"
+    )
     add_out_arguments(rec)
     rec.add_argument("--reference", help="Xradia reference (flat) .xrm for the input")
     rec.add_argument("--angles", help="angles file in degrees (TIFF input)")
     rec.add_argument("--flats", help="flat-field TIFF(s) (TIFF input)")
     rec.add_argument("--darks", help="dark TIFF(s) (TIFF input)")
     rec.add_argument("--pixel-size", type=float, help="pixel size in um (overrides the file)")
-    rec.add_argument("--centre", type=_centre, default="auto", help="rotation-axis column in px or 'auto'")
     rec.add_argument(
-        "--centre-method", default="auto", choices=("auto", "mirror", "sinusoid", "sharpness"),
+        "--centre", type=_centre, default="auto", help="rotation-axis column in px or 'auto'"
     )
     rec.add_argument(
-        "--algorithm", default="fbp", choices=("fbp", "sirt", "astra_fbp", "astra_sirt"),
+        "--centre-method",
+        default="auto",
+        choices=("auto", "mirror", "sinusoid", "sharpness"),
+    )
+    rec.add_argument(
+        "--algorithm",
+        default="fbp",
+        choices=("fbp", "sirt", "astra_fbp", "astra_sirt"),
         help="fbp/sirt are ours (numba); astra_* use astra-toolbox on the CPU",
     )
-    rec.add_argument("--filter", default="ramp", choices=("ramp", "shepp-logan", "cosine", "hamming", "hann"))
+    rec.add_argument(
+        "--filter", default="ramp", choices=("ramp", "shepp-logan", "cosine", "hamming", "hann")
+    )
     rec.add_argument("--iterations", type=int, default=100, help="SIRT iterations")
     rec.add_argument("--rows", type=_rows, help="detector rows START:STOP to reconstruct")
     rec.add_argument("--slab", type=int, default=32, help="detector rows per chunk (memory)")
-    rec.add_argument("--zinger-threshold", type=_optional_float, default=0.3, help="relative, or 'off'")
-    rec.add_argument("--ring-width", type=int, default=0, help="ring suppression width in px (0 = off)")
-    rec.add_argument("--min-transmission", type=float, help="clip transmission instead of failing on <= 0")
+    rec.add_argument(
+        "--zinger-threshold", type=_optional_float, default=0.3, help="relative, or 'off'"
+    )
+    rec.add_argument(
+        "--ring-width", type=int, default=0, help="ring suppression width in px (0 = off)"
+    )
+    rec.add_argument(
+        "--min-transmission", type=float, help="clip transmission instead of failing on <= 0"
+    )
     rec.add_argument("--volume-format", default="zarr", choices=("zarr", "h5"))
     rec.add_argument("--no-progress", action="store_true", help="hide progress bars")
     rec.set_defaults(func=_reconstruct)
 
     pipe = sub.add_parser(
-        "pipeline", help="raw files per energy -> elemental volumes -> depth profiles (TOML config)",
+        "pipeline",
+        help="raw files per energy -> elemental volumes -> depth profiles (TOML config)",
         description="Run the whole chain from a TOML config (see cathodescope.tomo.run_pipeline).",
     )
     pipe.add_argument("config", help="pipeline TOML file")
     pipe.add_argument("--out", help="run folder (default: [output] dir of the config)")
     pipe.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out")
-    pipe.add_argument("--volumes", default="zarr", choices=("zarr", "h5", "none"), help="store volumes")
+    pipe.add_argument(
+        "--volumes", default="zarr", choices=("zarr", "h5", "none"), help="store volumes"
+    )
     pipe.add_argument("--no-progress", action="store_true", help="hide progress bars")
     pipe.set_defaults(func=_pipeline)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
@@ -102,7 +127,9 @@ def _reconstruct(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     path = Path(args.input)
     params = {k: v for k, v in vars(args).items() if k != "func"}
-    with RunFolder(args.out, command="tomo reconstruct", parameters=params, overwrite=args.overwrite) as run:
+    with RunFolder(
+        args.out, command="tomo reconstruct", parameters=params, overwrite=args.overwrite
+    ) as run:
         run.add_input(path)
         with run.timer("read"):
             if path.suffix.lower() in (".xrm", ".txrm"):
@@ -122,20 +149,27 @@ def _reconstruct(args: argparse.Namespace) -> int:
 
             rows = args.rows
             raw = replace(
-                raw, data=raw.data.isel(y=rows),
+                raw,
+                data=raw.data.isel(y=rows),
                 flats=None if raw.flats is None else raw.flats.isel(y=rows),
                 darks=None if raw.darks is None else raw.darks.isel(y=rows),
             )
         with run.timer("preprocess"):
             lines = preprocess(
-                raw, zinger_threshold=args.zinger_threshold, ring_width=args.ring_width or None,
-                min_transmission=args.min_transmission, slab=args.slab,
-                out=run.file("projections_minus_log.h5"), progress=progress,
+                raw,
+                zinger_threshold=args.zinger_threshold,
+                ring_width=args.ring_width or None,
+                min_transmission=args.min_transmission,
+                slab=args.slab,
+                out=run.file("projections_minus_log.h5"),
+                progress=progress,
             )
         run.results["n_zingers"] = lines.attrs.get("n_zingers")
         with run.timer("centre"):
             if args.centre == "auto":
-                found = find_rotation_centre(np.asarray(lines.values), raw.angles, method=args.centre_method)
+                found = find_rotation_centre(
+                    np.asarray(lines.values), raw.angles, method=args.centre_method
+                )
                 centre, method = found.centre, found.method
             else:
                 centre, method = float(args.centre), "given"
@@ -144,9 +178,16 @@ def _reconstruct(args: argparse.Namespace) -> int:
         suffix = ".zarr" if args.volume_format == "zarr" else ".h5"
         with run.timer("reconstruct"):
             volume = reconstruct(
-                lines, raw.angles, centre=centre, algorithm=args.algorithm, filter_name=args.filter,
-                iterations=args.iterations, slab=args.slab, pixel_size_um=raw.pixel_size_um,
-                out=run.file("volume" + suffix), progress=progress,
+                lines,
+                raw.angles,
+                centre=centre,
+                algorithm=args.algorithm,
+                filter_name=args.filter,
+                iterations=args.iterations,
+                slab=args.slab,
+                pixel_size_um=raw.pixel_size_um,
+                out=run.file("volume" + suffix),
+                progress=progress,
             )
         values = np.asarray(volume.values)
         stats = pd.DataFrame(
@@ -160,8 +201,13 @@ def _reconstruct(args: argparse.Namespace) -> int:
         )
         run.write_table("slices", stats)
         run.results["units"] = volume.attrs["units"]
-        run.write_figure("middle_slice", _slices_figure({"attenuation": volume}, f"{path.name}, centre {centre:.2f} px"))
-        print(f"volume {values.shape} ({volume.attrs['units']}) written to {run.path}; centre {centre:.2f} px ({method})")
+        run.write_figure(
+            "middle_slice",
+            _slices_figure({"attenuation": volume}, f"{path.name}, centre {centre:.2f} px"),
+        )
+        print(
+            f"volume {values.shape} ({volume.attrs['units']}) written to {run.path}; centre {centre:.2f} px ({method})"
+        )
     return 0
 
 
@@ -169,7 +215,10 @@ def _pipeline(args: argparse.Namespace) -> int:
     from cathodescope.tomo import run_pipeline
 
     result, analysis = run_pipeline(
-        args.config, args.out, overwrite=args.overwrite, progress=not args.no_progress,
+        args.config,
+        args.out,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
         save_volumes=args.volumes,
     )
     print(

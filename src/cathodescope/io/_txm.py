@@ -90,7 +90,9 @@ def _frames(array: Any, name: str, shape: tuple[int, int]) -> Any:
     if arr.ndim == 2:
         arr = arr[None]
     if arr.ndim != 3:
-        raise ShapeMismatchError(f"{name} must be (n_frames, y, x) or (y, x), got shape {arr.shape}.")
+        raise ShapeMismatchError(
+            f"{name} must be (n_frames, y, x) or (y, x), got shape {arr.shape}."
+        )
     if tuple(arr.shape[1:]) != tuple(shape):
         raise ShapeMismatchError(
             f"{name} frames are {tuple(arr.shape[1:])} (y, x) but the projections are {shape}; "
@@ -304,8 +306,14 @@ def read_data_exchange(path: PathLike, *, lazy: bool = False) -> RawProjections:
     if not lazy:
         fh.close()
     return make_projections(
-        data, theta, flats=flats, darks=darks, energy_ev=energy,
-        pixel_size_um=None if pixel is None else float(pixel), source=str(path), metadata=meta,
+        data,
+        theta,
+        flats=flats,
+        darks=darks,
+        energy_ev=energy,
+        pixel_size_um=None if pixel is None else float(pixel),
+        source=str(path),
+        metadata=meta,
     )
 
 
@@ -360,8 +368,14 @@ def read_fxi(path: PathLike, *, lazy: bool = False) -> RawProjections:
     if not lazy:
         fh.close()
     return make_projections(
-        data, angles, flats=flats, darks=darks, energy_ev=energy, pixel_size_um=pixel_um,
-        source=str(path), metadata=meta,
+        data,
+        angles,
+        flats=flats,
+        darks=darks,
+        energy_ev=energy,
+        pixel_size_um=pixel_um,
+        source=str(path),
+        metadata=meta,
     )
 
 
@@ -442,7 +456,9 @@ def read_xradia(
     try:
         ole = olefile.OleFileIO(str(p))
     except OSError as exc:
-        raise TruncatedFileError(f"{p}: cannot parse the OLE2 container ({exc}); copy it again.") from exc
+        raise TruncatedFileError(
+            f"{p}: cannot parse the OLE2 container ({exc}); copy it again."
+        ) from exc
     try:
         width = _ole_array(ole, "ImageInfo/ImageWidth", "<i4")
         height = _ole_array(ole, "ImageInfo/ImageHeight", "<i4")
@@ -474,7 +490,9 @@ def read_xradia(
                     f"{p}: {name} holds {len(raw)} bytes, expected {nx * ny * dtype.itemsize} for a "
                     f"{ny} x {nx} {dtype} image; the file is truncated: copy it again."
                 )
-            frames.append(np.frombuffer(raw[: nx * ny * dtype.itemsize], dtype=dtype).reshape(ny, nx))
+            frames.append(
+                np.frombuffer(raw[: nx * ny * dtype.itemsize], dtype=dtype).reshape(ny, nx)
+            )
         data = np.stack(frames)
         n = data.shape[0]
         angles = _ole_array(ole, "ImageInfo/Angles", "<f4")
@@ -489,7 +507,9 @@ def read_xradia(
         if ole.exists("ReferenceData/Image"):
             ref_raw = ole.openstream("ReferenceData/Image").read()
             ref_dtype = np.dtype("<f4") if len(ref_raw) >= 4 * nx * ny else np.dtype("<u2")
-            flats = np.frombuffer(ref_raw[: nx * ny * ref_dtype.itemsize], ref_dtype).reshape(ny, nx)
+            flats = np.frombuffer(ref_raw[: nx * ny * ref_dtype.itemsize], ref_dtype).reshape(
+                ny, nx
+            )
         meta: dict[str, Any] = {"format": "xradia_" + p.suffix.lstrip(".").lower()}
         for key, stream, dt in (
             ("xray_magnification", "ImageInfo/XrayMagnification", "<f4"),
@@ -501,7 +521,9 @@ def read_xradia(
             if arr is not None and arr.size:
                 meta[key] = float(arr[0])
         if ole.exists("ImageInfo/Date"):
-            meta["date"] = ole.openstream("ImageInfo/Date").read().split(b"\0")[0].decode(errors="replace")
+            meta["date"] = (
+                ole.openstream("ImageInfo/Date").read().split(b"\0")[0].decode(errors="replace")
+            )
         energy_ev = None
         if energies is not None and energies.size:
             energy_ev = float(np.mean(energies[:n]))
@@ -509,9 +531,13 @@ def read_xradia(
     finally:
         ole.close()
     proj = make_projections(
-        data, angles[:n].astype(float), flats=flats, energy_ev=energy_ev,
+        data,
+        angles[:n].astype(float),
+        flats=flats,
+        energy_ev=energy_ev,
         pixel_size_um=None if pixel is None or not pixel.size or pixel[0] <= 0 else float(pixel[0]),
-        source=str(p), metadata=meta,
+        source=str(p),
+        metadata=meta,
     )
     if reference is not None:
         ref = reference if isinstance(reference, RawProjections) else read_xradia(reference)
@@ -551,7 +577,9 @@ def _read_tiffs(spec: Any) -> np.ndarray:
         arrays.append(arr if arr.ndim == 3 else arr[None])
     shapes = {a.shape[1:] for a in arrays}
     if len(shapes) > 1:
-        raise ShapeMismatchError(f"TIFF frames have different shapes {sorted(shapes)}; use one detector ROI.")
+        raise ShapeMismatchError(
+            f"TIFF frames have different shapes {sorted(shapes)}; use one detector ROI."
+        )
     return np.concatenate(arrays)
 
 
@@ -564,7 +592,9 @@ def read_angles_file(path: PathLike) -> np.ndarray:
     try:
         table = np.loadtxt(p, comments="#", ndmin=2, delimiter=None)
     except ValueError as exc:
-        raise FileFormatError(f"{p}: angles file must hold numbers (degrees), one per line ({exc}).") from exc
+        raise FileFormatError(
+            f"{p}: angles file must hold numbers (degrees), one per line ({exc})."
+        ) from exc
     return table[:, -1].astype(float)
 
 
@@ -591,11 +621,19 @@ def read_tiff_stack(
         TIFFs carry no beamline metadata: give them here.
     """
     data = _read_tiffs(projections)
-    theta = read_angles_file(angles) if isinstance(angles, str | os.PathLike) else np.asarray(angles, float)
+    theta = (
+        read_angles_file(angles)
+        if isinstance(angles, str | os.PathLike)
+        else np.asarray(angles, float)
+    )
     return make_projections(
-        data, theta, flats=None if flats is None else _read_tiffs(flats),
-        darks=None if darks is None else _read_tiffs(darks), energy_ev=energy_ev,
-        pixel_size_um=pixel_size_um, source=str(projections) if not isinstance(projections, list) else str(projections[0]),
+        data,
+        theta,
+        flats=None if flats is None else _read_tiffs(flats),
+        darks=None if darks is None else _read_tiffs(darks),
+        energy_ev=energy_ev,
+        pixel_size_um=pixel_size_um,
+        source=str(projections) if not isinstance(projections, list) else str(projections[0]),
         metadata={"format": "tiff"},
     )
 
@@ -613,7 +651,9 @@ def read_projections(path: PathLike, *, lazy: bool = False, **kwargs: Any) -> Ra
         return read_xradia(p, **kwargs)
     if suffix in (".tif", ".tiff") or p.is_dir():
         if "angles" not in kwargs:
-            raise MissingMetadataError("TIFF projections need angles=: an angles file or array in degrees.")
+            raise MissingMetadataError(
+                "TIFF projections need angles=: an angles file or array in degrees."
+            )
         return read_tiff_stack(p, **kwargs)
     fh = _open_h5(p)
     try:

@@ -88,7 +88,9 @@ def edge_pair(
         try:
             table = xraydb.xray_edges(el)
         except Exception as exc:  # xraydb raises ValueError/KeyError on unknown symbols
-            raise ParameterError(f"unknown element {el!r}; use a chemical symbol such as 'Ni'.") from exc
+            raise ParameterError(
+                f"unknown element {el!r}; use a chemical symbol such as 'Ni'."
+            ) from exc
         for name in edges:
             if name in table and lo < table[name].energy < hi:
                 found.append(EdgePair(el, name, float(table[name].energy), lo, hi))
@@ -109,9 +111,7 @@ def edge_pair(
     return min(found, key=lambda p: abs(p.edge_energy_ev - mid))
 
 
-def edge_difference(
-    below: Any, above: Any, *, pair: EdgePair | None = None
-) -> Any:
+def edge_difference(below: Any, above: Any, *, pair: EdgePair | None = None) -> Any:
     """Elemental map = above-edge minus below-edge attenuation (the paper's K-edge differencing).
 
     Negative values (phase-contrast fringes in empty space, noise) are kept, not clipped; their
@@ -146,8 +146,11 @@ def edge_difference(
     }
     if pair is not None:
         diff.attrs.update(
-            element=pair.element, edge=pair.edge, edge_energy_ev=pair.edge_energy_ev,
-            below_ev=pair.below_ev, above_ev=pair.above_ev,
+            element=pair.element,
+            edge=pair.edge,
+            edge_energy_ev=pair.edge_energy_ev,
+            below_ev=pair.below_ev,
+            above_ev=pair.above_ev,
         )
     return diff
 
@@ -243,13 +246,19 @@ def decompose(
             f"{len(energies)} energies cannot determine {len(names)} unknowns ({', '.join(names)}); "
             "add energies (below/above each edge) or drop matrix_elements."
         )
-    first = attenuation[energies[0]] if energies[0] in attenuation else next(iter(attenuation.values()))
+    first = (
+        attenuation[energies[0]] if energies[0] in attenuation else next(iter(attenuation.values()))
+    )
     lookup = {float(k): v for k, v in attenuation.items()}
-    arrays = [np.asarray(getattr(lookup[e], "values", lookup[e]), dtype=np.float64) for e in energies]
+    arrays = [
+        np.asarray(getattr(lookup[e], "values", lookup[e]), dtype=np.float64) for e in energies
+    ]
     shape = arrays[0].shape
     for e, a in zip(energies, arrays, strict=True):
         if a.shape != shape:
-            raise ShapeMismatchError(f"attenuation at {e} eV has shape {a.shape}, expected {shape}.")
+            raise ShapeMismatchError(
+                f"attenuation at {e} eV has shape {a.shape}, expected {shape}."
+            )
         check_finite(a, f"attenuation at {e} eV")
     units = getattr(first, "attrs", {}).get("units", units)
     factor = {"1/um": 1e4, "1/cm": 1.0, "1/m": 1e-2}.get(units)
@@ -268,13 +277,20 @@ def decompose(
     masses = np.array([xraydb.atomic_mass(el) for el in names])
     rho = rho.reshape(len(names), *shape).astype(np.float32)
     template = first if isinstance(first, xr.DataArray) else None
-    dims = ("channel", *(template.dims if template is not None else [f"dim_{i}" for i in range(len(shape))]))
+    dims = (
+        "channel",
+        *(template.dims if template is not None else [f"dim_{i}" for i in range(len(shape))]),
+    )
     coords = {"channel": names}
     if template is not None:
         coords.update({k: v for k, v in template.coords.items() if k in template.dims})
-    dens = xr.DataArray(rho, dims=dims, coords=coords, attrs={"units": "g/cm^3", "long_name": "partial density"})
+    dens = xr.DataArray(
+        rho, dims=dims, coords=coords, attrs={"units": "g/cm^3", "long_name": "partial density"}
+    )
     molar = xr.DataArray(
-        (rho / masses.reshape(-1, *([1] * len(shape)))).astype(np.float32), dims=dims, coords=coords,
+        (rho / masses.reshape(-1, *([1] * len(shape)))).astype(np.float32),
+        dims=dims,
+        coords=coords,
         attrs={"units": "mol/cm^3", "long_name": "molar concentration"},
     )
     return Decomposition(
@@ -283,8 +299,13 @@ def decompose(
         residual_rms=float(np.sqrt(np.mean(resid**2))),
         condition_number=float(np.linalg.cond(mat)),
         matrix=pd.DataFrame(mat, index=pd.Index(energies, name="energy_ev"), columns=names),
-        parameters={"elements": list(elements), "matrix_elements": list(matrix_elements),
-                    "energies_ev": energies, "units_in": units, "nonnegative": nonnegative},
+        parameters={
+            "elements": list(elements),
+            "matrix_elements": list(matrix_elements),
+            "energies_ev": energies,
+            "units_in": units,
+            "nonnegative": nonnegative,
+        },
     )
 
 

@@ -25,7 +25,6 @@ import math
 import numba
 import numpy as np
 
-
 TILE = 16  # pixels per side of a back-projection tile (accumulator stays in L1/L2 cache)
 
 
@@ -59,7 +58,7 @@ def _backproject_batch(
                 base = centre + (half - r) * sin_t[a]
                 for q in range(q0, q1):
                     t = base + (q - half) * ca
-                    i0 = int(math.floor(t))
+                    i0 = math.floor(t)
                     if i0 < -1 or i0 >= n_det:
                         continue
                     w1 = np.float32(t - i0) * wa
@@ -101,7 +100,7 @@ def _forward_project_batch(
             for q in range(n):
                 x = q - half
                 t = centre + x * cos_t[a] + y * sin_t[a]
-                i0 = int(math.floor(t))
+                i0 = math.floor(t)
                 if i0 < -1 or i0 >= n_det:
                     continue
                 w1 = np.float32(t - i0)

@@ -97,7 +97,7 @@ def process_energies(
     centre_method: Literal["auto", "mirror", "sinusoid", "sharpness"] = "auto",
     algorithm: Literal["fbp", "sirt", "astra_fbp", "astra_sirt"] = "fbp",
     size: int | None = None,
-    upsample_factor: int = 50,
+    upsample_factor: int = 20,
     jitter: bool = False,
     register_3d: bool = False,
     spacing_um: float | None = None,
@@ -183,7 +183,9 @@ def process_energies(
     by_energy = dict(zip(energies, scans, strict=True))
     ref_e = float(reference_energy_ev) if reference_energy_ev is not None else max(energies)
     if ref_e not in by_energy:
-        raise ParameterError(f"reference energy {ref_e} eV is not one of the scans {sorted(energies)}.")
+        raise ParameterError(
+            f"reference energy {ref_e} eV is not one of the scans {sorted(energies)}."
+        )
     ref_scan = by_energy[ref_e]
     pixel = spacing_um if spacing_um is not None else ref_scan.pixel_size_um
     if pixel is None:
@@ -197,7 +199,10 @@ def process_energies(
                 f"scan at {e} eV has frames {s.data.shape[1:]}, reference {ref_scan.data.shape[1:]}; "
                 "use the same detector binning and region of interest for all energies."
             )
-        if s.angles.shape != ref_scan.angles.shape or np.abs(s.angles - ref_scan.angles).max() > 0.05:
+        if (
+            s.angles.shape != ref_scan.angles.shape
+            or np.abs(s.angles - ref_scan.angles).max() > 0.05
+        ):
             raise ProjectionGeometryError(
                 f"scan at {e} eV was taken at other angles than the reference ({ref_e} eV); "
                 "dual-energy registration needs the same angles for every energy."
@@ -209,7 +214,9 @@ def process_energies(
     lines = {}
     for e in tqdm(sorted(energies), desc="normalize", disable=not progress):
         lines[e] = preprocess(
-            by_energy[e], zinger_threshold=zinger_threshold, ring_width=ring_width,
+            by_energy[e],
+            zinger_threshold=zinger_threshold,
+            ring_width=ring_width,
             min_transmission=min_transmission,
         )
         p_e = by_energy[e].pixel_size_um
@@ -238,7 +245,11 @@ def process_energies(
     attenuation = {}
     for e in tqdm(sorted(energies), desc="reconstruct", disable=not progress):
         attenuation[e] = reconstruct(
-            lines[e], angles, centre=centre_res.centre, algorithm=algorithm, size=size,
+            lines[e],
+            angles,
+            centre=centre_res.centre,
+            algorithm=algorithm,
+            size=size,
             pixel_size_um=pixel,
         )
         attenuation[e].attrs["energy_ev"] = e
@@ -263,17 +274,33 @@ def process_energies(
     else:
         channels = dict(differences)
     params = {
-        "energies_ev": sorted(energies), "reference_energy_ev": ref_e, "elements": list(elements),
-        "method": method, "matrix_elements": list(matrix_elements),
-        "zinger_threshold": zinger_threshold, "ring_width": ring_width,
-        "centre": centre_res.centre, "centre_method": centre_res.method, "algorithm": algorithm,
-        "size": size, "upsample_factor": upsample_factor, "jitter": jitter,
-        "register_3d": register_3d, "spacing_um": pixel,
+        "energies_ev": sorted(energies),
+        "reference_energy_ev": ref_e,
+        "elements": list(elements),
+        "method": method,
+        "matrix_elements": list(matrix_elements),
+        "zinger_threshold": zinger_threshold,
+        "ring_width": ring_width,
+        "centre": centre_res.centre,
+        "centre_method": centre_res.method,
+        "algorithm": algorithm,
+        "size": size,
+        "upsample_factor": upsample_factor,
+        "jitter": jitter,
+        "register_3d": register_3d,
+        "spacing_um": pixel,
     }
     return ElementalVolumes(
-        attenuation=attenuation, channels=channels, differences=differences, decomposition=dec,
-        registrations=registrations, centre=centre_res, jitter_shifts=jitter_shifts,
-        volume_shifts=volume_shifts, spacing_um=pixel, parameters=params,
+        attenuation=attenuation,
+        channels=channels,
+        differences=differences,
+        decomposition=dec,
+        registrations=registrations,
+        centre=centre_res,
+        jitter_shifts=jitter_shifts,
+        volume_shifts=volume_shifts,
+        spacing_um=pixel,
+        parameters=params,
     )
 
 
@@ -317,8 +344,18 @@ def _registration_figure(result: ElementalVolumes) -> Any:
 # -- config-driven run ---------------------------------------------------------------------------
 
 _PROCESS_KEYS = {
-    "reference_energy_ev", "zinger_threshold", "ring_width", "min_transmission", "centre",
-    "centre_method", "algorithm", "size", "upsample_factor", "jitter", "register_3d", "spacing_um",
+    "reference_energy_ev",
+    "zinger_threshold",
+    "ring_width",
+    "min_transmission",
+    "centre",
+    "centre_method",
+    "algorithm",
+    "size",
+    "upsample_factor",
+    "jitter",
+    "register_3d",
+    "spacing_um",
 }
 
 
@@ -354,10 +391,12 @@ def _read_scans(cfg: Mapping[str, Any]) -> list[RawProjections]:
             scan = read_xradia(path, reference=None if ref is None else base / ref)
         elif path.suffix.lower() in (".tif", ".tiff") or path.is_dir():
             scan = read_tiff_stack(
-                path, base / entry["angles"],
+                path,
+                base / entry["angles"],
                 flats=None if "flats" not in entry else base / entry["flats"],
                 darks=None if "darks" not in entry else base / entry["darks"],
-                energy_ev=entry.get("energy_ev"), pixel_size_um=entry.get("pixel_size_um"),
+                energy_ev=entry.get("energy_ev"),
+                pixel_size_um=entry.get("pixel_size_um"),
             )
         else:
             scan = read_projections(path)
@@ -453,8 +492,12 @@ def run_pipeline(
                     run.add_input(s.source, energy_ev=s.energy_ev)
         with run.timer("projections_to_volumes"):
             result = process_energies(
-                scans, elements=elements, method=el_cfg.get("method", "decomposition"),
-                matrix_elements=tuple(el_cfg.get("matrix", ("O",))), progress=progress, **proc,
+                scans,
+                elements=elements,
+                method=el_cfg.get("method", "decomposition"),
+                matrix_elements=tuple(el_cfg.get("matrix", ("O",))),
+                progress=progress,
+                **proc,
             )
         run.results["rotation_centre_px"] = result.centre.centre
         run.results["centre_method"] = result.centre.method
@@ -477,14 +520,21 @@ def run_pipeline(
             )
         for el, d in result.differences.items():
             run.results[f"{el}_difference_negative_fraction"] = d.attrs["negative_fraction"]
-        run.write_figure("elemental_slices", _slices_figure(result.channels, "elemental volumes (middle slice)"))
-        run.write_figure("difference_slices", _slices_figure(result.differences, "edge differences (middle slice)"))
+        run.write_figure(
+            "elemental_slices", _slices_figure(result.channels, "elemental volumes (middle slice)")
+        )
+        run.write_figure(
+            "difference_slices",
+            _slices_figure(result.differences, "edge differences (middle slice)"),
+        )
         if save_volumes != "none":
             with run.timer("save_volumes"):
                 _save_volumes(run, result, save_volumes)
         with run.timer("depth_profiles"):
             spacing = (result.spacing_um,) * 3
-            analysis = analyze_scene(result.channels, spacing=spacing, progress=progress, **profile_opts)
+            analysis = analyze_scene(
+                result.channels, spacing=spacing, progress=progress, **profile_opts
+            )
             write_scene_report(analysis, run, channels=result.channels)
         for name, table in (extra_tables or {}).items():
             run.write_table(name, table)
@@ -574,19 +624,34 @@ def run_demo_from_projections(
     densities, fractions, depth = gradient_particles_densities(size, spacing_um=spacing)
     energies = [e for pair in edge_energy_pairs(("Mn", "Co", "Ni")).values() for e in pair]
     scans, truth = simulate_projections(
-        densities, spacing_um=spacing, energies_ev=energies, n_angles=121, flat_counts=1e5,
-        max_shift_px=1.5, centre_offset_px=1.7, seed=seed,
+        densities,
+        spacing_um=spacing,
+        energies_ev=energies,
+        n_angles=121,
+        flat_counts=1e5,
+        max_shift_px=1.5,
+        centre_offset_px=1.7,
+        seed=seed,
     )
     cfg = {
         "processing": {"centre": "auto", "size": size, "register_3d": False},
         "elements": {"names": ["Ni", "Co", "Mn"], "method": "decomposition"},
         "profile": {"bin_width_um": spacing},
-        "demo": {"size": size, "spacing_um": spacing, "energies_ev": energies, "seed": seed,
-                 "true_centre_px": truth.centre_px},
+        "demo": {
+            "size": size,
+            "spacing_um": spacing,
+            "energies_ev": energies,
+            "seed": seed,
+            "true_centre_px": truth.centre_px,
+        },
     }
     truth_table = true_depth_ratios(fractions, depth, bin_width_um=spacing)
     result, analysis = run_pipeline(
-        cfg, out_dir, overwrite=overwrite, progress=progress, scans=scans,
+        cfg,
+        out_dir,
+        overwrite=overwrite,
+        progress=progress,
+        scans=scans,
         extra_tables={"truth_ratios": truth_table},
     )
     return result, analysis

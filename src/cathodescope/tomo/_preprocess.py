@@ -16,7 +16,11 @@ import numpy as np
 import scipy.ndimage as ndi
 
 from cathodescope._validation import check_positive
-from cathodescope.errors import NonPositiveIntensityError, ProjectionGeometryError, ShapeMismatchError
+from cathodescope.errors import (
+    NonPositiveIntensityError,
+    ProjectionGeometryError,
+    ShapeMismatchError,
+)
 from cathodescope.io._txm import RawProjections
 
 
@@ -70,9 +74,7 @@ def remove_zingers(
     return out, int(np.count_nonzero(mask))
 
 
-def normalize(
-    counts: np.ndarray, flat: np.ndarray, dark: np.ndarray | None = None
-) -> np.ndarray:
+def normalize(counts: np.ndarray, flat: np.ndarray, dark: np.ndarray | None = None) -> np.ndarray:
     """Flat/dark normalization ``(I - D) / (F - D)`` (dimensionless transmission).
 
     Parameters
@@ -111,7 +113,9 @@ def minus_log(transmission: np.ndarray, *, where: str = "") -> np.ndarray:
     return -np.log(t)
 
 
-def suppress_rings(sinograms: np.ndarray, *, width: int = 11, axis_angle: int = 0, axis_det: int = 2) -> np.ndarray:
+def suppress_rings(
+    sinograms: np.ndarray, *, width: int = 11, axis_angle: int = 0, axis_det: int = 2
+) -> np.ndarray:
     """Remove ring artefacts by flattening the per-column mean of each sinogram.
 
     The mean over angles of each detector column is compared with its median-smoothed version
@@ -214,7 +218,9 @@ def preprocess(
             n_zingers += nz
         trans = normalize(block, flat[sl], None if dark is None else dark[sl])
         if min_transmission is not None:
-            trans = np.where(np.isfinite(trans), np.maximum(trans, min_transmission), min_transmission)
+            trans = np.where(
+                np.isfinite(trans), np.maximum(trans, min_transmission), min_transmission
+            )
         lines = minus_log(trans, where=f" in detector rows {sl.start}-{sl.stop - 1}")
         if ring_width is not None:
             lines = suppress_rings(lines, width=ring_width)
@@ -222,8 +228,10 @@ def preprocess(
 
     attrs = {
         **{k: v for k, v in raw.data.attrs.items() if k != "units"},
-        "units": "dimensionless", "long_name": "-ln(transmission)",
-        "zinger_threshold": zinger_threshold, "ring_width": ring_width,
+        "units": "dimensionless",
+        "long_name": "-ln(transmission)",
+        "zinger_threshold": zinger_threshold,
+        "ring_width": ring_width,
     }
     if out is None:
         result = np.empty((n_ang, ny, nx), np.float32)

@@ -48,7 +48,9 @@ def check_centre(centre: float | None, n_det: int) -> float:
     try:
         c = float(centre)
     except (TypeError, ValueError) as exc:
-        raise RotationCentreError(f"rotation centre must be a number of pixels, got {centre!r}.") from exc
+        raise RotationCentreError(
+            f"rotation centre must be a number of pixels, got {centre!r}."
+        ) from exc
     if not math.isfinite(c) or c < 0 or c > n_det - 1:
         raise RotationCentreError(
             f"rotation centre {c!r} px is outside the detector (columns 0..{n_det - 1}); give the "
@@ -141,7 +143,10 @@ def ramp_filter(n_det: int, filter_name: FilterName = "ramp") -> tuple[np.ndarra
 
 
 def filter_sinogram(
-    sino: np.ndarray, filter_name: FilterName = "ramp", *, pad_mode: Literal["edge", "zero"] = "edge"
+    sino: np.ndarray,
+    filter_name: FilterName = "ramp",
+    *,
+    pad_mode: Literal["edge", "zero"] = "edge",
 ) -> np.ndarray:
     """Apply the FBP filter along the detector axis (axis 1) of a sinogram or sinogram batch.
 
@@ -413,7 +418,9 @@ def astra_reconstruct_slice(
     check_choice(algorithm, ("FBP", "SIRT"), "algorithm")
     sino, angles = _check_sinogram(sinogram, angles_deg)
     if sino.ndim != 2:
-        raise ProjectionGeometryError("astra_reconstruct_slice takes one (n_angles, n_det) sinogram.")
+        raise ProjectionGeometryError(
+            "astra_reconstruct_slice takes one (n_angles, n_det) sinogram."
+        )
     n_det = sino.shape[1]
     c = check_centre(centre, n_det)
     n = int(size or n_det)
@@ -477,7 +484,9 @@ def reconstruct_batch(
     check_choice(algorithm, _ALGORITHMS, "algorithm")
     arr = np.asarray(sinograms, dtype=np.float32)
     if arr.ndim != 3:
-        raise ProjectionGeometryError(f"expected (n_angles, n_slices, n_det), got shape {arr.shape}.")
+        raise ProjectionGeometryError(
+            f"expected (n_angles, n_slices, n_det), got shape {arr.shape}."
+        )
     if algorithm in ("fbp", "sirt"):
         batch = np.ascontiguousarray(arr.transpose(0, 2, 1))  # (angle, det, slice)
         if algorithm == "fbp":
@@ -490,8 +499,13 @@ def reconstruct_batch(
 
     def one(k: int) -> np.ndarray:
         return astra_reconstruct_slice(
-            arr[:, k, :], angles_deg, centre=centre, size=size, algorithm=name,
-            iterations=iterations, filter_name=astra_filter,
+            arr[:, k, :],
+            angles_deg,
+            centre=centre,
+            size=size,
+            algorithm=name,
+            iterations=iterations,
+            filter_name=astra_filter,
         )
 
     workers = n_threads or os.cpu_count() or 1
@@ -632,8 +646,12 @@ def reconstruct(
         "x": (np.arange(n) - (n - 1) / 2) * spacing,
     }
     attrs = {
-        "units": units, "long_name": "linear attenuation coefficient", "algorithm": algorithm,
-        "centre_px": c, "filter": filter_name, "pixel_size_um": pixel_size_um,
+        "units": units,
+        "long_name": "linear attenuation coefficient",
+        "algorithm": algorithm,
+        "centre_px": c,
+        "filter": filter_name,
+        "pixel_size_um": pixel_size_um,
     }
     starts = range(0, n_rows, slab)
     bar = tqdm(starts, desc=f"reconstruct ({algorithm})", unit="slab", disable=not progress)
@@ -642,7 +660,12 @@ def reconstruct(
         sl = slice(y0, min(y0 + slab, n_rows))
         block = np.asarray(data[:, sl, :], dtype=np.float32)
         rec = reconstruct_batch(
-            block, angles, centre=c, algorithm=algorithm, filter_name=filter_name, size=n,
+            block,
+            angles,
+            centre=c,
+            algorithm=algorithm,
+            filter_name=filter_name,
+            size=n,
             iterations=iterations,
         )
         return sl, rec * np.float32(scale)

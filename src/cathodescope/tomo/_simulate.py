@@ -82,7 +82,9 @@ def composition_to_densities(
     fr = {el: np.asarray(v, dtype=np.float64) for el, v in fractions.items()}
     for el, v in fr.items():
         if v.shape != occ.shape:
-            raise ShapeMismatchError(f"fraction of {el} has shape {v.shape}, occupancy {occ.shape}.")
+            raise ShapeMismatchError(
+                f"fraction of {el} has shape {v.shape}, occupancy {occ.shape}."
+            )
     molar_mass = sum(fr[el] * xraydb.atomic_mass(el) for el in fr) + sum(
         n * xraydb.atomic_mass(el) for el, n in rest.items()
     )
@@ -157,7 +159,9 @@ def simulate_projections(
     vols = [np.asarray(densities[el], dtype=np.float32) for el in names]
     shape = vols[0].shape
     if len(shape) != 3 or shape[1] != shape[2]:
-        raise ShapeMismatchError(f"density volumes must be (z, n, n) with a square (y, x) plane, got {shape}.")
+        raise ShapeMismatchError(
+            f"density volumes must be (z, n, n) with a square (y, x) plane, got {shape}."
+        )
     for el, v in zip(names, vols, strict=True):
         if v.shape != shape:
             raise ShapeMismatchError(f"density of {el} has shape {v.shape}, expected {shape}.")
@@ -165,14 +169,18 @@ def simulate_projections(
     energies = tuple(float(e) for e in energies_ev)
     ref_e = float(reference_energy_ev) if reference_energy_ev is not None else energies[-1]
     angles = (
-        np.linspace(0.0, 180.0, int(n_angles)) if angles_deg is None else np.asarray(angles_deg, float)
+        np.linspace(0.0, 180.0, int(n_angles))
+        if angles_deg is None
+        else np.asarray(angles_deg, float)
     )
     n_det = n + 2 * int(detector_margin_px)
     centre = (n_det - 1) / 2.0 + float(centre_offset_px)
     # line integrals of each element density, (angle, z, det) in g/cm^3 * px
     line = {}
     for el, v in zip(names, vols, strict=True):
-        p = forward_project(np.ascontiguousarray(v.transpose(1, 2, 0)), angles, n_det=n_det, centre=centre)
+        p = forward_project(
+            np.ascontiguousarray(v.transpose(1, 2, 0)), angles, n_det=n_det, centre=centre
+        )
         line[el] = p.transpose(0, 2, 1)
     mass_att = attenuation_matrix(energies, names)  # (n_E, n_el) cm^2/g
     px_cm = spacing * 1e-4
@@ -190,27 +198,44 @@ def simulate_projections(
         shifts[energy] = sh
         moved = np.empty_like(total)
         for k in range(angles.size):
-            moved[k] = ndi.shift(total[k], sh[k], order=3, mode="nearest") if np.any(sh[k]) else total[k]
+            moved[k] = (
+                ndi.shift(total[k], sh[k], order=3, mode="nearest") if np.any(sh[k]) else total[k]
+            )
         flat_mean = flat_counts * beam
-        counts = rng.poisson(flat_mean[None] * np.exp(-moved)) + rng.poisson(dark_counts, moved.shape)
+        counts = rng.poisson(flat_mean[None] * np.exp(-moved)) + rng.poisson(
+            dark_counts, moved.shape
+        )
         flats = rng.poisson(flat_mean[None], (n_flats, nz, n_det)) + rng.poisson(
             dark_counts, (n_flats, nz, n_det)
         )
         darks = rng.poisson(dark_counts, (n_darks, nz, n_det))
         out.append(
             make_projections(
-                counts.astype(np.float32), angles, flats=flats.astype(np.float32),
-                darks=darks.astype(np.float32), energy_ev=energy, pixel_size_um=spacing,
-                source=f"simulated {energy:.1f} eV", metadata={"format": "simulated"},
+                counts.astype(np.float32),
+                angles,
+                flats=flats.astype(np.float32),
+                darks=darks.astype(np.float32),
+                energy_ev=energy,
+                pixel_size_um=spacing,
+                source=f"simulated {energy:.1f} eV",
+                metadata={"format": "simulated"},
             )
         )
     truth = SimulationTruth(
-        shifts_px=shifts, centre_px=centre, angles_deg=angles, energies_ev=energies,
-        reference_energy_ev=ref_e, spacing_um=spacing,
+        shifts_px=shifts,
+        centre_px=centre,
+        angles_deg=angles,
+        energies_ev=energies,
+        reference_energy_ev=ref_e,
+        spacing_um=spacing,
         densities={el: v for el, v in zip(names, vols, strict=True)},
         parameters={
-            "flat_counts": flat_counts, "dark_counts": dark_counts, "max_shift_px": max_shift_px,
-            "centre_offset_px": centre_offset_px, "seed": seed, "n_det": n_det,
+            "flat_counts": flat_counts,
+            "dark_counts": dark_counts,
+            "max_shift_px": max_shift_px,
+            "centre_offset_px": centre_offset_px,
+            "seed": seed,
+            "n_det": n_det,
         },
     )
     return out, truth

@@ -36,7 +36,9 @@ def open_volume(path: str | os.PathLike[str], *, dataset: str = "volume") -> Any
         fh = h5py.File(p, "r")  # kept open by the dask graph for lazy reads
         if dataset not in fh:
             fh.close()
-            raise FileFormatError(f"{p} has no dataset {dataset!r}; pass dataset= the volume's name.")
+            raise FileFormatError(
+                f"{p} has no dataset {dataset!r}; pass dataset= the volume's name."
+            )
         dset = fh[dataset]
         arr = da.from_array(dset, chunks=dset.chunks or "auto")
     else:
