@@ -28,7 +28,7 @@ from cathodescope.tomo._elements import (
 )
 from cathodescope.tomo._pipeline import (
     ElementalVolumes,
-    gradient_particles_densities,
+    demo_particle_densities,
     load_config,
     process_energies,
     run_demo_from_projections,
@@ -77,6 +77,7 @@ __all__ = [
     "correct_jitter",
     "correct_magnification",
     "decompose",
+    "demo_particle_densities",
     "edge_difference",
     "edge_energy_pairs",
     "edge_pair",
@@ -84,7 +85,6 @@ __all__ = [
     "filter_sinogram",
     "find_rotation_centre",
     "forward_project",
-    "gradient_particles_densities",
     "load_config",
     "minus_log",
     "normalize",

@@ -557,34 +557,58 @@ def _save_volumes(run: Any, result: ElementalVolumes, fmt: str) -> None:
 # -- demo -----------------------------------------------------------------------------------------
 
 
-def gradient_particles_densities(
-    size: int = 64, *, spacing_um: float = 0.1, seed: int = 0
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
-    """Simple ground truth for the demo: one NMC sphere with radial Ni/Co/Mn gradients.
+def demo_particle_densities(
+    size: int = 64, *, spacing_um: float = 0.1, radius_um: float | None = None
+) -> tuple[dict[str, np.ndarray], Any]:
+    """Ground truth of the demo: one NMC sphere with the paper-like layered Ni/Mn/Co profile.
 
-    Ni falls linearly from 0.80 at the centre to 0.60 at the surface, Co rises 0.10 -> 0.15 and
-    Mn = 1 - Ni - Co (molar fractions of the transition metals).
+    Rendered with :func:`cathodescope.phantom.render_particles` (composition
+    :func:`cathodescope.phantom.paper_profile` versus depth) and converted to partial densities of
+    ``Li(Ni,Mn,Co)O2`` at 4.75 g/cm^3 (:func:`composition_to_densities`).
+
+    Parameters
+    ----------
+    size : int
+        Cube side in voxels.
+    spacing_um : float
+        Voxel size in um.
+    radius_um : float, optional
+        Sphere radius (default 0.41 of the box side).
 
     Returns
     -------
-    densities : dict element -> (size, size, size) g/cm^3
-    fractions : dict element -> (size, size, size) molar fraction (0 outside)
-    depth_um : (size, size, size) distance from the sphere surface in um (negative outside)
+    densities : dict element -> (size, size, size) float32, g/cm^3
+    truth : cathodescope.phantom.ParticleTruth
     """
+    from cathodescope.phantom import Spheroid, render_particles
     from cathodescope.tomo._simulate import composition_to_densities
 
-    del seed  # deterministic geometry
-    c = (size - 1) / 2.0
-    zz, yy, xx = np.mgrid[:size, :size, :size] - c
-    r = np.sqrt(zz**2 + yy**2 + xx**2) * spacing_um
-    radius = 0.40 * size * spacing_um
-    occ = (r < radius).astype(np.float32)
-    u = np.clip(r / radius, 0.0, 1.0)
-    ni = (0.80 - 0.20 * u) * occ
-    co = (0.10 + 0.05 * u) * occ
-    mn = (1.0 - 0.80 + 0.20 * u - 0.10 - 0.05 * u) * occ
-    fractions = {"Ni": ni, "Co": co, "Mn": mn}
-    return composition_to_densities(fractions, occ), fractions, radius - r
+    c = (size - 1) * spacing_um / 2.0
+    r = radius_um if radius_um is not None else 0.41 * size * spacing_um
+    images, truth = render_particles(
+        [Spheroid((c, c, c), (r, r, r))],
+        (size, size, size),
+        spacing=spacing_um,
+        channels=("Ni", "Mn", "Co"),
+    )
+    occ = sum(np.asarray(v, dtype=np.float64) for v in images.values())
+    fractions = {
+        k: np.where(occ > 0, np.asarray(v) / np.maximum(occ, 1e-12), 0.0) for k, v in images.items()
+    }
+    return composition_to_densities(fractions, occ), truth
+
+
+def true_depth_ratios(truth: Any, *, bin_width_um: float, max_depth_um: float) -> pd.DataFrame:
+    """Ground-truth ratios of particle 1 at depth-bin centres (the phantom's exact profile).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: element, depth_um (bin centre, um), ratio (true molar fraction).
+    """
+    centres = np.arange(bin_width_um / 2, max_depth_um, bin_width_um)
+    rows = [(el, float(d), float(fn(d))) for el, fn in truth.profiles[1].items() for d in centres]
+    return pd.DataFrame(rows, columns=["element", "depth_um", "ratio"])
 
 
 def run_demo_from_projections(
@@ -621,9 +645,9 @@ def run_demo_from_projections(
     from cathodescope.tomo._simulate import simulate_projections
 
     spacing = 0.1
-    densities, fractions, depth = gradient_particles_densities(size, spacing_um=spacing)
+    densities, truth = demo_particle_densities(size, spacing_um=spacing)
     energies = [e for pair in edge_energy_pairs(("Mn", "Co", "Ni")).values() for e in pair]
-    scans, truth = simulate_projections(
+    scans, sim = simulate_projections(
         densities,
         spacing_um=spacing,
         energies_ev=energies,
@@ -634,7 +658,7 @@ def run_demo_from_projections(
         seed=seed,
     )
     cfg = {
-        "processing": {"centre": "auto", "size": size, "register_3d": False},
+        "processing": {"centre": "auto", "size": size},
         "elements": {"names": ["Ni", "Co", "Mn"], "method": "decomposition"},
         "profile": {"bin_width_um": spacing},
         "demo": {
@@ -642,47 +666,24 @@ def run_demo_from_projections(
             "spacing_um": spacing,
             "energies_ev": energies,
             "seed": seed,
-            "true_centre_px": truth.centre_px,
+            "true_centre_px": sim.centre_px,
+            "phantom": "cathodescope.phantom.paper_profile sphere",
         },
     }
-    truth_table = true_depth_ratios(fractions, depth, bin_width_um=spacing)
-    result, analysis = run_pipeline(
+    radius = float(truth.semi_axes_um[0, 0])
+    truth_table = true_depth_ratios(truth, bin_width_um=spacing, max_depth_um=radius)
+    shift_rows = [
+        (e, k, *sim.shifts_px[e][k]) for e in energies for k in range(sim.angles_deg.size)
+    ]
+    injected = pd.DataFrame(
+        shift_rows,
+        columns=["energy_ev", "angle_index", "injected_shift_y_px", "injected_shift_x_px"],
+    )
+    return run_pipeline(
         cfg,
         out_dir,
         overwrite=overwrite,
         progress=progress,
         scans=scans,
-        extra_tables={"truth_ratios": truth_table},
+        extra_tables={"truth_ratios": truth_table, "truth_shifts": injected},
     )
-    return result, analysis
-
-
-def true_depth_ratios(
-    fractions: Mapping[str, np.ndarray], depth_um: np.ndarray, *, bin_width_um: float
-) -> pd.DataFrame:
-    """Ground-truth elemental ratios per depth bin (same binning as the depth-profile engine).
-
-    Parameters
-    ----------
-    fractions : mapping element -> array
-        True molar fractions (0 outside the particle).
-    depth_um : array
-        Distance from the surface in um (> 0 inside).
-    bin_width_um : float
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns: element, depth_um (bin centre, um), ratio (mean true fraction), n_voxels.
-    """
-    inside = depth_um > 0
-    d = depth_um[inside]
-    idx = np.floor(d / bin_width_um).astype(int)
-    rows = []
-    for el, frac in fractions.items():
-        f = frac[inside]
-        sums = np.bincount(idx, weights=f)
-        counts = np.bincount(idx)
-        for k in np.nonzero(counts)[0]:
-            rows.append((el, (k + 0.5) * bin_width_um, sums[k] / counts[k], int(counts[k])))
-    return pd.DataFrame(rows, columns=["element", "depth_um", "ratio", "n_voxels"])
