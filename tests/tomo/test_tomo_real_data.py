@@ -39,8 +39,12 @@ def test_tooth_reconstructs_like_astra(shared_data):
 
 def test_aps_8bm_ni_difference_image(shared_data):
     folder = shared_data / "txm" / "aps8bm_ni_edge_pair"
-    below = read_xradia(folder / "fov07_xanessoc01_8250_0eV.xrm", reference=folder / "ref_xanessoc01_8250_0eV.xrm")
-    above = read_xradia(folder / "fov07_xanessoc01_8353_0eV.xrm", reference=folder / "ref_xanessoc01_8353_0eV.xrm")
+    below = read_xradia(
+        folder / "fov07_xanessoc01_8250_0eV.xrm", reference=folder / "ref_xanessoc01_8250_0eV.xrm"
+    )
+    above = read_xradia(
+        folder / "fov07_xanessoc01_8353_0eV.xrm", reference=folder / "ref_xanessoc01_8353_0eV.xrm"
+    )
     pair = edge_pair(below.energy_ev, above.energy_ev)
     assert pair.element == "Ni" and pair.edge == "K"
     lo, hi = preprocess(below), preprocess(above)

@@ -30,16 +30,26 @@ def roundtrip():
 
     c = (N - 1) * SPACING / 2
     images, truth = render_particles(
-        [Spheroid((c, c, c), (RADIUS, RADIUS, RADIUS))], (N, N, N), spacing=SPACING,
+        [Spheroid((c, c, c), (RADIUS, RADIUS, RADIUS))],
+        (N, N, N),
+        spacing=SPACING,
         channels=("Ni", "Mn", "Co"),
     )
     occ = sum(np.asarray(v) for v in images.values())
-    fractions = {k: np.where(occ > 0, np.asarray(v) / np.maximum(occ, 1e-12), 0) for k, v in images.items()}
+    fractions = {
+        k: np.where(occ > 0, np.asarray(v) / np.maximum(occ, 1e-12), 0) for k, v in images.items()
+    }
     densities = composition_to_densities(fractions, occ)
     energies = [e for pair in edge_energy_pairs().values() for e in pair]
     scans, sim = simulate_projections(
-        densities, spacing_um=SPACING, energies_ev=energies, n_angles=121, flat_counts=1e5,
-        max_shift_px=1.5, centre_offset_px=1.7, seed=3,
+        densities,
+        spacing_um=SPACING,
+        energies_ev=energies,
+        n_angles=121,
+        flat_counts=1e5,
+        max_shift_px=1.5,
+        centre_offset_px=1.7,
+        seed=3,
     )
     result = process_energies(scans, size=N)
     return truth, sim, scans, result
@@ -59,8 +69,8 @@ def test_inter_energy_shifts_recovered(roundtrip):
 
 def test_rotation_centre_recovered(roundtrip):
     _, sim, _, result = roundtrip
-    assert result.centre.method == "mirror"
-    assert abs(result.centre.centre - sim.centre_px) < 0.5  # measured ~0.005 px
+    assert result.centre.method == "sharpness"  # one 0/180 pair only -> whole-sinogram method
+    assert abs(result.centre.centre - sim.centre_px) < 0.5
 
 
 def test_decomposed_ratios_match_truth_over_reliable_window(roundtrip):
@@ -71,9 +81,13 @@ def test_decomposed_ratios_match_truth_over_reliable_window(roundtrip):
     assert analysis.segmentation.n_particles == 1
     window = analysis.depth.reliable_windows.iloc[0]
     ratios = analysis.depth.ratios
-    sel = ratios[(ratios.depth_um >= window.depth_min_um) & (ratios.depth_um <= window.depth_max_um)]
+    sel = ratios[
+        (ratios.depth_um >= window.depth_min_um) & (ratios.depth_um <= window.depth_max_um)
+    ]
     assert window.depth_min_um <= 0.25 and window.depth_max_um >= 2.0  # covers the paper window
-    true = np.array([float(truth.profiles[1][el](d)) for el, d in zip(sel.element, sel.depth_um, strict=True)])
+    true = np.array(
+        [float(truth.profiles[1][el](d)) for el, d in zip(sel.element, sel.depth_um, strict=True)]
+    )
     err = np.abs(sel.ratio.to_numpy() - true)
     assert set(sel.element) == {"Ni", "Mn", "Co"}
     assert err.max() < 0.02  # measured max 0.014 (near the surface), median ~0.002

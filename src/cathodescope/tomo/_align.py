@@ -298,7 +298,8 @@ def find_rotation_centre(
         Reconstructs the middle row for trial centres and minimises the histogram entropy (coarse
         1 px grid, then 0.1 px), as TomoPy's ``find_center`` does; works for any angle set.
     ``"auto"``
-        ``"mirror"`` when opposite pairs exist, else ``"sharpness"``.
+        ``"mirror"`` when at least three opposite pairs exist (one pair is at the mercy of the
+        jitter of two projections), else ``"sharpness"``.
 
     Parameters
     ----------
@@ -337,8 +338,8 @@ def find_rotation_centre(
         )
     nx = arr.shape[2]
     pairs = _mirror_pairs(angles, tol_deg)
-    if method == "auto":
-        method = "mirror" if pairs else "sharpness"
+    if method == "auto":  # one jittered pair is not enough: use the whole sinogram then
+        method = "mirror" if len(pairs) >= 3 else "sharpness"
     sel = arr[:, rows, :] if rows is not None else arr
     if method == "mirror":
         from skimage.registration import phase_cross_correlation
