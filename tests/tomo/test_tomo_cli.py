@@ -32,6 +32,7 @@ def test_cli_reconstruct_tooth(shared_data, tmp_path):
     assert manifest["status"] == "ok"
     assert manifest["results"]["rotation_centre_px"] == 296.0
     assert manifest["inputs"][0]["sha256"]
+    assert not list(out.glob(".projections*"))  # temporary -log stack removed
     for name in ("slices.csv", "slices.parquet", "middle_slice.png", "volume.h5"):
         assert (out / name).is_file(), name
     from cathodescope.tomo import open_volume

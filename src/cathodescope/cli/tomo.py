@@ -94,6 +94,11 @@ def register(subparsers: Any) -> None:
         "--min-transmission", type=float, help="clip transmission instead of failing on <= 0"
     )
     rec.add_argument("--volume-format", default="zarr", choices=("zarr", "h5"))
+    rec.add_argument(
+        "--keep-projections",
+        action="store_true",
+        help="keep the normalized -log projections (HDF5) in the run folder",
+    )
     rec.add_argument("--no-progress", action="store_true", help="hide progress bars")
     rec.set_defaults(func=_reconstruct)
 
@@ -154,6 +159,13 @@ def _reconstruct(args: argparse.Namespace) -> int:
                 flats=None if raw.flats is None else raw.flats.isel(y=rows),
                 darks=None if raw.darks is None else raw.darks.isel(y=rows),
             )
+        # the -log stack goes to disk slab by slab (never the whole stack in memory); it is kept
+        # in the run folder only with --keep-projections
+        log_path = (
+            run.file("projections_minus_log.h5")
+            if args.keep_projections
+            else run.path / ".projections_minus_log.tmp.h5"
+        )
         with run.timer("preprocess"):
             lines = preprocess(
                 raw,
@@ -161,14 +173,16 @@ def _reconstruct(args: argparse.Namespace) -> int:
                 ring_width=args.ring_width or None,
                 min_transmission=args.min_transmission,
                 slab=args.slab,
-                out=run.file("projections_minus_log.h5"),
+                out=log_path,
                 progress=progress,
             )
         run.results["n_zingers"] = lines.attrs.get("n_zingers")
         with run.timer("centre"):
-            if args.centre == "auto":
+            if args.centre == "auto":  # from at most 16 rows around the middle of the detector
+                mid, ny = lines.shape[1] // 2, lines.shape[1]
+                rows = slice(max(0, mid - 8), min(ny, mid + 8))
                 found = find_rotation_centre(
-                    np.asarray(lines.values), raw.angles, method=args.centre_method
+                    np.asarray(lines[:, rows, :].values), raw.angles, method=args.centre_method
                 )
                 centre, method = found.centre, found.method
             else:
@@ -189,6 +203,9 @@ def _reconstruct(args: argparse.Namespace) -> int:
                 out=run.file("volume" + suffix),
                 progress=progress,
             )
+        if not args.keep_projections:
+            del lines
+            log_path.unlink(missing_ok=True)
         values = np.asarray(volume.values)
         stats = pd.DataFrame(
             {

@@ -199,7 +199,11 @@ def _load(dset: Any, lazy: bool) -> Any:
     if lazy:
         import dask.array as da
 
-        chunks = dset.chunks or ((1, *dset.shape[1:]) if dset.ndim == 3 else "auto")
+        # slabs of detector rows across all angles: what pre-processing and reconstruction
+        # read (h5py then reads hyperslabs, not whole frames, for each slab)
+        chunks = (
+            (dset.shape[0], min(32, dset.shape[1]), dset.shape[2]) if dset.ndim == 3 else "auto"
+        )
         return da.from_array(dset, chunks=chunks)
     try:
         return dset[...]
