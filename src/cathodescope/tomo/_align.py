@@ -137,7 +137,7 @@ def _register_loop(
         shifts[k] = shift
         err[k] = e
         c0[k] = _ncc(a, b)
-        c1[k] = _ncc(a, ndi.shift(b, shift, order=3, mode="nearest"))
+        c1[k] = _ncc(a, ndi.shift(b, shift, order=1, mode="nearest"))  # quality figure only
 
 
 def register_projections(
