@@ -129,7 +129,7 @@ def bench_end_to_end(n: int, n_angles: int) -> None:
 
     spacing = 0.1 * 64 / n  # same physical particle (2.6 um radius) at any size
     t0 = time.perf_counter()
-    densities, _ = demo_particle_densities(n, spacing_um=spacing)
+    densities, truth = demo_particle_densities(n, spacing_um=spacing)
     energies = [e for pair in edge_energy_pairs(("Mn", "Co", "Ni")).values() for e in pair]
     scans, sim = simulate_projections(
         densities,
@@ -163,6 +163,19 @@ def bench_end_to_end(n: int, n_angles: int) -> None:
     print(f"projections -> elemental volumes -> profiles: {t_pipe:8.1f} s")
     for k, v in timings.items():
         print(f"    {k:<28}{v:8.1f} s")
+    window = analysis.depth.reliable_windows.iloc[0]
+    ratios = analysis.depth.ratios
+    sel = ratios[
+        (ratios.depth_um >= window.depth_min_um) & (ratios.depth_um <= window.depth_max_um)
+    ]
+    true = np.array(
+        [float(truth.profiles[1][el](d)) for el, d in zip(sel.element, sel.depth_um, strict=True)]
+    )
+    err = np.abs(sel.ratio.to_numpy() - true)
+    print(
+        f"ratio error vs phantom over the reliable window {window.depth_min_um:.2f}-"
+        f"{window.depth_max_um:.2f} um: max {err.max():.4f}, median {np.median(err):.4f}"
+    )
     print(
         f"centre error {abs(result.centre.centre - sim.centre_px):.3f} px; particles found "
         f"{analysis.segmentation.n_particles}; peak RSS {_peak_mb():.0f} MB"
