@@ -28,8 +28,7 @@ import numpy as np
 TILE = 16  # pixels per side of a back-projection tile (accumulator stays in L1/L2 cache)
 
 
-@numba.njit(parallel=True, fastmath=True, cache=True)
-def _backproject_batch(
+def _backproject_impl(
     sino: np.ndarray,  # (n_angles, n_det, n_slices) float32
     cos_t: np.ndarray,  # (n_angles,) float64
     sin_t: np.ndarray,
@@ -78,8 +77,7 @@ def _backproject_batch(
                     out[r, q, s] = acc[r - r0, q - q0, s]
 
 
-@numba.njit(parallel=True, fastmath=True, cache=True)
-def _forward_project_batch(
+def _forward_project_impl(
     vol: np.ndarray,  # (n, n, n_slices) float32
     cos_t: np.ndarray,
     sin_t: np.ndarray,
@@ -111,3 +109,27 @@ def _forward_project_batch(
                 if i0 + 1 < n_det:
                     for s in range(ns):
                         out[a, i0 + 1, s] += w1 * vol[r, q, s]
+
+
+# Parallel versions for real work; serial versions for small problems, where waking the thread
+# pool costs more than the work itself (SIRT iterations and centre searches on small slices, a
+# busy shared machine).
+_backproject_par = numba.njit(parallel=True, fastmath=True, cache=True)(_backproject_impl)
+_backproject_ser = numba.njit(parallel=False, fastmath=True, cache=True)(_backproject_impl)
+_forward_par = numba.njit(parallel=True, fastmath=True, cache=True)(_forward_project_impl)
+_forward_ser = numba.njit(parallel=False, fastmath=True, cache=True)(_forward_project_impl)
+
+#: Below this many pixel-angle-slice updates a kernel runs on one thread.
+SERIAL_WORK = 4_000_000
+
+
+def _backproject_batch(sino, cos_t, sin_t, weights, centre, n, out) -> None:
+    work = n * n * sino.shape[0] * sino.shape[2]
+    kernel = _backproject_ser if work < SERIAL_WORK else _backproject_par
+    kernel(sino, cos_t, sin_t, weights, centre, n, out)
+
+
+def _forward_project_batch(vol, cos_t, sin_t, centre, n_det, out) -> None:
+    work = vol.shape[0] * vol.shape[1] * vol.shape[2] * cos_t.shape[0]
+    kernel = _forward_ser if work < SERIAL_WORK else _forward_par
+    kernel(vol, cos_t, sin_t, centre, n_det, out)
