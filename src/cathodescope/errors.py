@@ -95,4 +95,21 @@ class CathodescopeRunWarning(CathodescopeWarning):
 # --- xrf / spm ------------------------------------------------------------------------------
 
 
+class XRFChannelError(MissingMetadataError):
+    """A requested element channel is not in the XRF map (or a name matches several)."""
+
+
+class ScanGeometryError(ShapeMismatchError):
+    """Scan sizes disagree: positions vs map shape, channels or TIFF exports of different sizes,
+    or positions that are not a monotonic grid."""
+
+
+class EmptyMapError(EmptyDataError):
+    """An element map is all NaN, all zero, or has no pixel above the low-signal threshold."""
+
+
+class CoreShellFitError(CathodescopeError, RuntimeError):
+    """A core/shell step model could not be fitted to a profile (no step, too few points)."""
+
+
 # --- xrd / thermal --------------------------------------------------------------------------

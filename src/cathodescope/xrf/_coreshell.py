@@ -1,0 +1,363 @@
+"""Core/shell fit of a composition profile: shell and core levels, interface, gradient width.
+
+Model (``geometry="edge"``, shell at the start of the profile)::
+
+    value_E(x) = shell_E + (core_E - shell_E) * S((x - x0) / w)
+
+with ``S`` a smooth unit step, ``erf``: ``S(u) = (1 + erf(u / sqrt(2))) / 2`` (``w`` = sigma of a
+Gaussian-blurred interface) or ``logistic``: ``S(u) = 1 / (1 + exp(-u))``. All elements share the
+interface position ``x0`` and the width ``w``; each has its own shell and core level. The
+gradient-region width reported is the 10-90 % width of the step: ``2 * 1.2816 * w`` (erf) or
+``2 * ln 9 * w`` (logistic). ``geometry="cross"`` fits a profile across a whole particle
+(shell - core - shell) with two interfaces ``x_in < x_out``::
+
+    value_E(x) = shell_E + (core_E - shell_E) * S((x - x_in) / w) * S((x_out - x) / w)
+
+Fit fractions such as Mn/(Ni+Mn+Co), not two-element ratios such as Mn/Ni: a fraction is linear
+in the local composition, so its step has the composition step's midpoint; Mn/Ni is a ratio of two
+steps whose half-height sits where the composition is already past its midpoint (biased towards
+the Mn-rich shell, see the tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from cathodescope._validation import check_choice
+from cathodescope.errors import CoreShellFitError, EmptyMapError, ShapeMismatchError
+
+StepModel = Literal["erf", "logistic"]
+_WIDTH_10_90 = {"erf": 2.0 * 1.2815515655446004, "logistic": 2.0 * np.log(9.0)}
+
+
+def step(u: np.ndarray, model: StepModel) -> np.ndarray:
+    """Unit step S(u) of the model, 0 at u -> -inf, 1/2 at 0, 1 at u -> +inf."""
+    from scipy.special import erf, expit
+
+    if model == "erf":
+        return 0.5 * (1.0 + erf(u / np.sqrt(2.0)))
+    return expit(u)
+
+
+@dataclass(frozen=True)
+class CoreShellFit:
+    """Result of :func:`fit_core_shell`. Lengths in um along the profile's distance axis.
+
+    Attributes
+    ----------
+    interface_um : float or (float, float)
+        Interface position(s): ``x0`` (edge) or ``(x_in, x_out)`` (cross), um.
+    interface_stderr_um : float or (float, float)
+        1-sigma standard errors of the interface position(s), um.
+    sigma_um, sigma_stderr_um : float
+        Width parameter ``w`` of the step and its standard error, um.
+    width_um, width_stderr_um : float
+        10-90 % width of the gradient region, um, and its standard error.
+    shell, core : dict of str to float
+        Fitted levels per element (same units as the profile, e.g. atomic fraction).
+    shell_stderr, core_stderr : dict of str to float
+        Their standard errors.
+    redchi : float
+        Reduced chi-square (with the weights given, else in squared profile units).
+    n_points : int
+        Number of finite profile samples used.
+    model, geometry, shell_at : str
+        Options used.
+    distance_um : numpy.ndarray
+        Sample positions (finite ones), um.
+    observed, best_fit : dict of str to numpy.ndarray
+        Profiles and fitted curves at ``distance_um``.
+    parameters : dict
+        Every option used.
+    """
+
+    interface_um: Any
+    interface_stderr_um: Any
+    sigma_um: float
+    sigma_stderr_um: float
+    width_um: float
+    width_stderr_um: float
+    shell: dict[str, float]
+    shell_stderr: dict[str, float]
+    core: dict[str, float]
+    core_stderr: dict[str, float]
+    redchi: float
+    n_points: int
+    model: str
+    geometry: str
+    shell_at: str
+    distance_um: np.ndarray = field(repr=False)
+    observed: dict[str, np.ndarray] = field(repr=False)
+    best_fit: dict[str, np.ndarray] = field(repr=False)
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per element: ``element, shell, shell_stderr, core, core_stderr,
+        interface_um, interface_stderr_um`` (``interface_in/out_um`` for cross profiles),
+        ``sigma_um, width_10_90_um, width_stderr_um, model, redchi, n_points``."""
+        rows = []
+        for e in self.shell:
+            row: dict[str, Any] = {
+                "element": e,
+                "shell": self.shell[e],
+                "shell_stderr": self.shell_stderr[e],
+                "core": self.core[e],
+                "core_stderr": self.core_stderr[e],
+            }
+            if self.geometry == "edge":
+                row["interface_um"] = self.interface_um
+                row["interface_stderr_um"] = self.interface_stderr_um
+            else:
+                row["interface_in_um"], row["interface_out_um"] = self.interface_um
+                row["interface_in_stderr_um"], row["interface_out_stderr_um"] = (
+                    self.interface_stderr_um
+                )
+            row.update(
+                sigma_um=self.sigma_um,
+                width_10_90_um=self.width_um,
+                width_stderr_um=self.width_stderr_um,
+                model=self.model,
+                redchi=self.redchi,
+                n_points=self.n_points,
+            )
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def curves(self) -> pd.DataFrame:
+        """Long table ``element, distance_um, observed, fit`` for plotting."""
+        parts = [
+            pd.DataFrame(
+                {
+                    "element": e,
+                    "distance_um": self.distance_um,
+                    "observed": self.observed[e],
+                    "fit": self.best_fit[e],
+                }
+            )
+            for e in self.observed
+        ]
+        return pd.concat(parts, ignore_index=True)
+
+
+def _profile_function(x, params, element, model, geometry, shell_at):
+    shell = params[f"shell_{element}"]
+    core = params[f"core_{element}"]
+    w = params["sigma"]
+    if geometry == "edge":
+        u = (x - params["x0"]) / w
+        s = step(u if shell_at == "start" else -u, model)
+    else:
+        s = step((x - params["x_in"]) / w, model) * step((params["x_out"] - x) / w, model)
+    return shell + (core - shell) * s
+
+
+def fit_core_shell(
+    distance_um: np.ndarray,
+    profiles: Mapping[str, np.ndarray] | np.ndarray,
+    *,
+    model: StepModel = "erf",
+    geometry: Literal["edge", "cross"] = "edge",
+    shell_at: Literal["start", "end"] = "start",
+    stderr: Mapping[str, np.ndarray] | np.ndarray | None = None,
+) -> CoreShellFit:
+    """Fit a core/shell step model to one or several composition profiles sharing an interface.
+
+    Parameters
+    ----------
+    distance_um : array of shape (n,)
+        Position of each sample along the profile, um (a line profile's ``distance`` or a depth
+        profile's depth from the surface).
+    profiles : mapping of str to array (n,), or array (n,)
+        Composition profiles, best fractions such as ``Mn/(Ni+Mn+Co)``; several elements are fitted
+        jointly (one interface, one width, own levels). NaN samples are ignored.
+    model : {"erf", "logistic"}
+        Shape of the step.
+    geometry : {"edge", "cross"}
+        ``"edge"``: one interface (a radial or depth profile); ``"cross"``: a profile across a
+        whole particle, shell at both ends, two interfaces.
+    shell_at : {"start", "end"}
+        For ``"edge"``: where the shell is, at small distances (depth profiles, profiles from the
+        surface inwards) or at large ones (profiles from the centre outwards).
+    stderr : mapping or array, optional
+        1-sigma uncertainty of each sample (e.g. from a depth profile's CI); used as weights
+        ``1/stderr``. Without it all samples weigh the same and the parameter errors are scaled
+        by the residual scatter.
+
+    Returns
+    -------
+    CoreShellFit
+
+    Raises
+    ------
+    ShapeMismatchError
+        Profiles of another length than ``distance_um``.
+    EmptyMapError
+        A profile without finite samples.
+    CoreShellFitError
+        Too few samples for the model, or the fit cannot estimate uncertainties (no step in the
+        profile, the interface at the end of the profile).
+    """
+    import lmfit
+
+    check_choice(model, ("erf", "logistic"), "model")
+    check_choice(geometry, ("edge", "cross"), "geometry")
+    check_choice(shell_at, ("start", "end"), "shell_at")
+    x_all = np.asarray(distance_um, dtype=float).ravel()
+    prof = dict(profiles) if isinstance(profiles, Mapping) else {"value": profiles}
+    errs = None
+    if stderr is not None:
+        errs = dict(stderr) if isinstance(stderr, Mapping) else {"value": stderr}
+    data: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for e, v in prof.items():
+        v = np.asarray(v, dtype=float).ravel()
+        if v.shape != x_all.shape:
+            raise ShapeMismatchError(
+                f"profile {e!r} has {v.size} samples but distance_um has {x_all.size}."
+            )
+        s = np.ones_like(v) if errs is None else np.asarray(errs[e], dtype=float).ravel()
+        ok = np.isfinite(v) & np.isfinite(x_all) & np.isfinite(s) & (s > 0)
+        if not ok.any():
+            raise EmptyMapError(f"profile {e!r} has no finite sample; nothing to fit.")
+        data[e] = (x_all[ok], v[ok], s[ok])
+    n_par = 2 * len(data) + (2 if geometry == "edge" else 3)
+    n_pts = sum(d[0].size for d in data.values())
+    if n_pts < n_par + 3:
+        raise CoreShellFitError(
+            f"{n_pts} finite samples are too few for a {n_par}-parameter core/shell model; "
+            "use a longer profile or a finer sampling."
+        )
+
+    x_min, x_max = float(np.nanmin(x_all)), float(np.nanmax(x_all))
+    span = x_max - x_min
+    params = lmfit.Parameters()
+    # initial values: levels from the outer/inner tenth, interface at the half-way crossing
+    for e, (x, v, _) in data.items():
+        order = np.argsort(x)
+        x, v = x[order], v[order]
+        k = max(2, x.size // 10)
+        if geometry == "edge":
+            lo_end, hi_end = np.median(v[:k]), np.median(v[-k:])
+            shell0, core0 = (lo_end, hi_end) if shell_at == "start" else (hi_end, lo_end)
+        else:
+            shell0 = 0.5 * (np.median(v[:k]) + np.median(v[-k:]))
+            mid = slice(x.size // 2 - k // 2, x.size // 2 + k // 2 + 1)
+            core0 = np.median(v[mid])
+        params.add(f"shell_{e}", value=float(shell0))
+        params.add(f"core_{e}", value=float(core0))
+    first = next(iter(data.values()))
+    xs, vs = first[0][np.argsort(first[0])], first[1][np.argsort(first[0])]
+    half = 0.5 * (
+        params[f"shell_{next(iter(data))}"].value + params[f"core_{next(iter(data))}"].value
+    )
+    above = vs > half
+    crossings = np.nonzero(np.diff(above.astype(int)))[0]
+    if geometry == "edge":
+        x0 = xs[crossings[0]] if crossings.size else x_min + span / 2
+        params.add("x0", value=float(x0), min=x_min, max=x_max)
+    else:
+        if crossings.size >= 2:
+            x_in, x_out = xs[crossings[0]], xs[crossings[-1]]
+        else:
+            x_in, x_out = x_min + span / 4, x_max - span / 4
+        params.add("x_in", value=float(x_in), min=x_min, max=x_max)
+        params.add("x_out", value=float(x_out), min=x_min, max=x_max)
+    dx = float(np.median(np.diff(np.unique(x_all[np.isfinite(x_all)])))) if x_all.size > 1 else 1.0
+    params.add("sigma", value=max(span / 20, dx), min=dx / 20, max=span)
+
+    def residual(p):
+        return np.concatenate(
+            [
+                (_profile_function(x, p, e, model, geometry, shell_at) - v) / s
+                for e, (x, v, s) in data.items()
+            ]
+        )
+
+    result = lmfit.minimize(residual, params, method="least_squares")
+    if (
+        not result.success
+        or result.covar is None
+        or any(result.params[n].stderr is None for n in result.params)
+    ):
+        raise CoreShellFitError(
+            "the core/shell model could not be fitted with finite uncertainties "
+            f"({result.message}); the profile may have no step, or the interface lies at its "
+            "end: check the profile and shell_at/geometry."
+        )
+    p = result.params
+    if geometry == "edge":
+        for b in ("x0",):
+            if p[b].value <= x_min + 1e-9 * span or p[b].value >= x_max - 1e-9 * span:
+                raise CoreShellFitError(
+                    f"the fitted interface ({p[b].value:.4g} um) is at the end of the profile; "
+                    "extend the profile across the interface."
+                )
+    w_factor = _WIDTH_10_90[model]
+    names = list(data)
+    if geometry == "edge":
+        interface = float(p["x0"].value)
+        interface_err = float(p["x0"].stderr)
+    else:
+        interface = (float(p["x_in"].value), float(p["x_out"].value))
+        interface_err = (float(p["x_in"].stderr), float(p["x_out"].stderr))
+    x_used = np.sort(np.unique(np.concatenate([d[0] for d in data.values()])))
+    observed = {}
+    for e in names:
+        full = np.full(x_used.shape, np.nan)
+        idx = np.searchsorted(x_used, data[e][0])
+        full[idx] = data[e][1]
+        observed[e] = full
+    return CoreShellFit(
+        interface_um=interface,
+        interface_stderr_um=interface_err,
+        sigma_um=float(p["sigma"].value),
+        sigma_stderr_um=float(p["sigma"].stderr),
+        width_um=float(w_factor * p["sigma"].value),
+        width_stderr_um=float(w_factor * p["sigma"].stderr),
+        shell={e: float(p[f"shell_{e}"].value) for e in names},
+        shell_stderr={e: float(p[f"shell_{e}"].stderr) for e in names},
+        core={e: float(p[f"core_{e}"].value) for e in names},
+        core_stderr={e: float(p[f"core_{e}"].stderr) for e in names},
+        redchi=float(result.redchi),
+        n_points=int(n_pts),
+        model=model,
+        geometry=geometry,
+        shell_at=shell_at,
+        distance_um=x_used,
+        observed=observed,
+        best_fit={e: _profile_function(x_used, p, e, model, geometry, shell_at) for e in names},
+        parameters={
+            "model": model,
+            "geometry": geometry,
+            "shell_at": shell_at,
+            "weighted": stderr is not None,
+            "method": "lmfit least_squares",
+        },
+    )
+
+
+def half_height_position(
+    distance_um: np.ndarray, values: np.ndarray, low: float, high: float
+) -> float:
+    """First position (um) where a profile crosses ``(low + high) / 2``, linearly interpolated.
+
+    The model-free midpoint of a step between two known levels; used to show the midpoint bias
+    of two-element ratios.
+    """
+    x = np.asarray(distance_um, dtype=float)
+    v = np.asarray(values, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(v)
+    x, v = x[ok], v[ok]
+    half = 0.5 * (low + high)
+    d = v - half
+    idx = np.nonzero(np.sign(d[:-1]) * np.sign(d[1:]) <= 0)[0]
+    if idx.size == 0:
+        raise CoreShellFitError(f"the profile never crosses its half height {half:g}.")
+    i = int(idx[0])
+    if d[i + 1] == d[i]:
+        return float(x[i])
+    return float(x[i] - d[i] * (x[i + 1] - x[i]) / (d[i + 1] - d[i]))
