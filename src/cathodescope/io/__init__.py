@@ -24,7 +24,13 @@ from cathodescope.io._atomic import atomic_path, atomic_write_bytes, atomic_writ
 # --
 
 # -- XRF --
-from cathodescope.io._xrf import read_maps_h5, read_pyxrf_h5, read_xrf_map, read_xrf_tiffs
+from cathodescope.io._xrf import (
+    read_maps_h5,
+    read_pyxrf_h5,
+    read_xrf_map,
+    read_xrf_tiffs,
+    write_pyxrf_h5,
+)
 
 # --
 

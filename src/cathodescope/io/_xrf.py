@@ -782,3 +782,63 @@ def read_xrf_map(path: str | os.PathLike[str], *, format: XRFFormat = "auto", **
     if format == "maps":
         return read_maps_h5(p, **options)
     return read_xrf_tiffs(p, **options)
+
+
+# -- writer (synthetic data, round trips) -------------------------------------------------------
+
+
+def write_pyxrf_h5(
+    path: str | os.PathLike[str],
+    maps: Any,
+    *,
+    i0: np.ndarray | float = 1.0,
+    overwrite: bool = False,
+) -> Path:
+    """Write element maps in the PyXRF fitted-map layout (atomically).
+
+    Parameters
+    ----------
+    path : path-like
+        Target ``.h5`` file.
+    maps : xarray.DataArray
+        dims ``("channel", "y", "x")`` with ``y``/``x`` in um; channel names are written as
+        ``<name>_K`` when they are bare element symbols, the way PyXRF names K lines.
+    i0 : float or array (ny, nx)
+        ``i0`` scaler written beside the maps (the maps are written as given, not multiplied).
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written. Positions are written in um with a ``units`` attribute (PyXRF itself
+        writes none), so :func:`read_pyxrf_h5` needs no ``position_units`` for it.
+    """
+    import h5py
+
+    from cathodescope.errors import OutputExistsError
+    from cathodescope.io._atomic import atomic_path
+
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise OutputExistsError(f"{p} exists; pass overwrite=True or choose another name.")
+    maps = maps.transpose("channel", "y", "x")
+    names = [
+        f"{c}_K" if re.fullmatch(r"[A-Z][a-z]?", str(c)) else str(c) for c in maps["channel"].values
+    ]
+    ny, nx = maps.sizes["y"], maps.sizes["x"]
+    yy, xx = np.meshgrid(maps["y"].values, maps["x"].values, indexing="ij")
+    i0_map = np.broadcast_to(np.asarray(i0, dtype=float), (ny, nx))
+    with atomic_path(p) as tmp, h5py.File(tmp, "w") as h5:
+        g = h5.create_group("xrfmap")
+        g.create_dataset("detsum/xrf_fit", data=np.asarray(maps.values, dtype=float))
+        g.create_dataset("detsum/xrf_fit_name", data=np.asarray(names, dtype="S20"))
+        pos = g.create_dataset("positions/pos", data=np.stack([xx, yy]))
+        pos.attrs["units"] = "um"
+        g.create_dataset("positions/name", data=np.asarray(["x_pos", "y_pos"], dtype="S5"))
+        g.create_dataset("scalers/val", data=np.stack([i0_map], axis=-1))
+        g.create_dataset("scalers/name", data=np.asarray(["i0"], dtype="S2"))
+        meta = g.create_group("scan_metadata")
+        meta.attrs["file_format"] = "NSLS2-XRF-MAP"
+        meta.attrs["file_software"] = "cathodescope"
+    return p

@@ -11,6 +11,7 @@ from cathodescope.io._xrf import (
     read_xrf_map,
     read_xrf_tiffs,
     resolve_channels,
+    write_pyxrf_h5,
 )
 from cathodescope.xrf._coreshell import CoreShellFit, fit_core_shell, half_height_position
 from cathodescope.xrf._lineprofile import line_profile
@@ -36,4 +37,5 @@ __all__ = [
     "read_xrf_tiffs",
     "resolve_channels",
     "rgb_overlay",
+    "write_pyxrf_h5",
 ]

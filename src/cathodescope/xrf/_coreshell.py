@@ -146,7 +146,7 @@ class CoreShellFit:
 
 def _profile_function(x, params, element, model, geometry, shell_at):
     shell = params[f"shell_{element}"]
-    core = params[f"core_{element}"]
+    core = params[f"core_{element}"]  # element: index key of the profile (valid lmfit name)
     w = params["sigma"]
     if geometry == "edge":
         u = (x - params["x0"]) / w
@@ -213,6 +213,7 @@ def fit_core_shell(
     if stderr is not None:
         errs = dict(stderr) if isinstance(stderr, Mapping) else {"value": stderr}
     data: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    labels: list[str] = []
     for e, v in prof.items():
         v = np.asarray(v, dtype=float).ravel()
         if v.shape != x_all.shape:
@@ -223,7 +224,8 @@ def fit_core_shell(
         ok = np.isfinite(v) & np.isfinite(x_all) & np.isfinite(s) & (s > 0)
         if not ok.any():
             raise EmptyMapError(f"profile {e!r} has no finite sample; nothing to fit.")
-        data[e] = (x_all[ok], v[ok], s[ok])
+        data[f"p{len(data)}"] = (x_all[ok], v[ok], s[ok])
+        labels.append(str(e))
     n_par = 2 * len(data) + (2 if geometry == "edge" else 3)
     n_pts = sum(d[0].size for d in data.values())
     if n_pts < n_par + 3:
@@ -298,6 +300,7 @@ def fit_core_shell(
                 )
     w_factor = _WIDTH_10_90[model]
     names = list(data)
+    label = dict(zip(names, labels, strict=True))
     if geometry == "edge":
         interface = float(p["x0"].value)
         interface_err = float(p["x0"].stderr)
@@ -310,7 +313,7 @@ def fit_core_shell(
         full = np.full(x_used.shape, np.nan)
         idx = np.searchsorted(x_used, data[e][0])
         full[idx] = data[e][1]
-        observed[e] = full
+        observed[label[e]] = full
     return CoreShellFit(
         interface_um=interface,
         interface_stderr_um=interface_err,
@@ -318,10 +321,10 @@ def fit_core_shell(
         sigma_stderr_um=float(p["sigma"].stderr),
         width_um=float(w_factor * p["sigma"].value),
         width_stderr_um=float(w_factor * p["sigma"].stderr),
-        shell={e: float(p[f"shell_{e}"].value) for e in names},
-        shell_stderr={e: float(p[f"shell_{e}"].stderr) for e in names},
-        core={e: float(p[f"core_{e}"].value) for e in names},
-        core_stderr={e: float(p[f"core_{e}"].stderr) for e in names},
+        shell={label[e]: float(p[f"shell_{e}"].value) for e in names},
+        shell_stderr={label[e]: float(p[f"shell_{e}"].stderr) for e in names},
+        core={label[e]: float(p[f"core_{e}"].value) for e in names},
+        core_stderr={label[e]: float(p[f"core_{e}"].stderr) for e in names},
         redchi=float(result.redchi),
         n_points=int(n_pts),
         model=model,
@@ -329,7 +332,9 @@ def fit_core_shell(
         shell_at=shell_at,
         distance_um=x_used,
         observed=observed,
-        best_fit={e: _profile_function(x_used, p, e, model, geometry, shell_at) for e in names},
+        best_fit={
+            label[e]: _profile_function(x_used, p, e, model, geometry, shell_at) for e in names
+        },
         parameters={
             "model": model,
             "geometry": geometry,
