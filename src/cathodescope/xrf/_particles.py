@@ -1,0 +1,248 @@
+"""Per-particle analysis of XRF maps through the depth-profile engine, plus core/shell fits.
+
+Segmentation, particle measures and 2D depth profiles (fractions ``E/(Ni+Mn+Co)`` against the
+distance from each particle's convex-hull surface, with confidence intervals) all come from
+:func:`cathodescope.profile.analyze_scene`; this module only selects the element channels and fits
+the core/shell step model of :func:`fit_core_shell` to each particle's fraction-vs-depth profile
+(depth 0 = surface, so the shell is at the start).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.stats import norm
+
+from cathodescope._validation import check_choice
+from cathodescope.errors import CathodescopeRunWarning, CoreShellFitError, EmptyMapError
+from cathodescope.io._xrf import resolve_channels
+from cathodescope.xrf._coreshell import fit_core_shell
+from cathodescope.xrf._maps import map_spacing
+
+CORE_SHELL_COLUMNS = (
+    "particle_id",
+    "element",
+    "shell",
+    "shell_stderr",
+    "core",
+    "core_stderr",
+    "interface_depth_um",
+    "interface_stderr_um",
+    "sigma_um",
+    "width_10_90_um",
+    "width_stderr_um",
+    "redchi",
+    "n_points",
+    "status",
+)
+
+
+@dataclass(frozen=True)
+class XRFParticleAnalysis:
+    """Result of :func:`analyze_particles`.
+
+    Attributes
+    ----------
+    scene : cathodescope.profile.SceneAnalysis
+        Segmentation, particle table and depth profiles from the engine.
+    core_shell : pandas.DataFrame
+        One row per particle and element with the columns of ``CORE_SHELL_COLUMNS``: fitted
+        shell and core fractions (``shell``, ``core`` and their ``_stderr``), interface depth
+        below the hull surface (``interface_depth_um``, um), ``sigma_um``, 10-90 % gradient width
+        ``width_10_90_um`` (um), ``redchi``, ``n_points`` and ``status`` (``"ok"`` or why the fit
+        failed; the numbers are NaN then).
+    parameters : dict
+        Every option used.
+    """
+
+    scene: Any
+    core_shell: pd.DataFrame
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def fit_depth_profiles(
+    ratios: pd.DataFrame,
+    *,
+    model: Literal["erf", "logistic"] = "erf",
+    ci_level: float = 0.99,
+    depth_window_um: tuple[float, float] | None = None,
+) -> pd.DataFrame:
+    """Fit the core/shell model to every particle's fraction-vs-depth profiles.
+
+    Parameters
+    ----------
+    ratios : pandas.DataFrame
+        The engine's ``DepthProfiles.ratios``: ``particle_id, element, depth_um, ratio, ci_low,
+        ci_high`` (fractions ``E/(sum)`` at each depth bin, um from the surface).
+    model : {"erf", "logistic"}
+        Step shape.
+    ci_level : float
+        Confidence level of ``ci_low``/``ci_high``; their half-width / z gives each bin's
+        standard error, used as fit weights.
+    depth_window_um : (float, float), optional
+        Only bins with depth in this range (um); default all.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``CORE_SHELL_COLUMNS``; a particle whose fit fails gets NaNs and the reason in
+        ``status``.
+    """
+    check_choice(model, ("erf", "logistic"), "model")
+    z = float(norm.ppf(0.5 + ci_level / 2))
+    rows = []
+    for pid, group in ratios.groupby("particle_id", sort=True):
+        g = group
+        if depth_window_um is not None:
+            g = g[(g["depth_um"] >= depth_window_um[0]) & (g["depth_um"] <= depth_window_um[1])]
+        wide = g.pivot_table(index="depth_um", columns="element", values="ratio", sort=True)
+        err = None
+        if {"ci_low", "ci_high"} <= set(g.columns):
+            half = (g["ci_high"] - g["ci_low"]) / (2 * z)
+            err = g.assign(err=half).pivot_table(
+                index="depth_um", columns="element", values="err", sort=True
+            )
+            # a zero-width CI (a single pixel in the bin) carries no weight information
+            err = err.where(err > 0)
+            if err.isna().all().all():
+                err = None
+        elements = [str(c) for c in wide.columns]
+        try:
+            if err is not None:
+                # bins without a usable error get the median error of their element
+                err = err.fillna(err.median())
+                stderr = {e: err[e].to_numpy() for e in elements}
+            else:
+                stderr = None
+            fit = fit_core_shell(
+                wide.index.to_numpy(dtype=float),
+                {e: wide[e].to_numpy(dtype=float) for e in elements},
+                model=model,
+                shell_at="start",
+                stderr=stderr,
+            )
+        except (CoreShellFitError, EmptyMapError) as exc:
+            for e in elements:
+                rows.append({"particle_id": pid, "element": e, "status": str(exc)})
+            continue
+        for e in elements:
+            rows.append(
+                {
+                    "particle_id": pid,
+                    "element": e,
+                    "shell": fit.shell[e],
+                    "shell_stderr": fit.shell_stderr[e],
+                    "core": fit.core[e],
+                    "core_stderr": fit.core_stderr[e],
+                    "interface_depth_um": fit.interface_um,
+                    "interface_stderr_um": fit.interface_stderr_um,
+                    "sigma_um": fit.sigma_um,
+                    "width_10_90_um": fit.width_um,
+                    "width_stderr_um": fit.width_stderr_um,
+                    "redchi": fit.redchi,
+                    "n_points": fit.n_points,
+                    "status": "ok",
+                }
+            )
+    return pd.DataFrame(rows, columns=list(CORE_SHELL_COLUMNS))
+
+
+def analyze_particles(
+    maps: xr.DataArray,
+    elements: Sequence[str] = ("Ni", "Mn", "Co"),
+    *,
+    fit: bool = True,
+    model: Literal["erf", "logistic"] = "erf",
+    depth_window_um: tuple[float, float] | None = None,
+    **engine_options: Any,
+) -> XRFParticleAnalysis:
+    """Segment the particles of an XRF map, depth-profile them (engine) and fit core/shells.
+
+    Parameters
+    ----------
+    maps : xarray.DataArray
+        Element maps ``("channel", "y", "x")`` with coordinates in um (a reader's output).
+    elements : sequence of str
+        Elements handed to the engine; its ratios are ``E / (sum of these)``.
+    fit : bool
+        Fit the core/shell model to each particle's fraction-vs-depth profiles.
+    model : {"erf", "logistic"}
+        Step shape of the fit.
+    depth_window_um : (float, float), optional
+        Depth range (um) used by the fit; default all depths.
+    **engine_options
+        Passed to :func:`cathodescope.profile.analyze_scene` (``threshold``,
+        ``marker_spacing_um``, ``bin_width_um``, ``ci_level``, ``dilate_um``, ``progress``...).
+
+    Returns
+    -------
+    XRFParticleAnalysis
+
+    Raises
+    ------
+    XRFChannelError
+        An element is not in the map.
+    NonFiniteDataError
+        NaN pixels in the maps (e.g. a scaler that was zero): fill or crop them first.
+    EmptySegmentationError
+        No particle found.
+    """
+    from cathodescope.profile import analyze_scene
+
+    names = resolve_channels([str(c) for c in maps["channel"].values], list(elements))
+    channels = {e: maps.sel(channel=n).values for e, n in zip(elements, names, strict=True)}
+    spacing = map_spacing(maps)
+    engine_options.setdefault("ratio_channels", list(elements))
+    scene = analyze_scene(channels, spacing=spacing, **engine_options)
+    if fit:
+        ci_level = float(engine_options.get("ci_level", 0.99))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            table = fit_depth_profiles(
+                scene.depth.ratios, model=model, ci_level=ci_level, depth_window_um=depth_window_um
+            )
+        failed = table.loc[table["status"] != "ok", "particle_id"].unique()
+        if failed.size:
+            warnings.warn(
+                f"core/shell fit failed for {failed.size} of {scene.segmentation.n_particles} "
+                f"particles (ids {failed[:10].tolist()}...); see the 'status' column.",
+                CathodescopeRunWarning,
+                stacklevel=2,
+            )
+    else:
+        table = pd.DataFrame(columns=list(CORE_SHELL_COLUMNS))
+    return XRFParticleAnalysis(
+        scene=scene,
+        core_shell=table,
+        parameters={
+            "elements": list(elements),
+            "channels": names,
+            "spacing_um": spacing,
+            "fit": fit,
+            "model": model,
+            "depth_window_um": depth_window_um,
+            "engine": scene.parameters,
+            "map_units": maps.attrs.get("units"),
+        },
+    )
+
+
+def summarize_core_shell(table: pd.DataFrame) -> pd.DataFrame:
+    """Population summary of per-particle fits: per element, ``n_ok``, mean and standard
+    deviation of ``shell``, ``core``, ``interface_depth_um`` and ``width_10_90_um``."""
+    ok = table[table["status"] == "ok"]
+    rows = []
+    for e, g in ok.groupby("element", sort=False):
+        row: dict[str, Any] = {"element": e, "n_ok": len(g)}
+        for c in ("shell", "core", "interface_depth_um", "width_10_90_um"):
+            v = g[c].astype(float)
+            row[f"{c}_mean"] = float(v.mean())
+            row[f"{c}_std"] = float(v.std(ddof=1)) if len(v) > 1 else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
