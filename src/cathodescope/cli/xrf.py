@@ -319,7 +319,12 @@ def _cmd_coreshell(args: argparse.Namespace) -> int:
             run.results["coreshell_ratio"] = rdf.to_dict(orient="records")
         ax.set_xlabel("distance along the line (um)")
         ax.set_ylabel("fraction")
-        ax.set_title(f"interface {fit.interface_um} um, 10-90 % width {fit.width_um:.3g} um")
+        where = (
+            f"{fit.interface_um:.3f}"
+            if fit.geometry == "edge"
+            else " and ".join(f"{v:.3f}" for v in fit.interface_um)
+        )
+        ax.set_title(f"interface at {where} um, 10-90 % width {fit.width_um:.3f} um")
         ax.legend(fontsize=7)
         run.write_figure("coreshell", fig)
     print(result.to_string(index=False))
