@@ -331,6 +331,59 @@ def _cmd_coreshell(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_particles(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cathodescope.cli.profile import engine_options
+    from cathodescope.report import RunFolder, write_scene_report
+    from cathodescope.xrf import analyze_particles, summarize_core_shell
+
+    params = {k: v for k, v in vars(args).items() if k != "func"}
+    with RunFolder(
+        args.out, command="xrf particles", parameters=params, overwrite=args.overwrite
+    ) as run:
+        maps = _read(args, run)
+        with run.timer("engine and fits"):
+            result = analyze_particles(
+                maps,
+                args.elements,
+                fit=not args.no_fit,
+                model=args.model,
+                dilate_um=args.dilate_um,
+                progress=not args.no_progress,
+                **engine_options(args),
+            )
+        channels = {
+            e: maps.sel(channel=c).values
+            for e, c in zip(args.elements, result.parameters["channels"], strict=True)
+        }
+        with run.timer("report"):
+            write_scene_report(result.scene, run, channels=channels)
+            if not args.no_fit:
+                run.write_table("core_shell", result.core_shell)
+                summary = summarize_core_shell(result.core_shell)
+                run.write_table("core_shell_summary", summary)
+                run.results["core_shell_summary"] = summary.to_dict(orient="records")
+                ok = result.core_shell[result.core_shell["status"] == "ok"]
+                if len(ok):
+                    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+                    for e, g in ok.groupby("element", sort=False):
+                        axes[0].plot(g["interface_depth_um"], g["shell"] - g["core"], ".", label=e)
+                    axes[0].set_xlabel("interface depth below the surface (um)")
+                    axes[0].set_ylabel("shell - core fraction")
+                    axes[0].legend()
+                    first = ok.drop_duplicates("particle_id")
+                    axes[1].hist(first["width_10_90_um"], bins=20)
+                    axes[1].set_xlabel("10-90 % gradient width (um)")
+                    axes[1].set_ylabel("particles")
+                    run.write_figure("core_shell", fig)
+    print(f"{result.scene.segmentation.n_particles} particles -> {args.out}")
+    return 0
+
+
 def _cmd_phantom(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -446,6 +499,26 @@ def register(subparsers: Any) -> None:
     )
     add_out_arguments(p)
     p.set_defaults(func=_cmd_coreshell)
+
+    p = sub.add_parser(
+        "particles",
+        help="segment particles, depth profiles (engine) and per-particle core/shell fits",
+    )
+    _add_read_arguments(p)
+    p.add_argument(
+        "--elements",
+        type=parse_list,
+        default=["Ni", "Mn", "Co"],
+        help="elements of the fractions E/(sum), default Ni,Mn,Co",
+    )
+    p.add_argument("--model", default="erf", choices=("erf", "logistic"))
+    p.add_argument("--no-fit", action="store_true", help="skip the core/shell fits")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    from cathodescope.cli.profile import add_engine_arguments
+
+    add_engine_arguments(p)
+    add_out_arguments(p)
+    p.set_defaults(func=_cmd_particles)
 
     p = sub.add_parser("phantom", help="write a synthetic core/shell map as a PyXRF file")
     p.add_argument("output", help="the .h5 file to write")
