@@ -388,16 +388,35 @@ def _cmd_phantom(args: argparse.Namespace) -> int:
     import numpy as np
 
     from cathodescope.io._xrf import write_pyxrf_h5
-    from cathodescope.xrf import core_shell_map
+    from cathodescope.xrf import core_shell_map, random_discs
 
+    rng = np.random.default_rng(args.seed)
+    particles = None
+    if args.particles > 1:
+        particles = random_discs(
+            (args.size, args.size),
+            args.particles,
+            spacing=args.pixel_um,
+            radius_um=(2.5, 3.2),
+            gap_um=0.5,
+            rng=rng,
+        )
     maps, truth = core_shell_map(
         (args.size, args.size),
+        particles=particles,
         spacing=args.pixel_um,
         interface_depth_um=args.interface_depth_um,
         sigma_um=args.sigma_um,
-        rng=np.random.default_rng(args.seed),
+        rng=rng,
     )
     write_pyxrf_h5(args.output, maps, overwrite=args.overwrite)
+    if len(truth["particles"]) > 1:
+        print(
+            f"wrote {args.output}: {len(truth['particles'])} core/shell particles (NMC442 "
+            f"shell, NMC701515 core), interface {truth['interface_depth_um']:g} um below "
+            f"the surface, 10-90 % gradient width {truth['width_10_90_um']:.3g} um"
+        )
+        return 0
     cy, cx, r = truth["particles"][0]
     print(
         f"wrote {args.output}: one core/shell particle (NMC442 shell, NMC701515 core) centred "
@@ -527,6 +546,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--interface-depth-um", type=float, default=1.5)
     p.add_argument("--sigma-um", type=float, default=1.0 / 6.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--particles",
+        type=int,
+        default=1,
+        help="number of particles (default 1, centred; more are placed at random)",
+    )
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_cmd_phantom)
 

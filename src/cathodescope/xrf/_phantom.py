@@ -33,11 +33,12 @@ def random_discs(
     radius_um: tuple[float, float] = (2.0, 3.0),
     gap_um: float = 0.5,
     rng: np.random.Generator | None = None,
-    max_tries: int = 200_000,
+    max_tries: int | None = None,
 ) -> list[tuple[float, float, float]]:
     """Place ``n`` non-overlapping discs ``(y_um, x_um, radius_um)`` fully inside the field.
 
-    Rejection sampling on a coarse grid of cells (fast for thousands of discs).
+    Rejection sampling on a coarse grid of cells (fast for thousands of discs); gives up with
+    a :class:`ParameterError` after ``max_tries`` draws (default ``1000 n + 10000``).
     """
     sp = normalize_spacing(spacing, 2)
     rng = rng if rng is not None else np.random.default_rng(0)
@@ -47,6 +48,7 @@ def random_discs(
     grid: dict[tuple[int, int], list[int]] = {}
     discs: list[tuple[float, float, float]] = []
     tries = 0
+    max_tries = max_tries if max_tries is not None else 1000 * n + 10_000
     while len(discs) < n:
         tries += 1
         if tries > max_tries:

@@ -1,0 +1,78 @@
+"""Per-particle core/shell fits of fraction-vs-depth profiles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cathodescope.xrf import (
+    NMC442,
+    NMC701515,
+    core_shell_map,
+    fit_depth_profiles,
+    random_discs,
+    summarize_core_shell,
+)
+
+
+def _binned_ratios(maps, truth, bin_um=0.05):
+    """Engine-shaped ratios table built independently: fractions binned by the true depth."""
+    labels, depth = truth["labels"], truth["depth_um"]
+    vals = {str(c): maps.sel(channel=c).values for c in maps["channel"].values}
+    total = sum(vals.values())
+    rows = []
+    for pid in range(1, labels.max() + 1):
+        m = labels == pid
+        b = np.floor(depth[m] / bin_um).astype(int)
+        for e, v in vals.items():
+            f = v[m] / total[m]
+            for k in np.unique(b):
+                sel = f[b == k]
+                if sel.size < 3:
+                    continue
+                se = sel.std(ddof=1) / np.sqrt(sel.size)
+                rows.append(
+                    {
+                        "particle_id": pid,
+                        "element": e,
+                        "depth_um": (k + 0.5) * bin_um,
+                        "ratio": sel.mean(),
+                        "ci_low": sel.mean() - 2.576 * se,
+                        "ci_high": sel.mean() + 2.576 * se,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_fit_depth_profiles_recovers_each_particle():
+    rng = np.random.default_rng(5)
+    discs = random_discs((400, 400), 4, spacing=0.05, radius_um=(2.5, 3.2), rng=rng)
+    maps, truth = core_shell_map((400, 400), spacing=0.05, particles=discs, rng=rng)
+    table = fit_depth_profiles(_binned_ratios(maps, truth))
+    assert (table["status"] == "ok").all()
+    assert table["particle_id"].nunique() == 4
+    for _, row in table.iterrows():
+        assert abs(row["interface_depth_um"] - 1.5) < 0.05  # one pixel
+        assert abs(row["shell"] - NMC442[row["element"]]) < 0.01
+        assert abs(row["core"] - NMC701515[row["element"]]) < 0.01
+        # weighted by the bins' CIs: the interface is within 4 of its standard errors
+        assert abs(row["interface_depth_um"] - 1.5) < 4 * row["interface_stderr_um"] + 0.01
+    summary = summarize_core_shell(table).set_index("element")
+    assert summary.loc["Mn", "n_ok"] == 4
+    assert summary.loc["Mn", "interface_depth_um_mean"] == pytest.approx(1.5, abs=0.03)
+
+
+def test_fit_depth_profiles_reports_failures():
+    depth = np.arange(0.025, 2.0, 0.05)
+    good = 0.4 + (0.15 - 0.4) * (depth > 1.0)
+    rows = [
+        {"particle_id": 1, "element": "Mn", "depth_um": d, "ratio": v}
+        for d, v in zip(depth, good, strict=True)
+    ]
+    rows += [{"particle_id": 2, "element": "Mn", "depth_um": d, "ratio": 0.3} for d in depth]
+    table = fit_depth_profiles(pd.DataFrame(rows))
+    ok = table.set_index("particle_id")
+    assert ok.loc[1, "status"] == "ok"
+    assert abs(ok.loc[1, "interface_depth_um"] - 1.0) < 0.05
+    assert ok.loc[2, "status"] != "ok" and np.isnan(ok.loc[2, "shell"])
