@@ -201,6 +201,18 @@ def fit_core_shell(
     CoreShellFitError
         Too few samples for the model, or the fit cannot estimate uncertainties (no step in the
         profile, the interface at the end of the profile).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.special import erf
+    >>> depth = np.linspace(0, 3, 61)
+    >>> mn = 0.40 + (0.15 - 0.40) * 0.5 * (1 + erf((depth - 1.2) / (np.sqrt(2) * 0.2)))
+    >>> fit = fit_core_shell(depth, {"Mn": mn}, shell_at="start")
+    >>> round(fit.interface_um, 4), round(fit.shell["Mn"], 4), round(fit.core["Mn"], 4)
+    (1.2, 0.4, 0.15)
+    >>> round(fit.width_um, 3)  # 10-90 % width = 2.563 sigma
+    0.513
     """
     import lmfit
 

@@ -101,6 +101,16 @@ def line_profile(
     With square pixels the samples come from ``skimage.measure.profile_line`` (``linewidth`` in
     pixels = ``width_um`` / pixel size); with rectangular pixels from an equivalent sampler
     that builds the band in um.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cathodescope.xrf import as_maps
+    >>> x = np.arange(50) * 0.1
+    >>> maps = as_maps({"Mn": np.tile(x, (30, 1))}, spacing=0.1)  # Mn = x in um
+    >>> p = line_profile(maps, (1.5, 0.5), (1.5, 4.5), width_um=0.5)
+    >>> float(p["distance"][-1]), round(float(p.sel(channel="Mn")[-1]), 6)
+    (4.0, 4.5)
     """
     from skimage.measure import profile_line
 

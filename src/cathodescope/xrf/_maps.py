@@ -146,6 +146,15 @@ def ratio_map(
         A channel is not in the map.
     EmptyMapError
         A channel is all NaN or no pixel is above the threshold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ni = np.zeros((20, 20)); ni[5:15, 5:15] = 100.0
+    >>> maps = as_maps({"Ni": ni, "Mn": 0.5 * ni}, spacing=0.05)
+    >>> r = ratio_map(maps, "Mn", "Ni")
+    >>> float(np.nanmean(r)), int(np.isfinite(r.values).sum())
+    (0.5, 100)
     """
     num = _channel(maps, numerator)
     den = _channel(maps, denominator)
@@ -204,6 +213,15 @@ def fraction_maps(
     xarray.DataArray
         dims ``("channel", "y", "x")``, fractions (``units = "1"``) summing to 1 where valid,
         NaN where masked; attrs ``min_signal`` and ``masked_fraction``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> one = np.ones((4, 4))
+    >>> maps = as_maps({"Ni": 0.6 * one, "Mn": 0.2 * one, "Co": 0.2 * one}, spacing=0.1)
+    >>> f = fraction_maps(maps, ["Ni", "Mn", "Co"], min_signal=None)
+    >>> [round(float(f.sel(channel=e)[0, 0]), 3) for e in ("Ni", "Mn", "Co")]
+    [0.6, 0.2, 0.2]
     """
     if len(elements) < 2:
         raise ParameterError(f"fractions need at least two elements, got {list(elements)}.")

@@ -129,6 +129,12 @@ def core_shell_map(
         ``labels`` (int32 map, 0 outside), ``particles``, ``interface_depth_um``,
         ``interface_radius_um`` (per particle), ``sigma_um``, ``width_10_90_um``, ``shell``,
         ``core``, ``depth_um`` (depth map, NaN outside), ``spacing``.
+
+    Examples
+    --------
+    >>> maps, truth = core_shell_map((160, 160), spacing=0.05, noise="none")
+    >>> maps.dims, maps.shape, truth["interface_radius_um"]
+    (('channel', 'y', 'x'), (3, 160, 160), [1.5])
     """
     check_choice(noise, ("poisson", "none"), "noise")
     check_choice(model, ("erf", "logistic"), "model")
