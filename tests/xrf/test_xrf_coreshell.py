@@ -184,6 +184,14 @@ def test_bad_profiles():
         fit_core_shell(x[:5], x[:5])
     with pytest.raises(CoreShellFitError):
         fit_core_shell(x, np.full(x.size, 0.3))  # no step at all
+    # a step sharper than the sampling: width unresolved, interface known to within a gap
+    dx = x[1] - x[0]
+    sharp = fit_core_shell(x, np.where(x > 1.23, 0.15, 0.4))
+    assert not sharp.width_resolved and np.isnan(sharp.width_stderr_um)
+    assert sharp.sigma_um == pytest.approx(dx / 4)
+    assert abs(sharp.interface_um - 1.23) < dx
+    assert sharp.interface_stderr_um >= dx / np.sqrt(12) - 1e-12
+    assert sharp.shell["value"] == pytest.approx(0.4, abs=0.01)
     with pytest.raises(EmptyMapError, match="no finite sample"):
         fit_core_shell(x, np.full(x.size, np.nan))
     with pytest.raises(ShapeMismatchError, match="samples"):

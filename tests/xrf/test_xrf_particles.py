@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import erf
 
 from cathodescope.xrf import (
     NMC442,
@@ -65,7 +66,7 @@ def test_fit_depth_profiles_recovers_each_particle():
 
 def test_fit_depth_profiles_reports_failures():
     depth = np.arange(0.025, 2.0, 0.05)
-    good = 0.4 + (0.15 - 0.4) * (depth > 1.0)
+    good = 0.4 + (0.15 - 0.4) * 0.5 * (1 + erf((depth - 1.0) / (np.sqrt(2) * 0.1)))
     rows = [
         {"particle_id": 1, "element": "Mn", "depth_um": d, "ratio": v}
         for d, v in zip(depth, good, strict=True)

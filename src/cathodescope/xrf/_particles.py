@@ -108,6 +108,7 @@ def fit_depth_profiles(
             err = g.assign(err=half).pivot_table(
                 index="depth_um", columns="element", values="err", sort=True
             )
+            err = err.reindex(index=wide.index, columns=wide.columns)
             # a zero-width CI (a single pixel in the bin) carries no weight information
             err = err.where(err > 0)
             if err.isna().all().all():
