@@ -37,6 +37,7 @@ CORE_SHELL_COLUMNS = (
     "sigma_um",
     "width_10_90_um",
     "width_stderr_um",
+    "width_resolved",
     "redchi",
     "n_points",
     "status",
@@ -96,34 +97,41 @@ def fit_depth_profiles(
     """
     check_choice(model, ("erf", "logistic"), "model")
     z = float(norm.ppf(0.5 + ci_level / 2))
+    df = ratios
+    if depth_window_um is not None:
+        df = df[(df["depth_um"] >= depth_window_um[0]) & (df["depth_um"] <= depth_window_um[1])]
+    has_ci = {"ci_low", "ci_high"} <= set(df.columns)
+    cols = ["particle_id", "depth_um", "element", "ratio"] + (
+        ["ci_low", "ci_high"] if has_ci else []
+    )
+    # one reshape for all particles (a pivot per particle costs more than the fit itself)
+    wide = df[cols].set_index(["particle_id", "depth_um", "element"]).unstack("element")
+    wide = wide.sort_index()
+    elements = [str(e) for e in wide["ratio"].columns]
+    values = wide["ratio"].to_numpy(dtype=float)
+    if has_ci:
+        errors = (wide["ci_high"] - wide["ci_low"]).to_numpy(dtype=float) / (2 * z)
+        # a zero-width CI (a single pixel in the bin) carries no weight information
+        errors[~(errors > 0)] = np.nan
+    pids = wide.index.get_level_values(0).to_numpy()
+    depths = wide.index.get_level_values(1).to_numpy(dtype=float)
+    starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]])
+    ends = np.r_[starts[1:], pids.size]
     rows = []
-    for pid, group in ratios.groupby("particle_id", sort=True):
-        g = group
-        if depth_window_um is not None:
-            g = g[(g["depth_um"] >= depth_window_um[0]) & (g["depth_um"] <= depth_window_um[1])]
-        wide = g.pivot_table(index="depth_um", columns="element", values="ratio", sort=True)
-        err = None
-        if {"ci_low", "ci_high"} <= set(g.columns):
-            half = (g["ci_high"] - g["ci_low"]) / (2 * z)
-            err = g.assign(err=half).pivot_table(
-                index="depth_um", columns="element", values="err", sort=True
-            )
-            err = err.reindex(index=wide.index, columns=wide.columns)
-            # a zero-width CI (a single pixel in the bin) carries no weight information
-            err = err.where(err > 0)
-            if err.isna().all().all():
-                err = None
-        elements = [str(c) for c in wide.columns]
-        try:
-            if err is not None:
+    for a, b in zip(starts, ends, strict=True):
+        pid = pids[a]
+        stderr = None
+        if has_ci:
+            err = errors[a:b]
+            if np.isfinite(err).any():
                 # bins without a usable error get the median error of their element
-                err = err.fillna(err.median())
-                stderr = {e: err[e].to_numpy() for e in elements}
-            else:
-                stderr = None
+                med = np.nanmedian(np.where(np.isfinite(err), err, np.nan), axis=0)
+                err = np.where(np.isfinite(err), err, med[None, :])
+                stderr = {e: err[:, k] for k, e in enumerate(elements)}
+        try:
             fit = fit_core_shell(
-                wide.index.to_numpy(dtype=float),
-                {e: wide[e].to_numpy(dtype=float) for e in elements},
+                depths[a:b],
+                {e: values[a:b, k] for k, e in enumerate(elements)},
                 model=model,
                 shell_at="start",
                 stderr=stderr,
@@ -146,6 +154,7 @@ def fit_depth_profiles(
                     "sigma_um": fit.sigma_um,
                     "width_10_90_um": fit.width_um,
                     "width_stderr_um": fit.width_stderr_um,
+                    "width_resolved": fit.width_resolved,
                     "redchi": fit.redchi,
                     "n_points": fit.n_points,
                     "status": "ok",
