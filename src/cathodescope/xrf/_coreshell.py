@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from scipy.special import erf, expit
 
 from cathodescope._validation import check_choice
 from cathodescope.errors import CoreShellFitError, EmptyMapError, ShapeMismatchError
@@ -37,8 +38,6 @@ _WIDTH_10_90 = {"erf": 2.0 * 1.2815515655446004, "logistic": 2.0 * np.log(9.0)}
 
 def step(u: np.ndarray, model: StepModel) -> np.ndarray:
     """Unit step S(u) of the model, 0 at u -> -inf, 1/2 at 0, 1 at u -> +inf."""
-    from scipy.special import erf, expit
-
     if model == "erf":
         return 0.5 * (1.0 + erf(u / np.sqrt(2.0)))
     return expit(u)
@@ -381,12 +380,33 @@ def _least_squares(data, params, bounds, model, geometry, shell_at, least_square
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     sign = 1.0 if shell_at == "start" else -1.0
 
-    def parts(theta, x, k):
+    # elements usually share their sample positions: the step is computed once per distinct
+    # position array and per parameter vector (least_squares asks for fun and jac at the same
+    # point)
+    x_group: dict[str, int] = {}
+    x_arrays: list[np.ndarray] = []
+    for k in keys:
+        x = data[k][0]
+        for gi, xa in enumerate(x_arrays):
+            if xa.shape == x.shape and np.array_equal(xa, x):
+                x_group[k] = gi
+                break
+        else:
+            x_group[k] = len(x_arrays)
+            x_arrays.append(x)
+    cache: dict[tuple[bytes, int], tuple] = {}
+
+    def shape_terms(theta, gi):
+        key = (theta.tobytes(), gi)
+        if key in cache:
+            return cache[key]
+        if len(cache) > 64:
+            cache.clear()
+        x = x_arrays[gi]
         w = theta[index["sigma"]]
-        shell, core = theta[index[f"shell_{k}"]], theta[index[f"core_{k}"]]
         if geometry == "edge":
             u = sign * (x - theta[index["x0"]]) / w
-            s = step(u, model)
+            st = step(u, model)
             ds = _step_derivative(u, model)
             d_shared = {"x0": -sign / w * ds}
             d_w = -u / w * ds
@@ -395,10 +415,16 @@ def _least_squares(data, params, bounds, model, geometry, shell_at, least_square
             u2 = (theta[index["x_out"]] - x) / w
             s1, s2 = step(u1, model), step(u2, model)
             d1, d2 = _step_derivative(u1, model), _step_derivative(u2, model)
-            s = s1 * s2
+            st = s1 * s2
             d_shared = {"x_in": -d1 * s2 / w, "x_out": s1 * d2 / w}
             d_w = -(u1 * d1 * s2 + u2 * s1 * d2) / w
-        return shell, core, s, d_shared, d_w
+        cache[key] = (st, d_shared, d_w)
+        return cache[key]
+
+    def parts(theta, x, k):
+        shell, core = theta[index[f"shell_{k}"]], theta[index[f"core_{k}"]]
+        st, d_shared, d_w = shape_terms(theta, x_group[k])
+        return shell, core, st, d_shared, d_w
 
     def fun(theta):
         out = np.empty(offsets[-1])
