@@ -12,6 +12,8 @@ fit does not converge inside the bounds is handed back to the caller, which fits
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from cathodescope.xrf._coreshell import StepModel, _step_derivative, step
@@ -67,7 +69,15 @@ def _residual_and_jacobian(theta, x, v, w8, model, want_jac=True):
     return r, J
 
 
-def batched_edge_fit(
+def batched_edge_fit(*args, **kwargs) -> dict[str, np.ndarray]:
+    """See :func:`_batched_edge_fit`; all-NaN rows (a particle without samples of an element)
+    give NaN start values and are reported as not ok, without numpy's RuntimeWarnings."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _batched_edge_fit(*args, **kwargs)
+
+
+def _batched_edge_fit(
     x: np.ndarray,
     v: np.ndarray,
     sd: np.ndarray,
