@@ -72,11 +72,14 @@ def test_fit_depth_profiles_reports_failures():
         for d, v in zip(depth, good, strict=True)
     ]
     rows += [{"particle_id": 2, "element": "Mn", "depth_um": d, "ratio": 0.3} for d in depth]
-    table = fit_depth_profiles(pd.DataFrame(rows))
-    ok = table.set_index("particle_id")
-    assert ok.loc[1, "status"] == "ok"
-    assert abs(ok.loc[1, "interface_depth_um"] - 1.0) < 0.05
-    assert ok.loc[2, "status"] != "ok" and np.isnan(ok.loc[2, "shell"])
+    rows += [{"particle_id": 3, "element": "Mn", "depth_um": d, "ratio": np.nan} for d in depth]
+    for method in ("batched", "per_particle"):
+        table = fit_depth_profiles(pd.DataFrame(rows), method=method)
+        ok = table.set_index("particle_id")
+        assert ok.loc[1, "status"] == "ok"
+        assert abs(ok.loc[1, "interface_depth_um"] - 1.0) < 0.05
+        assert ok.loc[2, "status"] != "ok" and np.isnan(ok.loc[2, "shell"])
+        assert "no finite sample" in ok.loc[3, "status"]
 
 
 @pytest.mark.parametrize("model", ["erf", "logistic"])

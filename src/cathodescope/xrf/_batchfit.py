@@ -121,10 +121,15 @@ def _batched_edge_fit(
     theta = _initial_values(
         np.where(np.isfinite(x), x, np.nan), np.where(valid, v, np.nan), valid, dx
     )
+    # particles without usable start values (an element with no sample) are left out
+    unusable = ~np.all(np.isfinite(theta), axis=1) | (n_points < n_par + 3)
+    theta[unusable] = 0.0
+    theta[unusable, 2 * E + 1] = 1.0
+    w8[unusable] = 0.0
     r, J = _residual_and_jacobian(theta, xz, vz, w8, model)
     cost = (r**2).sum(axis=(1, 2))
     lam = np.full(P, 1e-3)
-    done = np.zeros(P, bool)
+    done = unusable.copy()
     eye = np.eye(n_par)
     for _ in range(max_iter):
         Jf = J.reshape(P, N * E, n_par)
@@ -160,6 +165,7 @@ def _batched_edge_fit(
     A = Jf.transpose(0, 2, 1) @ Jf
     dof = n_points - n_par
     redchi = np.where(dof > 0, (r**2).sum(axis=(1, 2)) / np.maximum(dof, 1), np.nan)
+    A[unusable] = np.eye(n_par)
     cond = np.linalg.cond(A)
     good_a = np.isfinite(cond) & (cond < 1e14)
     cov = np.full_like(A, np.nan)
@@ -168,7 +174,8 @@ def _batched_edge_fit(
     stderr = np.sqrt(np.einsum("pii->pi", cov))
     x0, w = theta[:, 2 * E], theta[:, 2 * E + 1]
     ok = (
-        done
+        ~unusable
+        & done
         & good_a
         & np.all(np.isfinite(stderr), axis=1)
         & (x0 > x_min)
