@@ -179,3 +179,25 @@ def test_cli_errors_are_reported(shared_data, tmp_path, capsys):
         ]
     )
     assert rc == 1 and "not empty" in capsys.readouterr().err
+
+
+def test_particles_command(tmp_path, capsys):
+    h5 = tmp_path / "many.h5"
+    assert (
+        main(["xrf", "phantom", str(h5), "--size", "400", "--particles", "3", "--seed", "4"]) == 0
+    )
+    out = tmp_path / "particles"
+    assert main(["xrf", "particles", str(h5), "--no-progress", "--out", str(out)]) == 0
+    m = _manifest(out)
+    assert m["status"] == "ok" and m["results"]["n_particles"] == 3
+    assert {
+        "particles.csv",
+        "profiles.csv",
+        "ratios.csv",
+        "core_shell.csv",
+        "core_shell_summary.csv",
+    } <= set(m["outputs"])
+    cs = pd.read_csv(out / "core_shell.csv")
+    assert (cs["status"] == "ok").all()
+    assert np.all(np.abs(cs["interface_depth_um"] - 1.5) < 0.05)
+    capsys.readouterr()

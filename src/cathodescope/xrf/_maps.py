@@ -79,6 +79,11 @@ def map_spacing(maps: xr.DataArray) -> tuple[float, float]:
             out.append(float(sp[0 if dim == "y" else 1]))
         else:
             out.append(abs(float(c[-1] - c[0])) / (c.size - 1))
+    declared = maps.attrs.get("spacing_um")
+    if declared is not None and len(declared) == 2:
+        # the reader's value, when the coordinates agree with it (avoids float round-off)
+        if all(abs(d - o) <= 1e-6 * o for d, o in zip(declared, out, strict=True)):
+            out = [float(d) for d in declared]
     return normalize_spacing(tuple(out), 2)
 
 

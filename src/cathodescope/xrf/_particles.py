@@ -245,6 +245,8 @@ def analyze_particles(
     **engine_options
         Passed to :func:`cathodescope.profile.analyze_scene` (``threshold``,
         ``marker_spacing_um``, ``bin_width_um``, ``ci_level``, ``dilate_um``, ``progress``...).
+        ``min_size_um`` defaults to 0.5 (um^2) here, as in ``cathodescope profile``, so that
+        single noisy pixels above the threshold are not taken for particles.
 
     Returns
     -------
@@ -265,6 +267,8 @@ def analyze_particles(
     channels = {e: maps.sel(channel=n).values for e, n in zip(elements, names, strict=True)}
     spacing = map_spacing(maps)
     engine_options.setdefault("ratio_channels", list(elements))
+    # as the profile CLI: drop noise specks (< 0.5 um^2) that would otherwise become "particles"
+    engine_options.setdefault("min_size_um", 0.5)
     scene = analyze_scene(channels, spacing=spacing, **engine_options)
     if fit:
         ci_level = float(engine_options.get("ci_level", 0.99))
