@@ -187,7 +187,9 @@ def test_particles_command(tmp_path, capsys):
         main(["xrf", "phantom", str(h5), "--size", "400", "--particles", "3", "--seed", "4"]) == 0
     )
     out = tmp_path / "particles"
-    assert main(["xrf", "particles", str(h5), "--no-progress", "--out", str(out)]) == 0
+    assert (
+        main(["xrf", "particles", str(h5), "--no-progress", "--no-figures", "--out", str(out)]) == 0
+    )
     m = _manifest(out)
     assert m["status"] == "ok" and m["results"]["n_particles"] == 3
     assert {

@@ -361,7 +361,7 @@ def _cmd_particles(args: argparse.Namespace) -> int:
             for e, c in zip(args.elements, result.parameters["channels"], strict=True)
         }
         with run.timer("report"):
-            write_scene_report(result.scene, run, channels=channels)
+            write_scene_report(result.scene, run, channels=channels, figures=not args.no_figures)
             if not args.no_fit:
                 run.write_table("core_shell", result.core_shell)
                 summary = summarize_core_shell(result.core_shell)
@@ -533,6 +533,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--model", default="erf", choices=("erf", "logistic"))
     p.add_argument("--no-fit", action="store_true", help="skip the core/shell fits")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument(
+        "--no-figures",
+        action="store_true",
+        help="skip the per-particle figures of the scene report (tables only)",
+    )
     from cathodescope.cli.profile import add_engine_arguments
 
     add_engine_arguments(p)
