@@ -3,6 +3,7 @@
 Stages (each timed, median of ``--repeats`` runs):
 
 1. segmentation      ``cathodescope.segment.segment_particles`` on the summed Ni+Mn+Co map
+                     (Otsu, watershed, specks < 0.5 um^2 dropped as in ``analyze_particles``)
 2. particle stats    ``cathodescope.segment.measure_particles`` (area, Feret, composition...)
 3. depth profiles    ``cathodescope.profile.depth_profiles`` (fractions vs depth, CIs, metrics)
 4. core/shell fits   ``cathodescope.xrf.fit_depth_profiles`` on every particle's profiles
@@ -100,7 +101,7 @@ def main() -> None:
     for r in range(args.repeats):
         c0 = time.process_time()
         t = time.perf_counter()
-        seg = segment_particles(total, spacing=sp, marker_spacing_um=2.0)
+        seg = segment_particles(total, spacing=sp, marker_spacing_um=2.0, min_size_um=0.5)
         t1 = time.perf_counter()
         table = measure_particles(seg.labels, channels, spacing=sp)
         t2 = time.perf_counter()
