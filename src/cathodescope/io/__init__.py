@@ -32,6 +32,16 @@ from cathodescope.io._atomic import atomic_path, atomic_write_bytes, atomic_writ
 # --
 
 # -- XRD and thermal --
+from cathodescope.io._xrd import (
+    make_pattern,
+    make_series,
+    read_bruker_raw,
+    read_gsas,
+    read_pattern,
+    read_series,
+    read_uxd,
+    read_xy,
+)
 
 # --
 
