@@ -17,5 +17,10 @@ GITT curves; diffraction patterns.
 # --
 
 # -- diffraction and thermal --
+from cathodescope.phantom._diffraction import (
+    gas_release_trace,
+    heating_series,
+    layered_oxide_pattern,
+)
 
 # --
