@@ -14,6 +14,7 @@ from cathodescope.xrd._lattice import (
     d_spacing_hexagonal,
     fit_hexagonal_lattice,
     layered_oxide_lattice,
+    layered_peak_windows,
     williamson_hall,
 )
 from cathodescope.xrd._peaks import PeakFitResult, PeakWindow, fit_peaks, pseudo_voigt, track_peaks
@@ -59,6 +60,7 @@ __all__ = [
     "kalpha2_position",
     "kalpha_wavelengths",
     "layered_oxide_lattice",
+    "layered_peak_windows",
     "layered_windows",
     "pattern_wavelength",
     "plot_heating_contour",

@@ -30,6 +30,7 @@ __all__ = [
     "d_spacing_hexagonal",
     "fit_hexagonal_lattice",
     "layered_oxide_lattice",
+    "layered_peak_windows",
     "williamson_hall",
 ]
 
@@ -501,3 +502,52 @@ def williamson_hall(
         parameters={"wavelength_A": wl, "k": k, "instrumental_fwhm_deg": b_inst.tolist(),
                     "subtraction": subtraction},
     )
+
+
+def layered_peak_windows(
+    a: float,
+    c: float,
+    wavelength: float,
+    *,
+    half_width: float = 0.4,
+    hkl: Mapping[str, Sequence[int]] | None = None,
+) -> list:
+    """Fitting windows for the layered-oxide reflections predicted from approximate a and c.
+
+    Peaks closer than ``2 * half_width`` (deg) share one window (e.g. (108)/(110)).
+
+    Parameters
+    ----------
+    a, c : float
+        Approximate lattice parameters (Angstrom); the predicted positions must lie within
+        ``half_width`` of the true ones.
+    wavelength : float
+        Wavelength (Angstrom) of the pattern.
+    half_width : float
+        Half width (deg) of each window around the predicted position.
+    hkl : mapping, optional
+        Peak name -> (h, k, l); default :data:`LAYERED_HKL`.
+
+    Returns
+    -------
+    list of PeakWindow
+    """
+    from cathodescope.xrd._peaks import PeakWindow
+    from cathodescope.xrd._units import d_to_two_theta
+
+    hkl_map = dict(LAYERED_HKL if hkl is None else hkl)
+    names = list(hkl_map)
+    pos = d_to_two_theta(d_spacing_hexagonal([hkl_map[n] for n in names], a, c), wavelength,
+                         unreachable="nan")
+    order = [i for i in np.argsort(pos) if np.isfinite(pos[i])]
+    groups: list[list[int]] = []
+    for i in order:
+        if groups and pos[i] - pos[groups[-1][-1]] < 2 * half_width:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return [
+        PeakWindow(float(pos[g[0]] - half_width), float(pos[g[-1]] + half_width),
+                   tuple(float(pos[i]) for i in g), tuple(names[i] for i in g))
+        for g in groups
+    ]
