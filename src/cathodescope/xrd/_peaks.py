@@ -377,6 +377,36 @@ def _bounds(x: np.ndarray, k: int, n_f: int, lo: float, hi: float) -> tuple[np.n
     return np.broadcast_to(lower, (n_f, lower.size)), np.broadcast_to(upper, (n_f, upper.size))
 
 
+def _xcorr_shift(model: _WindowModel, x: np.ndarray, y: np.ndarray, p0: np.ndarray) -> np.ndarray:
+    """Per-frame shift (deg) of the data relative to the seed model, by FFT cross-correlation."""
+    k = model.k
+    seed = p0[:1].copy()
+    seed[:, 4 * k :] = 0.0  # peaks only
+    template, _ = model(seed, need_jac=False)
+    template = template[0] - template[0].mean()
+    n = x.size
+    m = max(1, min(3, n // 5))
+    slope = (y[:, -m:].mean(axis=1) - y[:, :m].mean(axis=1)) / max(x[-m:].mean() - x[:m].mean(), 1e-12)
+    net = y - (y[:, :m].mean(axis=1)[:, None] + slope[:, None] * (x - x[:m].mean())[None, :])
+    net = net - net.mean(axis=1, keepdims=True)
+    nfft = 2 * n
+    corr = np.fft.irfft(np.fft.rfft(net, nfft) * np.conj(np.fft.rfft(template, nfft))[None, :], nfft)
+    max_lag = n // 3
+    lags = np.r_[0 : max_lag + 1, -max_lag:0]
+    cc = np.concatenate([corr[:, : max_lag + 1], corr[:, nfft - max_lag :]], axis=1)
+    best = np.argmax(cc, axis=1)
+    lag = lags[best].astype(float)
+    # parabolic sub-sample refinement
+    i0 = np.clip(best, 1, cc.shape[1] - 2)
+    rows = np.arange(cc.shape[0])
+    c_m, c_0, c_p = cc[rows, i0 - 1], cc[rows, i0], cc[rows, i0 + 1]
+    den = c_m - 2 * c_0 + c_p
+    frac = np.where((den < 0) & (best == i0), 0.5 * (c_m - c_p) / np.where(den < 0, den, -1), 0.0)
+    lag = lag + np.clip(frac, -0.5, 0.5)
+    dx = (x[-1] - x[0]) / (n - 1)
+    return lag * dx
+
+
 def _fit_window_frames(
     x_all: np.ndarray,
     y_all: np.ndarray,
@@ -414,6 +444,9 @@ def _fit_window_frames(
         # keep a vanished peak able to come back: never start an area at exactly zero
         p0[:, 0 : 4 * k : 4] = np.maximum(p0[:, 0 : 4 * k : 4], 0.05 * init[:, 0 : 4 * k : 4])
         p0[:, 4 * k :] = init[:, 4 * k :]
+        # frames of a block may have moved away from the seed: shift each frame's start by
+        # the lag that best aligns its net profile with the seed's model (cross-correlation)
+        p0[:, 1 : 4 * k : 4] += _xcorr_shift(model, x, y, p0)[:, None]
     lower, upper = _bounds(x, k, y.shape[0], lo, hi)
     p, cov, chi2, conv = _batched_lm(model, y, sw, p0, lower, upper, max_iter=max_iter)
     dof = max(x.size - n_par, 1)
