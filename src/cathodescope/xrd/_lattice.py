@@ -200,18 +200,22 @@ def fit_hexagonal_lattice(
         qv = par[:, 0:1] * hh + par[:, 1:2] * ll
         qv = np.maximum(qv, 1e-12)
         s = np.clip(wl * np.sqrt(qv) / 2, 0, 1 - 1e-12)
-        t = 2 * np.arcsin(s) * _DEG
+        t0 = 2 * np.arcsin(s) * _DEG  # Bragg angle of the model cell (deg)
         d_t_dq = 2 / np.sqrt(1 - s * s) * wl / (4 * np.sqrt(qv)) * _DEG
-        cols = [d_t_dq * hh, d_t_dq * ll]
+        t = t0
+        extra = []
         j = 2
         if correction in ("zero", "both"):
             t = t + par[:, j : j + 1]
-            cols.append(np.ones_like(t))
+            extra.append(np.ones_like(t))
             j += 1
         if correction in ("displacement", "both"):
-            cos_t = np.cos(np.radians(tth_f / 2))
+            # D cos(theta) evaluated at the model's Bragg angle (exact derivative below)
+            cos_t = np.cos(np.radians(t0 / 2))
             t = t + par[:, j : j + 1] * cos_t
-            cols.append(cos_t)
+            d_t_dq = d_t_dq * (1 - par[:, j : j + 1] * np.sin(np.radians(t0 / 2)) * np.pi / 360)
+            extra.append(cos_t)
+        cols = [d_t_dq * hh, d_t_dq * ll, *extra]
         return t, np.stack(cols, axis=-1)
 
     for _ in range(max_iter):

@@ -462,7 +462,8 @@ def _model_options(
     wavelength: float | None,
 ) -> dict[str, float]:
     if not doublet:
-        return {"ratio": 0.0, "lam_ratio": 1.0}
+        wl = wavelength if wavelength is not None else pattern.attrs.get("wavelength_A")
+        return {"ratio": 0.0, "lam_ratio": 1.0, "wl1": None if wl is None else float(wl)}
     from cathodescope.xrd._units import pattern_wavelength
 
     wl1 = pattern_wavelength(pattern, wavelength)
