@@ -129,11 +129,27 @@ def _one_channel(
     if onset == "tangent":
         start = np.flatnonzero(sm[: i_pk + 1] < 0.05 * height)
         j0 = int(start[-1]) if start.size else 0
-        slope = np.gradient(sm, t)
+        # slope and level from a cubic Savitzky-Golay fit over half the FWHM: a derivative of
+        # noisy data needs a window scaled to the peak, not to the sampling
+        from scipy.signal import savgol_filter
+
+        dt = float(np.median(np.diff(t)))
+        width = max(smooth_c, 0.5 * fwhm) if np.isfinite(fwhm) else smooth_c
+        n_w = max(5, int(round(width / dt)) | 1)
+        n_w = min(n_w, t.size - 1 if (t.size - 1) % 2 else t.size - 2)
+        level = savgol_filter(net, n_w, 3)
+        slope = savgol_filter(net, n_w, 3, deriv=1, delta=dt)
+        # re-locate the maximum on the peak-scaled smoothing (noise moves it on broad peaks)
+        k_pk = int(np.argmax(level))
+        if 0 < k_pk < t.size - 1:
+            y0, y1, y2 = level[k_pk - 1 : k_pk + 2]
+            den = y0 - 2 * y1 + y2
+            sh = 0.5 * (y0 - y2) / den if den < 0 else 0.0
+            peak_t = float(t[k_pk] + np.clip(sh, -0.5, 0.5) * (t[k_pk + 1] - t[k_pk]))
         seg = slice(j0, i_pk + 1)
         j = j0 + int(np.argmax(slope[seg]))
         s = slope[j]
-        onset_t = float(t[j] - sm[j] / s) if s > 0 else np.nan
+        onset_t = float(t[j] - level[j] / s) if s > 0 else np.nan
     else:
         onset_t = crossing(onset_fraction * height, "left")
     amount = float(np.trapezoid(net, t))
