@@ -167,17 +167,23 @@ def test_gsas_formats_round_trip(licoo2, tmp_path):
     std = "".join(f"{'':2s}{v:6.0f}" for v in y)
     std_lines = [std[i : i + 80] for i in range(0, len(std), 80)]
     (tmp_path / "a.gsa").write_text(
-        "LiCoO2 test\n" + f"BANK 1 {n} {len(std_lines)} CONST {start} {step} 0 0 STD\n"
-        + "\n".join(std_lines) + "\n"
+        "LiCoO2 test\n"
+        + f"BANK 1 {n} {len(std_lines)} CONST {start} {step} 0 0 STD\n"
+        + "\n".join(std_lines)
+        + "\n"
     )
     esd = "".join(f"{v:8.1f}{np.sqrt(v):8.2f}" for v in y)
     esd_lines = [esd[i : i + 80] for i in range(0, len(esd), 80)]
     (tmp_path / "a.gss").write_text(
-        "LiCoO2 test\n" + f"BANK 1 {n} {len(esd_lines)} CONST {start} {step} 0 0 ESD\n"
-        + "\n".join(esd_lines) + "\n"
+        "LiCoO2 test\n"
+        + f"BANK 1 {n} {len(esd_lines)} CONST {start} {step} 0 0 ESD\n"
+        + "\n".join(esd_lines)
+        + "\n"
     )
     fxye = "\n".join(f"{start + step * i:.4f} {v:.1f} {np.sqrt(v):.4f}" for i, v in enumerate(y))
-    (tmp_path / "a.fxye").write_text(f"title\nBANK 1 {n} {n} CONS {start} {step} 0 0 FXYE\n{fxye}\n")
+    (tmp_path / "a.fxye").write_text(
+        f"title\nBANK 1 {n} {n} CONS {start} {step} 0 0 FXYE\n{fxye}\n"
+    )
     for name in ("a.gsa", "a.gss", "a.fxye"):
         p = read_gsas(tmp_path / name, wavelength=1.5406)
         np.testing.assert_allclose(p.values, y, atol=0.05)

@@ -49,17 +49,18 @@ def _independent_doublet_positions(pattern):
             params.add(f"c{i}", value=c)
             params.add(f"w{i}", value=0.12, min=0.005)
             params.add(f"e{i}", value=0.5, min=0, max=1)
-        pv = lmfit.models.PseudoVoigtModel()
+        n_peaks = len(win.centers)
 
-        def resid(p, x=x, y=y, n=len(win.centers)):
+        def resid(p, x=x, y=y, n=n_peaks, pv=lmfit.models.PseudoVoigtModel()):  # noqa: B008
             v = p.valuesdict()
             model = v["b0"] + v["b1"] * (x - 0.5 * (x[0] + x[-1]))
             for i in range(n):
                 c2 = 2 * np.degrees(np.arcsin(np.sin(np.radians(v[f"c{i}"] / 2)) * lam))
                 # lmfit's PseudoVoigtModel uses sigma = FWHM / 2
                 for cen, amp in ((v[f"c{i}"], v[f"a{i}"]), (c2, 0.514 * v[f"a{i}"])):
-                    model = model + pv.eval(x=x, amplitude=amp, center=cen,
-                                            sigma=v[f"w{i}"] / 2, fraction=v[f"e{i}"])
+                    model = model + pv.eval(
+                        x=x, amplitude=amp, center=cen, sigma=v[f"w{i}"] / 2, fraction=v[f"e{i}"]
+                    )
             return (y - model) / np.sqrt(np.maximum(y, 1))
 
         out = lmfit.minimize(resid, params)
@@ -90,11 +91,18 @@ def test_licoo2_lattice_matches_independent_fit(shared_data):
     for correction in ("none", "zero"):
         ours = layered_oxide_lattice(peaks, correction=correction).table.iloc[0]
         if correction == "none":
-            popt, pcov = curve_fit(lambda i, a, c: bragg(i, a, c, 0.0), np.arange(5.0), tth,
-                                   p0=(2.8, 14.0), sigma=sig, absolute_sigma=True)
+            popt, pcov = curve_fit(
+                lambda i, a, c: bragg(i, a, c, 0.0),
+                np.arange(5.0),
+                tth,
+                p0=(2.8, 14.0),
+                sigma=sig,
+                absolute_sigma=True,
+            )
         else:
-            popt, pcov = curve_fit(bragg, np.arange(5.0), tth, p0=(2.8, 14.0, 0.0), sigma=sig,
-                                   absolute_sigma=True)
+            popt, pcov = curve_fit(
+                bragg, np.arange(5.0), tth, p0=(2.8, 14.0, 0.0), sigma=sig, absolute_sigma=True
+            )
         perr = np.sqrt(np.diag(pcov))
         assert abs(ours.a_A - popt[0]) < np.hypot(ours.a_err_A, perr[0])
         assert abs(ours.c_A - popt[1]) < np.hypot(ours.c_err_A, perr[1])
@@ -129,8 +137,12 @@ def test_hexagonal_d_spacing_matches_pymatgen_reference(shared_data):
 def test_synthetic_linio2_recovers_a_c(shared_data, wavelength):
     ref = _reference(shared_data)
     intens = {k: v["I_rel"] for k, v in ref.items()}
-    pattern, truth = layered_oxide_pattern(
-        2.87, 14.2, wavelength=wavelength, intensities=intens, fwhm=0.08 * wavelength / 1.5406,
+    pattern, _ = layered_oxide_pattern(
+        2.87,
+        14.2,
+        wavelength=wavelength,
+        intensities=intens,
+        fwhm=0.08 * wavelength / 1.5406,
         seed=3,
     )
     if wavelength != 1.5406:
@@ -160,7 +172,9 @@ def test_displacement_exact():
     tth = tth + 0.03 * np.cos(np.radians(tth / 2))
     r = fit_hexagonal_lattice(hkl, tth, None, 1.5406, correction="displacement")
     assert r["displacement"][0] == pytest.approx(0.03, abs=1e-9)
-    assert r["a"][0] == pytest.approx(2.87, rel=1e-10) and r["c"][0] == pytest.approx(14.2, rel=1e-10)
+    assert r["a"][0] == pytest.approx(2.87, rel=1e-10) and r["c"][0] == pytest.approx(
+        14.2, rel=1e-10
+    )
 
 
 def test_williamson_hall_recovers_size_and_strain():
@@ -173,8 +187,9 @@ def test_williamson_hall_recovers_size_and_strain():
     r = williamson_hall(tth, fwhm, wl, instrumental_fwhm=inst)
     assert r.size_nm == pytest.approx(size_nm, rel=1e-9)
     assert r.strain == pytest.approx(strain, rel=1e-9)
-    lin = williamson_hall(tth, np.degrees(beta) + inst, wl, instrumental_fwhm=inst,
-                          subtraction="linear")
+    lin = williamson_hall(
+        tth, np.degrees(beta) + inst, wl, instrumental_fwhm=inst, subtraction="linear"
+    )
     assert lin.size_nm == pytest.approx(size_nm, rel=1e-9)
 
 

@@ -28,8 +28,14 @@ def _lmfit_pv(x, y, center, *, ratio=0.0, lam=1.0, xmid=None):
         return out
 
     model = lmfit.Model(f)
-    pars = model.make_params(area=(y.max() - y.min()) * 0.15, center=center, fwhm=0.12, eta=0.5,
-                             b0=float(np.min(y)), b1=0.0)
+    pars = model.make_params(
+        area=(y.max() - y.min()) * 0.15,
+        center=center,
+        fwhm=0.12,
+        eta=0.5,
+        b0=float(np.min(y)),
+        b1=0.0,
+    )
     pars["eta"].set(min=0, max=1)
     pars["fwhm"].set(min=1e-3)
     pars["area"].set(min=0)
@@ -66,11 +72,16 @@ def test_doublet_matches_lmfit_on_real_licoo2(shared_data):
     win = PeakWindow(44.6, 45.9, (45.25,), ("104",))
     ours = fit_peaks(p, win, doublet=True).table.iloc[0]
     sel = (p.two_theta.values >= 44.6) & (p.two_theta.values <= 45.9)
-    ref = _lmfit_pv(p.two_theta.values[sel], p.values[sel], 45.25, ratio=0.514, lam=1.54443 / 1.5406)
+    ref = _lmfit_pv(
+        p.two_theta.values[sel], p.values[sel], 45.25, ratio=0.514, lam=1.54443 / 1.5406
+    )
     # both optimisers stop at the same minimum: differences below 1 % of a standard error
-    for col, name, err in (("center_deg", "center", "center_err_deg"),
-                           ("fwhm_deg", "fwhm", "fwhm_err_deg"), ("area", "area", "area_err"),
-                           ("eta", "eta", "eta_err")):
+    for col, name, err in (
+        ("center_deg", "center", "center_err_deg"),
+        ("fwhm_deg", "fwhm", "fwhm_err_deg"),
+        ("area", "area", "area_err"),
+        ("eta", "eta", "eta_err"),
+    ):
         assert abs(ours[col] - ref.params[name].value) < 0.01 * ours[err], col
     assert ours.redchi == pytest.approx(ref.redchi, rel=1e-6)
     # same covariance scaling as lmfit (scale_covar=True)

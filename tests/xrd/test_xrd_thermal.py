@@ -33,10 +33,12 @@ def test_heating_transitions_within_one_frame(heating):
     series, truth = heating
     tr = detect_thermal_transitions(series)
     temps = series.temperature_C.values
-    for event, frame in (("layered_to_spinel", truth["spinel_frame"]),
-                         ("003_vanishing", truth["spinel_frame"]),
-                         ("spinel_220_appearing", truth["spinel_frame"]),
-                         ("spinel_to_rocksalt", truth["rocksalt_frame"])):
+    for event, frame in (
+        ("layered_to_spinel", truth["spinel_frame"]),
+        ("003_vanishing", truth["spinel_frame"]),
+        ("spinel_220_appearing", truth["spinel_frame"]),
+        ("spinel_to_rocksalt", truth["rocksalt_frame"]),
+    ):
         got = int(tr.onsets.set_index("event").loc[event, "frame"])
         assert abs(got - frame) <= 1, event
     merge = int(tr.onsets.set_index("event").loc["108_110_merging", "frame"])
@@ -81,11 +83,13 @@ def test_o2_trace_onset_and_peak_within_2c():
 
 
 def test_broad_release_on_sloped_baseline_with_time():
-    trace, truth = gas_release_trace(peak_c=240.0, sigma_c=30.0, baseline=1.0,
-                                     baseline_slope=2e-3, seed=5)
+    trace, truth = gas_release_trace(
+        peak_c=240.0, sigma_c=30.0, baseline=1.0, baseline_slope=2e-3, seed=5
+    )
     time_s = (trace.temperature_C - 30.0) / 4.0 * 60.0  # 4 C/min
-    r = analyze_gas_release(trace.temperature_C, {"m/z 32": trace.signal}, time=time_s,
-                            edge_fraction=0.08).summary.iloc[0]
+    r = analyze_gas_release(
+        trace.temperature_C, {"m/z 32": trace.signal}, time=time_s, edge_fraction=0.08
+    ).summary.iloc[0]
     assert r.classification == "broad"
     assert abs(r.peak_C - 240.0) < 2.0 and abs(r.onset_C - truth["onset_tangent_C"]) < 2.0
     # integral over time = integral over temperature x 15 s/C

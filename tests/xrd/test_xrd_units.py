@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cathodescope.errors import MissingWavelengthError, UnreachableAngleError
+from cathodescope.errors import CathodescopeWarning, MissingWavelengthError, UnreachableAngleError
 from cathodescope.io import make_pattern
-from cathodescope.errors import CathodescopeWarning
 from cathodescope.xrd import (
     convert_wavelength,
     d_to_two_theta,
@@ -64,7 +63,9 @@ def test_kalpha2_position_and_xraydb_lines():
     c1 = 45.0
     c2 = float(kalpha2_position(c1, 1.5406, 1.54443))
     # Ka1 and Ka2 reflect on the same d
-    assert 1.5406 / np.sin(np.radians(c1 / 2)) == pytest.approx(1.54443 / np.sin(np.radians(c2 / 2)))
+    assert 1.5406 / np.sin(np.radians(c1 / 2)) == pytest.approx(
+        1.54443 / np.sin(np.radians(c2 / 2))
+    )
     ka1, ka2, ratio = kalpha_wavelengths("Cu")
     assert ka1 == pytest.approx(1.5406, rel=3e-4) and ka2 == pytest.approx(1.54443, rel=3e-4)
     assert ratio == pytest.approx(0.5, abs=0.03)

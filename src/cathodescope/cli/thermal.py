@@ -13,20 +13,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "thermal", help="gas release vs temperature (onset, peak, FWHM, amount, sharp/broad)"
     )
     p.add_argument("trace", help="CSV with a temperature column and one column per m/z channel")
-    p.add_argument("--temperature-column", default="temperature_C",
-                   help="name of the temperature column (C)")
+    p.add_argument(
+        "--temperature-column", default="temperature_C", help="name of the temperature column (C)"
+    )
     p.add_argument("--time-column", default=None, help="optional time column (s)")
-    p.add_argument("--channels", type=parse_list, default=None,
-                   help="comma-separated channel columns (default: all other numeric columns)")
-    p.add_argument("--onset", choices=("tangent", "threshold"), default="tangent",
-                   help="extrapolated (tangent) onset or threshold crossing")
-    p.add_argument("--sharp-fwhm", type=float, default=30.0,
-                   help="peaks narrower than this FWHM (C) are classified 'sharp'")
+    p.add_argument(
+        "--channels",
+        type=parse_list,
+        default=None,
+        help="comma-separated channel columns (default: all other numeric columns)",
+    )
+    p.add_argument(
+        "--onset",
+        choices=("tangent", "threshold"),
+        default="tangent",
+        help="extrapolated (tangent) onset or threshold crossing",
+    )
+    p.add_argument(
+        "--sharp-fwhm",
+        type=float,
+        default=30.0,
+        help="peaks narrower than this FWHM (C) are classified 'sharp'",
+    )
     p.add_argument("--smooth", type=float, default=3.0, help="smoothing window (C), 0 = none")
-    p.add_argument("--xrd-table", default=None,
-                   help="per-frame XRD table (CSV with temperature_C, e.g. lattice.csv) to join")
-    p.add_argument("--tolerance", type=float, default=2.5,
-                   help="largest temperature difference (C) when joining with the XRD table")
+    p.add_argument(
+        "--xrd-table",
+        default=None,
+        help="per-frame XRD table (CSV with temperature_C, e.g. lattice.csv) to join",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=2.5,
+        help="largest temperature difference (C) when joining with the XRD table",
+    )
     add_out_arguments(p)
     p.set_defaults(func=_thermal)
 
@@ -39,8 +59,9 @@ def _thermal(args: argparse.Namespace) -> int:
     from cathodescope.report import RunFolder
     from cathodescope.xrd import analyze_gas_release, join_on_temperature
 
-    with RunFolder(args.out, command="thermal", parameters=vars(args),
-                   overwrite=args.overwrite) as run:
+    with RunFolder(
+        args.out, command="thermal", parameters=vars(args), overwrite=args.overwrite
+    ) as run:
         try:
             table = pd.read_csv(args.trace)
         except (OSError, ValueError) as exc:
@@ -61,8 +82,12 @@ def _thermal(args: argparse.Namespace) -> int:
         time = table[args.time_column] if args.time_column else None
         with run.timer("analyze"):
             result = analyze_gas_release(
-                table[args.temperature_column], table[channels], time=time, onset=args.onset,
-                sharp_fwhm_c=args.sharp_fwhm, smooth_c=args.smooth,
+                table[args.temperature_column],
+                table[channels],
+                time=time,
+                onset=args.onset,
+                sharp_fwhm_c=args.sharp_fwhm,
+                smooth_c=args.smooth,
             )
         run.write_table("gas_release", result.summary)
         run.write_table("gas_curves", result.curves)
@@ -80,9 +105,13 @@ def _thermal(args: argparse.Namespace) -> int:
         if args.xrd_table:
             xrd = pd.read_csv(args.xrd_table)
             run.add_input(args.xrd_table)
-            run.write_table("xrd_gas_joined", join_on_temperature(xrd, result.curves,
-                                                                  tolerance_c=args.tolerance))
+            run.write_table(
+                "xrd_gas_joined",
+                join_on_temperature(xrd, result.curves, tolerance_c=args.tolerance),
+            )
     for _, row in result.summary.iterrows():
-        print(f"{row.channel}: onset {row.onset_C:.1f} C, peak {row.peak_C:.1f} C, FWHM "
-              f"{row.fwhm_C:.1f} C ({row.classification})")
+        print(
+            f"{row.channel}: onset {row.onset_C:.1f} C, peak {row.peak_C:.1f} C, FWHM "
+            f"{row.fwhm_C:.1f} C ({row.classification})"
+        )
     return 0

@@ -15,8 +15,10 @@ def _window(text: str) -> Any:
     parts = text.split(":")
     try:
         lo, hi = float(parts[0]), float(parts[1])
-        centers = tuple(float(v) for v in parts[2].split(",")) if len(parts) > 2 and parts[2] else (
-            0.5 * (lo + hi),
+        centers = (
+            tuple(float(v) for v in parts[2].split(","))
+            if len(parts) > 2 and parts[2]
+            else (0.5 * (lo + hi),)
         )
     except (IndexError, ValueError) as exc:
         raise argparse.ArgumentTypeError(
@@ -30,13 +32,26 @@ def _window(text: str) -> Any:
 
 
 def _common_pattern_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--wavelength", type=float, default=None,
-                   help="wavelength of the data in Angstrom (default: from the file)")
-    p.add_argument("--convert-to", type=float, default=None, metavar="LAMBDA",
-                   help="convert 2theta to this wavelength (Angstrom, e.g. 1.5406) first")
+    p.add_argument(
+        "--wavelength",
+        type=float,
+        default=None,
+        help="wavelength of the data in Angstrom (default: from the file)",
+    )
+    p.add_argument(
+        "--convert-to",
+        type=float,
+        default=None,
+        metavar="LAMBDA",
+        help="convert 2theta to this wavelength (Angstrom, e.g. 1.5406) first",
+    )
     p.add_argument("--doublet", action="store_true", help="fit Ka1/Ka2 doublets (lab Cu data)")
-    p.add_argument("--ka2-ratio", type=float, default=None,
-                   help="I(Ka2)/I(Ka1) (default: from the file, else 0.5)")
+    p.add_argument(
+        "--ka2-ratio",
+        type=float,
+        default=None,
+        help="I(Ka2)/I(Ka1) (default: from the file, else 0.5)",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,29 +61,51 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("peaks", help="fit pseudo-Voigt peaks in windows of one pattern")
     p.add_argument("pattern", help="pattern file (.xy .xye .dat .uxd .raw .gsa .fxye)")
-    p.add_argument("--window", type=_window, action="append", required=True,
-                   help="LO:HI[:C1,C2][:NAME1,NAME2] in deg; repeat for several windows")
+    p.add_argument(
+        "--window",
+        type=_window,
+        action="append",
+        required=True,
+        help="LO:HI[:C1,C2][:NAME1,NAME2] in deg; repeat for several windows",
+    )
     _common_pattern_args(p)
     add_out_arguments(p)
     p.set_defaults(func=_peaks)
 
-    p = sub.add_parser("lattice", help="a, c, c/a, I(003)/I(104), Williamson-Hall of a layered oxide")
+    p = sub.add_parser(
+        "lattice", help="a, c, c/a, I(003)/I(104), Williamson-Hall of a layered oxide"
+    )
     p.add_argument("pattern", help="pattern file")
-    p.add_argument("--a", type=float, default=2.87, help="approximate a (Angstrom) to place windows")
-    p.add_argument("--c", type=float, default=14.2, help="approximate c (Angstrom) to place windows")
+    p.add_argument(
+        "--a", type=float, default=2.87, help="approximate a (Angstrom) to place windows"
+    )
+    p.add_argument(
+        "--c", type=float, default=14.2, help="approximate c (Angstrom) to place windows"
+    )
     p.add_argument("--half-width", type=float, default=0.4, help="window half width (deg)")
-    p.add_argument("--correction", choices=("none", "zero", "displacement", "both"), default="zero",
-                   help="zero offset and/or sample displacement fitted with a and c")
-    p.add_argument("--instrumental-fwhm", type=float, default=0.0,
-                   help="instrumental FWHM (deg) subtracted in the Williamson-Hall analysis")
+    p.add_argument(
+        "--correction",
+        choices=("none", "zero", "displacement", "both"),
+        default="zero",
+        help="zero offset and/or sample displacement fitted with a and c",
+    )
+    p.add_argument(
+        "--instrumental-fwhm",
+        type=float,
+        default=0.0,
+        help="instrumental FWHM (deg) subtracted in the Williamson-Hall analysis",
+    )
     _common_pattern_args(p)
     add_out_arguments(p)
     p.set_defaults(func=_lattice)
 
     p = sub.add_parser("series", help="track peaks, lattice and phase transitions through a series")
     p.add_argument("patterns", nargs="+", help="pattern files in frame order")
-    p.add_argument("--temperatures", default=None,
-                   help="comma-separated temperatures (C) per frame, or START:STEP")
+    p.add_argument(
+        "--temperatures",
+        default=None,
+        help="comma-separated temperatures (C) per frame, or START:STEP",
+    )
     p.add_argument("--a", type=float, default=2.87, help="approximate a (Angstrom) of frame 0")
     p.add_argument("--c", type=float, default=14.2, help="approximate c (Angstrom) of frame 0")
     p.add_argument("--half-width", type=float, default=0.4, help="window half width (deg)")
@@ -95,7 +132,7 @@ def _fit_figure(pattern: Any, result: Any, windows: Any) -> Any:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from cathodescope.xrd import pseudo_voigt, kalpha2_position
+    from cathodescope.xrd import kalpha2_position, pseudo_voigt
 
     n = len(windows)
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3), squeeze=False)
@@ -111,7 +148,9 @@ def _fit_figure(pattern: Any, result: Any, windows: Any) -> Any:
         for _, r in rows.iterrows():
             model = model + pseudo_voigt(x, r.center_deg, r.fwhm_deg, r.eta, r.area)
             if ratio:
-                c2 = kalpha2_position(r.center_deg, result.parameters["wl1"], result.parameters["wl2"])
+                c2 = kalpha2_position(
+                    r.center_deg, result.parameters["wl1"], result.parameters["wl2"]
+                )
                 model = model + pseudo_voigt(x, float(c2), r.fwhm_deg, r.eta, ratio * r.area)
         ax.plot(x, model, "-", color="C3", label="fit")
         ax.set_title(", ".join(win.names), fontsize=9)
@@ -127,8 +166,9 @@ def _peaks(args: argparse.Namespace) -> int:
     from cathodescope.report import RunFolder
     from cathodescope.xrd import fit_peaks
 
-    with RunFolder(args.out, command="xrd peaks", parameters=vars(args),
-                   overwrite=args.overwrite) as run:
+    with RunFolder(
+        args.out, command="xrd peaks", parameters=vars(args), overwrite=args.overwrite
+    ) as run:
         pattern = _load(args, run)
         with run.timer("fit"):
             result = fit_peaks(pattern, args.window, doublet=args.doublet, ka2_ratio=args.ka2_ratio)
@@ -151,8 +191,9 @@ def _lattice(args: argparse.Namespace) -> int:
         williamson_hall,
     )
 
-    with RunFolder(args.out, command="xrd lattice", parameters=vars(args),
-                   overwrite=args.overwrite) as run:
+    with RunFolder(
+        args.out, command="xrd lattice", parameters=vars(args), overwrite=args.overwrite
+    ) as run:
         pattern = _load(args, run)
         wl = pattern_wavelength(pattern, None)
         windows = layered_peak_windows(args.a, args.c, wl, half_width=args.half_width)
@@ -164,9 +205,15 @@ def _lattice(args: argparse.Namespace) -> int:
         run.write_figure("peak_fits", _fit_figure(pattern, peaks, windows))
         t = peaks.table
         try:
-            wh = williamson_hall(t.center_deg, t.fwhm_deg, wl, fwhm_err=t.fwhm_err_deg,
-                                 instrumental_fwhm=args.instrumental_fwhm, names=list(t.peak))
-        except Exception as exc:  # noqa: BLE001 - recorded, the lattice result still stands
+            wh = williamson_hall(
+                t.center_deg,
+                t.fwhm_deg,
+                wl,
+                fwhm_err=t.fwhm_err_deg,
+                instrumental_fwhm=args.instrumental_fwhm,
+                names=list(t.peak),
+            )
+        except Exception as exc:
             run.warn(f"Williamson-Hall analysis skipped: {exc}")
         else:
             run.write_table("williamson_hall", wh.to_dataframe())
@@ -181,8 +228,10 @@ def _lattice(args: argparse.Namespace) -> int:
             run.results["williamson_hall"] = wh.to_dataframe().iloc[0].to_dict()
         run.results["lattice"] = lattice.table.iloc[0].to_dict()
     row = lattice.table.iloc[0]
-    print(f"a = {row.a_A:.5f} +/- {row.a_err_A:.5f} A, c = {row.c_A:.5f} +/- {row.c_err_A:.5f} A "
-          f"-> {args.out}")
+    print(
+        f"a = {row.a_A:.5f} +/- {row.a_err_A:.5f} A, c = {row.c_A:.5f} +/- {row.c_err_A:.5f} A "
+        f"-> {args.out}"
+    )
     return 0
 
 
@@ -210,11 +259,13 @@ def _series(args: argparse.Namespace) -> int:
         track_peaks,
     )
 
-    with RunFolder(args.out, command="xrd series", parameters=vars(args),
-                   overwrite=args.overwrite) as run:
+    with RunFolder(
+        args.out, command="xrd series", parameters=vars(args), overwrite=args.overwrite
+    ) as run:
         temps = _temperatures(args.temperatures, len(args.patterns))
-        series = read_series(args.patterns, wavelength=args.wavelength, temperature=temps,
-                             regrid=args.regrid)
+        series = read_series(
+            args.patterns, wavelength=args.wavelength, temperature=temps, regrid=args.regrid
+        )
         for path in args.patterns:
             run.add_input(path)
         if args.convert_to is not None:
@@ -222,8 +273,14 @@ def _series(args: argparse.Namespace) -> int:
         wl = pattern_wavelength(series, None)
         windows = layered_peak_windows(args.a, args.c, wl, half_width=args.half_width)
         with run.timer("track"):
-            peaks = track_peaks(series, windows, doublet=args.doublet, ka2_ratio=args.ka2_ratio,
-                                block=args.block, progress=True)
+            peaks = track_peaks(
+                series,
+                windows,
+                doublet=args.doublet,
+                ka2_ratio=args.ka2_ratio,
+                block=args.block,
+                progress=True,
+            )
         run.write_table("peaks", peaks.table)
         with run.timer("lattice"):
             lattice = layered_oxide_lattice(peaks, wavelength=wl)
@@ -234,6 +291,8 @@ def _series(args: argparse.Namespace) -> int:
             run.write_table("transition_signatures", tr.signatures)
             run.write_table("transition_onsets", tr.onsets)
             run.write_figure("heating_contour", plot_heating_contour(series, tr))
-            run.results["onsets_C"] = dict(zip(tr.onsets.event, tr.onsets.temperature_C, strict=True))
+            run.results["onsets_C"] = dict(
+                zip(tr.onsets.event, tr.onsets.temperature_C, strict=True)
+            )
     print(f"{series.sizes['frame']} frames tracked -> {args.out}")
     return 0

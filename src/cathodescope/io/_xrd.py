@@ -229,7 +229,9 @@ def read_xy(
         data_lines.append(line)
     if not data_lines:
         raise FileFormatError(f"{path.name}: no numeric data found; is this a pattern file?")
-    rows = [np.array(ln.replace(",", " ").replace(";", " ").split(), dtype=float) for ln in data_lines]
+    rows = [
+        np.array(ln.replace(",", " ").replace(";", " ").split(), dtype=float) for ln in data_lines
+    ]
     attrs: dict[str, Any] = {"source": str(path), "format": "xy"}
     wl = wavelength if wavelength is not None else _pyfai_wavelength(header)
     # "start step end" header followed by counts (8 or 10 per line)
@@ -366,12 +368,16 @@ def read_uxd(path: str | os.PathLike[str], *, range_index: int = 0) -> xr.DataAr
             try:
                 current["values"].extend(float(v) for v in line.split())
             except ValueError as exc:
-                raise FileFormatError(f"{path.name}: bad number in data line {line[:60]!r}") from exc
+                raise FileFormatError(
+                    f"{path.name}: bad number in data line {line[:60]!r}"
+                ) from exc
     ranges = [r for r in ranges if r["values"]]
     if not ranges:
         raise FileFormatError(f"{path.name}: no _COUNTS or _2THETACOUNTS data block found.")
     if not 0 <= range_index < len(ranges):
-        raise FileFormatError(f"{path.name} holds {len(ranges)} range(s); range_index={range_index}.")
+        raise FileFormatError(
+            f"{path.name} holds {len(ranges)} range(s); range_index={range_index}."
+        )
     rng = ranges[range_index]
     meta = {**file_meta, **rng["meta"]}
     values = np.asarray(rng["values"], dtype=float)
@@ -384,7 +390,9 @@ def read_uxd(path: str | os.PathLike[str], *, range_index: int = 0) -> xr.DataAr
             start = float(meta.get("START", meta.get("2THETA")))
             step = float(meta["STEPSIZE"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise FileFormatError(f"{path.name}: _START or _STEPSIZE missing for the counts block.") from exc
+            raise FileFormatError(
+                f"{path.name}: _START or _STEPSIZE missing for the counts block."
+            ) from exc
         counts = values
         tth = start + step * np.arange(counts.size)
     units = "counts/s" if rng["mode"].endswith("CPS") else "counts"
@@ -463,7 +471,9 @@ def read_bruker_raw(path: str | os.PathLike[str], *, range_index: int = 0) -> xr
             "('RAW ', 'RAW2', 'RAW1.01'); RAW4 files must be exported (e.g. to .xy or .UXD)."
         )
     if not 0 <= range_index < len(ranges):
-        raise FileFormatError(f"{path.name} holds {len(ranges)} range(s); range_index={range_index}.")
+        raise FileFormatError(
+            f"{path.name} holds {len(ranges)} range(s); range_index={range_index}."
+        )
     start, step, counts, rmeta = ranges[range_index]
     if not np.isfinite(step) or step <= 0:
         raise FileFormatError(f"{path.name}: step size {step!r} in the header is not > 0.")
@@ -671,9 +681,7 @@ _BY_SUFFIX = {
 }
 
 
-def read_pattern(
-    path: str | os.PathLike[str], *, wavelength: float | None = None
-) -> xr.DataArray:
+def read_pattern(path: str | os.PathLike[str], *, wavelength: float | None = None) -> xr.DataArray:
     """Read any supported pattern file, choosing the reader by extension.
 
     Parameters
@@ -712,7 +720,9 @@ def read_pattern(
     return pattern
 
 
-def _frame_coord(values: Sequence[float] | np.ndarray | None, n: int, name: str) -> np.ndarray | None:
+def _frame_coord(
+    values: Sequence[float] | np.ndarray | None, n: int, name: str
+) -> np.ndarray | None:
     if values is None:
         return None
     arr = np.asarray(values, dtype=float).ravel()
@@ -770,7 +780,9 @@ def make_series(
         raise FrameLengthMismatchError(
             f"frames have {data.shape[1]} points but the 2theta grid has {tth.size}."
         )
-    first = make_pattern(tth, data[0] if data.shape[0] else np.zeros(tth.size), wavelength=wavelength, attrs=attrs)
+    first = make_pattern(
+        tth, data[0] if data.shape[0] else np.zeros(tth.size), wavelength=wavelength, attrs=attrs
+    )
     n = data.shape[0]
     coords: dict[str, Any] = {
         "two_theta": first.two_theta.variable,
@@ -848,5 +860,11 @@ def read_series(
     attrs = {k: v for k, v in patterns[0].attrs.items() if k not in ("source", "wavelength_A")}
     attrs["sources"] = [str(p) for p in paths]
     return make_series(
-        np.vstack(rows), ref, wavelength=wl, temperature=temperature, time=time, soc=soc, attrs=attrs
+        np.vstack(rows),
+        ref,
+        wavelength=wl,
+        temperature=temperature,
+        time=time,
+        soc=soc,
+        attrs=attrs,
     )

@@ -28,12 +28,26 @@ __all__ = [
 #: Relative intensities of LiNiO2 (R-3m, a=2.87, c=14.2 A) from pymatgen, as in
 #: ``shared/data/xrd/reference_peaks_LiNiO2_model.json``; used when no table is given.
 LAYERED_REFERENCE_INTENSITIES: dict[str, float] = {
-    "003": 100.0, "101": 54.2, "006": 6.4, "012": 18.9, "104": 87.4, "105": 23.1,
-    "107": 12.5, "108": 24.4, "110": 23.8, "113": 15.3,
+    "003": 100.0,
+    "101": 54.2,
+    "006": 6.4,
+    "012": 18.9,
+    "104": 87.4,
+    "105": 23.1,
+    "107": 12.5,
+    "108": 24.4,
+    "110": 23.8,
+    "113": 15.3,
 }
 #: Disordered spinel (Fd-3m, cubic) reflections and illustrative relative intensities.
 SPINEL_INTENSITIES: dict[str, float] = {
-    "111": 25.0, "220": 40.0, "311": 100.0, "222": 10.0, "400": 60.0, "511": 20.0, "440": 50.0,
+    "111": 25.0,
+    "220": 40.0,
+    "311": 100.0,
+    "222": 10.0,
+    "400": 60.0,
+    "511": 20.0,
+    "440": 50.0,
 }
 #: Rock-salt (Fm-3m, cubic) reflections and illustrative relative intensities.
 ROCKSALT_INTENSITIES: dict[str, float] = {"111": 60.0, "200": 100.0, "220": 50.0}
@@ -43,7 +57,9 @@ _CG = np.sqrt(4 * np.log(2) / np.pi)
 
 def _pv(x: np.ndarray, c: np.ndarray, w: float, eta: float) -> np.ndarray:
     u = (x[None, :] - c[:, None]) / w
-    return eta * (2 / np.pi) / w / (1 + 4 * u * u) + (1 - eta) * _CG / w * np.exp(-4 * np.log(2) * u * u)
+    return eta * (2 / np.pi) / w / (1 + 4 * u * u) + (1 - eta) * _CG / w * np.exp(
+        -4 * np.log(2) * u * u
+    )
 
 
 def _hkl(label: str) -> tuple[int, int, int]:
@@ -157,7 +173,13 @@ def layered_oxide_pattern(
     pos = _positions(d, wavelength)
     areas = np.array([table[h] for h in labels]) / 100.0 * scale
     y = background + _render(
-        x, pos + zero_shift, areas, fwhm=fwhm, eta=eta, doublet=doublet, ka2_ratio=ka2_ratio,
+        x,
+        pos + zero_shift,
+        areas,
+        fwhm=fwhm,
+        eta=eta,
+        doublet=doublet,
+        ka2_ratio=ka2_ratio,
         lam_ratio=wavelength2 / wavelength,
     )
     if noise:
@@ -167,8 +189,15 @@ def layered_oxide_pattern(
         attrs.update(wavelength2_A=wavelength2, kalpha2_ratio=ka2_ratio)
     pattern = make_pattern(x, y, wavelength=wavelength, attrs=attrs)
     peaks = pd.DataFrame({"hkl": labels, "d_A": d, "two_theta_deg": pos, "area": areas})
-    truth = {"a": a, "c": c, "wavelength": wavelength, "zero_shift": zero_shift, "peaks": peaks,
-             "fwhm": fwhm, "eta": eta}
+    truth = {
+        "a": a,
+        "c": c,
+        "wavelength": wavelength,
+        "zero_shift": zero_shift,
+        "peaks": peaks,
+        "fwhm": fwhm,
+        "eta": eta,
+    }
     return pattern, truth
 
 
@@ -246,19 +275,38 @@ def heating_series(
         g = 1 + expansion_per_c * (t - 25.0)
         y = np.full(x.size, background)
         for labels, weights, dfun, frac in (
-            (lay, LAYERED_REFERENCE_INTENSITIES, lambda h, g=g: _d_hex(_hkl(h), a * g, c * g), f_layer[i]),
+            (
+                lay,
+                LAYERED_REFERENCE_INTENSITIES,
+                lambda h, g=g: _d_hex(_hkl(h), a * g, c * g),
+                f_layer[i],
+            ),
             (sp, SPINEL_INTENSITIES, lambda h, g=g: _d_cubic(_hkl(h), a_spinel * g), f_sp[i]),
             (rs, ROCKSALT_INTENSITIES, lambda h, g=g: _d_cubic(_hkl(h), a_rocksalt * g), f_rs[i]),
         ):
             d = np.array([dfun(h) for h in labels])
             areas = np.array([weights[h] for h in labels]) / 100.0 * scale * frac
-            y = y + _render(x, _positions(d, wavelength), areas, fwhm=fwhm, eta=eta,
-                            doublet=False, ka2_ratio=0.0, lam_ratio=1.0)
+            y = y + _render(
+                x,
+                _positions(d, wavelength),
+                areas,
+                fwhm=fwhm,
+                eta=eta,
+                doublet=False,
+                ka2_ratio=0.0,
+                lam_ratio=1.0,
+            )
         frames[i] = rng.poisson(y)
-    series = make_series(frames, x, wavelength=wavelength, temperature=temps,
-                         attrs={"source": "phantom.heating_series"})
-    fractions = pd.DataFrame({"temperature_C": temps, "layered": f_layer, "spinel": f_sp,
-                              "rocksalt": f_rs})
+    series = make_series(
+        frames,
+        x,
+        wavelength=wavelength,
+        temperature=temps,
+        attrs={"source": "phantom.heating_series"},
+    )
+    fractions = pd.DataFrame(
+        {"temperature_C": temps, "layered": f_layer, "spinel": f_sp, "rocksalt": f_rs}
+    )
     truth = {
         "t_spinel": t_spinel,
         "t_rocksalt": t_rocksalt,

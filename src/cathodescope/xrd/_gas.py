@@ -61,7 +61,7 @@ def _smooth(y: np.ndarray, t: np.ndarray, smooth_c: float) -> np.ndarray:
     from scipy.signal import savgol_filter
 
     dt = float(np.median(np.diff(t)))
-    n = int(round(smooth_c / dt)) | 1
+    n = round(smooth_c / dt) | 1
     if n < 5:
         return y
     n = min(n, y.size - 1 if (y.size - 1) % 2 else y.size - 2)
@@ -84,7 +84,7 @@ def _one_channel(
     min_snr: float,
     sharp_fwhm_c: float,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    n_edge = max(3, int(round(edge_fraction * t.size)))
+    n_edge = max(3, round(edge_fraction * t.size))
     edges = np.r_[0:n_edge, t.size - n_edge : t.size]
     if baseline == "linear":
         coef = np.polyfit(t[edges], y[edges], 1)
@@ -135,7 +135,7 @@ def _one_channel(
 
         dt = float(np.median(np.diff(t)))
         width = max(smooth_c, 0.5 * fwhm) if np.isfinite(fwhm) else smooth_c
-        n_w = max(5, int(round(width / dt)) | 1)
+        n_w = max(5, round(width / dt) | 1)
         n_w = min(n_w, t.size - 1 if (t.size - 1) % 2 else t.size - 2)
         level = savgol_filter(net, n_w, 3)
         slope = savgol_filter(net, n_w, 3, deriv=1, delta=dt)
@@ -166,7 +166,12 @@ def _one_channel(
         "snr": height / noise if noise > 0 else np.inf,
         "classification": "sharp" if fwhm < sharp_fwhm_c else "broad",
     }
-    curves = {name: y, f"{name}_baseline": base, f"{name}_net": net, f"{name}_cumulative": cumulative}
+    curves = {
+        name: y,
+        f"{name}_baseline": base,
+        f"{name}_net": net,
+        f"{name}_cumulative": cumulative,
+    }
     return row, curves
 
 
@@ -273,15 +278,29 @@ def analyze_gas_release(
             )
         check_finite(y, f"channel {name!r}")
         row, cur = _one_channel(
-            t, y, tm, name=name, baseline=baseline, edge_fraction=edge_fraction, onset=onset,
-            onset_fraction=onset_fraction, smooth_c=smooth_c, min_snr=min_snr,
+            t,
+            y,
+            tm,
+            name=name,
+            baseline=baseline,
+            edge_fraction=edge_fraction,
+            onset=onset,
+            onset_fraction=onset_fraction,
+            smooth_c=smooth_c,
+            min_snr=min_snr,
             sharp_fwhm_c=sharp_fwhm_c,
         )
         rows.append(row)
         curves.update(cur)
-    params = {"baseline": baseline, "edge_fraction": edge_fraction, "onset": onset,
-              "onset_fraction": onset_fraction, "smooth_c": smooth_c, "min_snr": min_snr,
-              "sharp_fwhm_c": sharp_fwhm_c}
+    params = {
+        "baseline": baseline,
+        "edge_fraction": edge_fraction,
+        "onset": onset,
+        "onset_fraction": onset_fraction,
+        "smooth_c": smooth_c,
+        "min_snr": min_snr,
+        "sharp_fwhm_c": sharp_fwhm_c,
+    }
     return GasReleaseResult(pd.DataFrame(rows), pd.DataFrame(curves), params)
 
 
@@ -318,7 +337,9 @@ def join_on_temperature(
     """
     for name, tab in (("xrd_table", xrd_table), ("gas_curves", gas_curves)):
         if on not in tab.columns:
-            raise ParameterError(f"{name} has no {on!r} column; it is needed to join on temperature.")
+            raise ParameterError(
+                f"{name} has no {on!r} column; it is needed to join on temperature."
+            )
     check_positive(tolerance_c, "tolerance_c")
     left = xrd_table.reset_index(drop=True).assign(_order=lambda d: np.arange(len(d)))
     left = left.sort_values(on)

@@ -46,7 +46,9 @@ LAYERED_HKL: dict[str, tuple[int, int, int]] = {
 _DEG = 180.0 / np.pi
 
 
-def d_spacing_hexagonal(hkl: Sequence[Sequence[int]] | np.ndarray, a: float, c: float) -> np.ndarray:
+def d_spacing_hexagonal(
+    hkl: Sequence[Sequence[int]] | np.ndarray, a: float, c: float
+) -> np.ndarray:
     """d-spacings (Angstrom) of hexagonal reflections.
 
     Parameters
@@ -329,10 +331,16 @@ def layered_oxide_lattice(
     err = sub.pivot(index="frame", columns="peak", values="center_err_deg")[names]
     area = sub.pivot(index="frame", columns="peak", values="area")[names]
     area_err = sub.pivot(index="frame", columns="peak", values="area_err")[names]
-    significant = area.to_numpy() > min_significance * np.nan_to_num(area_err.to_numpy(), nan=np.inf)
+    significant = area.to_numpy() > min_significance * np.nan_to_num(
+        area_err.to_numpy(), nan=np.inf
+    )
     tth = np.where(significant, pos.to_numpy(), np.nan)
     res = fit_hexagonal_lattice(
-        [hkl_map[n] for n in names], tth, err.to_numpy(), wl, correction=correction,
+        [hkl_map[n] for n in names],
+        tth,
+        err.to_numpy(),
+        wl,
+        correction=correction,
         scale_covar=scale_covar,
     )
     a, c = res["a"], res["c"]
@@ -369,8 +377,13 @@ def layered_oxide_lattice(
     for coord in ("temperature_C", "time_s", "soc"):
         if coord in table.columns:
             out[coord] = table.groupby("frame")[coord].first().reindex(out["frame"]).to_numpy()
-    params = {"wavelength_A": wl, "correction": correction, "hkl": {n: hkl_map[n] for n in names},
-              "min_significance": min_significance, "scale_covar": scale_covar}
+    params = {
+        "wavelength_A": wl,
+        "correction": correction,
+        "hkl": {n: hkl_map[n] for n in names},
+        "min_significance": min_significance,
+        "scale_covar": scale_covar,
+    }
     return LatticeResult(out, params)
 
 
@@ -407,8 +420,16 @@ class WilliamsonHallResult:
     def to_dataframe(self) -> pd.DataFrame:
         """One-row summary table."""
         return pd.DataFrame(
-            [{"size_nm": self.size_nm, "size_err_nm": self.size_err_nm, "strain": self.strain,
-              "strain_err": self.strain_err, "intercept": self.intercept, "slope": self.slope}]
+            [
+                {
+                    "size_nm": self.size_nm,
+                    "size_err_nm": self.size_err_nm,
+                    "strain": self.strain,
+                    "strain_err": self.strain_err,
+                    "intercept": self.intercept,
+                    "slope": self.slope,
+                }
+            ]
         )
 
 
@@ -497,14 +518,28 @@ def williamson_hall(
     else:
         size, size_err = np.inf, np.inf
     points = pd.DataFrame(
-        {"peak": list(names) if names is not None else [f"{t:.3f}" for t in tth],
-         "two_theta_deg": tth, "beta_rad": beta, "x_4sin_theta": xv, "y_beta_cos_theta": yv}
+        {
+            "peak": list(names) if names is not None else [f"{t:.3f}" for t in tth],
+            "two_theta_deg": tth,
+            "beta_rad": beta,
+            "x_4sin_theta": xv,
+            "y_beta_cos_theta": yv,
+        }
     )
     return WilliamsonHallResult(
-        size_nm=float(size), size_err_nm=float(size_err), strain=slope,
-        strain_err=float(np.sqrt(cov[1, 1])), intercept=intercept, slope=slope, points=points,
-        parameters={"wavelength_A": wl, "k": k, "instrumental_fwhm_deg": b_inst.tolist(),
-                    "subtraction": subtraction},
+        size_nm=float(size),
+        size_err_nm=float(size_err),
+        strain=slope,
+        strain_err=float(np.sqrt(cov[1, 1])),
+        intercept=intercept,
+        slope=slope,
+        points=points,
+        parameters={
+            "wavelength_A": wl,
+            "k": k,
+            "instrumental_fwhm_deg": b_inst.tolist(),
+            "subtraction": subtraction,
+        },
     )
 
 
@@ -541,8 +576,9 @@ def layered_peak_windows(
 
     hkl_map = dict(LAYERED_HKL if hkl is None else hkl)
     names = list(hkl_map)
-    pos = d_to_two_theta(d_spacing_hexagonal([hkl_map[n] for n in names], a, c), wavelength,
-                         unreachable="nan")
+    pos = d_to_two_theta(
+        d_spacing_hexagonal([hkl_map[n] for n in names], a, c), wavelength, unreachable="nan"
+    )
     order = [i for i in np.argsort(pos) if np.isfinite(pos[i])]
     groups: list[list[int]] = []
     for i in order:
@@ -551,7 +587,11 @@ def layered_peak_windows(
         else:
             groups.append([i])
     return [
-        PeakWindow(float(pos[g[0]] - half_width), float(pos[g[-1]] + half_width),
-                   tuple(float(pos[i]) for i in g), tuple(names[i] for i in g))
+        PeakWindow(
+            float(pos[g[0]] - half_width),
+            float(pos[g[-1]] + half_width),
+            tuple(float(pos[i]) for i in g),
+            tuple(names[i] for i in g),
+        )
         for g in groups
     ]

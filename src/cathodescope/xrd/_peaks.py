@@ -386,11 +386,15 @@ def _xcorr_shift(model: _WindowModel, x: np.ndarray, y: np.ndarray, p0: np.ndarr
     template = template[0] - template[0].mean()
     n = x.size
     m = max(1, min(3, n // 5))
-    slope = (y[:, -m:].mean(axis=1) - y[:, :m].mean(axis=1)) / max(x[-m:].mean() - x[:m].mean(), 1e-12)
+    slope = (y[:, -m:].mean(axis=1) - y[:, :m].mean(axis=1)) / max(
+        x[-m:].mean() - x[:m].mean(), 1e-12
+    )
     net = y - (y[:, :m].mean(axis=1)[:, None] + slope[:, None] * (x - x[:m].mean())[None, :])
     net = net - net.mean(axis=1, keepdims=True)
     nfft = 2 * n
-    corr = np.fft.irfft(np.fft.rfft(net, nfft) * np.conj(np.fft.rfft(template, nfft))[None, :], nfft)
+    corr = np.fft.irfft(
+        np.fft.rfft(net, nfft) * np.conj(np.fft.rfft(template, nfft))[None, :], nfft
+    )
     max_lag = n // 3
     lags = np.r_[0 : max_lag + 1, -max_lag:0]
     cc = np.concatenate([corr[:, : max_lag + 1], corr[:, nfft - max_lag :]], axis=1)
@@ -458,7 +462,10 @@ def _fit_window_frames(
 
 
 def _model_options(
-    pattern: xr.DataArray, doublet: bool, ka2_ratio: float | None, wavelength2: float | None,
+    pattern: xr.DataArray,
+    doublet: bool,
+    ka2_ratio: float | None,
+    wavelength2: float | None,
     wavelength: float | None,
 ) -> dict[str, float]:
     if not doublet:
@@ -468,7 +475,9 @@ def _model_options(
 
     wl1 = pattern_wavelength(pattern, wavelength)
     wl2 = wavelength2 if wavelength2 is not None else pattern.attrs.get("wavelength2_A", CU_KA2_A)
-    ratio = ka2_ratio if ka2_ratio is not None else pattern.attrs.get("kalpha2_ratio", KA2_KA1_RATIO)
+    ratio = (
+        ka2_ratio if ka2_ratio is not None else pattern.attrs.get("kalpha2_ratio", KA2_KA1_RATIO)
+    )
     check_positive(wl2, "wavelength2 (Angstrom)")
     check_positive(ratio, "ka2_ratio", allow_zero=True)
     return {"ratio": float(ratio), "lam_ratio": float(wl2) / wl1, "wl1": wl1, "wl2": float(wl2)}
@@ -597,8 +606,19 @@ def fit_peaks(
     for win in wins:
         centers0 = np.broadcast_to(np.array(win.centers), (y.shape[0], len(win.centers)))
         res = _fit_window_frames(
-            x, y, sigma, win, win.lo, win.hi, None, centers0, model_opts=opts, weights=weights,
-            fwhm0=fwhm_guess, scale_covar=scale_covar, max_iter=max_iter,
+            x,
+            y,
+            sigma,
+            win,
+            win.lo,
+            win.hi,
+            None,
+            centers0,
+            model_opts=opts,
+            weights=weights,
+            fwhm0=fwhm_guess,
+            scale_covar=scale_covar,
+            max_iter=max_iter,
         )
         tables.extend(_rows(res, win, frames, opts))
     table = _attach_frame_coords(pd.concat(tables, ignore_index=True), pattern)
@@ -609,7 +629,9 @@ def fit_peaks(
         "weights": weights,
         "scale_covar": scale_covar,
     }
-    return PeakFitResult(table.sort_values(["frame", "peak"], kind="stable").reset_index(drop=True), params)
+    return PeakFitResult(
+        table.sort_values(["frame", "peak"], kind="stable").reset_index(drop=True), params
+    )
 
 
 def _attach_frame_coords(table: pd.DataFrame, pattern: xr.DataArray) -> pd.DataFrame:
@@ -679,7 +701,9 @@ def track_peaks(
     wins = _as_windows(windows)
     x = _check_axis(series)
     if series.ndim != 2 or series.dims[0] == "two_theta":
-        raise ParameterError(f"track_peaks needs a ('frame', 'two_theta') series, got {series.dims}.")
+        raise ParameterError(
+            f"track_peaks needs a ('frame', 'two_theta') series, got {series.dims}."
+        )
     y = np.asarray(series.transpose(..., "two_theta").values, dtype=float)
     check_finite(y, "series intensity")
     n_f = y.shape[0]
@@ -704,10 +728,26 @@ def track_peaks(
         conv = np.zeros(n_f, dtype=bool)
         npts = np.zeros(n_f, dtype=int)
         res0 = _fit_window_frames(
-            x, y[:1], sigma, win, win.lo, win.hi, None, c_first[None, :], model_opts=opts,
-            weights=weights, fwhm0=fwhm_guess, scale_covar=scale_covar, max_iter=4 * max_iter,
+            x,
+            y[:1],
+            sigma,
+            win,
+            win.lo,
+            win.hi,
+            None,
+            c_first[None, :],
+            model_opts=opts,
+            weights=weights,
+            fwhm0=fwhm_guess,
+            scale_covar=scale_covar,
+            max_iter=4 * max_iter,
         )
-        p_all[0], e_all[0], red[0], conv[0] = res0["p"][0], res0["err"][0], res0["redchi"][0], res0["converged"][0]
+        p_all[0], e_all[0], red[0], conv[0] = (
+            res0["p"][0],
+            res0["err"][0],
+            res0["redchi"][0],
+            res0["converged"][0],
+        )
         npts[0] = res0["n_points"]
         c_ref = res0["p"][0, 1 : 4 * k : 4].mean()
         if bar is not None:
@@ -719,20 +759,37 @@ def track_peaks(
             shift = seed[1 : 4 * k : 4].mean() - c_ref if follow else 0.0
             lo, hi = win.lo + shift, win.hi + shift
             res = _fit_window_frames(
-                x, y[s:e], sigma, win, lo, hi, np.repeat(seed[None, :], e - s, axis=0),
-                None, model_opts=opts, weights=weights, fwhm0=fwhm_guess,
-                scale_covar=scale_covar, max_iter=max_iter,
+                x,
+                y[s:e],
+                sigma,
+                win,
+                lo,
+                hi,
+                np.repeat(seed[None, :], e - s, axis=0),
+                None,
+                model_opts=opts,
+                weights=weights,
+                fwhm0=fwhm_guess,
+                scale_covar=scale_covar,
+                max_iter=max_iter,
             )
             p_all[s:e], e_all[s:e], red[s:e], conv[s:e] = (
-                res["p"], res["err"], res["redchi"], res["converged"],
+                res["p"],
+                res["err"],
+                res["redchi"],
+                res["converged"],
             )
             npts[s:e] = res["n_points"]
             last = e - 1
             if bar is not None:
                 bar.update(e - s)
         tables.extend(
-            _rows({"p": p_all, "err": e_all, "redchi": red, "converged": conv, "n_points": npts},
-                  win, frames, opts)
+            _rows(
+                {"p": p_all, "err": e_all, "redchi": red, "converged": conv, "n_points": npts},
+                win,
+                frames,
+                opts,
+            )
         )
     if bar is not None:
         bar.close()
@@ -746,4 +803,6 @@ def track_peaks(
         "follow": follow,
         "scale_covar": scale_covar,
     }
-    return PeakFitResult(table.sort_values(["frame", "peak"], kind="stable").reset_index(drop=True), params)
+    return PeakFitResult(
+        table.sort_values(["frame", "peak"], kind="stable").reset_index(drop=True), params
+    )

@@ -91,7 +91,9 @@ class ThermalTransitions:
         return float(row["temperature_C"].iloc[0])
 
 
-def _band(x: np.ndarray, y: np.ndarray, lo: float, hi: float, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _band(
+    x: np.ndarray, y: np.ndarray, lo: float, hi: float, name: str
+) -> tuple[np.ndarray, np.ndarray]:
     sel = (x >= lo) & (x <= hi)
     if np.count_nonzero(sel) < 7:
         raise EmptyWindowError(
@@ -172,8 +174,11 @@ def detect_thermal_transitions(
             "the series has no 'temperature_C' coordinate; build it with make_series(..., "
             "temperature=...) or read_series(..., temperature=...)."
         )
-    for name, v in (("vanish_fraction", vanish_fraction), ("appear_fraction", appear_fraction),
-                    ("merge_prominence", merge_prominence)):
+    for name, v in (
+        ("vanish_fraction", vanish_fraction),
+        ("appear_fraction", appear_fraction),
+        ("merge_prominence", merge_prominence),
+    ):
         if not 0 < v < 1:
             raise ParameterError(f"{name} must be in (0, 1), got {v}.")
     wl = pattern_wavelength(series, wavelength)
@@ -235,17 +240,38 @@ def detect_thermal_transitions(
         phase[t_rs:] = "rock-salt"
     frames = np.arange(y.shape[0])
     signatures = pd.DataFrame(
-        {"frame": frames, "temperature_C": temps, "i003_norm": i003n, "i220_norm": i220n,
-         "n_maxima_108_110": n_max, "vanished_003": vanished, "merged_108_110": merged,
-         "spinel_220": spinel, "phase": phase}
+        {
+            "frame": frames,
+            "temperature_C": temps,
+            "i003_norm": i003n,
+            "i220_norm": i220n,
+            "n_maxima_108_110": n_max,
+            "vanished_003": vanished,
+            "merged_108_110": merged,
+            "spinel_220": spinel,
+            "phase": phase,
+        }
     )
     onsets = pd.DataFrame(
-        [{"event": ev, "frame": -1 if f is None else int(f),
-          "temperature_C": np.nan if f is None else float(temps[f])} for ev, f in events.items()]
+        [
+            {
+                "event": ev,
+                "frame": -1 if f is None else int(f),
+                "temperature_C": np.nan if f is None else float(temps[f]),
+            }
+            for ev, f in events.items()
+        ]
     )
-    params = {"wavelength_A": wl, "windows_deg": win, "vanish_fraction": vanish_fraction,
-              "appear_fraction": appear_fraction, "merge_prominence": merge_prominence,
-              "n_reference": n_ref, "persist": persist, "min_snr": min_snr}
+    params = {
+        "wavelength_A": wl,
+        "windows_deg": win,
+        "vanish_fraction": vanish_fraction,
+        "appear_fraction": appear_fraction,
+        "merge_prominence": merge_prominence,
+        "n_reference": n_ref,
+        "persist": persist,
+        "min_snr": min_snr,
+    }
     return ThermalTransitions(signatures, onsets, params)
 
 
@@ -284,8 +310,14 @@ def plot_heating_contour(
         fig = ax.figure
     z = np.asarray(series.transpose("frame", "two_theta").values, dtype=float)
     norm = LogNorm(vmin=max(np.nanpercentile(z, 1), 1e-3), vmax=np.nanmax(z)) if log else None
-    mesh = ax.pcolormesh(series.two_theta.values, series.temperature_C.values,
-                         np.clip(z, 1e-3, None), shading="nearest", norm=norm, cmap="viridis")
+    mesh = ax.pcolormesh(
+        series.two_theta.values,
+        series.temperature_C.values,
+        np.clip(z, 1e-3, None),
+        shading="nearest",
+        norm=norm,
+        cmap="viridis",
+    )
     fig.colorbar(mesh, ax=ax, label=series.attrs.get("units", "intensity"))
     if transitions is not None:
         for _, row in transitions.onsets.iterrows():
@@ -293,8 +325,14 @@ def plot_heating_contour(
                 row["temperature_C"]
             ):
                 ax.axhline(row["temperature_C"], color="w", ls="--", lw=1)
-                ax.text(ax.get_xlim()[0], row["temperature_C"], f" {row['event']}", color="w",
-                        va="bottom", fontsize=8)
+                ax.text(
+                    ax.get_xlim()[0],
+                    row["temperature_C"],
+                    f" {row['event']}",
+                    color="w",
+                    va="bottom",
+                    fontsize=8,
+                )
     wl = series.attrs.get("wavelength_A")
     ax.set_xlabel("2theta (deg)" + (f", lambda = {wl:g} A" if wl else ""))
     ax.set_ylabel("temperature (C)")

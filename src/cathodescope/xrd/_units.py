@@ -240,5 +240,9 @@ def kalpha2_position(
     wavelength_ka2: float = CU_KA2_A,
 ) -> np.ndarray:
     """2theta (deg) of the Ka2 reflection of a Ka1 reflection at ``two_theta_ka1`` (deg)."""
-    s = np.sin(np.radians(np.asarray(two_theta_ka1, dtype=float) / 2)) * wavelength_ka2 / wavelength_ka1
+    s = (
+        np.sin(np.radians(np.asarray(two_theta_ka1, dtype=float) / 2))
+        * wavelength_ka2
+        / wavelength_ka1
+    )
     return 2 * np.degrees(np.arcsin(np.clip(s, 0.0, 1.0)))
