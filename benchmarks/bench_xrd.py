@@ -38,7 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--frames", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--block", type=int, default=64)
+    parser.add_argument("--block", type=int, default=128)
     args = parser.parse_args()
 
     from cathodescope.xrd import PeakWindow, track_peaks

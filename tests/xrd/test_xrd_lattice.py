@@ -205,3 +205,20 @@ def test_lattice_bad_input():
     table = peaks.table
     with pytest.raises(MissingWavelengthError, match="wavelength"):
         layered_oxide_lattice(table)
+
+
+def test_lattice_tracked_through_heating_series():
+    from cathodescope.phantom import heating_series
+    from cathodescope.xrd import track_peaks
+
+    temps = np.arange(30.0, 180.0, 10.0)  # layered range only (transition at 192.5 C)
+    series, _ = heating_series(temperatures=temps, seed=8, expansion_per_c=5e-5)
+    windows = layered_peak_windows(2.86, 14.40, 1.5406, half_width=0.35)
+    peaks = track_peaks(series, windows, block=4)
+    lat = layered_oxide_lattice(peaks).table
+    grow = 1 + 5e-5 * (temps - 25.0)
+    np.testing.assert_allclose(lat.a_A / (2.86 * grow), 1.0, atol=1e-4)
+    np.testing.assert_allclose(lat.c_A / (14.40 * grow), 1.0, atol=1e-4)
+    np.testing.assert_allclose(lat.temperature_C, temps)
+    z = (lat.c_A - 14.40 * grow) / lat.c_err_A
+    assert np.all(np.abs(z) < 5)

@@ -109,7 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--a", type=float, default=2.87, help="approximate a (Angstrom) of frame 0")
     p.add_argument("--c", type=float, default=14.2, help="approximate c (Angstrom) of frame 0")
     p.add_argument("--half-width", type=float, default=0.4, help="window half width (deg)")
-    p.add_argument("--block", type=int, default=64, help="frames fitted per seeded block")
+    p.add_argument("--block", type=int, default=128, help="frames fitted per seeded block")
     p.add_argument("--regrid", action="store_true", help="interpolate frames onto frame 0's grid")
     _common_pattern_args(p)
     add_out_arguments(p)

@@ -239,7 +239,7 @@ def analyze_gas_release(
     >>> from cathodescope.phantom import gas_release_trace
     >>> trace, truth = gas_release_trace(peak_c=190.0, sigma_c=6.0)
     >>> r = analyze_gas_release(trace.temperature_C, {"m/z 32": trace.signal})
-    >>> abs(r.summary.peak_C[0] - 190.0) < 0.5, r.summary.classification[0]
+    >>> bool(abs(r.summary.peak_C[0] - 190.0) < 0.5), r.summary.classification[0]
     (True, 'sharp')
     """
     check_choice(baseline, ("linear", "none"), "baseline")

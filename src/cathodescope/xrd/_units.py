@@ -107,8 +107,8 @@ def two_theta_to_d(two_theta: np.ndarray | float, wavelength: float) -> np.ndarr
 
     Examples
     --------
-    >>> float(two_theta_to_d(18.731, 1.54056))
-    4.73...
+    >>> round(float(two_theta_to_d(18.731, 1.54056)), 4)
+    4.7334
     """
     wl = _wl(wavelength, "2theta -> d")
     theta = np.radians(np.asarray(two_theta, dtype=float) / 2)
@@ -201,8 +201,8 @@ def convert_wavelength(
     >>> from cathodescope.io import make_pattern
     >>> p = make_pattern([5.0, 10.0], [1.0, 2.0], wavelength=0.4522)
     >>> q = convert_wavelength(p, 1.5406)
-    >>> [round(v, 3) for v in q.two_theta.values]
-    [17.082, 34.441]
+    >>> [round(float(v), 3) for v in q.two_theta.values]
+    [17.092, 34.547]
     """
     check_choice(unreachable, ("drop", "raise"), "unreachable")
     old = pattern_wavelength(pattern, wavelength)
