@@ -6,7 +6,12 @@ import lmfit
 import numpy as np
 import pytest
 
-from cathodescope.errors import EmptyWindowError, NonMonotonicAxisError, ParameterError
+from cathodescope.errors import (
+    EmptyWindowError,
+    NonFiniteDataError,
+    NonMonotonicAxisError,
+    ParameterError,
+)
 from cathodescope.io import make_pattern, make_series, read_pattern
 from cathodescope.xrd import PeakWindow, fit_peaks, pseudo_voigt, track_peaks
 
@@ -129,5 +134,8 @@ def test_bad_input():
     backwards = p.isel(two_theta=slice(None, None, -1))
     with pytest.raises(NonMonotonicAxisError, match="strictly increasing"):
         fit_peaks(backwards, PeakWindow(10.2, 11.5, (11.0,)))
+    nan = make_pattern(x, np.where(x > 11, np.nan, 1.0))
+    with pytest.raises(NonFiniteDataError, match="NaN"):
+        fit_peaks(nan, PeakWindow(10.2, 11.5, (11.0,)))
     with pytest.raises(ParameterError, match="weights"):
         fit_peaks(p, PeakWindow(10.2, 11.5, (11.0,)), weights="bogus")

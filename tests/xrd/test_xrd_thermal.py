@@ -49,6 +49,15 @@ def test_heating_transitions_within_one_frame(heating):
     assert (phases == "spinel").sum() > 10
 
 
+@pytest.mark.parametrize("a,c", [(2.815, 14.05), (2.83, 14.5)])
+def test_heating_transitions_other_cells(a, c):
+    # LiCoO2-like and charged Ni-rich cells: the default windows adapt
+    series, truth = heating_series(a=a, c=c, seed=7, temperatures=np.arange(100.0, 450.0, 7.0))
+    tr = detect_thermal_transitions(series).onsets.set_index("event")
+    assert abs(tr.loc["layered_to_spinel", "frame"] - truth["spinel_frame"]) <= 1
+    assert abs(tr.loc["spinel_to_rocksalt", "frame"] - truth["rocksalt_frame"]) <= 1
+
+
 def test_heating_transitions_at_synchrotron_wavelength():
     # the paper's 0.45220 A series: detection works on the raw and on the Cu-converted axis
     series, truth = heating_series(wavelength=0.4522, seed=2, temperatures=np.arange(30, 330, 6.0))

@@ -821,8 +821,8 @@ def read_series(
     temperature, time, soc : array_like, shape (n_frames,), optional
         Per-frame temperature (C), time (s), state of charge.
     regrid : bool
-        If the frames have different 2theta grids, interpolate all onto the first frame's grid
-        (linear, inside the common range). Default: raise.
+        If the frames have different 2theta grids, interpolate all (linearly) onto the first
+        frame's points inside the 2theta range common to all frames. Default: raise.
 
     Returns
     -------
@@ -842,6 +842,14 @@ def read_series(
         raise EmptyDataError("read_series needs at least one pattern file.")
     patterns = [read_pattern(p, wavelength=wavelength) for p in paths]
     ref = patterns[0].two_theta.values
+    if regrid:  # common range of all frames, on the first frame's points
+        lo = max(float(p.two_theta.values[0]) for p in patterns)
+        hi = min(float(p.two_theta.values[-1]) for p in patterns)
+        ref = ref[(ref >= lo - 1e-9) & (ref <= hi + 1e-9)]
+        if ref.size < 2:
+            raise FrameLengthMismatchError(
+                "the frames share no common 2theta range; they cannot form one series."
+            )
     rows = []
     for p, path in zip(patterns, paths, strict=True):
         x = p.two_theta.values
@@ -853,9 +861,9 @@ def read_series(
                     f"first frame has {ref.size} on {ref[0]:.4f}-{ref[-1]:.4f}; pass regrid=True to "
                     "interpolate onto the first frame's grid."
                 )
-            rows.append(np.interp(ref, x, p.values, left=np.nan, right=np.nan))
+            rows.append(np.interp(ref, x, p.values))
         else:
-            rows.append(p.values)
+            rows.append(np.interp(ref, x, p.values) if regrid else p.values)
     wl = wavelength if wavelength is not None else patterns[0].attrs.get("wavelength_A")
     attrs = {k: v for k, v in patterns[0].attrs.items() if k not in ("source", "wavelength_A")}
     attrs["sources"] = [str(p) for p in paths]

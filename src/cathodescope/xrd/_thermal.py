@@ -39,11 +39,10 @@ __all__ = [
 
 #: d-spacing windows (Angstrom) of the three signatures (low d, high d).
 DEFAULT_D_WINDOWS: dict[str, tuple[float, float]] = {
-    "003": (4.70, 4.90),
+    "003": (4.55, 4.95),
     "220_spinel": (2.80, 2.95),
-    "108_110": (1.41, 1.462),
+    "108_110": (1.39, 1.465),
 }
-
 
 def layered_windows(
     wavelength: float, d_windows: Mapping[str, tuple[float, float]] | None = None
@@ -109,6 +108,31 @@ def _band(
     return xs, net
 
 
+def _auto_003_window(
+    x: np.ndarray, y0: np.ndarray, lo: float, hi: float, wavelength: float
+) -> tuple[float, float]:
+    """Integration window around the (003) peak of the first frames: +/- 3 FWHM.
+
+    The search range (d = 4.55-4.95 A) covers LiCoO2 to charged Ni-rich oxides; integrating
+    only around the measured peak keeps the nearby spinel (111) (d ~ 4.69 A) mostly out.
+    """
+    sel = (x >= lo) & (x <= hi)
+    if np.count_nonzero(sel) < 7:
+        return lo, hi
+    xs, ys = x[sel], y0[sel]
+    base = np.linspace(ys[:3].mean(), ys[-3:].mean(), ys.size)
+    net = ys - base
+    i = int(np.argmax(net))
+    half = net[i] / 2
+    left = np.flatnonzero(net[:i] < half)
+    right = np.flatnonzero(net[i:] < half)
+    if net[i] <= 0 or left.size == 0 or right.size == 0:
+        return lo, hi
+    fwhm = xs[i + right[0]] - xs[left[-1]]
+    w = max(3 * fwhm, 0.15 * wavelength / 1.5406)
+    return float(max(lo, xs[i] - w)), float(min(hi, xs[i] + w))
+
+
 def _first_persistent(flag: np.ndarray, start: int, persist: int) -> int | None:
     n = flag.size
     for i in range(start, n):
@@ -140,7 +164,8 @@ def detect_thermal_transitions(
         Wavelength in Angstrom (default ``attrs['wavelength_A']``).
     d_windows : mapping, optional
         d-spacing windows (Angstrom) for ``"003"``, ``"220_spinel"``, ``"108_110"``; default
-        :data:`DEFAULT_D_WINDOWS` (LiNiO2/NMC-like cells).
+        :data:`DEFAULT_D_WINDOWS`; unless ``"003"`` is given, the (003) integration window is
+        the first frames' (003) peak +/- 3 FWHM found inside the default d range.
     vanish_fraction : float
         (003) counts as vanished below this fraction of its initial intensity.
     appear_fraction : float
@@ -188,6 +213,8 @@ def detect_thermal_transitions(
     temps = np.asarray(series.temperature_C.values, dtype=float)
     n_ref = max(1, min(int(n_reference), y.shape[0]))
     win = layered_windows(wl, d_windows)
+    if d_windows is None or "003" not in d_windows:
+        win["003"] = _auto_003_window(x, y[:n_ref].mean(axis=0), *win["003"], wl)
     # (003)
     x3, net3 = _band(x, y, *win["003"], "(003)")
     i003 = np.trapezoid(net3, x3, axis=1)
