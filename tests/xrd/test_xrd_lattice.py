@@ -89,7 +89,10 @@ def test_licoo2_lattice_matches_independent_fit(shared_data):
         return 2 * np.degrees(np.arcsin(1.5406 / (2 * d))) + z
 
     for correction in ("none", "zero"):
-        ours = layered_oxide_lattice(peaks, correction=correction).table.iloc[0]
+        ours = layered_oxide_lattice(peaks, correction=correction, scale_covar=False).table.iloc[0]
+        auto = layered_oxide_lattice(peaks, correction=correction).table.iloc[0]
+        # default: error bars widened by sqrt(max(redchi, 1)) when the cell misfits the positions
+        assert auto.a_err_A == pytest.approx(ours.a_err_A * np.sqrt(max(ours.redchi, 1)), rel=1e-9)
         if correction == "none":
             popt, pcov = curve_fit(
                 lambda i, a, c: bragg(i, a, c, 0.0),

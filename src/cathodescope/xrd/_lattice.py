@@ -117,7 +117,7 @@ def fit_hexagonal_lattice(
     wavelength: float,
     *,
     correction: Literal["none", "zero", "displacement", "both"] = "none",
-    scale_covar: bool = False,
+    scale_covar: bool | Literal["auto"] = "auto",
     max_iter: int = 50,
 ) -> dict[str, np.ndarray]:
     """Weighted least-squares a and c from peak positions, for one or many frames.
@@ -135,9 +135,12 @@ def fit_hexagonal_lattice(
     correction : {"none", "zero", "displacement", "both"}
         Also fit a zero offset z (deg), a sample-displacement coefficient D (deg, term
         D cos(theta)), or both.
-    scale_covar : bool
-        Scale the covariance by the reduced chi-square (only meaningful with several more
-        peaks than parameters). Default: uncertainties propagated from ``sigma`` alone.
+    scale_covar : bool or "auto"
+        ``False``: uncertainties propagated from ``sigma`` alone. ``True``: covariance scaled
+        by the reduced chi-square (lmfit's convention). ``"auto"`` (default): scaled by
+        max(reduced chi-square, 1), so a lattice model that does not fit the positions within
+        their errors (peak asymmetry, unmodelled zero error) widens the error bars but never
+        narrows them below the propagated ones. No scaling with zero degrees of freedom.
     max_iter : int
         Gauss-Newton iterations.
 
@@ -238,8 +241,10 @@ def fit_hexagonal_lattice(
     dof = np.maximum(n_valid - n_par, 0)
     redchi = np.where(dof > 0, chi2 / np.maximum(dof, 1), np.nan)
     jw = jac * sw[..., None]
-    cov = np.linalg.pinv(np.einsum("fnp,fnq->fpq", jw, jw))
-    if scale_covar:
+    cov = np.linalg.pinv(jw.transpose(0, 2, 1) @ jw)
+    if scale_covar == "auto":
+        cov = cov * np.where(dof > 0, np.maximum(redchi, 1.0), 1.0)[:, None, None]
+    elif scale_covar:
         cov = cov * np.where(dof > 0, redchi, 1.0)[:, None, None]
     big_a, big_c = p[:, 0], p[:, 1]
     a = 1 / np.sqrt(big_a)
@@ -278,7 +283,7 @@ def layered_oxide_lattice(
     hkl: Mapping[str, Sequence[int]] | None = None,
     correction: Literal["none", "zero", "displacement", "both"] = "none",
     min_significance: float = 3.0,
-    scale_covar: bool = False,
+    scale_covar: bool | Literal["auto"] = "auto",
 ) -> LatticeResult:
     """a, c, c/a, cell volume and I(003)/I(104) of a layered R-3m oxide from fitted peaks.
 
@@ -296,7 +301,7 @@ def layered_oxide_lattice(
     min_significance : float
         Peaks whose area is below ``min_significance`` x its standard error are treated as
         absent (e.g. a vanished (003) in a heating series).
-    scale_covar : bool
+    scale_covar : bool or "auto"
         See :func:`fit_hexagonal_lattice`.
 
     Returns

@@ -44,6 +44,7 @@ DEFAULT_D_WINDOWS: dict[str, tuple[float, float]] = {
     "108_110": (1.39, 1.465),
 }
 
+
 def layered_windows(
     wavelength: float, d_windows: Mapping[str, tuple[float, float]] | None = None
 ) -> dict[str, tuple[float, float]]:
