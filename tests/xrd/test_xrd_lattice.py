@@ -225,3 +225,16 @@ def test_lattice_tracked_through_heating_series():
     np.testing.assert_allclose(lat.temperature_C, temps)
     z = (lat.c_A - 14.40 * grow) / lat.c_err_A
     assert np.all(np.abs(z) < 5)
+
+
+def test_start_offset_absorbed_by_zero_correction(shared_data):
+    # the .dat file's 2theta is 0.015 deg above the .UXD's (documented start offset): a fitted
+    # zero offset takes it up and leaves a and c unchanged within their uncertainties
+    rows = {}
+    for ext in ("UXD", "dat"):
+        p = read_pattern(shared_data / "xrd" / f"LiCoO2_CuKa.{ext}", wavelength=1.5406)
+        peaks = fit_peaks(p, LICOO2_WINDOWS, doublet=True, ka2_ratio=0.514)
+        rows[ext] = layered_oxide_lattice(peaks, correction="zero").table.iloc[0]
+    dat, uxd = rows["dat"], rows["UXD"]
+    assert dat.zero_deg - uxd.zero_deg == pytest.approx(0.015, abs=2 * uxd.zero_err_deg)
+    assert abs(dat.a_A - uxd.a_A) < uxd.a_err_A and abs(dat.c_A - uxd.c_A) < uxd.c_err_A
