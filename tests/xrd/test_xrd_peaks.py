@@ -106,12 +106,12 @@ def test_two_overlapping_peaks(rng):
 
 def test_tracking_moving_peak_series(rng):
     x = np.arange(17.0, 21.0, 0.01)
-    n = 300
+    n = 160
     centers = 18.7 + 0.4 * np.sin(np.linspace(0, np.pi, n))  # moves by up to 0.4 deg
     frames = np.array([rng.poisson(80 + pseudo_voigt(x, c, 0.1, 0.5, 400)) for c in centers])
     s = make_series(frames, x, temperature=np.linspace(25, 300, n))
     win = PeakWindow(18.3, 19.1, (18.7,), ("003",))
-    for block in (1, 64):
+    for block in (1, 32):
         t = track_peaks(s, win, block=block).peak("003")
         assert t.converged.all()
         z = (t.center_deg - centers) / t.center_err_deg
