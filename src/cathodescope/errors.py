@@ -96,3 +96,35 @@ class CathodescopeRunWarning(CathodescopeWarning):
 
 
 # --- xrd / thermal --------------------------------------------------------------------------
+
+
+class MissingWavelengthError(MissingMetadataError):
+    """A pattern has no wavelength but the operation (d, Q, wavelength conversion) needs one."""
+
+
+class NonMonotonicAxisError(CathodescopeError, ValueError):
+    """A 2theta (or temperature) axis is not strictly increasing."""
+
+
+class FrameLengthMismatchError(ShapeMismatchError):
+    """The frames of one diffraction series have different lengths or 2theta grids."""
+
+
+class EmptyWindowError(EmptyDataError):
+    """A fitting window contains no (or too few) data points."""
+
+
+class UnreachableAngleError(ParameterError):
+    """A 2theta cannot be reached at the target wavelength (sin(theta) would exceed 1)."""
+
+
+class PeakFitError(CathodescopeError, RuntimeError):
+    """A peak fit did not converge or gave a meaningless result."""
+
+
+class InsufficientPeaksError(CathodescopeError, ValueError):
+    """Too few indexed peaks to determine the requested lattice or broadening parameters."""
+
+
+class NoReleasePeakError(EmptyDataError):
+    """A gas-release (mass-spectrometry) trace shows no peak above its baseline noise."""

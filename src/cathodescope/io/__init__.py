@@ -33,6 +33,16 @@ from cathodescope.io._volumes import as_channel_array, read_channel, read_channe
 # --
 
 # -- XRD and thermal --
+from cathodescope.io._xrd import (
+    make_pattern,
+    make_series,
+    read_bruker_raw,
+    read_gsas,
+    read_pattern,
+    read_series,
+    read_uxd,
+    read_xy,
+)
 
 # --
 

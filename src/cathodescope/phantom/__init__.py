@@ -29,5 +29,10 @@ from cathodescope.phantom._particles import (  # noqa: F401  (re-exports)
 # --
 
 # -- diffraction and thermal --
+from cathodescope.phantom._diffraction import (
+    gas_release_trace,
+    heating_series,
+    layered_oxide_pattern,
+)
 
 # --
