@@ -11,27 +11,16 @@ from cathodescope.io._atomic import atomic_path, atomic_write_bytes, atomic_writ
 from cathodescope.io._volumes import as_channel_array, read_channel, read_channels
 
 # --
-
 # -- TXM projections --
-
 # --
-
 # -- XAS --
-
 # --
-
 # -- cyclers --
-
 # --
-
 # -- XRF --
-
 # --
-
 # -- SPM --
-
 # --
-
 # -- XRD and thermal --
 from cathodescope.io._xrd import (
     make_pattern,
@@ -51,7 +40,15 @@ __all__ = [
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
+    "make_pattern",
+    "make_series",
+    "read_bruker_raw",
     "read_channel",
     "read_channels",
+    "read_gsas",
+    "read_pattern",
+    "read_series",
+    "read_uxd",
+    "read_xy",
     "sha256_file",
 ]

@@ -5,7 +5,18 @@ GITT curves; diffraction patterns.
 """
 
 # -- particles and scenes --
-from cathodescope.phantom._particles import (  # noqa: F401  (re-exports)
+# --
+# -- spectra --
+# --
+# -- cycling and GITT --
+# --
+# -- diffraction and thermal --
+from cathodescope.phantom._diffraction import (
+    gas_release_trace,
+    heating_series,
+    layered_oxide_pattern,
+)
+from cathodescope.phantom._particles import (
     DEPTH_DEFINITION,
     ELEMENTS,
     LayeredProfile,
@@ -20,19 +31,18 @@ from cathodescope.phantom._particles import (  # noqa: F401  (re-exports)
 
 # --
 
-# -- spectra --
-
-# --
-
-# -- cycling and GITT --
-
-# --
-
-# -- diffraction and thermal --
-from cathodescope.phantom._diffraction import (
-    gas_release_trace,
-    heating_series,
-    layered_oxide_pattern,
-)
-
-# --
+__all__ = [
+    "DEPTH_DEFINITION",
+    "ELEMENTS",
+    "LayeredProfile",
+    "ParticleTruth",
+    "Spheroid",
+    "ellipsoid_depth",
+    "gas_release_trace",
+    "heating_series",
+    "layered_oxide_pattern",
+    "make_scene",
+    "paper_profile",
+    "paper_scene",
+    "render_particles",
+]
