@@ -16,7 +16,15 @@ from cathodescope.io._atomic import atomic_path, atomic_write_bytes, atomic_writ
 # --
 
 # -- XAS --
-
+from cathodescope.io._xas import (
+    AthenaGroup,
+    read_athena,
+    read_xanes_stack,
+    read_xas_columns,
+    read_xdi,
+    resolve_energy_units,
+    write_athena_json,
+)
 # --
 
 # -- cyclers --

@@ -9,7 +9,14 @@ GITT curves; diffraction patterns.
 # --
 
 # -- spectra --
-
+from cathodescope.phantom._spectra import (
+    k_edge_model,
+    k_edge_standards,
+    l_edge_standards,
+    mixture_spectrum,
+    surface_bulk_series,
+    xanes_stack_phantom,
+)
 # --
 
 # -- cycling and GITT --
