@@ -312,7 +312,8 @@ def xanes_maps(
         Per-pixel edge energy definition.
     min_edge_step : float, optional
         Absolute edge-jump threshold for the mask; default ``min_edge_step_fraction`` times the
-        median edge step of the stack.
+        95th percentile of the edge steps (a robust "full particle" step, valid when the
+        particle covers less than half of the field of view).
     dtype : {"float32", "float64"}
         Working precision of the kernel.
     chunk_pixels : int
@@ -375,9 +376,10 @@ def xanes_maps(
         stride = max(1, (ny * nx) // 20000)
         sample = np.asarray(flat[:, ::stride], dtype=float)
         steps = ops.step_vec @ sample
-        med = float(np.median(steps[np.isfinite(steps)])) if steps.size else 0.0
+        finite = steps[np.isfinite(steps)]
+        med = float(np.percentile(finite, 95)) if finite.size else 0.0
         if not med > 0:
-            raise ParameterError("the median edge step of the stack is <= 0: no edge to map.")
+            raise ParameterError("the edge steps of the stack are <= 0: no edge to map.")
         min_step = min_edge_step_fraction * med
     else:
         min_step = float(min_edge_step)
