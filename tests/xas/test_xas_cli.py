@@ -19,8 +19,21 @@ def _manifest(folder):
 
 def test_cli_normalize_athena(shared_data, tmp_path):
     out = tmp_path / "n"
-    assert main(["xas", "normalize", str(shared_data / "xas" / "NiO.prj"), "--athena-params",
-                 "--group", "NiO.000", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "xas",
+                "normalize",
+                str(shared_data / "xas" / "NiO.prj"),
+                "--athena-params",
+                "--group",
+                "NiO.000",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     s = pd.read_csv(out / "summary.csv")
     assert s.loc[0, "edge_step"] == pytest.approx(s.loc[0, "stored_edge_step"], rel=1e-6)
     assert (out / "normalized.png").is_file() and (out / "normalized.parquet").is_file()
@@ -29,17 +42,52 @@ def test_cli_normalize_athena(shared_data, tmp_path):
 
 def test_cli_calibrate_and_lcf(shared_data, tmp_path):
     d = shared_data / "xas"
-    assert main(["xas", "calibrate", str(d / "ni_metal_rt.xdi"), "--element", "Ni",
-                 "--sample", str(d / "ni_metal_rt.xdi"), "--out", str(tmp_path / "c")]) == 0
+    assert (
+        main(
+            [
+                "xas",
+                "calibrate",
+                str(d / "ni_metal_rt.xdi"),
+                "--element",
+                "Ni",
+                "--sample",
+                str(d / "ni_metal_rt.xdi"),
+                "--out",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 0
+    )
     m = _manifest(tmp_path / "c")
     assert m["results"]["shift_eV"] == pytest.approx(8333.0 - 8331.41, abs=0.1)
     out = tmp_path / "l"
-    assert main(["xas", "lcf", str(d / "NCA_txm_xanes.csv"),
-                 "--standard", f"NiO={d / 'ref_NiO_Kedge.txt'}",
-                 "--standard", f"LiNiO2={d / 'ref_LiNiO2_Kedge.txt'}",
-                 "--fit-range", "8330", "8400", "--normalize", "--norm1", "30",
-                 "--valence", "NiO=2", "--valence", "LiNiO2=3", "--combinations",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "xas",
+                "lcf",
+                str(d / "NCA_txm_xanes.csv"),
+                "--standard",
+                f"NiO={d / 'ref_NiO_Kedge.txt'}",
+                "--standard",
+                f"LiNiO2={d / 'ref_LiNiO2_Kedge.txt'}",
+                "--fit-range",
+                "8330",
+                "8400",
+                "--normalize",
+                "--norm1",
+                "30",
+                "--valence",
+                "NiO=2",
+                "--valence",
+                "LiNiO2=3",
+                "--combinations",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     m = _manifest(out)
     # pristine LiNi0.8Co0.15Al0.05O2: nominal Ni valence +3; the fit says Ni3+-like
     assert m["results"]["average_valence"] == pytest.approx(3.0, abs=0.1)
@@ -60,9 +108,26 @@ def test_cli_map_and_errors(tmp_path, capsys):
     np.savetxt(tmp_path / "e.txt", e)
     for name, s in std.items():
         np.savetxt(tmp_path / f"{name}.txt", np.c_[s.energy.values, s.values], header="energy eV")
-    args = ["xas", "map", str(tmp_path / "s.tif"), "--energies", str(tmp_path / "e.txt"),
-            "--pixel-size", "0.03", "--fit-range", "8320", "8400", "--pre1", "-40",
-            "--pre2", "-12", "--norm1", "30", "--nnorm", "1"]
+    args = [
+        "xas",
+        "map",
+        str(tmp_path / "s.tif"),
+        "--energies",
+        str(tmp_path / "e.txt"),
+        "--pixel-size",
+        "0.03",
+        "--fit-range",
+        "8320",
+        "8400",
+        "--pre1",
+        "-40",
+        "--pre2",
+        "-12",
+        "--norm1",
+        "30",
+        "--nnorm",
+        "1",
+    ]
     for name in std:
         args += ["--standard", f"{name}={tmp_path / f'{name}.txt'}"]
     assert main([*args, "--out", str(tmp_path / "m")]) == 0

@@ -65,7 +65,10 @@ def test_resolve_units_impossible_declared():
 
 @pytest.mark.parametrize(
     ("rows", "match"),
-    [("8300 1\n8301 2\n8301 3\n8302 4\n", "duplicated"), ("8300 1\n8302 2\n8301 3\n", "not increasing")],
+    [
+        ("8300 1\n8301 2\n8301 3\n8302 4\n", "duplicated"),
+        ("8300 1\n8302 2\n8301 3\n", "not increasing"),
+    ],
 )
 def test_columns_bad_energy_axis(tmp_path, rows, match):
     p = tmp_path / "s.txt"
@@ -89,9 +92,9 @@ def test_athena_perl_real(shared_data):
     p = g.normalization_parameters()
     assert p["nnorm"] == int(g.args["bkg_nnorm"]) - 1
     assert p["pre1"] == -150.0 and p["norm1"] == 150.0
-    assert groups[[k for k, v in groups.items() if v.group_id == g.reference_id][0]].label.startswith(
-        "Ref"
-    )
+    assert groups[
+        next(k for k, v in groups.items() if v.group_id == g.reference_id)
+    ].label.startswith("Ref")
     mn = read_athena(shared_data / "xas" / "Mn.prj")
     assert {"MnO", "Mn3O4", "Pyrolusite"} <= set(mn)  # Mn2+/Mn3+/Mn4+ standards present
 
@@ -116,7 +119,7 @@ def test_athena_truncated_and_not_project(shared_data, tmp_path):
     text = gzip.decompress(raw)
     cut_text = tmp_path / "cut_text.prj"
     cut_text.write_bytes(gzip.compress(text[: len(text) // 2]))
-    with pytest.raises(TruncatedFileError, match="truncated|ends|lacks|unterminated"):
+    with pytest.raises(TruncatedFileError, match=r"truncated|ends|lacks|unterminated"):
         read_athena(cut_text)
     other = tmp_path / "x.prj"
     other.write_bytes(gzip.compress(b"just some text\n1 2 3\n"))

@@ -61,7 +61,7 @@ def ni_refs(shared_data):
 def test_real_reference_mixtures(ni_refs, rng):
     errs = []
     for w_true in (0.0, 0.1, 0.33, 0.5, 0.9, 1.0):
-        spec, truth = mixture_spectrum(
+        spec, _truth = mixture_spectrum(
             ni_refs, {"NiO": w_true, "LiNiO2": 1 - w_true}, noise=0.005, rng=rng
         )
         res = lcf(spec, ni_refs, fit_range=(8320, 8420))
@@ -120,7 +120,11 @@ def test_combinations_ranked():
 
 
 def test_valence_from_fractions():
-    v, s = average_valence({"NiO": 0.25, "LiNiO2": 0.75}, {"NiO": 2, "LiNiO2": 3}, uncertainties={"NiO": 0.02, "LiNiO2": 0.02})
+    v, s = average_valence(
+        {"NiO": 0.25, "LiNiO2": 0.75},
+        {"NiO": 2, "LiNiO2": 3},
+        uncertainties={"NiO": 0.02, "LiNiO2": 0.02},
+    )
     assert v == pytest.approx(2.75)
     assert s == pytest.approx(0.02)
     with pytest.raises(ParameterError, match="sum to 1"):

@@ -18,8 +18,13 @@ def _expected(truth, std, m):
     steps = np.array(
         [
             normalize(
-                s, e0=m.parameters["e0"], pre1=-40, pre2=-12, norm1=30,
-                norm2=m.parameters["norm2"], nnorm=1,
+                s,
+                e0=m.parameters["e0"],
+                pre1=-40,
+                pre2=-12,
+                norm1=30,
+                norm2=m.parameters["norm2"],
+                nnorm=1,
             ).edge_step
             for s in std.values()
         ]
@@ -38,10 +43,25 @@ def test_noise_free_exact_and_mask():
     assert np.array_equal(m.mask.values, ~ins)
     assert np.all(np.isnan(m.fractions.values[:, ~ins]))
     np.testing.assert_allclose(np.nansum(m.fractions.values, axis=0)[ins], 1.0, atol=1e-12)
-    np.testing.assert_allclose(m.edge_step.values[ins], 1.0 * np.mean(
-        [normalize(s, e0=m.parameters["e0"], pre1=-40, pre2=-12, norm1=30,
-                   norm2=m.parameters["norm2"], nnorm=1).edge_step for s in std.values()]
-    ), rtol=0.05)
+    np.testing.assert_allclose(
+        m.edge_step.values[ins],
+        1.0
+        * np.mean(
+            [
+                normalize(
+                    s,
+                    e0=m.parameters["e0"],
+                    pre1=-40,
+                    pre2=-12,
+                    norm1=30,
+                    norm2=m.parameters["norm2"],
+                    nnorm=1,
+                ).edge_step
+                for s in std.values()
+            ]
+        ),
+        rtol=0.05,
+    )
     # fraction map is a (y, x) DataArray in um, ready for the depth-profile engine
     f = m.fraction("M2+")
     assert f.dims == ("y", "x") and f.x.attrs["units"] == "um"
@@ -49,15 +69,26 @@ def test_noise_free_exact_and_mask():
 
 def test_map_matches_single_spectrum_path(rng):
     std = k_edge_standards(E)
-    stack, truth = xanes_stack_phantom(std, shape=(24, 24), noise=0.01, rng=rng)
+    stack, _truth = xanes_stack_phantom(std, shape=(24, 24), noise=0.01, rng=rng)
     m = xanes_maps(stack, std, dtype="float64", **KW)
     e0 = m.parameters["e0"]
-    nkw = {"e0": e0, "pre1": -40, "pre2": -12, "norm1": 30, "norm2": m.parameters["norm2"], "nnorm": 1}
+    nkw = {
+        "e0": e0,
+        "pre1": -40,
+        "pre2": -12,
+        "norm1": 30,
+        "norm2": m.parameters["norm2"],
+        "nnorm": 1,
+    }
     stds = {k: normalize(s, **nkw).to_dataarray("flat") for k, s in std.items()}
     for y, x in [(12, 12), (5, 12), (12, 18)]:
         px = stack.isel(y=y, x=x)
-        r = lcf(normalize(px, **nkw).to_dataarray("flat"), stds, fit_range=KW["fit_range"],
-                uncertainty="none")
+        r = lcf(
+            normalize(px, **nkw).to_dataarray("flat"),
+            stds,
+            fit_range=KW["fit_range"],
+            uncertainty="none",
+        )
         np.testing.assert_allclose(m.fractions.values[:, y, x], r.weights, atol=1e-8)
         assert m.r_factor.values[y, x] == pytest.approx(r.r_factor, rel=1e-6)
 
@@ -92,5 +123,5 @@ def test_maps_bad_input():
     stack, _ = xanes_stack_phantom(std, shape=(8, 8))
     with pytest.raises(ShapeMismatchError, match="dims"):
         xanes_maps(stack.rename(y="row"), std, **KW)
-    with pytest.raises(StandardRangeError, match="fit range|covers"):
+    with pytest.raises(StandardRangeError, match=r"fit range|covers"):
         xanes_maps(stack, std, **{**KW, "fit_range": (8200, 8400)})

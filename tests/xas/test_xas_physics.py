@@ -43,7 +43,9 @@ def test_absorption_model_from_xraydb(nmc_model):
 @pytest.mark.parametrize("thickness", [0.5, 2.0, 10.0, None])
 def test_booth_correction_inverts_forward_model(nmc_model, thickness):
     n = k_edge_model(E, e0=8345.0)
-    measured = fluorescence_forward(n, nmc_model, incidence_deg=45, exit_deg=45, thickness_um=thickness)
+    measured = fluorescence_forward(
+        n, nmc_model, incidence_deg=45, exit_deg=45, thickness_um=thickness
+    )
     assert np.max(np.abs(measured - n)) > 0.005  # self-absorption is visible (0.009 at 0.5 um)
     corr = correct_self_absorption(measured, nmc_model, thickness_um=thickness, energy=E)
     np.testing.assert_allclose(corr, n, atol=1e-9)
@@ -52,12 +54,14 @@ def test_booth_correction_inverts_forward_model(nmc_model, thickness):
 def test_thick_limit_exact_for_thick_and_overcorrects_thin(nmc_model):
     n = k_edge_model(E, e0=8345.0)
     thick = fluorescence_forward(n, nmc_model, thickness_um=None)
-    np.testing.assert_allclose(correct_self_absorption_thick(thick, nmc_model, energy=E), n, atol=1e-12)
+    np.testing.assert_allclose(
+        correct_self_absorption_thick(thick, nmc_model, energy=E), n, atol=1e-12
+    )
     thin = fluorescence_forward(n, nmc_model, thickness_um=0.5)
     over = correct_self_absorption_thick(thin, nmc_model, energy=E)
     wl = np.argmax(n)
     assert over[wl] > n[wl] + 0.05  # thick-limit correction exaggerates the white line
-    with pytest.raises(ParameterError, match="angle|degrees"):
+    with pytest.raises(ParameterError, match=r"angle|degrees"):
         fluorescence_forward(n, nmc_model, incidence_deg=0)
 
 
@@ -113,17 +117,23 @@ def test_mn_l_edge_three_standards():
     from cathodescope.xas import average_valence, lcf
 
     std = l_edge_standards("Mn")
-    spec, truth = mixture_spectrum(std, {"MnO": 0.2, "Mn2O3": 0.3, "MnO2": 0.5}, noise=0.005)
+    spec, _truth = mixture_spectrum(std, {"MnO": 0.2, "Mn2O3": 0.3, "MnO2": 0.5}, noise=0.005)
     res = lcf(spec, std, fit_range=(635, 665))
     np.testing.assert_allclose(res.weights, [0.2, 0.3, 0.5], atol=0.01)
-    v, _ = average_valence(dict(zip(res.standards, res.weights, strict=True)), {"MnO": 2, "Mn2O3": 3, "MnO2": 4})
+    v, _ = average_valence(
+        dict(zip(res.standards, res.weights, strict=True)), {"MnO": 2, "Mn2O3": 3, "MnO2": 4}
+    )
     assert v == pytest.approx(0.2 * 2 + 0.3 * 3 + 0.5 * 4, abs=0.02)
 
 
 def test_surface_bulk_bad_input():
     std = l_edge_standards("Ni")
     with pytest.raises(MissingMetadataError, match="mode"):
-        surface_bulk_table([{"sample": "a", "cycle": 1, "spectrum": std["NiO"]}], std,
-                           fraction_of="NiO", fit_range=(848, 880))
+        surface_bulk_table(
+            [{"sample": "a", "cycle": 1, "spectrum": std["NiO"]}],
+            std,
+            fraction_of="NiO",
+            fit_range=(848, 880),
+        )
     with pytest.raises(ParameterError, match="fraction_of"):
         surface_bulk_table([], std, fraction_of="Ni2+", fit_range=(848, 880))

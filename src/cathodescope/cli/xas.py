@@ -47,10 +47,17 @@ def _norm_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 def _add_norm_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--e0", type=float, help="edge energy in eV (default: found)")
-    p.add_argument("--e0-method", default="derivative_max",
-                   choices=["derivative_max", "first_inflection", "half_step"])
-    for name, hlp in (("pre1", "pre-edge start"), ("pre2", "pre-edge end"),
-                      ("norm1", "post-edge start"), ("norm2", "post-edge end")):
+    p.add_argument(
+        "--e0-method",
+        default="derivative_max",
+        choices=["derivative_max", "first_inflection", "half_step"],
+    )
+    for name, hlp in (
+        ("pre1", "pre-edge start"),
+        ("pre2", "pre-edge end"),
+        ("norm1", "post-edge start"),
+        ("norm2", "post-edge end"),
+    ):
         p.add_argument(f"--{name}", type=float, help=f"{hlp}, eV relative to e0")
     p.add_argument("--nnorm", type=int, help="post-edge polynomial order (ATHENA nnorm - 1)")
     p.add_argument("--energy-units", default="auto", choices=["auto", "eV", "keV"])
@@ -77,24 +84,36 @@ def _cmd_normalize(args: argparse.Namespace) -> int:
     from cathodescope.report._runfolder import RunFolder
     from cathodescope.xas import normalize, normalize_athena_group
 
-    with RunFolder(args.out, command="xas normalize", parameters=vars(args),
-                   overwrite=args.overwrite) as run:
+    with RunFolder(
+        args.out, command="xas normalize", parameters=vars(args), overwrite=args.overwrite
+    ) as run:
         run.add_input(args.input)
         spectra = _read_spectra(args.input, args.energy_units, args.group)
         results, rows, long = {}, [], []
         with run.timer("normalize"):
             for name, s in spectra.items():
                 if isinstance(s, AthenaGroup):
-                    r = normalize_athena_group(s) if args.athena_params else normalize(
-                        s.to_dataarray(), e0_method=args.e0_method, **_norm_kwargs(args))
+                    r = (
+                        normalize_athena_group(s)
+                        if args.athena_params
+                        else normalize(
+                            s.to_dataarray(), e0_method=args.e0_method, **_norm_kwargs(args)
+                        )
+                    )
                     stored = s.edge_step
                 else:
                     r = normalize(s, e0_method=args.e0_method, **_norm_kwargs(args))
                     stored = float("nan")
                 results[name] = r
-                rows.append({"spectrum": name, "e0_eV": r.e0, "edge_step": r.edge_step,
-                             "stored_edge_step": stored, **{k: r.parameters[k] for k in
-                             ("pre1", "pre2", "norm1", "norm2", "nnorm")}})
+                rows.append(
+                    {
+                        "spectrum": name,
+                        "e0_eV": r.e0,
+                        "edge_step": r.edge_step,
+                        "stored_edge_step": stored,
+                        **{k: r.parameters[k] for k in ("pre1", "pre2", "norm1", "norm2", "nnorm")},
+                    }
+                )
                 df = r.to_dataframe()
                 df.insert(0, "spectrum", name)
                 long.append(df)
@@ -109,8 +128,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     from cathodescope.report._runfolder import RunFolder
     from cathodescope.xas import calibrate
 
-    with RunFolder(args.out, command="xas calibrate", parameters=vars(args),
-                   overwrite=args.overwrite) as run:
+    with RunFolder(
+        args.out, command="xas calibrate", parameters=vars(args), overwrite=args.overwrite
+    ) as run:
         run.add_input(args.reference)
         ref = next(iter(_read_spectra(args.reference, args.energy_units, args.group).values()))
         if not hasattr(ref, "dims"):
@@ -125,10 +145,14 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                 out = cal.apply(s)
                 import pandas as pd
 
-                run.write_table(f"calibrated_{Path(name).stem}",
-                                pd.DataFrame({"energy_eV": out.energy.values, "mu": out.values}))
-    print(f"shift {cal.shift:+.3f} eV (measured {cal.measured_e0:.3f}, tabulated "
-          f"{cal.tabulated_e0:.3f}) -> {args.out}")
+                run.write_table(
+                    f"calibrated_{Path(name).stem}",
+                    pd.DataFrame({"energy_eV": out.energy.values, "mu": out.values}),
+                )
+    print(
+        f"shift {cal.shift:+.3f} eV (measured {cal.measured_e0:.3f}, tabulated "
+        f"{cal.tabulated_e0:.3f}) -> {args.out}"
+    )
     return 0
 
 
@@ -146,8 +170,9 @@ def _cmd_lcf(args: argparse.Namespace) -> int:
     from cathodescope.report._runfolder import RunFolder
     from cathodescope.xas import average_valence, lcf, lcf_combinations, normalize
 
-    with RunFolder(args.out, command="xas lcf", parameters=vars(args),
-                   overwrite=args.overwrite) as run:
+    with RunFolder(
+        args.out, command="xas lcf", parameters=vars(args), overwrite=args.overwrite
+    ) as run:
         run.add_input(args.spectrum)
         for item in args.standard:
             run.add_input(item.split("=", 1)[-1])
@@ -157,8 +182,11 @@ def _cmd_lcf(args: argparse.Namespace) -> int:
         if args.normalize:
             spec = normalize(spec, **_norm_kwargs(args)).to_dataarray("flat")
             stds = {k: normalize(v).to_dataarray("flat") for k, v in stds.items()}
-        kw = {"fit_range": tuple(args.fit_range), "fit_shifts": args.fit_shifts,
-              "max_shift": args.max_shift}
+        kw = {
+            "fit_range": tuple(args.fit_range),
+            "fit_shifts": args.fit_shifts,
+            "max_shift": args.max_shift,
+        }
         with run.timer("lcf"):
             res = lcf(spec, stds, **kw)
             if args.combinations:
@@ -168,12 +196,24 @@ def _cmd_lcf(args: argparse.Namespace) -> int:
         run.write_table("weights", weights)
         import pandas as pd
 
-        run.write_table("fit", pd.DataFrame({"energy_eV": res.energy, "data": res.data,
-                                             "model": res.model, "residual": res.residual}))
+        run.write_table(
+            "fit",
+            pd.DataFrame(
+                {
+                    "energy_eV": res.energy,
+                    "data": res.data,
+                    "model": res.model,
+                    "residual": res.residual,
+                }
+            ),
+        )
         if args.valence:
             vals = {k: float(v) for k, v in _parse_named(args.valence, "--valence").items()}
-            v, s = average_valence(dict(zip(res.standards, res.weights, strict=True)), vals,
-                                   uncertainties=dict(zip(res.standards, res.stderr, strict=True)))
+            v, s = average_valence(
+                dict(zip(res.standards, res.weights, strict=True)),
+                vals,
+                uncertainties=dict(zip(res.standards, res.stderr, strict=True)),
+            )
             run.results["average_valence"] = v
             run.results["average_valence_stderr"] = s
         run.results.update({"r_factor": res.r_factor, "reduced_chi2": res.reduced_chi2})
@@ -197,21 +237,40 @@ def _cmd_map(args: argparse.Namespace) -> int:
     from cathodescope.report._runfolder import RunFolder
     from cathodescope.xas import xanes_maps
 
-    with RunFolder(args.out, command="xas map", parameters=vars(args),
-                   overwrite=args.overwrite) as run:
+    with RunFolder(
+        args.out, command="xas map", parameters=vars(args), overwrite=args.overwrite
+    ) as run:
         run.add_input(args.stack)
-        stack = read_xanes_stack(args.stack, args.energies, pixel_size_um=args.pixel_size,
-                                 energy_units=args.energy_units, dataset=args.dataset)
+        stack = read_xanes_stack(
+            args.stack,
+            args.energies,
+            pixel_size_um=args.pixel_size,
+            energy_units=args.energy_units,
+            dataset=args.dataset,
+        )
         stds = _load_standards(args.standard, "auto")
-        kw = {k: getattr(args, k) for k in ("e0", "pre1", "pre2", "norm1", "norm2", "nnorm")
-              if getattr(args, k) is not None}
+        kw = {
+            k: getattr(args, k)
+            for k in ("e0", "pre1", "pre2", "norm1", "norm2", "nnorm")
+            if getattr(args, k) is not None
+        }
         with run.timer("maps"):
-            maps = xanes_maps(stack, stds, fit_range=tuple(args.fit_range), chunks=args.chunks,
-                              progress=True, **kw)
+            maps = xanes_maps(
+                stack,
+                stds,
+                fit_range=tuple(args.fit_range),
+                chunks=args.chunks,
+                progress=True,
+                **kw,
+            )
         run.write_table("pixels", maps.to_dataframe())
         ds = maps.fractions.to_dataset(dim="channel")
-        for name, da in (("edge_energy", maps.edge_energy), ("edge_step", maps.edge_step),
-                         ("r_factor", maps.r_factor), ("low_edge_jump", maps.mask)):
+        for name, da in (
+            ("edge_energy", maps.edge_energy),
+            ("edge_step", maps.edge_step),
+            ("r_factor", maps.r_factor),
+            ("low_edge_jump", maps.mask),
+        ):
             ds[name] = da.astype("float64") if name == "low_edge_jump" else da
         with atomic_path(run.file("maps.nc")) as tmp:
             ds.to_netcdf(tmp, engine="scipy")
@@ -239,8 +298,11 @@ def register(subparsers: Any) -> None:
     n = sub.add_parser("normalize", help="ATHENA/larch normalization of spectra")
     n.add_argument("input", help="XDI, column file, or ATHENA .prj")
     n.add_argument("--group", help="one group of an ATHENA project")
-    n.add_argument("--athena-params", action="store_true",
-                   help="use the parameters stored in the ATHENA project")
+    n.add_argument(
+        "--athena-params",
+        action="store_true",
+        help="use the parameters stored in the ATHENA project",
+    )
     _add_norm_options(n)
     add_out_arguments(n)
     n.set_defaults(func=_cmd_normalize)
@@ -263,8 +325,12 @@ def register(subparsers: Any) -> None:
     f.add_argument("--max-shift", type=float, default=2.0)
     f.add_argument("--combinations", action="store_true", help="rank all combinations")
     f.add_argument("--normalize", action="store_true", help="normalize inputs first")
-    f.add_argument("--valence", action="append", metavar="NAME=V",
-                   help="oxidation state of each standard, for the average valence")
+    f.add_argument(
+        "--valence",
+        action="append",
+        metavar="NAME=V",
+        help="oxidation state of each standard, for the average valence",
+    )
     f.add_argument("--group")
     _add_norm_options(f)
     add_out_arguments(f)

@@ -25,6 +25,7 @@ from cathodescope.io._xas import (
     resolve_energy_units,
     write_athena_json,
 )
+
 # --
 
 # -- cyclers --

@@ -521,7 +521,7 @@ class _PerlParser:
         raise FileFormatError(f"{self.where}: unexpected {tok!r}.")
 
     def expect(self, char: str) -> None:
-        kind, tok = self._next()
+        _kind, tok = self._next()
         if tok != char:
             raise FileFormatError(f"{self.where}: expected {char!r}, found {tok!r}.")
 
@@ -839,9 +839,9 @@ def read_xanes_stack(
             if dataset is None:
                 found: list[str] = []
                 fh.visititems(
-                    lambda n, o: found.append(n)
-                    if isinstance(o, h5py.Dataset) and o.ndim == 3
-                    else None
+                    lambda n, o: (
+                        found.append(n) if isinstance(o, h5py.Dataset) and o.ndim == 3 else None
+                    )
                 )
                 if len(found) != 1:
                     raise MissingMetadataError(

@@ -17,6 +17,7 @@ from cathodescope.phantom._spectra import (
     surface_bulk_series,
     xanes_stack_phantom,
 )
+
 # --
 
 # -- cycling and GITT --

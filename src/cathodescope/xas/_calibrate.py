@@ -207,5 +207,9 @@ def align(
         shift=float(res.x),
         rms_residual=float(np.sqrt(res.fun)),
         fit_range=(lo, hi),
-        parameters={"max_shift": max_shift, "fit_scale": fit_scale, "use_derivative": use_derivative},
+        parameters={
+            "max_shift": max_shift,
+            "fit_scale": fit_scale,
+            "use_derivative": use_derivative,
+        },
     )

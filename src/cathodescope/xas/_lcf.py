@@ -230,9 +230,7 @@ def _standard_arrays(standards: Mapping[str, Any] | Sequence[Any]) -> dict[str, 
     return out
 
 
-def _design(
-    std: Mapping[str, tuple], energy: np.ndarray, shifts: np.ndarray
-) -> np.ndarray:
+def _design(std: Mapping[str, tuple], energy: np.ndarray, shifts: np.ndarray) -> np.ndarray:
     cols = []
     for (e, mu), s in zip(std.values(), shifts, strict=True):
         cols.append(np.interp(energy, e + s, mu))

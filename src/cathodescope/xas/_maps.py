@@ -201,7 +201,9 @@ def _process_block(
         den = y0 - 2 * y1 + y2
         delta = np.where(den < 0, 0.5 * (y0 - y2) / np.where(den < 0, den, -1.0), 0.0)
         delta = np.clip(delta, -1, 1)
-        h = np.where(delta >= 0, mid[np.minimum(jj + 1, mid.size - 1)] - mid[jj], mid[jj] - mid[jj - 1])
+        h = np.where(
+            delta >= 0, mid[np.minimum(jj + 1, mid.size - 1)] - mid[jj], mid[jj] - mid[jj - 1]
+        )
         edge = mid[jj] + delta * h
     out = np.empty((k + 3, x.shape[1]), dtype=np.float32 if dtype == np.float32 else np.float64)
     out[:k] = np.where(ok[None, :], w, np.nan)

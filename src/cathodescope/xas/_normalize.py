@@ -397,7 +397,9 @@ def normalize(
             "lower nnorm."
         )
     post_poly = np.polynomial.Polynomial.fit(e[n1:n2], (mu - pre_edge)[n1:n2], nnorm).convert()
-    post_coefs = tuple(float(c) for c in np.pad(post_poly.coef, (0, nnorm + 1 - post_poly.coef.size)))
+    post_coefs = tuple(
+        float(c) for c in np.pad(post_poly.coef, (0, nnorm + 1 - post_poly.coef.size))
+    )
     post_rel = np.polynomial.polynomial.polyval(e, post_coefs)
     post_edge = pre_edge + post_rel
     edge_step = (
