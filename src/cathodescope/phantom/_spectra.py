@@ -230,13 +230,13 @@ def xanes_stack_phantom(
     if k == 1:
         fr[0] = 1.0
     step = np.where(inside, edge_step, 0.02 * edge_step)
-    mix = np.einsum("kyx,ke->eyx", fr, a)
-    base = background + pre_slope * (e - e[0])
-    data = base[:, None, None] + step[None] * mix
-    if noise > 0:
-        data = data + rng.normal(0.0, noise, data.shape)
+    dt = np.dtype(dtype)
+    data = np.einsum("kyx,ke->eyx", (fr * step[None]).astype(dt), a.astype(dt))
+    data += (background + pre_slope * (e - e[0])).astype(dt)[:, None, None]
+    if noise > 0:  # in place, in the working dtype: keeps a 10^6-pixel stack within memory
+        data += dt.type(noise) * rng.standard_normal(data.shape, dtype=dt)
     stack = xr.DataArray(
-        data.astype(dtype),
+        data,
         dims=("energy", "y", "x"),
         coords={
             "energy": ("energy", e, {"units": "eV"}),
