@@ -165,39 +165,41 @@ def _process_block(
     """x: (m, P) spectra as columns -> (k + 3, P): weights, edge energy, edge step, R-factor."""
     x = np.asarray(x, dtype=dtype)
     k = ops.gram.shape[0]
-    step = ops.step_vec.astype(dtype) @ x  # (P,)
-    ok = step > min_step
-    safe = np.where(ok, step, 1.0).astype(dtype)
-    # normalized fit-window spectra y (m_fit, P) and right-hand sides b = A^T y
-    qf = ops.q_all[:, ops.fit_idx].T.astype(dtype)  # (m_fit, m)
-    y = (qf @ x) / safe
-    b = (ops.m_fit.T.astype(dtype) @ x) / safe
-    w, q = ops.solver.solve(b)
-    yy = np.einsum("mn,mn->n", y, y)
-    ssr = np.maximum(yy + q, 0.0)
-    rfac = ssr / np.where(yy > 0, yy, 1.0)
-    # edge energy per pixel, on the normalized spectrum inside the edge window
     ei = ops.edge_idx
     en = ops.energy[ei]
-    nrm = (ops.q_all[:, ei].T.astype(dtype) @ x) / safe  # (m_e, P)
+    mf = ops.fit_idx.size
+    # one BLAS product for every linear quantity, pixels as rows (contiguous reductions)
+    op = np.concatenate(
+        [ops.step_vec[:, None], ops.m_fit, ops.q_all[:, ops.fit_idx], ops.q_all[:, ei]], axis=1
+    ).astype(dtype)
+    r = x.T @ op  # (P, 1 + k + m_fit + m_edge)
+    step = r[:, 0]
+    ok = step > min_step
+    inv = (1.0 / np.where(ok, step, 1.0)).astype(dtype)
+    b = (r[:, 1 : 1 + k] * inv[:, None]).T
+    w, q = ops.solver.solve(np.ascontiguousarray(b))
+    y = r[:, 1 + k : 1 + k + mf]
+    yy = np.einsum("pm,pm->p", y, y) * inv * inv
+    ssr = np.maximum(yy + q, 0.0)
+    rfac = ssr / np.where(yy > 0, yy, 1.0)
+    nrm = r[:, 1 + k + mf :] * inv[:, None]  # (P, m_edge)
+    cols = np.arange(x.shape[1])
     if edge_method == "half_step":
         above = nrm >= 0.5
-        j = np.argmax(above, axis=0)
-        has = above.any(axis=0) & (j > 0)
+        j = np.argmax(above, axis=1)
+        has = above.any(axis=1) & (j > 0)
         jj = np.clip(j, 1, en.size - 1)
-        cols = np.arange(x.shape[1])
-        n0 = nrm[jj - 1, cols]
-        n1 = nrm[jj, cols]
+        n0 = nrm[cols, jj - 1]
+        n1 = nrm[cols, jj]
         t = np.where(n1 != n0, (0.5 - n0) / np.where(n1 != n0, n1 - n0, 1.0), 0.0)
         edge = en[jj - 1] + t * (en[jj] - en[jj - 1])
         edge = np.where(has, edge, np.nan)
     else:
-        d = np.diff(nrm, axis=0) / np.diff(en)[:, None]
+        d = np.diff(nrm, axis=1) / np.diff(en)[None, :]
         mid = 0.5 * (en[1:] + en[:-1])
-        j = np.argmax(d, axis=0)
-        jj = np.clip(j, 1, max(d.shape[0] - 2, 1))
-        cols = np.arange(x.shape[1])
-        y0, y1, y2 = d[jj - 1, cols], d[jj, cols], d[jj + 1, cols]
+        j = np.argmax(d, axis=1)
+        jj = np.clip(j, 1, max(d.shape[1] - 2, 1))
+        y0, y1, y2 = d[cols, jj - 1], d[cols, jj], d[cols, jj + 1]
         den = y0 - 2 * y1 + y2
         delta = np.where(den < 0, 0.5 * (y0 - y2) / np.where(den < 0, den, -1.0), 0.0)
         delta = np.clip(delta, -1, 1)
