@@ -10,6 +10,7 @@ lincombo_fit per spectrum on a sample of the same spectra.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import resource
@@ -70,7 +71,7 @@ def main() -> int:
 
     energy = np.linspace(8290.0, 8420.0, args.m)
     std = k_edge_standards(energy, n_standards=3)
-    side = int(round(np.sqrt(args.n)))
+    side = math.isqrt(args.n)
     ny, nx = side, args.n // side
     t0 = time.perf_counter()
     stack, truth = xanes_stack_phantom(
@@ -91,7 +92,9 @@ def main() -> int:
     print(f"spectra: {n} ({ny}x{nx}) x {args.m} energies, 3 standards, dtype {args.dtype}")
     print(f"stack generation: {t_gen:.2f} s; stack size {stack.nbytes / 1e6:.0f} MB")
     print(f"normalization + exact LCF + edge map: runs {[round(t, 2) for t in times]} s")
-    print(f"median {med:.2f} s  ->  {n / med / 1e6:.2f} M spectra/s, {med / n * 1e6:.2f} us/spectrum")
+    print(
+        f"median {med:.2f} s  ->  {n / med / 1e6:.2f} M spectra/s, {med / n * 1e6:.2f} us/spectrum"
+    )
     print(f"all in-particle pixels fitted: {frac_ok}")
     print(f"peak RSS {peak_mb:.0f} MB")
     print(
