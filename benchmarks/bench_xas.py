@@ -61,7 +61,8 @@ def main() -> int:
     ap.add_argument("--m", type=int, default=100, help="energies per spectrum")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    ap.add_argument("--chunk-pixels", type=int, default=1 << 16)
+    ap.add_argument("--chunk-pixels", type=int, default=1 << 15)
+    ap.add_argument("--threads", type=int, default=2, help="threads over pixel blocks")
     ap.add_argument("--larch-python", help="python of a separate venv with xraylarch")
     ap.add_argument("--larch-sample", type=int, default=200)
     args = ap.parse_args()
@@ -82,14 +83,17 @@ def main() -> int:
     times = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()
-        maps = xanes_maps(stack, std, dtype=args.dtype, chunk_pixels=args.chunk_pixels, **kw)
+        maps = xanes_maps(stack, std, dtype=args.dtype, chunk_pixels=args.chunk_pixels, n_threads=args.threads, **kw)
         times.append(time.perf_counter() - t0)
     med = statistics.median(times)
     n = ny * nx
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     ins = truth["inside"]
     frac_ok = np.isfinite(maps.fractions.values[:, ins]).all()
-    print(f"spectra: {n} ({ny}x{nx}) x {args.m} energies, 3 standards, dtype {args.dtype}")
+    print(
+        f"spectra: {n} ({ny}x{nx}) x {args.m} energies, 3 standards, dtype {args.dtype}, "
+        f"{args.threads} threads, blocks of {args.chunk_pixels} pixels"
+    )
     print(f"stack generation: {t_gen:.2f} s; stack size {stack.nbytes / 1e6:.0f} MB")
     print(f"normalization + exact LCF + edge map: runs {[round(t, 2) for t in times]} s")
     print(

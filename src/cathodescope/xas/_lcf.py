@@ -61,29 +61,49 @@ class _SimplexSolver:
                 invs.append(np.linalg.pinv(kkt))
         return cls(gram=gram, supports=tuple(supports), kkt_inv=tuple(invs))
 
+    def _support_solution(
+        self, i: int, b: np.ndarray, dtype: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        s = list(self.supports[i])
+        size = len(s)
+        kinv = self.kkt_inv[i]
+        bs = b[s]
+        w = kinv[:size, :size].astype(dtype) @ bs + kinv[:size, size : size + 1].astype(dtype)
+        gs = self.gram[np.ix_(s, s)].astype(dtype)
+        q = np.einsum("in,in->n", w, gs @ w - 2.0 * bs)
+        return w, q, np.asarray(s)
+
     def solve(self, b: np.ndarray, tol: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
         """Exact simplex-constrained solutions for right-hand sides ``b`` (k, n).
+
+        Active-set shortcut: the solution on the full support is computed for every column
+        first; where it is feasible it is the optimum. Only the columns where a bound is
+        active go through the enumeration of the smaller supports.
 
         Returns ``w`` (k, n) and ``q = w^T G w - 2 w^T b`` (n,), so that the residual sum of
         squares is ``||y||^2 + q``.
         """
         k, n = b.shape
         dtype = np.result_type(b.dtype, np.float32)
-        best_q = np.full(n, np.inf, dtype=np.float64)
-        best_w = np.zeros((k, n), dtype=dtype)
-        for s, kinv in zip(self.supports, self.kkt_inv, strict=True):
-            size = len(s)
-            bs = b[list(s)]
-            w = kinv[:size, :size].astype(dtype) @ bs + kinv[:size, size : size + 1].astype(dtype)
-            feasible = np.all(w >= -tol, axis=0)
-            gs = self.gram[np.ix_(s, s)].astype(dtype)
-            q = np.einsum("in,in->n", w, gs @ w - 2.0 * bs)
-            better = feasible & (q < best_q)
-            if better.any():
-                best_q = np.where(better, q, best_q)
-                full = np.zeros((k, n), dtype=dtype)
-                full[list(s)] = w
-                best_w = np.where(better[None, :], full, best_w)
+        w_full, q_full, _ = self._support_solution(len(self.supports) - 1, b, dtype)
+        feasible = np.all(w_full >= -tol, axis=0)
+        best_w = w_full
+        best_q = np.where(feasible, q_full, np.inf).astype(np.float64)
+        bad = np.flatnonzero(~feasible)
+        if bad.size:
+            bb = b[:, bad]
+            sub_q = np.full(bad.size, np.inf)
+            sub_w = np.zeros((k, bad.size), dtype=dtype)
+            for i in range(len(self.supports) - 1):
+                w, q, s = self._support_solution(i, bb, dtype)
+                better = np.all(w >= -tol, axis=0) & (q < sub_q)
+                if better.any():
+                    sub_q = np.where(better, q, sub_q)
+                    cols = np.flatnonzero(better)
+                    sub_w[:, cols] = 0.0
+                    sub_w[np.ix_(s, cols)] = w[:, cols]
+            best_w[:, bad] = sub_w
+            best_q[bad] = sub_q
         best_w = np.clip(best_w, 0.0, None)
         best_w /= best_w.sum(axis=0, keepdims=True)
         return best_w, best_q

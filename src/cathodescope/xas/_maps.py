@@ -286,6 +286,7 @@ def xanes_maps(
     dtype: Literal["float32", "float64"] = "float32",
     chunk_pixels: int = 1 << 16,
     chunks: int | None = None,
+    n_threads: int = 1,
     progress: bool = False,
 ) -> XanesMaps:
     """Normalize and fit every pixel of a XANES stack.
@@ -324,6 +325,9 @@ def xanes_maps(
         Pixels per block for in-memory stacks.
     chunks : int, optional
         Rows of the image per dask block; using it (or a dask-backed stack) turns on dask.
+    n_threads : int
+        Threads working on blocks of an in-memory stack (numpy releases the GIL in the matrix
+        products and reductions); results do not depend on it.
     progress : bool
         tqdm progress bar over blocks (in-memory path).
 
@@ -411,14 +415,33 @@ def xanes_maps(
     else:
         flat = np.asarray(stack.data).reshape(energy.size, ny * nx)
         out = np.empty((k + 3, ny * nx), dtype=np_dtype)
-        starts = range(0, ny * nx, chunk_pixels)
+        starts = list(range(0, ny * nx, chunk_pixels))
+
+        def run_block(s0: int) -> None:
+            sl = slice(s0, min(s0 + chunk_pixels, ny * nx))
+            out[:, sl] = _process_block(flat[:, sl], ops, **kw)
+
+        if int(n_threads) < 1:
+            raise ParameterError(f"n_threads must be >= 1, got {n_threads}.")
+        bar = None
         if progress:
             from tqdm.auto import tqdm
 
-            starts = tqdm(starts, desc="xanes map", unit="block")
-        for s0 in starts:
-            sl = slice(s0, min(s0 + chunk_pixels, ny * nx))
-            out[:, sl] = _process_block(flat[:, sl], ops, **kw)
+            bar = tqdm(total=len(starts), desc="xanes map", unit="block")
+        if int(n_threads) == 1:
+            for s0 in starts:
+                run_block(s0)
+                if bar is not None:
+                    bar.update()
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=int(n_threads)) as pool:
+                for _ in pool.map(run_block, starts):
+                    if bar is not None:
+                        bar.update()
+        if bar is not None:
+            bar.close()
         out = out.reshape(k + 3, ny, nx)
     names = list(_standard_arrays(standards))
     coords = {"y": stack.y, "x": stack.x}
@@ -454,6 +477,7 @@ def xanes_maps(
             "min_edge_step": min_step,
             "dtype": dtype,
             "dask": bool(is_dask),
+            "n_threads": int(n_threads),
             "e0_index": _index_nearest(energy, float(e0)),
         },
     )
