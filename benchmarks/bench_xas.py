@@ -83,7 +83,14 @@ def main() -> int:
     times = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()
-        maps = xanes_maps(stack, std, dtype=args.dtype, chunk_pixels=args.chunk_pixels, n_threads=args.threads, **kw)
+        maps = xanes_maps(
+            stack,
+            std,
+            dtype=args.dtype,
+            chunk_pixels=args.chunk_pixels,
+            n_threads=args.threads,
+            **kw,
+        )
         times.append(time.perf_counter() - t0)
     med = statistics.median(times)
     n = ny * nx

@@ -83,7 +83,7 @@ class _SimplexSolver:
         Returns ``w`` (k, n) and ``q = w^T G w - 2 w^T b`` (n,), so that the residual sum of
         squares is ``||y||^2 + q``.
         """
-        k, n = b.shape
+        k = b.shape[0]
         dtype = np.result_type(b.dtype, np.float32)
         w_full, q_full, _ = self._support_solution(len(self.supports) - 1, b, dtype)
         feasible = np.all(w_full >= -tol, axis=0)
