@@ -149,3 +149,19 @@ def test_stack_tiff_and_h5(tmp_path, rng):
     np.testing.assert_array_equal(s2.values, data)
     with pytest.raises(ShapeMismatchError, match="one energy per frame"):
         read_xanes_stack(tmp_path / "s.tif", e_kev[:4], pixel_size_um=0.05)
+
+
+def test_xdi_bad_input(tmp_path):
+    from cathodescope.errors import MissingMetadataError
+
+    p = tmp_path / "a.xdi"
+    p.write_text("# not xdi\n1 2\n")
+    with pytest.raises(FileFormatError, match="not an XDI"):
+        read_xdi(p)
+    p.write_text("# XDI/1.0\n# Column.1: energy\n# Column.2: mutrans\n#----\n80 1\n90 2\n100 3\n")
+    with pytest.raises(UnitsError, match="energy_units"):
+        read_xdi(p)
+    assert read_xdi(p, energy_units="eV").energy.values[0] == 80.0
+    p.write_text("# XDI/1.0\n# Column.1: energy eV\n# Column.2: foo\n#----\n8300 1\n8301 2\n")
+    with pytest.raises(MissingMetadataError, match="no mu column"):
+        read_xdi(p)

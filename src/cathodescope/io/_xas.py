@@ -152,7 +152,7 @@ def _spectrum(
 # ----------------------------------------------------------------------------------------------
 
 
-def read_xdi(path: str | os.PathLike[str], *, mu: str = "auto"):
+def read_xdi(path: str | os.PathLike[str], *, mu: str = "auto", energy_units: EnergyUnits = "auto"):
     """Read an XDI 1.0 file into a spectrum ``DataArray`` (dim ``energy``, eV).
 
     Parameters
@@ -162,6 +162,9 @@ def read_xdi(path: str | os.PathLike[str], *, mu: str = "auto"):
     mu : str
         Column to return as the spectrum. ``"auto"`` takes ``mutrans``, ``mufluor``, ``mu`` or
         ``norm`` if present, otherwise computes ``ln(i0/itrans)`` from ``i0`` and ``itrans``.
+    energy_units : {"auto", "eV", "keV"}
+        Overrides the unit of the energy column; ``"auto"`` uses the ``Column.N`` declaration
+        or, when it has none, values that admit only one reading.
 
     Returns
     -------
@@ -229,7 +232,9 @@ def read_xdi(path: str | os.PathLike[str], *, mu: str = "auto"):
     if "energy" not in names:
         raise MissingMetadataError(f"{path}: no 'Column.N: energy' line in the XDI header.")
     ie = names.index("energy")
-    factor = resolve_energy_units(data[:, ie], columns.get(ie, ("", None))[1], source=str(path))
+    check_choice(energy_units, _UNIT_CHOICES, "energy_units")
+    declared = columns.get(ie, ("", None))[1] if energy_units == "auto" else energy_units
+    factor = resolve_energy_units(data[:, ie], declared, source=str(path))
     energy = data[:, ie] * factor
     _check_energy_axis(energy, str(path))
     cols = {n: data[:, i] for i, n in enumerate(names) if i != ie}
