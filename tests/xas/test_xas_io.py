@@ -108,6 +108,10 @@ def test_athena_json_roundtrip(shared_data, tmp_path):
     np.testing.assert_array_equal(back["NiO.000"].mu, sel[0].mu)
     assert back["NiO.000"].edge_step == sel[0].edge_step
     assert back["NiO.000"].normalization_parameters() == sel[0].normalization_parameters()
+    mn = read_athena(shared_data / "xas" / "Mn.prj")["MnO"]
+    back_mn = read_athena(write_athena_json(tmp_path / "mn.prj", [mn]))["MnO"]
+    assert back_mn.engine == "ifeffit"
+    assert back_mn.normalization_parameters() == mn.normalization_parameters()
 
 
 def test_athena_truncated_and_not_project(shared_data, tmp_path):

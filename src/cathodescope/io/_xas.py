@@ -378,6 +378,10 @@ class AthenaGroup:
     args : dict
         Every stored parameter (``bkg_e0``, ``bkg_pre1``, ``bkg_step``, ``bkg_eshift``...), with
         numeric strings converted to float.
+    engine : {"larch", "ifeffit"}
+        The library ATHENA used for the stored normalization, from the project header
+        (Athena 0.8 wrote Ifeffit projects; Demeter 0.9 with Larch, and JSON projects, larch).
+        It decides how the fit windows were cut (see ``normalize(window_convention=)``).
     """
 
     label: str
@@ -387,6 +391,7 @@ class AthenaGroup:
     i0: np.ndarray | None = None
     signal: np.ndarray | None = None
     args: dict[str, Any] = field(default_factory=dict)
+    engine: str = "larch"
 
     def _num(self, key: str) -> float:
         value = self.args.get(key)
@@ -434,8 +439,9 @@ class AthenaGroup:
         """The stored normalization parameters in *cathodescope* convention.
 
         Returns a dict with ``e0`` (eV), ``pre1``, ``pre2``, ``norm1``, ``norm2`` (eV relative
-        to e0) and ``nnorm``: the polynomial *order* of the post-edge curve, which is ATHENA's
-        ``bkg_nnorm`` (number of coefficients) minus one, i.e. larch's ``nnorm``.
+        to e0), ``nnorm``: the polynomial *order* of the post-edge curve, which is ATHENA's
+        ``bkg_nnorm`` (number of coefficients) minus one, i.e. larch's ``nnorm``, and
+        ``window_convention`` (:attr:`engine`); all are keywords of ``xas.normalize``.
         """
         return {
             "e0": self.e0,
@@ -444,6 +450,7 @@ class AthenaGroup:
             "norm1": self._num("bkg_nor1"),
             "norm2": self._num("bkg_nor2"),
             "nnorm": int(self._num("bkg_nnorm")) - 1,
+            "window_convention": self.engine,
         }
 
     def to_dataarray(self, *, apply_eshift: bool = True):
@@ -579,6 +586,13 @@ _NUM_LIST = re.compile(r"^@(\w+)\s*=\s*\((.*)\)\s*;\s*$", re.DOTALL)
 
 def _parse_perl_project(text: str, where: str) -> list[AthenaGroup]:
     groups: list[AthenaGroup] = []
+    header = "\n".join(ln for ln in text[:2000].splitlines() if ln.startswith("#"))
+    engine = (
+        "ifeffit"
+        if re.search(r"ifeffit", header, re.IGNORECASE)
+        and not re.search(r"larch", header, re.IGNORECASE)
+        else "larch"
+    )
     current: dict[str, Any] = {}
     arrays: dict[str, np.ndarray] = {}
 
@@ -600,6 +614,7 @@ def _parse_perl_project(text: str, where: str) -> list[AthenaGroup]:
                 i0=arrays.get("i0"),
                 signal=arrays.get("signal"),
                 args=args,
+                engine=engine,
             )
         )
 
@@ -660,6 +675,8 @@ def _parse_json_project(text: str, where: str) -> list[AthenaGroup]:
             f"{where}: the JSON project text is incomplete or invalid ({exc.msg} at character "
             f"{exc.pos}); re-export it from ATHENA."
         ) from exc
+    heads = " ".join(str(v) for k, v in doc.items() if k.startswith("_____header"))
+    engine = "ifeffit" if "engine: ifeffit" in heads.lower() else "larch"
     order = doc.get("_____order")
     if not isinstance(order, list):
         order = [k for k in doc if not k.startswith("_____")]
@@ -682,6 +699,7 @@ def _parse_json_project(text: str, where: str) -> list[AthenaGroup]:
                 i0=np.asarray(dat["i0"], dtype=float) if "i0" in dat else None,
                 signal=np.asarray(dat["signal"], dtype=float) if "signal" in dat else None,
                 args=args,
+                engine=engine,
             )
         )
     return groups
@@ -760,6 +778,8 @@ def write_athena_json(path: str | os.PathLike[str], groups: Sequence[AthenaGroup
     doc: dict[str, Any] = {
         "_____header1": "# Athena project file -- Demeter version 0.9.26",
         "_____header2": "# Written by cathodescope (JSON project layout)",
+        "_____header3": "# Normalization engine: "
+        + ("Ifeffit" if groups and groups[0].engine == "ifeffit" else "Larch"),
         "_____journal": [],
         "_____order": [g.group_id for g in groups],
     }

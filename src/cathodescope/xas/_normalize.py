@@ -282,7 +282,12 @@ class Normalization:
         )
 
 
-def _window(energy: np.ndarray, e0: float, lo: float, hi: float) -> tuple[int, int]:
+def _window(
+    energy: np.ndarray, e0: float, lo: float, hi: float, convention: str = "larch"
+) -> tuple[int, int]:
+    """Slice bounds [i1, i2) of a fit window, following larch or Ifeffit."""
+    if convention == "ifeffit":  # nearest points to both ends, both included
+        return _index_nearest(energy, e0 + lo), _index_nearest(energy, e0 + hi) + 1
     i1 = _index_of(energy, e0 + lo)
     i2 = _index_nearest(energy, e0 + hi)
     return i1, i2
@@ -301,6 +306,7 @@ def normalize(
     nnorm: int | None = None,
     step: float | None = None,
     smooth_ev: float | None = None,
+    window_convention: Literal["larch", "ifeffit"] = "larch",
 ) -> Normalization:
     """Pre-edge subtraction and normalization of mu(E), as ATHENA and larch do it.
 
@@ -327,6 +333,11 @@ def normalize(
         Impose the edge step instead of computing it.
     smooth_ev : float, optional
         Derivative smoothing for the e0 search (eV).
+    window_convention : {"larch", "ifeffit"}
+        How window ends become points. ``"larch"`` (larch, Demeter >= 0.9 with Larch): from the
+        last point at or below the start to the point before the one nearest the end.
+        ``"ifeffit"`` (ATHENA 0.8 with Ifeffit): from the point nearest the start to the point
+        nearest the end, both included. They differ by a point at each end.
 
     Returns
     -------
@@ -349,6 +360,7 @@ def normalize(
     0.8
     """
     check_choice(e0_method, _E0_METHODS, "e0_method")
+    check_choice(window_convention, ("larch", "ifeffit"), "window_convention")
     e, mu = as_spectrum(spectrum, energy, name="spectrum")
     if e0 is None:
         e0 = find_e0(mu, e, method="derivative_max", smooth_ev=smooth_ev)
@@ -380,7 +392,7 @@ def normalize(
     if not 0 <= nnorm <= 3:
         raise ParameterError(f"nnorm (polynomial order) must be 0-3, got {nnorm}.")
 
-    p1, p2 = _window(e, e0, pre1, pre2)
+    p1, p2 = _window(e, e0, pre1, pre2, window_convention)
     if p2 - p1 < 2:
         raise TooFewPointsError(
             f"pre-edge window [{pre1:g}, {pre2:g}] eV around e0={e0:g} holds {max(p2 - p1, 0)} "
@@ -389,7 +401,7 @@ def normalize(
     pre_poly = np.polynomial.Polynomial.fit(e[p1:p2], mu[p1:p2], 1).convert()
     pre_coefs = tuple(float(c) for c in np.pad(pre_poly.coef, (0, 2 - pre_poly.coef.size)))
     pre_edge = pre_coefs[0] + pre_coefs[1] * e
-    n1, n2 = _window(e, e0, norm1, norm2)
+    n1, n2 = _window(e, e0, norm1, norm2, window_convention)
     if n2 - n1 < nnorm + 2:
         raise TooFewPointsError(
             f"post-edge window [{norm1:g}, {norm2:g}] eV holds {max(n2 - n1, 0)} points; a "
@@ -426,6 +438,7 @@ def normalize(
         "pre_window_idx": (p1, p2),
         "post_window_idx": (n1, n2),
         "step_given": step is not None,
+        "window_convention": window_convention,
     }
     if e0_method == "half_step" and step is None:
         params["half_step_eV"] = half_step_energy(e, norm, e0_guess=e0)
@@ -448,7 +461,8 @@ def normalize_athena_group(group: Any, *, use_stored_e0: bool = True) -> Normali
     """Normalize an :class:`~cathodescope.io._xas.AthenaGroup` with ATHENA's stored parameters.
 
     The energy axis is ``stored x + bkg_eshift`` (ATHENA's displayed axis), as ATHENA uses for
-    groups whose stored values are current (``update_norm == 0``).
+    groups whose stored values are current (``update_norm == 0``); the window convention
+    follows the project's engine (larch or Ifeffit, from its header).
 
     Parameters
     ----------
@@ -459,16 +473,9 @@ def normalize_athena_group(group: Any, *, use_stored_e0: bool = True) -> Normali
     """
     p = group.normalization_parameters()
     e = group.energy + group.eshift
-    return normalize(
-        group.mu,
-        e,
-        e0=p["e0"] if use_stored_e0 else None,
-        pre1=p["pre1"],
-        pre2=p["pre2"],
-        norm1=p["norm1"],
-        norm2=p["norm2"],
-        nnorm=p["nnorm"],
-    )
+    if not use_stored_e0:
+        p["e0"] = None
+    return normalize(group.mu, e, **p)
 
 
 __all__ = [
