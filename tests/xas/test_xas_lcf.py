@@ -142,3 +142,22 @@ def test_lcf_bad_input(ni_refs):
         lcf(spec, short, fit_range=(8320, 8420))
     with pytest.raises(ParameterError, match="uncertainty"):
         lcf(spec, ni_refs, uncertainty="bogus")
+
+
+def test_real_mn_standards_three_valences(shared_data):
+    """Mixtures of the real Mn K-edge standards of Mn.prj (MnO 2+, Mn2O3 3+, pyrolusite MnO2
+    4+), each normalized with ATHENA's stored parameters: weights back within 0.03 (noise
+    0.005; measured <= 0.017) and the average valence within 0.05."""
+    from cathodescope.io import read_athena
+    from cathodescope.xas import normalize_athena_group
+
+    groups = read_athena(shared_data / "xas" / "Mn.prj")
+    names = {"MnO": 2, "Mn2O3x": 3, "Pyrolusite": 4}
+    std = {k: normalize_athena_group(groups[k]).to_dataarray("flat") for k in names}
+    rng = np.random.default_rng(5)
+    for w in [(0.2, 0.3, 0.5), (0.0, 0.6, 0.4), (0.1, 0.9, 0.0)]:
+        spec, _ = mixture_spectrum(std, dict(zip(std, w, strict=True)), noise=0.005, rng=rng)
+        res = lcf(spec, std, fit_range=(6530, 6600))
+        np.testing.assert_allclose(res.weights, w, atol=0.03)
+        v, _ = average_valence(dict(zip(res.standards, res.weights, strict=True)), names)
+        assert v == pytest.approx(np.dot(w, [2, 3, 4]), abs=0.05)
