@@ -161,3 +161,30 @@ def test_real_mn_standards_three_valences(shared_data):
         np.testing.assert_allclose(res.weights, w, atol=0.03)
         v, _ = average_valence(dict(zip(res.standards, res.weights, strict=True)), names)
         assert v == pytest.approx(np.dot(w, [2, 3, 4]), abs=0.05)
+
+
+def test_bootstrap_intervals(ni_refs):
+    rng = np.random.default_rng(8)
+    hits = 0
+    n = 60
+    for _ in range(n):
+        spec, _ = mixture_spectrum(ni_refs, {"NiO": 0.4, "LiNiO2": 0.6}, noise=0.02, rng=rng)
+        res = lcf(
+            spec,
+            ni_refs,
+            fit_range=(8320, 8420),
+            uncertainty="bootstrap",
+            n_boot=300,
+            block_length=1,
+        )
+        hits += res.ci_low[0] <= 0.4 <= res.ci_high[0]
+    assert 0.5 <= hits / n <= 0.85  # ~68 % for white noise (binomial band for n = 60)
+    # at a bound: one-sided, not zero-width, reproducible with the seed
+    spec, _ = mixture_spectrum(ni_refs, {"NiO": 0.0, "LiNiO2": 1.0}, noise=0.01, rng=rng)
+    r1 = lcf(spec, ni_refs, fit_range=(8320, 8420), uncertainty="bootstrap", seed=3)
+    r2 = lcf(spec, ni_refs, fit_range=(8320, 8420), uncertainty="bootstrap", seed=3)
+    assert r1.ci_low[0] == 0.0 or r1.weights[0] > 0
+    assert r1.ci_high[0] > 1e-3
+    np.testing.assert_array_equal(r1.ci_high, r2.ci_high)
+    with pytest.raises(ParameterError, match="n_boot"):
+        lcf(spec, ni_refs, uncertainty="bootstrap", n_boot=5)

@@ -65,6 +65,11 @@ def test_noise_free_exact_and_mask():
     # fraction map is a (y, x) DataArray in um, ready for the depth-profile engine
     f = m.fraction("M2+")
     assert f.dims == ("y", "x") and f.x.attrs["units"] == "um"
+    val = m.valence({"M2+": 2, "M3+": 3, "M4+": 4})
+    np.testing.assert_allclose(
+        val.values[ins], np.tensordot([2, 3, 4], exp, axes=1)[ins], atol=1e-9
+    )
+    assert np.isnan(val.values[~ins]).all()
 
 
 def test_map_matches_single_spectrum_path(rng):

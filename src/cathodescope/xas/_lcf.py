@@ -297,6 +297,27 @@ def _profile_intervals(
     return np.clip(lo, 0, 1), np.clip(hi, 0, 1)
 
 
+def _bootstrap_intervals(
+    a: np.ndarray, y: np.ndarray, w: np.ndarray, n_boot: int, block: int | None, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    if int(n_boot) < 20:
+        raise ParameterError(f"n_boot must be >= 20, got {n_boot}.")
+    m = y.size
+    length = max(1, round(m ** (1.0 / 3.0))) if block is None else int(block)
+    if not 1 <= length <= m:
+        raise ParameterError(f"block_length must be in [1, {m}], got {block}.")
+    rng = np.random.default_rng(seed)
+    fit = a @ w
+    resid = y - fit
+    resid = resid - resid.mean()
+    nblocks = -(-m // length)
+    starts = rng.integers(0, m, size=(int(n_boot), nblocks))
+    idx = ((starts[:, :, None] + np.arange(length)) % m).reshape(int(n_boot), -1)[:, :m]
+    wb, _ = simplex_lstsq(a, fit[:, None] + resid[idx].T)
+    lo, hi = np.percentile(wb, [15.865, 84.135], axis=1)
+    return np.clip(lo, 0, 1), np.clip(hi, 0, 1)
+
+
 def lcf(
     spectrum: Any,
     standards: Mapping[str, Any] | Sequence[Any],
@@ -306,8 +327,11 @@ def lcf(
     fit_shifts: bool = False,
     max_shift: float = 2.0,
     sigma: float | np.ndarray | None = None,
-    uncertainty: Literal["profile", "none"] = "profile",
+    uncertainty: Literal["profile", "bootstrap", "none"] = "profile",
     n_grid: int = 401,
+    n_boot: int = 1000,
+    block_length: int | None = None,
+    seed: int = 0,
 ) -> LCFResult:
     """Fit a spectrum as a convex combination of standards (weights >= 0, sum exactly 1).
 
@@ -330,10 +354,19 @@ def lcf(
         Bound of the shifts in eV.
     sigma : float or ndarray, optional
         Noise standard deviation of the spectrum (scalar or per point) for chi^2; default 1.
-    uncertainty : {"profile", "none"}
+    uncertainty : {"profile", "bootstrap", "none"}
         ``"profile"``: 68 % profile-likelihood intervals (shifts held at their best values).
+        ``"bootstrap"``: 16th-84th percentiles of the weights refitted (exactly, all at once)
+        to ``model + residuals`` resampled in moving blocks (keeps the correlation of
+        neighbouring points of interpolated or smoothed data).
     n_grid : int
         Grid points of each weight's profile.
+    n_boot : int
+        Bootstrap replicas.
+    block_length : int, optional
+        Points per resampled block (default ``round(n_points ** (1/3))``).
+    seed : int
+        Seed of the bootstrap generator (results are reproducible).
 
     Returns
     -------
@@ -355,7 +388,7 @@ def lcf(
     >>> np.round(res.weights, 6).tolist()
     [0.25, 0.75]
     """
-    check_choice(uncertainty, ("profile", "none"), "uncertainty")
+    check_choice(uncertainty, ("profile", "bootstrap", "none"), "uncertainty")
     e, y = as_spectrum(spectrum, energy, name="spectrum")
     std = _standard_arrays(standards)
     names = tuple(std)
@@ -413,6 +446,8 @@ def lcf(
     dof = ef.size - n_free
     if uncertainty == "profile":
         ci_lo, ci_hi = _profile_intervals(a, yw, w, ssr, dof, n_grid)
+    elif uncertainty == "bootstrap":
+        ci_lo, ci_hi = _bootstrap_intervals(a, yw, w, n_boot, block_length, seed)
     else:
         ci_lo = np.full(k, np.nan)
         ci_hi = np.full(k, np.nan)
@@ -437,6 +472,9 @@ def lcf(
             "sigma_given": sigma is not None,
             "uncertainty": uncertainty,
             "n_grid": n_grid,
+            "n_boot": n_boot if uncertainty == "bootstrap" else None,
+            "block_length": block_length,
+            "seed": seed,
         },
     )
 

@@ -248,6 +248,26 @@ class XanesMaps:
         """The ``(y, x)`` fraction map of one standard (DataArray, um coordinates)."""
         return self.fractions.sel(channel=standard).drop_vars("channel")
 
+    def valence(self, valences: Mapping[str, float]):
+        """Average oxidation-state map ``sum_i f_i v_i`` (dims ``y, x``; NaN where masked).
+
+        Parameters
+        ----------
+        valences : mapping standard -> oxidation state
+            E.g. ``{"NiO": 2, "LiNiO2": 3}``; every standard of the fit must be given.
+        """
+        names = [str(c) for c in self.fractions.channel.values]
+        missing = set(names) - set(valences)
+        if missing:
+            raise ParameterError(f"no valence given for standards {sorted(missing)}.")
+        v = self.fractions.copy(data=self.fractions.values.astype(float))
+        v = (v * np.array([valences[n] for n in names], dtype=float)[:, None, None]).sum(
+            "channel", skipna=False
+        )
+        v.name = "valence"
+        v.attrs = {"units": "oxidation state"}
+        return v
+
     def to_dataframe(self):
         """One row per unmasked pixel: ``y_um, x_um, edge_energy_eV, edge_step, r_factor``
         and ``fraction_<standard>``."""
