@@ -77,6 +77,8 @@ def test_cli_calibrate_and_lcf(shared_data, tmp_path):
                 "--normalize",
                 "--norm1",
                 "30",
+                "--uncertainty",
+                "bootstrap",
                 "--valence",
                 "NiO=2",
                 "--valence",
@@ -93,6 +95,7 @@ def test_cli_calibrate_and_lcf(shared_data, tmp_path):
     assert m["results"]["average_valence"] == pytest.approx(3.0, abs=0.1)
     w = pd.read_csv(out / "weights.csv")
     assert w["weight"].sum() == pytest.approx(1.0, abs=1e-12)
+    assert (w["ci_low"] <= w["weight"]).all() and (w["weight"] <= w["ci_high"]).all()
     assert len(pd.read_csv(out / "combinations.csv")) == 3
 
 

@@ -187,8 +187,9 @@ def _cmd_lcf(args: argparse.Namespace) -> int:
             "fit_shifts": args.fit_shifts,
             "max_shift": args.max_shift,
         }
+        ukw = {"uncertainty": args.uncertainty}
         with run.timer("lcf"):
-            res = lcf(spec, stds, **kw)
+            res = lcf(spec, stds, **kw, **ukw)
             if args.combinations:
                 table, _ = lcf_combinations(spec, stds, **kw)
                 run.write_table("combinations", table)
@@ -324,6 +325,12 @@ def register(subparsers: Any) -> None:
     f.add_argument("--fit-shifts", action="store_true")
     f.add_argument("--max-shift", type=float, default=2.0)
     f.add_argument("--combinations", action="store_true", help="rank all combinations")
+    f.add_argument(
+        "--uncertainty",
+        default="profile",
+        choices=["profile", "bootstrap", "none"],
+        help="68%% intervals of the weights: profile likelihood or block bootstrap",
+    )
     f.add_argument("--normalize", action="store_true", help="normalize inputs first")
     f.add_argument(
         "--valence",
