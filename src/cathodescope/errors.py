@@ -89,6 +89,22 @@ class CathodescopeRunWarning(CathodescopeWarning):
 # --- xas ------------------------------------------------------------------------------------
 
 
+class EnergyAxisError(CathodescopeError, ValueError):
+    """An energy axis is not strictly increasing (duplicated or out-of-order points)."""
+
+
+class TooFewPointsError(CathodescopeError, ValueError):
+    """A spectrum or a fit window holds too few energy points for the requested operation."""
+
+
+class StandardRangeError(CathodescopeError, ValueError):
+    """LCF standards (or a reference) do not cover the requested energy range."""
+
+
+class EdgeNotFoundError(CathodescopeError, ValueError):
+    """No absorption edge could be located (flat spectrum, edge outside the data, edge step <= 0)."""
+
+
 # --- echem ----------------------------------------------------------------------------------
 
 

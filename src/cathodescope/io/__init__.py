@@ -14,6 +14,16 @@ from cathodescope.io._volumes import as_channel_array, read_channel, read_channe
 # -- TXM projections --
 # --
 # -- XAS --
+from cathodescope.io._xas import (
+    AthenaGroup,
+    read_athena,
+    read_xanes_stack,
+    read_xas_columns,
+    read_xdi,
+    resolve_energy_units,
+    write_athena_json,
+)
+
 # --
 # -- cyclers --
 # --
@@ -36,12 +46,14 @@ from cathodescope.io._xrd import (
 # --
 
 __all__ = [
+    "AthenaGroup",
     "as_channel_array",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
     "make_pattern",
     "make_series",
+    "read_athena",
     "read_bruker_raw",
     "read_channel",
     "read_channels",
@@ -49,6 +61,11 @@ __all__ = [
     "read_pattern",
     "read_series",
     "read_uxd",
+    "read_xanes_stack",
+    "read_xas_columns",
+    "read_xdi",
     "read_xy",
+    "resolve_energy_units",
     "sha256_file",
+    "write_athena_json",
 ]

@@ -28,6 +28,14 @@ from cathodescope.phantom._particles import (
     paper_scene,
     render_particles,
 )
+from cathodescope.phantom._spectra import (
+    k_edge_model,
+    k_edge_standards,
+    l_edge_standards,
+    mixture_spectrum,
+    surface_bulk_series,
+    xanes_stack_phantom,
+)
 
 # --
 
@@ -40,9 +48,15 @@ __all__ = [
     "ellipsoid_depth",
     "gas_release_trace",
     "heating_series",
+    "k_edge_model",
+    "k_edge_standards",
+    "l_edge_standards",
     "layered_oxide_pattern",
     "make_scene",
+    "mixture_spectrum",
     "paper_profile",
     "paper_scene",
     "render_particles",
+    "surface_bulk_series",
+    "xanes_stack_phantom",
 ]
