@@ -199,3 +199,23 @@ def test_demo_quick(tmp_path, capsys):
     assert manifest["results"]["n_particles"] == 1
     # 0.098 um voxels: ratios within 0.02 of the phantom's truth in the reliable window
     assert manifest["results"]["max_abs_ratio_error_in_reliable_window"] < 0.02
+
+
+def test_internal_porosity_matches_phantom_voids():
+    """Central voids are filled for the depth map but counted as internal porosity."""
+    data, truth = paper_scene(
+        (90, 90, 110),
+        n_particles=1,
+        spacing=0.07,
+        radius_um=(2.0, 2.1),
+        aspect=(1.2, 1.2),
+        void_radius_um=(0.8, 0.9),
+        seed=7,
+    )
+    analysis = analyze_scene(data, spacing=0.07, core_window_um=(1.0, 1.1))
+    row = analysis.particles.iloc[0]
+    true_porosity = 1 - truth.volumes_um3[0] / truth.filled_volumes_um3[0]
+    assert true_porosity > 0.03
+    assert abs(row["porosity"] - true_porosity) < 0.005
+    np.testing.assert_allclose(row["solid_volume_um3"], truth.volumes_um3[0], rtol=0.03)
+    np.testing.assert_allclose(row["volume_um3"], truth.filled_volumes_um3[0], rtol=0.03)

@@ -11,19 +11,22 @@ from cathodescope.io._atomic import atomic_path, atomic_write_bytes, atomic_writ
 from cathodescope.io._volumes import as_channel_array, read_channel, read_channels
 
 # --
-
 # -- TXM projections --
-
 # --
-
 # -- XAS --
+from cathodescope.io._xas import (
+    AthenaGroup,
+    read_athena,
+    read_xanes_stack,
+    read_xas_columns,
+    read_xdi,
+    resolve_energy_units,
+    write_athena_json,
+)
 
 # --
-
 # -- cyclers --
-
 # --
-
 # -- XRF --
 from cathodescope.io._xrf import (
     read_maps_h5,
@@ -34,21 +37,43 @@ from cathodescope.io._xrf import (
 )
 
 # --
-
 # -- SPM --
-
 # --
-
 # -- XRD and thermal --
+from cathodescope.io._xrd import (
+    make_pattern,
+    make_series,
+    read_bruker_raw,
+    read_gsas,
+    read_pattern,
+    read_series,
+    read_uxd,
+    read_xy,
+)
 
 # --
 
 __all__ = [
+    "AthenaGroup",
     "as_channel_array",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
+    "make_pattern",
+    "make_series",
+    "read_athena",
+    "read_bruker_raw",
     "read_channel",
     "read_channels",
+    "read_gsas",
+    "read_pattern",
+    "read_series",
+    "read_uxd",
+    "read_xanes_stack",
+    "read_xas_columns",
+    "read_xdi",
+    "read_xy",
+    "resolve_energy_units",
     "sha256_file",
+    "write_athena_json",
 ]
