@@ -97,25 +97,25 @@ def main() -> None:
         "total": [],
     }
     result = None
-    cpu: list[float] = []
+    cpu: dict[str, list[float]] = {k: [] for k in stages}
     for r in range(args.repeats):
-        c0 = time.process_time()
-        t = time.perf_counter()
+        clock = [(time.perf_counter(), time.process_time())]
         seg = segment_particles(total, spacing=sp, marker_spacing_um=2.0, min_size_um=0.5)
-        t1 = time.perf_counter()
+        clock.append((time.perf_counter(), time.process_time()))
         table = measure_particles(seg.labels, channels, spacing=sp)
-        t2 = time.perf_counter()
+        clock.append((time.perf_counter(), time.process_time()))
         depth = depth_profiles(seg.labels, channels, spacing=sp, bin_width_um=args.bin_width_um)
-        t3 = time.perf_counter()
+        clock.append((time.perf_counter(), time.process_time()))
         fits = None if args.no_fit else fit_depth_profiles(depth.ratios)
-        t4 = time.perf_counter()
-        cpu.append(time.process_time() - c0)
-        for k, v in zip(stages, (t1 - t, t2 - t1, t3 - t2, t4 - t3, t4 - t), strict=True):
-            stages[k].append(v)
+        clock.append((time.perf_counter(), time.process_time()))
+        for i, k in enumerate(list(stages)[:-1]):
+            stages[k].append(clock[i + 1][0] - clock[i][0])
+            cpu[k].append(clock[i + 1][1] - clock[i][1])
+        stages["total"].append(clock[-1][0] - clock[0][0])
+        cpu["total"].append(clock[-1][1] - clock[0][1])
         print(
             f"run {r + 1}: "
-            + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in stages.items())
-            + f"; CPU time of the process {cpu[-1]:.2f} s"
+            + ", ".join(f"{k} {stages[k][-1]:.2f} s (CPU {cpu[k][-1]:.2f} s)" for k in stages)
         )
         result = (seg, table, depth, fits)
 
@@ -134,16 +134,15 @@ def main() -> None:
             f"{mn['interface_depth_um'].median():.3f} um (truth "
             f"{truth['interface_depth_um']}) [medians over particles]"
         )
-    print(f"\nmedian of {args.repeats} runs:")
+    print(
+        f"\nmedian of {args.repeats} runs (wall time; CPU = process CPU seconds, all threads:"
+        " on a shared, oversubscribed machine CPU is closer to the unloaded wall time):"
+    )
     for k, v in stages.items():
         print(
-            f"  {k:16s} {statistics.median(v):7.2f} s   (runs: {', '.join(f'{x:.2f}' for x in v)})"
+            f"  {k:16s} wall {statistics.median(v):7.2f} s   CPU {statistics.median(cpu[k]):7.2f}"
+            f" s   (wall runs: {', '.join(f'{x:.2f}' for x in v)})"
         )
-    print(
-        f"  CPU time         {statistics.median(cpu):7.2f} s   (process CPU seconds, all "
-        "threads: on a shared, oversubscribed machine this is closer to the unloaded wall "
-        "time than the wall time is)"
-    )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (ru_maxrss): {peak:.0f} MiB")
     print(f"machine: {machine()}")
