@@ -25,18 +25,6 @@ from cathodescope.io._xas import (
 )
 
 # --
-# -- cyclers --
-# --
-# -- XRF --
-from cathodescope.io._xrf import (
-    read_maps_h5,
-    read_pyxrf_h5,
-    read_xrf_map,
-    read_xrf_tiffs,
-    write_pyxrf_h5,
-)
-
-# --
 # -- SPM --
 # --
 # -- XRD and thermal --
@@ -49,6 +37,18 @@ from cathodescope.io._xrd import (
     read_series,
     read_uxd,
     read_xy,
+)
+
+# --
+# -- cyclers --
+# --
+# -- XRF --
+from cathodescope.io._xrf import (
+    read_maps_h5,
+    read_pyxrf_h5,
+    read_xrf_map,
+    read_xrf_tiffs,
+    write_pyxrf_h5,
 )
 
 # --
@@ -66,14 +66,19 @@ __all__ = [
     "read_channel",
     "read_channels",
     "read_gsas",
+    "read_maps_h5",
     "read_pattern",
+    "read_pyxrf_h5",
     "read_series",
     "read_uxd",
     "read_xanes_stack",
     "read_xas_columns",
     "read_xdi",
+    "read_xrf_map",
+    "read_xrf_tiffs",
     "read_xy",
     "resolve_energy_units",
     "sha256_file",
     "write_athena_json",
+    "write_pyxrf_h5",
 ]
