@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
                 spacing=spacing,
                 progress=not args.no_progress,
                 marker_spacing_um=2.0,
+                min_size_um=0.5,
                 dilate_um=0.0,
             )
             steps.update()

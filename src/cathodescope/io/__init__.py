@@ -11,7 +11,6 @@ from cathodescope.io._atomic import atomic_path, atomic_write_bytes, atomic_writ
 from cathodescope.io._volumes import as_channel_array, read_channel, read_channels
 
 # --
-
 # -- TXM projections --
 from cathodescope.io._txm import (
     RawProjections,
@@ -25,33 +24,72 @@ from cathodescope.io._txm import (
 )
 
 # --
-
 # -- XAS --
+from cathodescope.io._xas import (
+    AthenaGroup,
+    read_athena,
+    read_xanes_stack,
+    read_xas_columns,
+    read_xdi,
+    resolve_energy_units,
+    write_athena_json,
+)
 
 # --
-
-# -- cyclers --
-
-# --
-
-# -- XRF --
-
-# --
-
 # -- SPM --
+# --
+# -- XRD and thermal --
+from cathodescope.io._xrd import (
+    make_pattern,
+    make_series,
+    read_bruker_raw,
+    read_gsas,
+    read_pattern,
+    read_series,
+    read_uxd,
+    read_xy,
+)
 
 # --
-
-# -- XRD and thermal --
+# -- cyclers --
+# --
+# -- XRF --
+from cathodescope.io._xrf import (
+    read_maps_h5,
+    read_pyxrf_h5,
+    read_xrf_map,
+    read_xrf_tiffs,
+    write_pyxrf_h5,
+)
 
 # --
 
 __all__ = [
+    "AthenaGroup",
     "as_channel_array",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
+    "make_pattern",
+    "make_series",
+    "read_athena",
+    "read_bruker_raw",
     "read_channel",
     "read_channels",
+    "read_gsas",
+    "read_maps_h5",
+    "read_pattern",
+    "read_pyxrf_h5",
+    "read_series",
+    "read_uxd",
+    "read_xanes_stack",
+    "read_xas_columns",
+    "read_xdi",
+    "read_xrf_map",
+    "read_xrf_tiffs",
+    "read_xy",
+    "resolve_energy_units",
     "sha256_file",
+    "write_athena_json",
+    "write_pyxrf_h5",
 ]
