@@ -140,3 +140,32 @@ def test_cli_pipeline_bad_config(tmp_path):
     )
     config.write_text("[processing\n")
     assert main(["tomo", "pipeline", str(config), "--out", str(tmp_path / "o2")]) == 1
+
+
+def test_demo_from_projections(tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--from-projections", "--out", str(out), "--no-progress"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "ok"
+    assert (
+        abs(
+            manifest["results"]["rotation_centre_px"]
+            - manifest["parameters"]["demo"]["true_centre_px"]
+        )
+        < 0.5
+    )
+    ratios = pd.read_csv(out / "ratios.csv")
+    truth = pd.read_csv(out / "truth_ratios.csv")
+    window = pd.read_csv(out / "reliable_windows.csv").iloc[0]
+    for table in (ratios, truth):
+        table["depth_key"] = table.depth_um.round(4)
+    merged = ratios.merge(
+        truth.drop(columns="depth_um"), on=["element", "depth_key"], suffixes=("", "_true")
+    )
+    sel = merged[
+        (merged.depth_um >= window.depth_min_um) & (merged.depth_um <= window.depth_max_um)
+    ]
+    assert len(sel) > 30
+    assert (sel.ratio - sel.ratio_true).abs().max() < 0.02

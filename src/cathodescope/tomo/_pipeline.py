@@ -618,7 +618,7 @@ def run_demo_from_projections(
     size: int = 64,
     overwrite: bool = False,
     seed: int = 0,
-) -> tuple[ElementalVolumes, Any]:
+) -> Path:
     """Simulate a six-energy TXM tomography of a gradient particle and run the whole chain.
 
     Ground truth particle -> projections at Mn/Co/Ni K-edge pairs (xraydb edges, 40 eV below
@@ -639,7 +639,8 @@ def run_demo_from_projections(
 
     Returns
     -------
-    (ElementalVolumes, SceneAnalysis)
+    pathlib.Path
+        The run folder (use :func:`run_pipeline` directly for the result objects).
     """
     from cathodescope.tomo._elements import edge_energy_pairs
     from cathodescope.tomo._simulate import simulate_projections
@@ -679,7 +680,7 @@ def run_demo_from_projections(
         shift_rows,
         columns=["energy_ev", "angle_index", "injected_shift_y_px", "injected_shift_x_px"],
     )
-    return run_pipeline(
+    run_pipeline(
         cfg,
         out_dir,
         overwrite=overwrite,
@@ -687,3 +688,4 @@ def run_demo_from_projections(
         scans=scans,
         extra_tables={"truth_ratios": truth_table, "truth_shifts": injected},
     )
+    return Path(out_dir)
