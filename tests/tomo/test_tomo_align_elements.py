@@ -156,3 +156,24 @@ def test_edge_difference_keeps_negative_values():
     d = edge_difference(below, above, pair=edge_pair(8293, 8363))
     np.testing.assert_allclose(d.values, above - below)
     assert d.attrs["negative_fraction"] == 0.25 and d.attrs["element"] == "Ni"
+
+
+def test_pipeline_refuses_element_without_bracketing_pair():
+    from cathodescope.errors import MissingMetadataError
+    from cathodescope.io._txm import make_projections
+    from cathodescope.tomo import process_energies
+
+    def scan(energy):
+        return make_projections(
+            np.full((4, 3, 8), 500.0),
+            [0, 45, 90, 135],
+            flats=np.full((3, 8), 1000.0),
+            energy_ev=energy,
+            pixel_size_um=0.05,
+        )
+
+    ni_pair = [scan(e) for e in edge_energy_pairs(["Ni"])["Ni"]]
+    with pytest.raises(EdgeBracketError, match=r"no energy pair brackets the Co K edge \(7709 eV"):
+        process_energies(ni_pair, elements=("Ni", "Co"))
+    with pytest.raises(MissingMetadataError, match="no photon energy"):
+        process_energies([ni_pair[0], scan(None)], elements=("Ni",))
