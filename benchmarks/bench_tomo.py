@@ -178,6 +178,8 @@ def bench_end_to_end(n: int, n_angles: int) -> None:
         [float(truth.profiles[1][el](d)) for el, d in zip(sel.element, sel.depth_um, strict=True)]
     )
     err = np.abs(sel.ratio.to_numpy() - true)
+    paper = ((sel.depth_um >= 0.25) & (sel.depth_um <= 2.0)).to_numpy()
+    print(f"ratio error vs phantom over the paper window 0.25-2.00 um: max {err[paper].max():.4f}")
     print(
         f"ratio error vs phantom over the reliable window {window.depth_min_um:.2f}-"
         f"{window.depth_max_um:.2f} um: max {err.max():.4f}, median {np.median(err):.4f}"
