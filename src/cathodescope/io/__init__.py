@@ -20,6 +20,15 @@ from cathodescope.io._atomic import atomic_path, atomic_write_bytes, atomic_writ
 # --
 
 # -- cyclers --
+from cathodescope.io._biologic import read_biologic_mpr, read_biologic_mpt
+from cathodescope.io._cycler_table import (
+    CANONICAL_COLUMNS,
+    STEP_TYPES,
+    build_cycling_table,
+    join_cycling_tables,
+)
+from cathodescope.io._cyclers import read_arbin_csv, read_cycler, read_cycler_csv, read_neware_ndax
+from cathodescope.io._maccor import read_maccor
 
 # --
 
