@@ -1,0 +1,503 @@
+"""Differential capacity dQ/dV on a common voltage grid, peak detection and peak tracking.
+
+Method. The charge passed by each point (``diff(charge_mAh)``) is binned by the voltage at which
+it was passed, per half-cycle (charge or discharge of one cycle), on one voltage grid for all
+half-cycles: ``dQ/dV[bin] = charge in bin / bin width``. This is a charge histogram over voltage,
+so a non-monotonic voltage (noise, relaxation, pulses) needs no inversion of V(Q): charge is
+counted where it was passed, never twice. All half-cycles are binned at once with one
+``np.bincount`` (no Python loop over rows). The binned curves are then smoothed along the grid:
+
+* ``"savgol"`` (default): Savitzky-Golay (polynomial order 2) with the window chosen per curve by
+  generalised cross-validation, GCV(w) = mean residual^2 / (1 - h0(w))^2, h0 the central kernel
+  weight (the hat-matrix diagonal of a linear smoother), over odd windows; vectorised.
+* ``"spline"``: cubic smoothing spline with its penalty chosen by GCV
+  (``scipy.interpolate.make_smoothing_spline(lam=None)``), one curve at a time.
+* ``"none"``: the binned curve.
+
+Points of a constant-voltage (CV) step, which pile charge into one bin, are left out by default
+(``exclude_cv``: points within ``cv_tolerance_V`` of their step's end voltage after it was first
+reached).
+
+Sign convention: dQ/dV > 0 for charge half-cycles, < 0 for discharge (the usual plot).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy.signal import find_peaks, peak_widths, savgol_coeffs, savgol_filter
+
+from cathodescope._validation import check_choice, check_positive
+from cathodescope.echem._summary import check_cycling_table, resolve_active_mass, step_table
+from cathodescope.errors import NoCyclesError, ParameterError
+
+Smoothing = Literal["savgol", "spline", "none"]
+Direction = Literal["charge", "discharge"]
+
+
+@dataclass(frozen=True)
+class DQDV:
+    """dQ/dV curves of every half-cycle on one voltage grid.
+
+    Attributes
+    ----------
+    voltage_V : ndarray, shape (n_grid,)
+        Bin centres, V.
+    dqdv : ndarray, shape (n_half, n_grid)
+        Smoothed dQ/dV (mAh/V, or mAh/g/V when ``specific``); NaN outside the voltage range of
+        each half-cycle; positive for charge, negative for discharge.
+    raw : ndarray, shape (n_half, n_grid)
+        Binned, unsmoothed dQ/dV (same units).
+    halfcycles : DataFrame
+        One row per curve: ``cycle``, ``direction``, ``n_points``, ``v_min_V``, ``v_max_V``,
+        ``capacity`` (mAh or mAh/g), ``window_bins`` (smoothing window), ``noise`` (robust
+        standard deviation of raw - smoothed, same units as dqdv).
+    parameters : dict
+        Every option used.
+    """
+
+    voltage_V: np.ndarray
+    dqdv: np.ndarray
+    raw: np.ndarray
+    halfcycles: pd.DataFrame
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def curve(self, cycle: int, direction: Direction = "charge") -> np.ndarray:
+        """Smoothed curve of one half-cycle, shape (n_grid,)."""
+        hc = self.halfcycles
+        rows = np.flatnonzero((hc["cycle"] == cycle) & (hc["direction"] == direction))
+        if rows.size == 0:
+            raise ParameterError(f"no {direction} half-cycle for cycle {cycle}.")
+        return self.dqdv[rows[0]]
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """Long table: ``cycle``, ``direction``, ``voltage_V``, ``dqdv``, ``dqdv_raw``."""
+        n_half, n_grid = self.dqdv.shape
+        keep = np.isfinite(self.dqdv)
+        rows, cols = np.nonzero(keep)
+        return pd.DataFrame(
+            {
+                "cycle": self.halfcycles["cycle"].to_numpy()[rows],
+                "direction": self.halfcycles["direction"].to_numpy()[rows],
+                "voltage_V": self.voltage_V[cols],
+                "dqdv": self.dqdv[rows, cols],
+                "dqdv_raw": self.raw[rows, cols],
+            }
+        )
+
+
+def _cv_mask(df: pd.DataFrame, steps: pd.DataFrame, tol: float) -> np.ndarray:
+    """True for points of a step that sit at the step's final voltage after reaching it."""
+    v = df["voltage_V"].to_numpy(float)
+    n = v.size
+    lengths = (steps["stop_row"] - steps["start_row"]).to_numpy()
+    end_v = np.repeat(steps["end_voltage_V"].to_numpy(float), lengths)
+    near = np.abs(v - end_v) <= tol
+    # "after first reaching it": cumulative count of near points within each step
+    csum = np.cumsum(near)
+    base = np.repeat(np.r_[0, csum[steps["start_row"].to_numpy()[1:] - 1]], lengths)
+    reached = (csum - base) > 0
+    # a CV stretch is long; a CC step merely ending at the cut-off has few such points
+    n_near = np.add.reduceat(near.astype(np.int64), steps["start_row"].to_numpy()) if n else []
+    long_enough = np.repeat(np.asarray(n_near) >= 5, lengths)
+    return reached & near & long_enough
+
+
+def _gcv_savgol(raw: np.ndarray, covered: np.ndarray, windows: np.ndarray, order: int):
+    """Per-row GCV choice of the Savitzky-Golay window; returns (smoothed, window per row)."""
+    filled = np.where(covered, raw, 0.0)
+    n_cov = np.maximum(covered.sum(axis=1), 1)
+    best = np.full(raw.shape[0], np.inf)
+    best_w = np.full(raw.shape[0], windows[0])
+    out = filled.copy()
+    for w in windows:
+        if w > raw.shape[1]:
+            continue
+        sm = savgol_filter(filled, int(w), order, axis=1, mode="interp")
+        h0 = savgol_coeffs(int(w), order)[int(w) // 2]
+        rss = np.sum(np.where(covered, (sm - filled) ** 2, 0.0), axis=1) / n_cov
+        score = rss / (1.0 - h0) ** 2
+        better = score < best
+        best[better] = score[better]
+        best_w[better] = w
+        out[better] = sm[better]
+    return out, best_w
+
+
+def dqdv(
+    df: pd.DataFrame,
+    *,
+    grid_step_V: float = 0.002,
+    voltage_range: tuple[float, float] | None = None,
+    smoothing: Smoothing = "savgol",
+    window_bins: int | None = None,
+    polyorder: int = 2,
+    exclude_cv: bool = True,
+    cv_tolerance_V: float = 0.002,
+    cycles: list[int] | None = None,
+    specific: bool = False,
+    active_mass_g: float | None = None,
+) -> DQDV:
+    """dQ/dV of every half-cycle on a common voltage grid (see module docstring for the method).
+
+    Parameters
+    ----------
+    df : DataFrame
+        Canonical cycling table.
+    grid_step_V : float
+        Bin width in V (default 2 mV).
+    voltage_range : (float, float), optional
+        Grid limits in V; default the range of all charge/discharge points.
+    smoothing : {"savgol", "spline", "none"}
+        Smoother along voltage; the default chooses its window by GCV.
+    window_bins : int, optional
+        Fixed Savitzky-Golay window (odd, in bins) instead of the GCV choice.
+    polyorder : int
+        Savitzky-Golay polynomial order.
+    exclude_cv : bool
+        Leave out constant-voltage points (see module docstring).
+    cv_tolerance_V : float
+        Voltage tolerance of the CV detection, V.
+    cycles : list of int, optional
+        Only these cycles.
+    specific : bool
+        Divide by the active mass (mAh/g/V); raises ActiveMassError without a mass.
+    active_mass_g : float, optional
+        Active mass in g (default ``df.attrs['active_mass_g']``).
+
+    Returns
+    -------
+    DQDV
+    """
+    check_cycling_table(df)
+    check_choice(smoothing, ("savgol", "spline", "none"), "smoothing")
+    check_positive(grid_step_V, "grid_step_V")
+    mass = resolve_active_mass(df, active_mass_g, required=specific) if specific else None
+    steps = step_table(df)
+    types = df["step_type"].to_numpy()
+    is_ch = np.asarray(types == "charge")
+    is_dis = np.asarray(types == "discharge")
+    active = is_ch | is_dis
+    if cycles is not None:
+        active &= np.isin(df["cycle"].to_numpy(), np.asarray(cycles))
+    if exclude_cv:
+        active &= ~_cv_mask(df, steps, cv_tolerance_V)
+    q = df["charge_mAh"].to_numpy(float)
+    dq = np.diff(q, prepend=q[:1])
+    v = df["voltage_V"].to_numpy(float)
+    cyc = df["cycle"].to_numpy()
+    if not active.any():
+        raise NoCyclesError(
+            "no charge or discharge points to compute dQ/dV from (only rest/EIS, or the chosen "
+            "cycles are absent)."
+        )
+    if voltage_range is None:
+        lo, hi = float(np.min(v[active])), float(np.max(v[active]))
+    else:
+        lo, hi = map(float, voltage_range)
+        if not hi > lo:
+            raise ParameterError(f"voltage_range must be (low, high) with high > low, got {voltage_range}.")
+    n_grid = max(int(np.ceil((hi - lo) / grid_step_V)), 1)
+    edges = lo + grid_step_V * np.arange(n_grid + 1)
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    sel = np.flatnonzero(active & (v >= lo) & (v <= edges[-1]))
+    direction = np.where(is_ch[sel], 0, 1)
+    key_full = cyc[sel].astype(np.int64) * 2 + direction
+    keys, inv = np.unique(key_full, return_inverse=True)
+    n_half = keys.size
+    bins = np.minimum(((v[sel] - lo) / grid_step_V).astype(np.int64), n_grid - 1)
+    flat = inv * n_grid + bins
+    raw = np.bincount(flat, weights=dq[sel], minlength=n_half * n_grid).reshape(n_half, n_grid)
+    raw /= grid_step_V
+    counts = np.bincount(inv, minlength=n_half)
+    vmin = np.full(n_half, np.inf)
+    vmax = np.full(n_half, -np.inf)
+    np.minimum.at(vmin, inv, v[sel])
+    np.maximum.at(vmax, inv, v[sel])
+    covered = (centres[None, :] >= vmin[:, None] - grid_step_V / 2) & (
+        centres[None, :] <= vmax[:, None] + grid_step_V / 2
+    )
+    capacity = np.abs(raw.sum(axis=1)) * grid_step_V
+    if mass is not None:
+        raw /= mass
+        capacity /= mass
+    if smoothing == "savgol":
+        if window_bins is not None:
+            if window_bins % 2 == 0 or window_bins <= polyorder:
+                raise ParameterError(
+                    f"window_bins must be odd and > polyorder={polyorder}, got {window_bins}."
+                )
+            windows = np.array([window_bins])
+        else:
+            windows = np.arange(max(5, polyorder + 3) | 1, 62, 2)
+        smooth, used_w = _gcv_savgol(raw, covered, windows, polyorder)
+    elif smoothing == "spline":
+        from scipy.interpolate import make_smoothing_spline
+
+        smooth = np.zeros_like(raw)
+        used_w = np.zeros(n_half)
+        for k in range(n_half):
+            idx = np.flatnonzero(covered[k])
+            if idx.size < 5:
+                smooth[k, idx] = raw[k, idx]
+                continue
+            spl = make_smoothing_spline(centres[idx], raw[k, idx])
+            smooth[k, idx] = spl(centres[idx])
+    else:
+        smooth = raw.copy()
+        used_w = np.ones(n_half)
+    resid = np.where(covered, raw - smooth, np.nan)
+    with np.errstate(invalid="ignore"):
+        noise = 1.4826 * np.nanmedian(np.abs(resid - np.nanmedian(resid, axis=1)[:, None]), axis=1)
+    raw = np.where(covered, raw, np.nan)
+    smooth = np.where(covered, smooth, np.nan)
+    halfcycles = pd.DataFrame(
+        {
+            "cycle": (keys // 2).astype(np.int64),
+            "direction": np.where(keys % 2 == 0, "charge", "discharge"),
+            "n_points": counts,
+            "v_min_V": vmin,
+            "v_max_V": vmax,
+            "capacity": capacity,
+            "window_bins": used_w,
+            "noise": noise,
+        }
+    )
+    params = {
+        "grid_step_V": grid_step_V, "voltage_range": (lo, float(edges[-1])),
+        "smoothing": smoothing, "window_bins": window_bins, "polyorder": polyorder,
+        "exclude_cv": exclude_cv, "cv_tolerance_V": cv_tolerance_V, "specific": specific,
+        "active_mass_g": mass, "units": "mAh/g/V" if mass is not None else "mAh/V",
+    }
+    return DQDV(centres, smooth, raw, halfcycles, params)
+
+
+# -- peaks ------------------------------------------------------------------------------------
+
+
+def _gauss_lin(x, a, mu, sig, b0, b1):
+    return a * np.exp(-0.5 * ((x - mu) / sig) ** 2) + b0 + b1 * (x - mu)
+
+
+def find_dqdv_peaks(
+    result: DQDV,
+    *,
+    min_prominence_frac: float = 0.05,
+    min_snr: float = 5.0,
+    fit: bool = True,
+) -> pd.DataFrame:
+    """Peaks of every dQ/dV curve with position, height, area and width and their uncertainties.
+
+    Candidates are maxima of |smoothed dQ/dV| (``scipy.signal.find_peaks``) whose prominence is
+    at least ``min_prominence_frac`` of the curve's maximum and ``min_snr`` times the noise of
+    the smoothed curve (raw-residual noise x sqrt of the smoother's central weight). Each is then
+    fitted on the *raw* binned data within +-1.5 FWHM by a Gaussian on a linear background
+    (``scipy.optimize.curve_fit``, residual-scaled covariance), giving standard errors.
+
+    Returns
+    -------
+    DataFrame
+        ``cycle``, ``direction``, ``position_V``, ``position_err_V``, ``height`` (|dQ/dV| above
+        background, mAh/V or mAh/g/V), ``height_err``, ``fwhm_V``, ``fwhm_err_V``, ``area``
+        (mAh or mAh/g under the Gaussian), ``area_err``, ``prominence``, ``snr``, ``fitted``.
+        Without ``fit`` (or when the fit fails) the position comes from a parabola through the
+        three top bins and the errors are NaN.
+    """
+    from scipy.optimize import curve_fit
+
+    x = result.voltage_V
+    dx = float(x[1] - x[0]) if x.size > 1 else 1.0
+    rows: list[dict[str, Any]] = []
+    hc = result.halfcycles
+    for k in range(result.dqdv.shape[0]):
+        sign = 1.0 if hc["direction"].iloc[k] == "charge" else -1.0
+        y = sign * result.dqdv[k]
+        ok = np.isfinite(y)
+        if ok.sum() < 5:
+            continue
+        yf = np.where(ok, y, 0.0)
+        raw = np.where(ok, sign * result.raw[k], 0.0)
+        w = int(hc["window_bins"].iloc[k])
+        h0 = savgol_coeffs(w, result.parameters.get("polyorder", 2))[w // 2] if w >= 3 else 1.0
+        noise_s = float(hc["noise"].iloc[k]) * np.sqrt(abs(h0))
+        thresh = max(min_prominence_frac * float(np.nanmax(yf)), min_snr * noise_s, 1e-300)
+        peaks, props = find_peaks(yf, prominence=thresh)
+        if peaks.size == 0:
+            continue
+        widths = peak_widths(yf, peaks, rel_height=0.5)[0] * dx
+        for j, p in enumerate(peaks):
+            rec: dict[str, Any] = {
+                "cycle": int(hc["cycle"].iloc[k]),
+                "direction": hc["direction"].iloc[k],
+                "prominence": float(props["prominences"][j]),
+                "snr": float(props["prominences"][j] / noise_s) if noise_s > 0 else np.inf,
+            }
+            if 0 < p < yf.size - 1:
+                a, b, c = yf[p - 1], yf[p], yf[p + 1]
+                den = a - 2 * b + c
+                off = 0.5 * (a - c) / den if den != 0 else 0.0
+            else:
+                off = 0.0
+            pos0 = float(x[p] + off * dx)
+            fw0 = float(widths[j])
+            rec.update(position_V=pos0, position_err_V=np.nan, height=float(yf[p]),
+                       height_err=np.nan, fwhm_V=fw0, fwhm_err_V=np.nan,
+                       area=float(yf[p]) * fw0 * 1.0645, area_err=np.nan, fitted=False)
+            if fit:
+                half = max(1.5 * fw0, 3 * dx)
+                m = ok & (np.abs(x - pos0) <= half)
+                if m.sum() >= 7:
+                    sig0 = max(fw0 / 2.3548, dx)
+                    base = float(np.min(yf[m]))
+                    try:
+                        popt, pcov = curve_fit(
+                            _gauss_lin, x[m], raw[m],
+                            p0=[max(yf[p] - base, 1e-12), pos0, sig0, base, 0.0],
+                            maxfev=2000,
+                        )
+                        perr = np.sqrt(np.clip(np.diag(pcov), 0, None))
+                        amp, mu, sig = popt[0], popt[1], abs(popt[2])
+                        if np.all(np.isfinite(perr)) and amp > 0 and abs(mu - pos0) < half:
+                            area = amp * sig * np.sqrt(2 * np.pi)
+                            rel = np.hypot(perr[0] / amp, perr[2] / sig)
+                            rec.update(position_V=float(mu), position_err_V=float(perr[1]),
+                                       height=float(amp), height_err=float(perr[0]),
+                                       fwhm_V=float(2.3548 * sig),
+                                       fwhm_err_V=float(2.3548 * perr[2]), area=float(area),
+                                       area_err=float(area * rel), fitted=True)
+                    except (RuntimeError, ValueError):
+                        pass
+            rows.append(rec)
+    cols = ["cycle", "direction", "position_V", "position_err_V", "height", "height_err",
+            "fwhm_V", "fwhm_err_V", "area", "area_err", "prominence", "snr", "fitted"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+@dataclass(frozen=True)
+class PeakTracks:
+    """Peaks followed across cycles.
+
+    Attributes
+    ----------
+    tracks : DataFrame
+        One row per (track, cycle): ``track_id``, ``cycle``, ``detected`` and the peak columns
+        of :func:`find_dqdv_peaks` (NaN where not detected).
+    summary : DataFrame
+        One row per track: ``track_id``, ``direction``, ``start_position_V``,
+        ``last_position_V``, ``shift_V``, ``first_cycle``, ``last_seen_cycle``,
+        ``vanish_cycle`` (first cycle from which the peak is never detected again; <NA> if it is
+        still present in the last cycle).
+    parameters : dict
+    """
+
+    tracks: pd.DataFrame
+    summary: pd.DataFrame
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """The per-cycle table ``tracks``."""
+        return self.tracks
+
+
+def track_peaks(
+    peaks: pd.DataFrame,
+    *,
+    direction: Direction = "charge",
+    targets_V: list[float] | None = None,
+    max_shift_V: float = 0.05,
+) -> PeakTracks:
+    """Follow dQ/dV peaks from cycle to cycle, keeping their identity.
+
+    Tracks start at ``targets_V`` (e.g. ``[3.75]`` for the ~3.7-3.8 V oxidation peak) or at the
+    peaks of the first cycle that has any. In each following cycle, tracks and peaks are matched
+    one-to-one minimising the total voltage distance (Hungarian algorithm), from each track's
+    last detected position, accepting matches within ``max_shift_V``. A track that finds no peak
+    in a cycle is "not detected" there; its ``vanish_cycle`` is the first cycle from which it is
+    never detected again.
+
+    Parameters
+    ----------
+    peaks : DataFrame
+        Output of :func:`find_dqdv_peaks`.
+    direction : {"charge", "discharge"}
+    targets_V : list of float, optional
+        Starting positions in V.
+    max_shift_V : float
+        Largest accepted move between consecutive detections, V.
+
+    Returns
+    -------
+    PeakTracks
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    check_choice(direction, ("charge", "discharge"), "direction")
+    check_positive(max_shift_V, "max_shift_V")
+    p = peaks[peaks["direction"] == direction]
+    all_cycles = np.unique(peaks["cycle"].to_numpy()) if len(peaks) else np.array([], int)
+    if len(p) == 0:
+        raise NoCyclesError(f"no {direction} dQ/dV peaks to track.")
+    cycles = np.unique(p["cycle"].to_numpy())
+    cycles = all_cycles[all_cycles >= cycles[0]]
+    if targets_V is None:
+        first = p[p["cycle"] == cycles[0]]
+        last_pos = first["position_V"].to_numpy(float).copy()
+    else:
+        last_pos = np.asarray(targets_V, dtype=float).copy()
+    n_tr = last_pos.size
+    start_pos = np.full(n_tr, np.nan)
+    records = []
+    peak_cols = [c for c in p.columns if c not in ("cycle", "direction")]
+    for c in cycles:
+        cand = p[p["cycle"] == c]
+        matched = {}
+        if len(cand):
+            cost = np.abs(last_pos[:, None] - cand["position_V"].to_numpy(float)[None, :])
+            big = np.where(cost <= max_shift_V, cost, 1e6)
+            r, s = linear_sum_assignment(big)
+            for ri, si in zip(r, s, strict=True):
+                if big[ri, si] < 1e6:
+                    matched[ri] = cand.iloc[si]
+        for t in range(n_tr):
+            rec = {"track_id": t, "cycle": int(c), "detected": t in matched}
+            if t in matched:
+                row = matched[t]
+                rec.update({k: row[k] for k in peak_cols})
+                last_pos[t] = float(row["position_V"])
+                if np.isnan(start_pos[t]):
+                    start_pos[t] = last_pos[t]
+            else:
+                rec.update({k: np.nan for k in peak_cols})
+            records.append(rec)
+    tracks = pd.DataFrame(records)
+    summ = []
+    last_cycle = int(cycles[-1])
+    for t in range(n_tr):
+        tt = tracks[(tracks["track_id"] == t) & tracks["detected"]]
+        seen = tt["cycle"].to_numpy()
+        last_seen = int(seen.max()) if seen.size else None
+        if last_seen is None:
+            vanish = int(cycles[0])
+        elif last_seen < last_cycle:
+            later = cycles[cycles > last_seen]
+            vanish = int(later[0])
+        else:
+            vanish = None
+        summ.append(
+            {
+                "track_id": t, "direction": direction,
+                "start_position_V": float(start_pos[t]),
+                "last_position_V": float(tt["position_V"].iloc[-1]) if seen.size else np.nan,
+                "shift_V": float(tt["position_V"].iloc[-1] - start_pos[t]) if seen.size else np.nan,
+                "first_cycle": int(seen.min()) if seen.size else None,
+                "last_seen_cycle": last_seen,
+                "vanish_cycle": vanish,
+            }
+        )
+    summary = pd.DataFrame(summ)
+    summary["vanish_cycle"] = summary["vanish_cycle"].astype("Int64")
+    params = {"direction": direction, "targets_V": targets_V, "max_shift_V": max_shift_V}
+    return PeakTracks(tracks, summary, params)
