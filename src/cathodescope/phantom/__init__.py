@@ -13,6 +13,7 @@ GITT curves; diffraction patterns.
 # --
 
 # -- cycling and GITT --
+from cathodescope.phantom._cycling import cycling_phantom, gitt_phantom
 
 # --
 
