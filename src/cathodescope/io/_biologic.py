@@ -157,8 +157,9 @@ def _mpr_records(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     try:
         from galvani.BioLogic import MPRfile
 
-        mpr = MPRfile(os.fspath(path))
-        data = np.asarray(mpr.data)
+        with open(path, "rb") as fh:  # galvani leaves a path it opened unclosed
+            mpr = MPRfile(fh)
+            data = np.array(mpr.data)
         info = {
             "flags": {k: (int(m), t) for k, (m, t) in mpr.flags_dict.items()},
             "unknown_column_ids": [],
