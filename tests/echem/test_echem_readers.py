@@ -64,7 +64,13 @@ def test_every_real_file_loads_and_capacities_match_current(shared_data, name):
     assert len(df) == n_rows
     assert df.attrs["instrument"] == instrument
     assert list(df.columns[:7]) == [
-        "time_s", "voltage_V", "current_mA", "charge_mAh", "step_index", "step_type", "cycle"
+        "time_s",
+        "voltage_V",
+        "current_mA",
+        "charge_mAh",
+        "step_index",
+        "step_type",
+        "cycle",
     ]
     assert np.all(np.diff(df["time_s"]) >= 0)
     s = cycle_summary(df)
@@ -106,7 +112,8 @@ def test_v3_mpr_starts_with_discharge_and_has_six_cycles(shared_data):
     # current reconstructed from dq/dt equals the galvanostatic set point where it is CC
     cc = df["step_type"].isin(["charge", "discharge"]).to_numpy() & (raw["control/V/mA"] != 0)
     np.testing.assert_allclose(
-        np.abs(df["current_mA"].to_numpy()[cc]).mean(), np.abs(raw["control/V/mA"][cc]).mean(),
+        np.abs(df["current_mA"].to_numpy()[cc]).mean(),
+        np.abs(raw["control/V/mA"][cc]).mean(),
         rtol=0.01,
     )
 
@@ -303,8 +310,14 @@ def test_files_of_one_experiment_joined_in_order(shared_data):
         t = p["time_s"].to_numpy() - p["time_s"].iloc[0]
         q = p["charge_mAh"].to_numpy() - p["charge_mAh"].iloc[0]
         parts.append(
-            build_cycling_table(t, p["voltage_V"], p["current_mA"], charge_mAh=q,
-                                instrument_step=p["instrument_step"], source=f"part{sl.start}")
+            build_cycling_table(
+                t,
+                p["voltage_V"],
+                p["current_mA"],
+                charge_mAh=q,
+                instrument_step=p["instrument_step"],
+                source=f"part{sl.start}",
+            )
         )
     # the second part alone starts mid-charge; joined, cycles continue across the boundary
     gap = float(whole["time_s"].iloc[cut] - whole["time_s"].iloc[cut - 1])

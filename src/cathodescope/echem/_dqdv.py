@@ -75,7 +75,7 @@ class DQDV:
 
     def to_dataframe(self) -> pd.DataFrame:
         """Long table: ``cycle``, ``direction``, ``voltage_V``, ``dqdv``, ``dqdv_raw``."""
-        n_half, n_grid = self.dqdv.shape
+        _n_half, _n_grid = self.dqdv.shape
         keep = np.isfinite(self.dqdv)
         rows, cols = np.nonzero(keep)
         return pd.DataFrame(
@@ -199,7 +199,9 @@ def dqdv(
     else:
         lo, hi = map(float, voltage_range)
         if not hi > lo:
-            raise ParameterError(f"voltage_range must be (low, high) with high > low, got {voltage_range}.")
+            raise ParameterError(
+                f"voltage_range must be (low, high) with high > low, got {voltage_range}."
+            )
     n_grid = max(int(np.ceil((hi - lo) / grid_step_V)), 1)
     edges = lo + grid_step_V * np.arange(n_grid + 1)
     centres = 0.5 * (edges[:-1] + edges[1:])
@@ -267,10 +269,16 @@ def dqdv(
         }
     )
     params = {
-        "grid_step_V": grid_step_V, "voltage_range": (lo, float(edges[-1])),
-        "smoothing": smoothing, "window_bins": window_bins, "polyorder": polyorder,
-        "exclude_cv": exclude_cv, "cv_tolerance_V": cv_tolerance_V, "specific": specific,
-        "active_mass_g": mass, "units": "mAh/g/V" if mass is not None else "mAh/V",
+        "grid_step_V": grid_step_V,
+        "voltage_range": (lo, float(edges[-1])),
+        "smoothing": smoothing,
+        "window_bins": window_bins,
+        "polyorder": polyorder,
+        "exclude_cv": exclude_cv,
+        "cv_tolerance_V": cv_tolerance_V,
+        "specific": specific,
+        "active_mass_g": mass,
+        "units": "mAh/g/V" if mass is not None else "mAh/V",
     }
     return DQDV(centres, smooth, raw, halfcycles, params)
 
@@ -343,9 +351,17 @@ def find_dqdv_peaks(
                 off = 0.0
             pos0 = float(x[p] + off * dx)
             fw0 = float(widths[j])
-            rec.update(position_V=pos0, position_err_V=np.nan, height=float(yf[p]),
-                       height_err=np.nan, fwhm_V=fw0, fwhm_err_V=np.nan,
-                       area=float(yf[p]) * fw0 * 1.0645, area_err=np.nan, fitted=False)
+            rec.update(
+                position_V=pos0,
+                position_err_V=np.nan,
+                height=float(yf[p]),
+                height_err=np.nan,
+                fwhm_V=fw0,
+                fwhm_err_V=np.nan,
+                area=float(yf[p]) * fw0 * 1.0645,
+                area_err=np.nan,
+                fitted=False,
+            )
             if fit:
                 half = max(1.5 * fw0, 3 * dx)
                 m = ok & (np.abs(x - pos0) <= half)
@@ -354,7 +370,9 @@ def find_dqdv_peaks(
                     base = float(np.min(yf[m]))
                     try:
                         popt, pcov = curve_fit(
-                            _gauss_lin, x[m], raw[m],
+                            _gauss_lin,
+                            x[m],
+                            raw[m],
                             p0=[max(yf[p] - base, 1e-12), pos0, sig0, base, 0.0],
                             maxfev=2000,
                         )
@@ -363,16 +381,35 @@ def find_dqdv_peaks(
                         if np.all(np.isfinite(perr)) and amp > 0 and abs(mu - pos0) < half:
                             area = amp * sig * np.sqrt(2 * np.pi)
                             rel = np.hypot(perr[0] / amp, perr[2] / sig)
-                            rec.update(position_V=float(mu), position_err_V=float(perr[1]),
-                                       height=float(amp), height_err=float(perr[0]),
-                                       fwhm_V=float(2.3548 * sig),
-                                       fwhm_err_V=float(2.3548 * perr[2]), area=float(area),
-                                       area_err=float(area * rel), fitted=True)
+                            rec.update(
+                                position_V=float(mu),
+                                position_err_V=float(perr[1]),
+                                height=float(amp),
+                                height_err=float(perr[0]),
+                                fwhm_V=float(2.3548 * sig),
+                                fwhm_err_V=float(2.3548 * perr[2]),
+                                area=float(area),
+                                area_err=float(area * rel),
+                                fitted=True,
+                            )
                     except (RuntimeError, ValueError):
                         pass
             rows.append(rec)
-    cols = ["cycle", "direction", "position_V", "position_err_V", "height", "height_err",
-            "fwhm_V", "fwhm_err_V", "area", "area_err", "prominence", "snr", "fitted"]
+    cols = [
+        "cycle",
+        "direction",
+        "position_V",
+        "position_err_V",
+        "height",
+        "height_err",
+        "fwhm_V",
+        "fwhm_err_V",
+        "area",
+        "area_err",
+        "prominence",
+        "snr",
+        "fitted",
+    ]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -488,7 +525,8 @@ def track_peaks(
             vanish = None
         summ.append(
             {
-                "track_id": t, "direction": direction,
+                "track_id": t,
+                "direction": direction,
                 "start_position_V": float(start_pos[t]),
                 "last_position_V": float(tt["position_V"].iloc[-1]) if seen.size else np.nan,
                 "shift_V": float(tt["position_V"].iloc[-1] - start_pos[t]) if seen.size else np.nan,

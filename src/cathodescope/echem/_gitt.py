@@ -57,7 +57,9 @@ def diffusion_length(diffusion_m2_s: float | np.ndarray, frequency_hz: float | n
     d = np.asarray(diffusion_m2_s, dtype=float)
     f = np.asarray(frequency_hz, dtype=float)
     if np.any(~np.isfinite(d)) or np.any(d < 0):
-        raise ParameterError(f"diffusion coefficient must be finite and >= 0 m^2/s, got {diffusion_m2_s!r}.")
+        raise ParameterError(
+            f"diffusion coefficient must be finite and >= 0 m^2/s, got {diffusion_m2_s!r}."
+        )
     if np.any(~np.isfinite(f)) or np.any(f <= 0):
         raise ParameterError(f"frequency must be finite and > 0 Hz, got {frequency_hz!r}.")
     out = np.sqrt(d / f)
@@ -67,17 +69,25 @@ def diffusion_length(diffusion_m2_s: float | np.ndarray, frequency_hz: float | n
 def weppner_huggins_radius(tau_s, radius_um, dEs_V, dEt_V):
     """Particle-radius Weppner-Huggins D = 4/(pi tau) (r/3)^2 (dEs/dEt)^2, in m^2/s."""
     r = np.asarray(radius_um, float) * 1e-6
-    return 4.0 / (np.pi * np.asarray(tau_s, float)) * (r / 3.0) ** 2 * (
-        np.asarray(dEs_V, float) / np.asarray(dEt_V, float)
-    ) ** 2
+    return (
+        4.0
+        / (np.pi * np.asarray(tau_s, float))
+        * (r / 3.0) ** 2
+        * (np.asarray(dEs_V, float) / np.asarray(dEt_V, float)) ** 2
+    )
 
 
-def weppner_huggins_mass(tau_s, mass_g, molar_volume_cm3_mol, molar_mass_g_mol, area_cm2, dEs_V, dEt_V):
+def weppner_huggins_mass(
+    tau_s, mass_g, molar_volume_cm3_mol, molar_mass_g_mol, area_cm2, dEs_V, dEt_V
+):
     """Mass-based Weppner-Huggins D = 4/(pi tau) (m V_M/(M S))^2 (dEs/dEt)^2, in m^2/s."""
     length_cm = mass_g * molar_volume_cm3_mol / (molar_mass_g_mol * area_cm2)
-    d_cm2_s = 4.0 / (np.pi * np.asarray(tau_s, float)) * length_cm**2 * (
-        np.asarray(dEs_V, float) / np.asarray(dEt_V, float)
-    ) ** 2
+    d_cm2_s = (
+        4.0
+        / (np.pi * np.asarray(tau_s, float))
+        * length_cm**2
+        * (np.asarray(dEs_V, float) / np.asarray(dEt_V, float)) ** 2
+    )
     return d_cm2_s * 1e-4
 
 
@@ -165,8 +175,12 @@ def gitt_analysis(
     check_cycling_table(df)
     mass_form = None not in (mass_g, molar_volume_cm3_mol, molar_mass_g_mol, area_cm2)
     if mass_form:
-        for name, val in (("mass_g", mass_g), ("molar_volume_cm3_mol", molar_volume_cm3_mol),
-                          ("molar_mass_g_mol", molar_mass_g_mol), ("area_cm2", area_cm2)):
+        for name, val in (
+            ("mass_g", mass_g),
+            ("molar_volume_cm3_mol", molar_volume_cm3_mol),
+            ("molar_mass_g_mol", molar_mass_g_mol),
+            ("area_cm2", area_cm2),
+        ):
             check_positive(val, name)
         length_cm = mass_g * molar_volume_cm3_mol / (molar_mass_g_mol * area_cm2)
         length_um = 3.0 * length_cm * 1e4
@@ -219,14 +233,22 @@ def gitt_analysis(
             slope, icpt, r2 = np.nan, np.nan, np.nan
         rows.append(
             {
-                "cycle": int(steps["cycle"].iloc[k]), "direction": kind,
-                "start_time_s": t_start, "tau_s": tau, "current_mA": i_mean,
+                "cycle": int(steps["cycle"].iloc[k]),
+                "direction": kind,
+                "start_time_s": t_start,
+                "tau_s": tau,
+                "current_mA": i_mean,
                 "charge_mAh": float(steps["charge_mAh"].iloc[k]),
                 "q_cum_mAh": q_dir[kind],
-                "E_before_V": e_before, "E_after_V": e_after, "dEs_V": e_after - e_before,
-                "dEt_V": e_end - icpt, "dEt_simple_V": e_end - v[s0],
-                "slope_V_sqrt_s": slope, "fit_r2": r2,
-                "ir_drop_V": icpt - e_before, "ir_drop_end_V": e_end - v[r_next0],
+                "E_before_V": e_before,
+                "E_after_V": e_after,
+                "dEs_V": e_after - e_before,
+                "dEt_V": e_end - icpt,
+                "dEt_simple_V": e_end - v[s0],
+                "slope_V_sqrt_s": slope,
+                "fit_r2": r2,
+                "ir_drop_V": icpt - e_before,
+                "ir_drop_end_V": e_end - v[r_next0],
             }
         )
     if not rows:
@@ -243,34 +265,58 @@ def gitt_analysis(
         cap_used[kind] = total
         if m.any() and total:
             out.loc[m, "soc"] = out.loc[m, "q_cum_mAh"] / total
-            out.loc[m, "soc_mid"] = (out.loc[m, "q_cum_mAh"] - out.loc[m, "charge_mAh"].abs() / 2) / total
+            out.loc[m, "soc_mid"] = (
+                out.loc[m, "q_cum_mAh"] - out.loc[m, "charge_mAh"].abs() / 2
+            ) / total
             if kind == "discharge":
                 out.loc[m, "soc"] = 1.0 - out.loc[m, "soc"]
                 out.loc[m, "soc_mid"] = 1.0 - out.loc[m, "soc_mid"]
     with np.errstate(divide="ignore", invalid="ignore"):
         out["resistance_ohm"] = out["ir_drop_V"] / (out["current_mA"] * 1e-3)
         if mass_form:
-            d = weppner_huggins_mass(out["tau_s"], mass_g, molar_volume_cm3_mol, molar_mass_g_mol,
-                                     area_cm2, out["dEs_V"], out["dEt_V"])
-            d_sqrt = weppner_huggins_mass(out["tau_s"], mass_g, molar_volume_cm3_mol,
-                                          molar_mass_g_mol, area_cm2, out["dEs_V"],
-                                          out["slope_V_sqrt_s"] * np.sqrt(out["tau_s"]))
+            d = weppner_huggins_mass(
+                out["tau_s"],
+                mass_g,
+                molar_volume_cm3_mol,
+                molar_mass_g_mol,
+                area_cm2,
+                out["dEs_V"],
+                out["dEt_V"],
+            )
+            d_sqrt = weppner_huggins_mass(
+                out["tau_s"],
+                mass_g,
+                molar_volume_cm3_mol,
+                molar_mass_g_mol,
+                area_cm2,
+                out["dEs_V"],
+                out["slope_V_sqrt_s"] * np.sqrt(out["tau_s"]),
+            )
         else:
             d = weppner_huggins_radius(out["tau_s"], length_um, out["dEs_V"], out["dEt_V"])
-            d_sqrt = weppner_huggins_radius(out["tau_s"], length_um, out["dEs_V"],
-                                            out["slope_V_sqrt_s"] * np.sqrt(out["tau_s"]))
+            d_sqrt = weppner_huggins_radius(
+                out["tau_s"], length_um, out["dEs_V"], out["slope_V_sqrt_s"] * np.sqrt(out["tau_s"])
+            )
     out["D_m2_s"] = d
     out["D_sqrt_m2_s"] = d_sqrt
     out["tau_ratio"] = out["tau_s"] * out["D_sqrt_m2_s"] / (length_um * 1e-6) ** 2
     same_sign = np.sign(out["dEs_V"]) == np.sign(out["dEt_V"])
     out["valid"] = (
-        (out["tau_ratio"] <= max_tau_ratio) & (out["fit_r2"] >= min_fit_r2) & same_sign
+        (out["tau_ratio"] <= max_tau_ratio)
+        & (out["fit_r2"] >= min_fit_r2)
+        & same_sign
         & np.isfinite(out["D_sqrt_m2_s"])
     )
     params = {
-        "radius_um": radius_um, "mass_g": mass_g, "molar_volume_cm3_mol": molar_volume_cm3_mol,
-        "molar_mass_g_mol": molar_mass_g_mol, "area_cm2": area_cm2, "form": "mass" if mass_form else "radius",
-        "capacity_mAh": cap_used, "sqrt_window": (lo, hi), "max_tau_ratio": max_tau_ratio,
+        "radius_um": radius_um,
+        "mass_g": mass_g,
+        "molar_volume_cm3_mol": molar_volume_cm3_mol,
+        "molar_mass_g_mol": molar_mass_g_mol,
+        "area_cm2": area_cm2,
+        "form": "mass" if mass_form else "radius",
+        "capacity_mAh": cap_used,
+        "sqrt_window": (lo, hi),
+        "max_tau_ratio": max_tau_ratio,
         "min_fit_r2": min_fit_r2,
     }
     return GITTResult(out, float(length_um), params)
@@ -282,8 +328,10 @@ def plot_gitt(result: GITTResult):
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     p = result.pulses
-    for col, label, marker in (("D_m2_s", "Weppner-Huggins (dEt)", "o"),
-                               ("D_sqrt_m2_s", "sqrt(t) slope", "s")):
+    for col, label, marker in (
+        ("D_m2_s", "Weppner-Huggins (dEt)", "o"),
+        ("D_sqrt_m2_s", "sqrt(t) slope", "s"),
+    ):
         ok = p["valid"]
         ax.semilogy(p.loc[ok, "soc_mid"], p.loc[ok, col], marker, label=label)
         ax.semilogy(p.loc[~ok, "soc_mid"], p.loc[~ok, col], marker, mfc="none", color="grey")

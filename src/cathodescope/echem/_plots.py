@@ -42,8 +42,13 @@ def plot_dqdv(result: DQDV, *, tracks: PeakTracks | None = None, max_curves: int
         color = cmap(j / max(cycles.size - 1, 1))
         rows = np.flatnonzero(result.halfcycles["cycle"].to_numpy() == c)
         for k, r in enumerate(rows):
-            ax.plot(result.voltage_V, result.dqdv[r], color=color, lw=1,
-                    label=f"cycle {c}" if k == 0 else None)
+            ax.plot(
+                result.voltage_V,
+                result.dqdv[r],
+                color=color,
+                lw=1,
+                label=f"cycle {c}" if k == 0 else None,
+            )
     if tracks is not None:
         t = tracks.tracks[tracks.tracks["detected"]]
         sign = 1.0 if tracks.parameters.get("direction") == "charge" else -1.0

@@ -26,7 +26,9 @@ def check_cycling_table(df: pd.DataFrame) -> None:
         )
 
 
-def resolve_active_mass(df: pd.DataFrame, active_mass_g: float | None, *, required: bool) -> float | None:
+def resolve_active_mass(
+    df: pd.DataFrame, active_mass_g: float | None, *, required: bool
+) -> float | None:
     """Active mass in g from the argument or ``df.attrs``; raise ActiveMassError if required."""
     mass = active_mass_g if active_mass_g is not None else df.attrs.get("active_mass_g")
     if mass is None:

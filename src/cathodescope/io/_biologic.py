@@ -32,12 +32,24 @@ from cathodescope.io._cycler_table import (
 
 _MPR_MAGIC = b"BIO-LOGIC MODULAR FILE\x1a".ljust(48) + b"\x00\x00\x00\x00"
 _HDR_V1 = np.dtype(
-    [("shortname", "S10"), ("longname", "S25"), ("length", "<u4"), ("version", "<u4"),
-     ("date", "S8")]
+    [
+        ("shortname", "S10"),
+        ("longname", "S25"),
+        ("length", "<u4"),
+        ("version", "<u4"),
+        ("date", "S8"),
+    ]
 )
 _HDR_V2 = np.dtype(
-    [("shortname", "S10"), ("longname", "S25"), ("max length", "<u4"), ("length", "<u4"),
-     ("version", "<u4"), ("unknown2", "<u4"), ("date", "S8")]
+    [
+        ("shortname", "S10"),
+        ("longname", "S25"),
+        ("max length", "<u4"),
+        ("length", "<u4"),
+        ("version", "<u4"),
+        ("unknown2", "<u4"),
+        ("date", "S8"),
+    ]
 )
 
 
@@ -221,8 +233,16 @@ def _biologic_table(frame: pd.DataFrame, source: str, attrs: dict[str, Any]) -> 
             cyc = frame[name].to_numpy()
             break
     return build_cycling_table(
-        t, frame[vcol].to_numpy(float), current, charge_mAh=q, instrument_step=step,
-        row_class=codes, cycle_instrument=cyc, extra=extra, attrs=attrs, source=source,
+        t,
+        frame[vcol].to_numpy(float),
+        current,
+        charge_mAh=q,
+        instrument_step=step,
+        row_class=codes,
+        cycle_instrument=cyc,
+        extra=extra,
+        attrs=attrs,
+        source=source,
     )
 
 

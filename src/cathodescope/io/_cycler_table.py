@@ -66,9 +66,7 @@ STEP_TYPES = ("charge", "discharge", "rest", "eis", "other")
 _CLASS_CODE = {name: i for i, name in enumerate(STEP_TYPES)}
 
 
-def classify_rows(
-    current_mA: np.ndarray, *, rest_tolerance_mA: float | None = None
-) -> np.ndarray:
+def classify_rows(current_mA: np.ndarray, *, rest_tolerance_mA: float | None = None) -> np.ndarray:
     """Per-row step class codes from the current sign (0 charge, 1 discharge, 2 rest).
 
     ``rest_tolerance_mA`` defaults to 1e-4 of the largest absolute current (and at least
@@ -273,8 +271,10 @@ def build_cycling_table(
 
 def reassign_steps_and_cycles(df: pd.DataFrame) -> pd.DataFrame:
     """Recompute ``step_index`` and ``cycle`` of a canonical table (e.g. after joining files)."""
-    codes = df["step_type"].cat.codes.to_numpy() if hasattr(df["step_type"], "cat") else (
-        df["step_type"].map(_CLASS_CODE).to_numpy()
+    codes = (
+        df["step_type"].cat.codes.to_numpy()
+        if hasattr(df["step_type"], "cat")
+        else (df["step_type"].map(_CLASS_CODE).to_numpy())
     )
     keys = [codes, df["step_index"].to_numpy()]
     starts = _run_starts(*keys)

@@ -89,24 +89,33 @@ def read_arbin_csv(
         reset = np.zeros(len(frame), dtype=bool)
         reset[1:] = (np.diff(ch) < 0) | (np.diff(dis) < 0)
         q = accumulate_resetting((ch - dis) * 1000.0, reset)
-    attrs: dict[str, Any] = {"instrument": "Arbin", "format": "arbin-csv",
-                             "active_mass_g": active_mass_g}
+    attrs: dict[str, Any] = {
+        "instrument": "Arbin",
+        "format": "arbin-csv",
+        "active_mass_g": active_mass_g,
+    }
     meta = p.with_name(p.stem + "_metadata.csv")
     if meta.is_file():
         m = pd.read_csv(meta)
         if len(m):
-            attrs["metadata"] = {k: (v.item() if hasattr(v, "item") else v)
-                                 for k, v in m.iloc[0].items() if not str(k).startswith("Unnamed")}
+            attrs["metadata"] = {
+                k: (v.item() if hasattr(v, "item") else v)
+                for k, v in m.iloc[0].items()
+                if not str(k).startswith("Unnamed")
+            }
     if "DateTime" in frame:
         attrs["start_timestamp"] = pd.Timestamp(
             float(frame["DateTime"].iloc[0]) - float(frame["Test_Time"].iloc[0]), unit="s"
         ).isoformat()
     return build_cycling_table(
-        frame["Test_Time"].to_numpy(float), frame["Voltage"].to_numpy(float),
-        frame["Current"].to_numpy(float) * 1000.0, charge_mAh=q,
+        frame["Test_Time"].to_numpy(float),
+        frame["Voltage"].to_numpy(float),
+        frame["Current"].to_numpy(float) * 1000.0,
+        charge_mAh=q,
         instrument_step=frame["Step_Index"].to_numpy() if "Step_Index" in frame else None,
         cycle_instrument=frame["Cycle_Index"].to_numpy() if "Cycle_Index" in frame else None,
-        attrs=attrs, source=source,
+        attrs=attrs,
+        source=source,
     )
 
 
@@ -145,8 +154,9 @@ def read_neware_ndax(
     inc[new_step] = step_time[new_step]  # a step starts where the previous one ended
     t = np.cumsum(inc)
     current = frame["Current(mA)"].to_numpy(float)
-    q_step = (frame["Charge_Capacity(mAh)"].to_numpy(float)
-              - frame["Discharge_Capacity(mAh)"].to_numpy(float))
+    q_step = frame["Charge_Capacity(mAh)"].to_numpy(float) - frame[
+        "Discharge_Capacity(mAh)"
+    ].to_numpy(float)
     q = accumulate_resetting(q_step, new_step)
     status = frame["Status"].astype(str).to_numpy()
     codes = classify_rows(current)
@@ -158,20 +168,46 @@ def read_neware_ndax(
     if "Timestamp" in frame:
         attrs["start_timestamp"] = pd.Timestamp(frame["Timestamp"].iloc[0]).isoformat()
     return build_cycling_table(
-        t, frame["Voltage"].to_numpy(float), current, charge_mAh=q, instrument_step=step,
+        t,
+        frame["Voltage"].to_numpy(float),
+        current,
+        charge_mAh=q,
+        instrument_step=step,
         row_class=codes,
         cycle_instrument=frame["Cycle"].to_numpy() if "Cycle" in frame else None,
-        attrs=attrs, source=source,
+        attrs=attrs,
+        source=source,
     )
 
 
 # -- generic CSV ------------------------------------------------------------------------------
 
 _ALIASES: dict[str, tuple[str, ...]] = {
-    "time": ("time_s", "time", "time/s", "test_time", "test time", "test (sec)", "elapsed time",
-             "elapsed_time", "t", "total time", "testtime"),
-    "voltage": ("voltage_v", "voltage", "ewe/v", "ewe", "volts", "potential", "ecell",
-                "e", "v", "cell voltage"),
+    "time": (
+        "time_s",
+        "time",
+        "time/s",
+        "test_time",
+        "test time",
+        "test (sec)",
+        "elapsed time",
+        "elapsed_time",
+        "t",
+        "total time",
+        "testtime",
+    ),
+    "voltage": (
+        "voltage_v",
+        "voltage",
+        "ewe/v",
+        "ewe",
+        "volts",
+        "potential",
+        "ecell",
+        "e",
+        "v",
+        "cell voltage",
+    ),
     "current": ("current_ma", "current", "i/ma", "i", "amps", "current_a", "current_ua"),
     "charge": ("charge_mah", "capacity", "q", "(q-qo)/ma.h", "net capacity", "charge"),
     "step": ("step", "step_index", "ns", "step index", "step_id"),
@@ -181,8 +217,7 @@ _UNIT_FACTORS: dict[str, dict[str, float]] = {
     "time": {"s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0, "hr": 3600.0},
     "voltage": {"v": 1.0, "mv": 1e-3},
     "current": {"ma": 1.0, "a": 1000.0, "ua": 1e-3, "µa": 1e-3},
-    "charge": {"mah": 1.0, "ah": 1000.0, "ma.h": 1.0, "a.h": 1000.0, "c": 1.0 / 3.6,
-               "uah": 1e-3},
+    "charge": {"mah": 1.0, "ah": 1000.0, "ma.h": 1.0, "a.h": 1000.0, "c": 1.0 / 3.6, "uah": 1e-3},
 }
 _UNIT_RE = re.compile(r"^(.*?)\s*(?:[\(\[]\s*([^\)\]]+)\s*[\)\]]|/\s*([^/]+)|_([a-zA-Zµ.]+))$")
 
@@ -242,8 +277,9 @@ def read_cycler_csv(
     """
     p = Path(path)
     source = file_label(p)
-    frame = _read_csv_checked(p, sep=sep, engine="python" if sep is None else "c",
-                              encoding="latin-1")
+    frame = _read_csv_checked(
+        p, sep=sep, engine="python" if sep is None else "c", encoding="latin-1"
+    )
     found: dict[str, str] = {}
     parsed = {c: _split_unit(str(c)) for c in frame.columns}
     for qty, aliases in _ALIASES.items():
@@ -292,13 +328,21 @@ def read_cycler_csv(
             )
         arr = pd.to_numeric(frame[col], errors="coerce").to_numpy(float)
         values[qty] = arr * factor
-    attrs = {"instrument": "unknown", "format": "csv", "active_mass_g": active_mass_g,
-             "column_map": {k: str(v) for k, v in found.items()}}
+    attrs = {
+        "instrument": "unknown",
+        "format": "csv",
+        "active_mass_g": active_mass_g,
+        "column_map": {k: str(v) for k, v in found.items()},
+    }
     return build_cycling_table(
-        values["time"], values["voltage"], values["current"], charge_mAh=values.get("charge"),
+        values["time"],
+        values["voltage"],
+        values["current"],
+        charge_mAh=values.get("charge"),
         instrument_step=frame[found["step"]].to_numpy() if "step" in found else None,
         cycle_instrument=frame[found["cycle"]].to_numpy() if "cycle" in found else None,
-        attrs=attrs, source=source,
+        attrs=attrs,
+        source=source,
     )
 
 
@@ -366,8 +410,9 @@ def read_cycler(
         paths = list(path)
         if not paths:
             raise EmptyDataError("read_cycler got an empty list of files.")
-        tables = [read_cycler(q, format=format, active_mass_g=active_mass_g, **csv_options)
-                  for q in paths]
+        tables = [
+            read_cycler(q, format=format, active_mass_g=active_mass_g, **csv_options) for q in paths
+        ]
         return tables[0] if len(tables) == 1 else join_cycling_tables(tables, gap_s=gap_s)
     p = Path(path)
     if not p.is_file():
@@ -379,8 +424,13 @@ def read_cycler(
     if fmt == "csv":
         table = read_cycler_csv(p, active_mass_g=active_mass_g, **csv_options)
     else:
-        reader = {"mpr": read_biologic_mpr, "mpt": read_biologic_mpt, "maccor": read_maccor,
-                  "arbin": read_arbin_csv, "neware": read_neware_ndax}[fmt]
+        reader = {
+            "mpr": read_biologic_mpr,
+            "mpt": read_biologic_mpt,
+            "maccor": read_maccor,
+            "arbin": read_arbin_csv,
+            "neware": read_neware_ndax,
+        }[fmt]
         table = reader(p, active_mass_g=active_mass_g)
     table.attrs["source_files"] = [os.fspath(p)]
     return table

@@ -117,9 +117,20 @@ def read_maccor(
         resets = _run_starts(*keys)
         q = accumulate_resetting(np.abs(ah) * 1000.0 * sign, resets)
     cyc = frame["Cyc#"].to_numpy() if "Cyc#" in frame else None
-    attrs = {"instrument": "Maccor", "format": "maccor-text", "active_mass_g": active_mass_g,
-             "header": lines[0].strip() if header_row > 0 else ""}
+    attrs = {
+        "instrument": "Maccor",
+        "format": "maccor-text",
+        "active_mass_g": active_mass_g,
+        "header": lines[0].strip() if header_row > 0 else "",
+    }
     return build_cycling_table(
-        t, volts, current, charge_mAh=q, instrument_step=step, row_class=codes,
-        cycle_instrument=cyc, attrs=attrs, source=source,
+        t,
+        volts,
+        current,
+        charge_mAh=q,
+        instrument_step=step,
+        row_class=codes,
+        cycle_instrument=cyc,
+        attrs=attrs,
+        source=source,
     )

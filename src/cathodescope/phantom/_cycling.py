@@ -113,7 +113,8 @@ def cycling_phantom(
     v_lo, v_hi = map(float, voltage_window)
     base = np.asarray(charge_peaks, dtype=float)
     t_now = 0.0
-    parts_t, parts_v, parts_i = [], [], []
+    parts_t, parts_v, parts_i, parts_q = [], [], [], []
+    q_now = 0.0
     truth_rows = []
     caps = []
 
@@ -135,7 +136,7 @@ def cycling_phantom(
                 amps[fading_peak] *= frac
         return centres, widths, amps, present
 
-    fine = np.linspace(v_lo, v_hi, 200001)
+    fine = np.linspace(v_lo, v_hi, 40001)
     for cycle in range(1, n_cycles + 1):
         row_caps = {"cycle": cycle}
         for direction in ("charge", "discharge"):
@@ -155,12 +156,17 @@ def cycling_phantom(
             parts_t.append(t_now + tt[1:] if parts_t else tt)
             parts_v.append(v_meas[1:] if len(parts_t) > 1 else v_meas)
             parts_i.append(cur[1:] if len(parts_t) > 1 else cur)
+            # exact charge counter, as a cycler reports it (charge since the previous point)
+            dq = np.sign(cur[0]) * q_pass
+            parts_q.append(q_now + (dq[1:] if len(parts_t) > 1 else dq))
+            q_now = float(parts_q[-1][-1])
             t_now = float(parts_t[-1][-1])
             # rest
             tr = t_now + 10.0 * np.arange(1, rest_points + 1)
             parts_t.append(tr)
             parts_v.append(np.full(tr.size, v_true[-1]) + rng.normal(0.0, noise_V, tr.size))
             parts_i.append(np.zeros(tr.size))
+            parts_q.append(np.full(tr.size, q_now))
             t_now = float(tr[-1])
             row_caps[f"{direction}_capacity_mAh"] = q_total
             dqdv_true = _dqdv_of_v(fine, centres, widths, amps, background_mAh, v_lo, v_hi)
@@ -168,16 +174,27 @@ def cycling_phantom(
                 near = np.abs(fine - centres[k]) <= 1.5 * widths[k]
                 pos = float(fine[near][np.argmax(dqdv_true[near])]) if present[k] else np.nan
                 truth_rows.append(
-                    {"cycle": cycle, "direction": direction, "peak_id": k,
-                     "centre_V": float(centres[k]), "capacity_mAh": float(amps[k]),
-                     "position_V": pos, "present": bool(present[k])}
+                    {
+                        "cycle": cycle,
+                        "direction": direction,
+                        "peak_id": k,
+                        "centre_V": float(centres[k]),
+                        "capacity_mAh": float(amps[k]),
+                        "position_V": pos,
+                        "present": bool(present[k]),
+                    }
                 )
         caps.append(row_caps)
     t = np.concatenate(parts_t)
     v = np.concatenate(parts_v)
     i = np.concatenate(parts_i)
     df = build_cycling_table(
-        t, v, i, attrs={"instrument": "phantom", "format": "phantom"}, source="cycling_phantom"
+        t,
+        v,
+        i,
+        charge_mAh=np.concatenate(parts_q),
+        attrs={"instrument": "phantom", "format": "phantom"},
+        source="cycling_phantom",
     )
 
     def dqdv_true(cycle: int, direction: str, volts: np.ndarray) -> np.ndarray:
@@ -313,7 +330,7 @@ def gitt_phantom(
     t0 = 60.0
     for _ in range(n_pulses):
         starts.append(t0)
-        tp = t0 + np.arange(1, int(round(pulse_s / pulse_dt_s)) + 1) * pulse_dt_s
+        tp = t0 + np.arange(1, round(pulse_s / pulse_dt_s) + 1) * pulse_dt_s
         times.append(tp)
         currents.append(np.full(tp.size, current_mA))
         t_end = t0 + pulse_s
@@ -335,8 +352,9 @@ def gitt_phantom(
             - sphere_surface_response((t[m] - e) * scale, roots)
         )
     v = ocv(soc_s) + i * 1e-3 * resistance_ohm + rng.normal(0.0, noise_V, t.size) * (noise_V > 0)
-    df = build_cycling_table(t, v, i, attrs={"instrument": "phantom", "format": "phantom"},
-                             source="gitt_phantom")
+    df = build_cycling_table(
+        t, v, i, attrs={"instrument": "phantom", "format": "phantom"}, source="gitt_phantom"
+    )
     soc_start = soc0 + rate * pulse_s * np.arange(n_pulses)
     soc_end = soc_start + rate * pulse_s
     truth = {
@@ -346,8 +364,12 @@ def gitt_phantom(
         "resistance_ohm": resistance_ohm,
         "ocv": ocv,
         "pulses": pd.DataFrame(
-            {"pulse": np.arange(n_pulses), "soc_start": soc_start, "soc_end": soc_end,
-             "dEs_V": ocv(soc_end) - ocv(soc_start)}
+            {
+                "pulse": np.arange(n_pulses),
+                "soc_start": soc_start,
+                "soc_end": soc_end,
+                "dEs_V": ocv(soc_end) - ocv(soc_start),
+            }
         ),
     }
     return df, truth
