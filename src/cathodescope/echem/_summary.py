@@ -26,6 +26,17 @@ def check_cycling_table(df: pd.DataFrame) -> None:
         )
 
 
+def step_type_codes(df: pd.DataFrame) -> np.ndarray:
+    """Integer codes of ``step_type`` (index into ``STEP_TYPES``), without object arrays."""
+    from cathodescope.io._cycler_table import STEP_TYPES
+
+    col = df["step_type"]
+    if isinstance(col.dtype, pd.CategoricalDtype) and list(col.cat.categories) == list(STEP_TYPES):
+        return col.cat.codes.to_numpy()
+    codes = col.astype(str).map({n: i for i, n in enumerate(STEP_TYPES)})
+    return codes.fillna(STEP_TYPES.index("other")).to_numpy(np.int8)
+
+
 def resolve_active_mass(
     df: pd.DataFrame, active_mass_g: float | None, *, required: bool
 ) -> float | None:
@@ -67,11 +78,13 @@ def step_table(df: pd.DataFrame) -> pd.DataFrame:
     dq = np.diff(q, prepend=q[:1])
     vmid = 0.5 * (v + np.r_[v[:1], v[:-1]])
     dt = np.diff(t, prepend=t[:1])
-    types = df["step_type"].to_numpy()
+    from cathodescope.io._cycler_table import STEP_TYPES
+
+    types = np.asarray(STEP_TYPES, dtype=object)[step_type_codes(df)[starts]]
     return pd.DataFrame(
         {
             "step_index": step[starts],
-            "step_type": np.asarray(types[starts], dtype=object),
+            "step_type": types,
             "cycle": df["cycle"].to_numpy()[starts],
             "start_row": starts,
             "stop_row": stops,
