@@ -37,8 +37,10 @@ def machine() -> str:
     except AttributeError:
         n_aff = os.cpu_count()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{model}; {os.cpu_count()} logical CPUs ({n_aff} usable); load avg {load:.1f}; "
-            f"{platform.platform()}")
+    return (
+        f"{model}; {os.cpu_count()} logical CPUs ({n_aff} usable); load avg {load:.1f}; "
+        f"{platform.platform()}"
+    )
 
 
 def peak_rss_mib() -> float:
@@ -92,25 +94,37 @@ def main() -> None:
 
     print(f"machine: {machine()}")
     print("== read time per format (median of", args.repeats, "runs) ==")
-    for name in ("biologic_gcpl_7cycles_v3.mpr", "biologic_modular_gcpl_peis.mpr",
-                 "maccor_diag_3cycles.070", "arbin_fastcharge_snippet.csv",
-                 "neware_1cycle.ndax"):
+    for name in (
+        "biologic_gcpl_7cycles_v3.mpr",
+        "biologic_modular_gcpl_peis.mpr",
+        "maccor_diag_3cycles.070",
+        "arbin_fastcharge_snippet.csv",
+        "neware_1cycle.ndax",
+    ):
         med, _, df = median_time(lambda n=name: read_cycler(DATA / n), args.repeats)
-        print(f"{name:34s} {len(df):7d} rows  {med * 1e3:8.1f} ms  "
-              f"{len(df) / med / 1e6:6.2f} M rows/s")
+        print(
+            f"{name:34s} {len(df):7d} rows  {med * 1e3:8.1f} ms  "
+            f"{len(df) / med / 1e6:6.2f} M rows/s"
+        )
 
     t0 = time.perf_counter()
     df = tiled_table(args.rows)
     t_build = time.perf_counter() - t0
     n_cycles = int(df["cycle"].max())
-    print(f"== {len(df):,} rows, {n_cycles} cycles; canonical table + step/cycle assignment "
-          f"{t_build:.2f} s ==")
+    print(
+        f"== {len(df):,} rows, {n_cycles} cycles; canonical table + step/cycle assignment "
+        f"{t_build:.2f} s =="
+    )
     med_s, ts, summ = median_time(lambda: cycle_summary(df, active_mass_g=0.005), args.repeats)
-    print(f"cycle_summary: median {med_s:.2f} s  runs {[round(x, 2) for x in ts]}  "
-          f"({len(summ)} cycles)")
+    print(
+        f"cycle_summary: median {med_s:.2f} s  runs {[round(x, 2) for x in ts]}  "
+        f"({len(summ)} cycles)"
+    )
     med_d, td, res = median_time(lambda: dqdv(df), args.repeats)
-    print(f"dqdv (GCV Savitzky-Golay, 2 mV grid, every half-cycle): median {med_d:.2f} s  runs "
-          f"{[round(x, 2) for x in td]}  ({res.dqdv.shape[0]} curves x {res.dqdv.shape[1]} bins)")
+    print(
+        f"dqdv (GCV Savitzky-Golay, 2 mV grid, every half-cycle): median {med_d:.2f} s  runs "
+        f"{[round(x, 2) for x in td]}  ({res.dqdv.shape[0]} curves x {res.dqdv.shape[1]} bins)"
+    )
     print(f"summary + dQ/dV: median {med_s + med_d:.2f} s (target <= 10 s)")
     if args.peaks:
         med_p, tp, pk = median_time(lambda: find_dqdv_peaks(res), 1)

@@ -146,3 +146,19 @@ def test_bad_arguments(phantom):
     specific = dqdv(df, specific=True, active_mass_g=0.01, cycles=[1])
     plain = dqdv(df, cycles=[1])
     np.testing.assert_allclose(specific.raw, plain.raw / 0.01)
+
+
+def test_auto_grid_follows_sampling_density():
+    """Sparse sampling gets wider bins (3 x median voltage step), dense sampling 2 mV."""
+    sparse, truth = cycling_phantom(n_cycles=2, points_per_halfcycle=200, noise_V=0.0, seed=1)
+    res = dqdv(sparse)
+    v = sparse.loc[sparse["step_type"] == "charge", "voltage_V"].to_numpy()
+    expected = np.clip(3 * np.median(np.abs(np.diff(v))), 0.002, 0.02)
+    assert res.parameters["grid_step_V"] == pytest.approx(expected, rel=0.05)
+    assert res.parameters["grid_step_V"] > 0.005
+    # even with 200 points per half-cycle the three peaks are found within 5 mV
+    pk = find_dqdv_peaks(res)
+    tp = truth["peaks"].query("cycle == 1 and direction == 'charge'")
+    got = np.sort(pk.query("cycle == 1 and direction == 'charge'")["position_V"].to_numpy())
+    assert got.size == 3
+    assert np.max(np.abs(got - np.sort(tp["position_V"].to_numpy()))) < 0.005

@@ -63,7 +63,12 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("dqdv", help="dQ/dV curves, peaks and peak tracking across cycles")
     _add_input_arguments(p)
-    p.add_argument("--grid-step-V", type=float, default=0.002, help="voltage bin width, V")
+    p.add_argument(
+        "--grid-step-V",
+        type=float,
+        default=None,
+        help="voltage bin width, V (default: from the sampling density, >= 2 mV)",
+    )
     p.add_argument("--smoothing", choices=("savgol", "spline", "none"), default="savgol")
     p.add_argument(
         "--window-bins",
@@ -160,7 +165,7 @@ def _dqdv(args) -> int:
         with run.timer("dqdv"):
             res = dqdv(
                 df,
-                grid_step_V=args.grid_step_V,
+                grid_step_V=args.grid_step_V or "auto",
                 smoothing=args.smoothing,
                 window_bins=args.window_bins,
                 specific=args.specific,

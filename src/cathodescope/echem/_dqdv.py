@@ -149,7 +149,7 @@ def _gcv_savgol(raw: np.ndarray, covered: np.ndarray, windows: np.ndarray, order
 def dqdv(
     df: pd.DataFrame,
     *,
-    grid_step_V: float = 0.002,
+    grid_step_V: float | Literal["auto"] = "auto",
     voltage_range: tuple[float, float] | None = None,
     smoothing: Smoothing = "savgol",
     window_bins: int | None = None,
@@ -166,8 +166,10 @@ def dqdv(
     ----------
     df : DataFrame
         Canonical cycling table.
-    grid_step_V : float
-        Bin width in V (default 2 mV).
+    grid_step_V : float or "auto"
+        Bin width in V. ``"auto"``: three times the median point-to-point voltage step of the
+        charge/discharge points, clipped to 2-20 mV (2 mV for densely sampled data; coarser for
+        sparse exports, so bins are not empty).
     voltage_range : (float, float), optional
         Grid limits in V; default the range of all charge/discharge points.
     smoothing : {"savgol", "spline", "none"}
@@ -193,7 +195,8 @@ def dqdv(
     """
     check_cycling_table(df)
     check_choice(smoothing, ("savgol", "spline", "none"), "smoothing")
-    check_positive(grid_step_V, "grid_step_V")
+    if grid_step_V != "auto":
+        grid_step_V = check_positive(grid_step_V, "grid_step_V")
     mass = resolve_active_mass(df, active_mass_g, required=specific) if specific else None
     steps = step_table(df)
     codes = step_type_codes(df)
@@ -213,6 +216,11 @@ def dqdv(
             "no charge or discharge points to compute dQ/dV from (only rest/EIS, or the chosen "
             "cycles are absent)."
         )
+    if grid_step_V == "auto":
+        act = np.flatnonzero(active[1:] & active[:-1]) + 1
+        act = act[:: max(1, act.size // 1_000_000)]  # a subsample is enough for a median
+        step = float(np.median(np.abs(v[act] - v[act - 1]))) if act.size else 0.0
+        grid_step_V = float(np.clip(3.0 * step, 0.002, 0.020))
     if voltage_range is None:
         lo, hi = float(np.min(v[active])), float(np.max(v[active]))
     else:
