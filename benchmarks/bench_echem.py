@@ -127,7 +127,7 @@ def main() -> None:
     )
     print(f"summary + dQ/dV: median {med_s + med_d:.2f} s (target <= 10 s)")
     if args.peaks:
-        med_p, tp, pk = median_time(lambda: find_dqdv_peaks(res), 1)
+        med_p, _, pk = median_time(lambda: find_dqdv_peaks(res), 1)
         print(f"find_dqdv_peaks (fits): {med_p:.2f} s for {len(pk)} peaks")
     print(f"peak memory (ru_maxrss): {peak_rss_mib():.0f} MiB")
 
