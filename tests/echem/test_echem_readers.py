@@ -336,3 +336,19 @@ def test_files_of_one_experiment_joined_in_order(shared_data):
         a.attrs["start_timestamp"] = "2020-01-02T00:00:00"
         b.attrs["start_timestamp"] = "2020-01-01T00:00:00"
         join_cycling_tables([a, b])
+
+
+def test_truncated_arbin_and_neware(shared_data, tmp_path):
+    src = shared_data / "echem" / "arbin_fastcharge_snippet.csv"
+    text = src.read_text()
+    cut = tmp_path / "arbin_cut.csv"
+    cut.write_text(text[: len(text) - 40])  # the last row loses its last fields
+    df = read_cycler(cut)
+    assert len(df) == 247
+    raw = (shared_data / "echem" / "neware_1cycle.ndax").read_bytes()
+    bad = tmp_path / "cut.ndax"
+    bad.write_bytes(raw[: len(raw) // 3])
+    with pytest.raises(FileFormatError, match="NewareNDA could not read"):
+        read_cycler(bad)
+    with pytest.raises(FileNotFoundError):
+        read_cycler(tmp_path / "missing.mpr")

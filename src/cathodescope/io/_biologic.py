@@ -324,8 +324,8 @@ def read_biologic_mpt(
         raise EmptyDataError(f"{source}: the header is complete but there are no data rows.")
     rows = [ln.replace(",", ".").split("\t") for ln in body]
     width = len(columns)
-    if len(rows[-1]) < width:
-        rows = rows[:-1]  # an interrupted last line
+    if len(rows[-1]) < width or not text.endswith(("\n", "\r")):
+        rows = rows[:-1]  # an interrupted last line: never read a cut number
         if not rows:
             raise TruncatedFileError(f"{source}: the only data row is incomplete.")
     try:

@@ -51,9 +51,20 @@ def _read_csv_checked(path: Path, **kwargs: Any) -> pd.DataFrame:
     return frame
 
 
-def _drop_incomplete_last_row(frame: pd.DataFrame, needed: Sequence[str]) -> pd.DataFrame:
-    """An interrupted export leaves a last row with missing fields: drop it (only that one)."""
-    if len(frame) and frame.iloc[-1][list(needed)].isna().any():
+def _drop_incomplete_last_row(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Drop the last row of an interrupted export (never read a cut number as a value).
+
+    The last row is dropped when the file does not end with a newline (cut mid-line) or when it
+    has more missing fields than the row before it.
+    """
+    if len(frame) == 0:
+        return frame
+    with open(path, "rb") as fh:
+        fh.seek(max(path.stat().st_size - 1, 0))
+        ends_with_newline = fh.read(1) in (b"\n", b"\r")
+    last_missing = int(frame.iloc[-1].isna().sum())
+    prev_missing = int(frame.iloc[-2].isna().sum()) if len(frame) > 1 else 0
+    if not ends_with_newline or last_missing > prev_missing:
         return frame.iloc[:-1]
     return frame
 
@@ -79,7 +90,7 @@ def read_arbin_csv(
         raise CyclerColumnError(
             f"{source}: Arbin CSV lacks column(s) {missing}; found {list(frame.columns)}."
         )
-    frame = _drop_incomplete_last_row(frame, need)
+    frame = _drop_incomplete_last_row(frame, p)
     if len(frame) == 0:
         raise EmptyDataError(f"{source}: no complete data row.")
     q = None
@@ -302,7 +313,7 @@ def read_cycler_csv(
             f"Name them with columns={{'time': ..., 'voltage': ..., 'current': ...}} or use "
             f"one of the aliases {[_ALIASES[m][:4] for m in missing]}."
         )
-    frame = _drop_incomplete_last_row(frame, [found[q] for q in ("time", "voltage", "current")])
+    frame = _drop_incomplete_last_row(frame, p)
     if len(frame) == 0:
         raise EmptyDataError(f"{source}: no complete data row.")
     values: dict[str, np.ndarray] = {}

@@ -76,7 +76,8 @@ def read_maccor(
     if not body:
         raise EmptyDataError(f"{source}: the header is complete but there are no data rows.")
     n_cols = len(lines[header_row].split("\t"))
-    if len(body[-1].split("\t")) < n_cols:
+    cut_mid_line = not text.endswith(("\n", "\r"))
+    if cut_mid_line or len(body[-1].split("\t")) < n_cols:
         body = body[:-1]  # interrupted last line
         if not body:
             raise TruncatedFileError(f"{source}: the only data row is incomplete.")
