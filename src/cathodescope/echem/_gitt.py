@@ -24,17 +24,23 @@ limit is strict.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from cathodescope._validation import check_positive
 from cathodescope.echem._summary import check_cycling_table, step_table
 from cathodescope.errors import GITTError, ParameterError
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-def diffusion_length(diffusion_m2_s: float | np.ndarray, frequency_hz: float | np.ndarray):
+
+def diffusion_length(
+    diffusion_m2_s: float | np.ndarray, frequency_hz: float | np.ndarray
+) -> float | np.ndarray:
     """Diffusion length per AC cycle, L = sqrt(D / f), in m.
 
     Parameters
@@ -66,8 +72,25 @@ def diffusion_length(diffusion_m2_s: float | np.ndarray, frequency_hz: float | n
     return float(out) if out.ndim == 0 else out
 
 
-def weppner_huggins_radius(tau_s, radius_um, dEs_V, dEt_V):
-    """Particle-radius Weppner-Huggins D = 4/(pi tau) (r/3)^2 (dEs/dEt)^2, in m^2/s."""
+def weppner_huggins_radius(
+    tau_s: ArrayLike, radius_um: ArrayLike, dEs_V: ArrayLike, dEt_V: ArrayLike
+) -> np.ndarray:
+    """Particle-radius Weppner-Huggins D = 4/(pi tau) (r/3)^2 (dEs/dEt)^2, in m^2/s.
+
+    Parameters
+    ----------
+    tau_s : array_like
+        Pulse length, s.
+    radius_um : array_like
+        Particle radius, um (volume/area of a sphere = r/3).
+    dEs_V, dEt_V : array_like
+        Steady-state and transient voltage changes of the pulse, V.
+
+    Returns
+    -------
+    ndarray
+        D in m^2/s (broadcast shape of the inputs).
+    """
     r = np.asarray(radius_um, float) * 1e-6
     return (
         4.0
@@ -78,9 +101,36 @@ def weppner_huggins_radius(tau_s, radius_um, dEs_V, dEt_V):
 
 
 def weppner_huggins_mass(
-    tau_s, mass_g, molar_volume_cm3_mol, molar_mass_g_mol, area_cm2, dEs_V, dEt_V
-):
-    """Mass-based Weppner-Huggins D = 4/(pi tau) (m V_M/(M S))^2 (dEs/dEt)^2, in m^2/s."""
+    tau_s: ArrayLike,
+    mass_g: float,
+    molar_volume_cm3_mol: float,
+    molar_mass_g_mol: float,
+    area_cm2: float,
+    dEs_V: ArrayLike,
+    dEt_V: ArrayLike,
+) -> np.ndarray:
+    """Mass-based Weppner-Huggins D = 4/(pi tau) (m V_M/(M S))^2 (dEs/dEt)^2, in m^2/s.
+
+    Parameters
+    ----------
+    tau_s : array_like
+        Pulse length, s.
+    mass_g : float
+        Active mass m_B, g.
+    molar_volume_cm3_mol : float
+        Molar volume V_M, cm^3/mol.
+    molar_mass_g_mol : float
+        Molar mass M_B, g/mol.
+    area_cm2 : float
+        Electrode/electrolyte contact area S, cm^2.
+    dEs_V, dEt_V : array_like
+        Steady-state and transient voltage changes of the pulse, V.
+
+    Returns
+    -------
+    ndarray
+        D in m^2/s (computed in cm^2/s, times 1e-4).
+    """
     length_cm = mass_g * molar_volume_cm3_mol / (molar_mass_g_mol * area_cm2)
     d_cm2_s = (
         4.0
@@ -322,7 +372,7 @@ def gitt_analysis(
     return GITTResult(out, float(length_um), params)
 
 
-def plot_gitt(result: GITTResult):
+def plot_gitt(result: GITTResult) -> Figure:
     """Figure of D vs SOC (log scale; valid pulses filled, invalid open). Returns the Figure."""
     import matplotlib.pyplot as plt
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from cathodescope.echem._dqdv import DQDV, PeakTracks
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-def plot_summary(summary: pd.DataFrame):
+
+def plot_summary(summary: pd.DataFrame) -> Figure:
     """Capacity (mAh, or mAh/g when present) and coulombic efficiency vs cycle. Returns Figure."""
     import matplotlib.pyplot as plt
 
@@ -29,7 +34,7 @@ def plot_summary(summary: pd.DataFrame):
     return fig
 
 
-def plot_dqdv(result: DQDV, *, tracks: PeakTracks | None = None, max_curves: int = 12):
+def plot_dqdv(result: DQDV, *, tracks: PeakTracks | None = None, max_curves: int = 12) -> Figure:
     """dQ/dV curves (up to ``max_curves`` cycles, evenly chosen), with tracked peak positions."""
     import matplotlib.pyplot as plt
 

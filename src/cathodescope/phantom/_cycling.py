@@ -12,7 +12,7 @@ pulses, with a known OCV(SOC) curve and an ohmic resistance.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -263,7 +263,7 @@ def gitt_phantom(
     n_pulses: int = 30,
     soc0: float = 0.05,
     resistance_ohm: float = 20.0,
-    ocv=default_ocv,
+    ocv: Callable[[np.ndarray], np.ndarray] = default_ocv,
     pulse_dt_s: float = 1.0,
     rest_points: int = 60,
     noise_V: float = 0.0,
