@@ -319,8 +319,72 @@ def dqdv(
 # -- peaks ------------------------------------------------------------------------------------
 
 
-def _gauss_lin(x, a, mu, sig, b0, b1):
-    return a * np.exp(-0.5 * ((x - mu) / sig) ** 2) + b0 + b1 * (x - mu)
+def _batched_gauss_lm(
+    xw: np.ndarray, yw: np.ndarray, mw: np.ndarray, p0: np.ndarray, n_iter: int = 40
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Levenberg-Marquardt fit of ``a exp(-(x-mu)^2 / 2 s^2) + b0 + b1 (x - mu)`` to many peaks.
+
+    Written here rather than calling ``scipy.optimize.curve_fit`` once per peak: a benchmark
+    with 3e4 peaks took minutes in curve_fit (Python overhead per call); the batched normal
+    equations (stacked 5x5 solves) take well under a second.
+
+    Parameters
+    ----------
+    xw, yw, mw : ndarray, shape (n_peaks, width)
+        Abscissae, data and 0/1 weights (padding has weight 0).
+    p0 : ndarray, shape (n_peaks, 5)
+        Start values (a, mu, s, b0, b1).
+
+    Returns
+    -------
+    params, cov, dof : ndarrays of shapes (n, 5), (n, 5, 5), (n,)
+        Best parameters, covariance scaled by the residual variance, degrees of freedom.
+    """
+    p = p0.astype(float).copy()
+    lam = np.full(p.shape[0], 1e-3)
+    eye = np.eye(5)
+
+    def model_jac(par):
+        a, mu, sg, b0, b1 = (par[:, k : k + 1] for k in range(5))
+        sg = np.where(np.abs(sg) < 1e-12, 1e-12, sg)
+        d = xw - mu
+        z = d / sg
+        g = np.exp(-0.5 * z * z)
+        f = a * g + b0 + b1 * d
+        jac = np.stack([g, a * g * z / sg - b1, a * g * z * z / sg, np.ones_like(g), d], axis=-1)
+        return f, jac
+
+    f, jac = model_jac(p)
+    cost = np.sum(mw * (yw - f) ** 2, axis=1)
+    for _ in range(n_iter):
+        r = mw * (yw - f)
+        jw = jac * mw[..., None]
+        a_mat = np.einsum("nwi,nwj->nij", jw, jac)
+        grad = np.einsum("nwi,nw->ni", jw, r)
+        diag = np.einsum("nii->ni", a_mat)
+        lhs = a_mat + lam[:, None, None] * (diag[:, :, None] * eye + 1e-30 * eye)
+        try:
+            step = np.linalg.solve(lhs, grad[..., None])[..., 0]
+        except np.linalg.LinAlgError:  # a singular stack: least squares for every peak
+            step = np.stack(
+                [np.linalg.lstsq(lhs[k], grad[k], rcond=None)[0] for k in range(lhs.shape[0])]
+            )
+        trial = p + step
+        f_new, jac_new = model_jac(trial)
+        cost_new = np.sum(mw * (yw - f_new) ** 2, axis=1)
+        better = np.isfinite(cost_new) & (cost_new < cost)
+        p[better] = trial[better]
+        f[better] = f_new[better]
+        jac[better] = jac_new[better]
+        cost[better] = cost_new[better]
+        lam = np.where(better, lam / 3.0, lam * 4.0)
+    dof = np.sum(mw, axis=1) - 5
+    jw = jac * mw[..., None]
+    a_mat = np.einsum("nwi,nwj->nij", jw, jac)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s2 = cost / np.maximum(dof, 1)
+        cov = np.linalg.pinv(a_mat) * s2[:, None, None]
+    return p, cov, dof
 
 
 def find_dqdv_peaks(
@@ -336,7 +400,20 @@ def find_dqdv_peaks(
     at least ``min_prominence_frac`` of the curve's maximum and ``min_snr`` times the noise of
     the smoothed curve (raw-residual noise x sqrt of the smoother's central weight). Each is then
     fitted on the *raw* binned data within +-1.5 FWHM by a Gaussian on a linear background
-    (``scipy.optimize.curve_fit``, residual-scaled covariance), giving standard errors.
+    (batched Levenberg-Marquardt, covariance scaled by the residual variance), giving standard
+    errors. The Gaussian area of a peak with heavier tails (e.g. the sech^2 of a
+    lattice-gas/Nernstian step) is smaller than its charge (by ~11 % for sech^2).
+
+    Parameters
+    ----------
+    result : DQDV
+        Output of :func:`dqdv`.
+    min_prominence_frac : float
+        Smallest prominence as a fraction of the curve's maximum.
+    min_snr : float
+        Smallest prominence in units of the smoothed curve's noise.
+    fit : bool
+        Fit each peak (else: parabola through the top three bins, no uncertainties).
 
     Returns
     -------
@@ -347,11 +424,10 @@ def find_dqdv_peaks(
         Without ``fit`` (or when the fit fails) the position comes from a parabola through the
         three top bins and the errors are NaN.
     """
-    from scipy.optimize import curve_fit
-
     x = result.voltage_V
     dx = float(x[1] - x[0]) if x.size > 1 else 1.0
     rows: list[dict[str, Any]] = []
+    windows: list[tuple[np.ndarray, np.ndarray, np.ndarray, list[float], float]] = []
     hc = result.halfcycles
     for k in range(result.dqdv.shape[0]):
         sign = 1.0 if hc["direction"].iloc[k] == "charge" else -1.0
@@ -370,12 +446,6 @@ def find_dqdv_peaks(
             continue
         widths = peak_widths(yf, peaks, rel_height=0.5)[0] * dx
         for j, p in enumerate(peaks):
-            rec: dict[str, Any] = {
-                "cycle": int(hc["cycle"].iloc[k]),
-                "direction": hc["direction"].iloc[k],
-                "prominence": float(props["prominences"][j]),
-                "snr": float(props["prominences"][j] / noise_s) if noise_s > 0 else np.inf,
-            }
             if 0 < p < yf.size - 1:
                 a, b, c = yf[p - 1], yf[p], yf[p + 1]
                 den = a - 2 * b + c
@@ -384,50 +454,28 @@ def find_dqdv_peaks(
                 off = 0.0
             pos0 = float(x[p] + off * dx)
             fw0 = float(widths[j])
-            rec.update(
-                position_V=pos0,
-                position_err_V=np.nan,
-                height=float(yf[p]),
-                height_err=np.nan,
-                fwhm_V=fw0,
-                fwhm_err_V=np.nan,
-                area=float(yf[p]) * fw0 * 1.0645,
-                area_err=np.nan,
-                fitted=False,
+            rows.append(
+                {
+                    "cycle": int(hc["cycle"].iloc[k]),
+                    "direction": hc["direction"].iloc[k],
+                    "position_V": pos0,
+                    "position_err_V": np.nan,
+                    "height": float(yf[p]),
+                    "height_err": np.nan,
+                    "fwhm_V": fw0,
+                    "fwhm_err_V": np.nan,
+                    "area": float(yf[p]) * fw0 * 1.0645,
+                    "area_err": np.nan,
+                    "prominence": float(props["prominences"][j]),
+                    "snr": float(props["prominences"][j] / noise_s) if noise_s > 0 else np.inf,
+                    "fitted": False,
+                }
             )
-            if fit:
-                half = max(1.5 * fw0, 3 * dx)
-                m = ok & (np.abs(x - pos0) <= half)
-                if m.sum() >= 7:
-                    sig0 = max(fw0 / 2.3548, dx)
-                    base = float(np.min(yf[m]))
-                    try:
-                        popt, pcov = curve_fit(
-                            _gauss_lin,
-                            x[m],
-                            raw[m],
-                            p0=[max(yf[p] - base, 1e-12), pos0, sig0, base, 0.0],
-                            maxfev=2000,
-                        )
-                        perr = np.sqrt(np.clip(np.diag(pcov), 0, None))
-                        amp, mu, sig = popt[0], popt[1], abs(popt[2])
-                        if np.all(np.isfinite(perr)) and amp > 0 and abs(mu - pos0) < half:
-                            area = amp * sig * np.sqrt(2 * np.pi)
-                            rel = np.hypot(perr[0] / amp, perr[2] / sig)
-                            rec.update(
-                                position_V=float(mu),
-                                position_err_V=float(perr[1]),
-                                height=float(amp),
-                                height_err=float(perr[0]),
-                                fwhm_V=float(2.3548 * sig),
-                                fwhm_err_V=float(2.3548 * perr[2]),
-                                area=float(area),
-                                area_err=float(area * rel),
-                                fitted=True,
-                            )
-                    except (RuntimeError, ValueError):
-                        pass
-            rows.append(rec)
+            half = max(1.5 * fw0, 3 * dx)
+            idx = np.flatnonzero(ok & (np.abs(x - pos0) <= half))
+            base = float(np.min(yf[idx])) if idx.size else 0.0
+            p0 = [max(yf[p] - base, 1e-12), pos0, max(fw0 / 2.3548, dx), base, 0.0]
+            windows.append((x[idx], raw[idx], idx, p0, half))
     cols = [
         "cycle",
         "direction",
@@ -443,7 +491,45 @@ def find_dqdv_peaks(
         "snr",
         "fitted",
     ]
-    return pd.DataFrame(rows, columns=cols)
+    table = pd.DataFrame(rows, columns=cols)
+    if not fit or not rows:
+        return table
+    sizes = np.array([wd[2].size for wd in windows])
+    fit_rows = np.flatnonzero(sizes >= 7)
+    if fit_rows.size == 0:
+        return table
+    width = int(sizes[fit_rows].max())
+    n_fit = fit_rows.size
+    xw = np.zeros((n_fit, width))
+    yw = np.zeros((n_fit, width))
+    mw = np.zeros((n_fit, width))
+    p0 = np.zeros((n_fit, 5))
+    for r, k in enumerate(fit_rows):
+        xs, ys, idx, start, _ = windows[k]
+        xw[r, : idx.size] = xs
+        xw[r, idx.size :] = xs[-1]
+        yw[r, : idx.size] = ys
+        mw[r, : idx.size] = 1.0
+        p0[r] = start
+    par, cov, _dof = _batched_gauss_lm(xw, yw, mw, p0)
+    err = np.sqrt(np.clip(np.einsum("nii->ni", cov), 0, None))
+    amp, mu, sig = par[:, 0], par[:, 1], np.abs(par[:, 2])
+    half = np.array([windows[k][4] for k in fit_rows])
+    good = np.all(np.isfinite(err), axis=1) & (amp > 0) & (np.abs(mu - p0[:, 1]) < half) & (sig > 0)
+    area = amp * sig * np.sqrt(2 * np.pi)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.hypot(err[:, 0] / amp, err[:, 2] / sig)
+    sel = fit_rows[good]
+    table.loc[sel, "position_V"] = mu[good]
+    table.loc[sel, "position_err_V"] = err[good, 1]
+    table.loc[sel, "height"] = amp[good]
+    table.loc[sel, "height_err"] = err[good, 0]
+    table.loc[sel, "fwhm_V"] = 2.3548 * sig[good]
+    table.loc[sel, "fwhm_err_V"] = 2.3548 * err[good, 2]
+    table.loc[sel, "area"] = area[good]
+    table.loc[sel, "area_err"] = (area * rel)[good]
+    table.loc[sel, "fitted"] = True
+    return table
 
 
 @dataclass(frozen=True)
