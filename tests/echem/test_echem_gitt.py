@@ -134,3 +134,25 @@ def test_gitt_bad_input(titration):
     cc = build_cycling_table(np.arange(100.0), np.linspace(3, 4, 100), np.ones(100))
     with pytest.raises(GITTError, match="no GITT pulse"):
         gitt_analysis(cc, radius_um=5.0)
+
+
+def test_discharge_titration():
+    """Negative current pulses (lithiation): same D, SOC axis running down from 1."""
+    df, truth = gitt_phantom(
+        diffusion_m2_s=D_TRUE,
+        radius_um=5.0,
+        pulse_s=60.0,
+        rest_s=8000.0,
+        n_pulses=8,
+        current_mA=-0.15,
+        soc0=0.9,
+    )
+    res = gitt_analysis(df, radius_um=5.0)
+    p = res.pulses
+    assert (p["direction"] == "discharge").all()
+    assert np.all(np.diff(p["soc"]) < 0)
+    np.testing.assert_allclose(p["dEs_V"], truth["pulses"]["dEs_V"], rtol=0.01)
+    assert np.max(np.abs(p["D_sqrt_m2_s"] / D_TRUE - 1)) < 0.10
+    assert np.max(np.abs(p["D_m2_s"] / D_TRUE - 1)) < 0.10
+    with pytest.raises(ParameterError, match="SOC"):
+        gitt_phantom(current_mA=-0.15, soc0=0.05, n_pulses=30)

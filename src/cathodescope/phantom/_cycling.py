@@ -285,7 +285,8 @@ def gitt_phantom(
     capacity_mAh : float
         Capacity between SOC 0 and 1, mAh.
     current_mA, pulse_s, rest_s, n_pulses : float, float, float, int
-        Pulse current (mA, > 0 = charge), pulse length and rest length (s), number of pulses.
+        Pulse current (mA; > 0 charge titration, < 0 discharge titration), pulse length and rest
+        length (s), number of pulses.
     soc0 : float
         Initial (uniform) SOC.
     resistance_ohm : float
@@ -317,8 +318,14 @@ def gitt_phantom(
     a = radius_um * 1e-6
     scale = diffusion_m2_s / a**2  # 1/s
     rate = current_mA / capacity_mAh / 3600.0  # SOC per s during a pulse
-    if soc0 + n_pulses * rate * pulse_s >= 1.0:
-        raise ParameterError("the titration would pass SOC = 1; use fewer or shorter pulses.")
+    if current_mA == 0:
+        raise ParameterError("current_mA must be non-zero (> 0 charge, < 0 discharge).")
+    soc_final = soc0 + n_pulses * rate * pulse_s
+    if not 0.0 < soc_final < 1.0:
+        raise ParameterError(
+            f"the titration would end at SOC {soc_final:.3f}, outside (0, 1); use fewer or "
+            "shorter pulses, a smaller current or another soc0."
+        )
     roots = _sphere_roots(n_terms)
     times = []
     currents = []
