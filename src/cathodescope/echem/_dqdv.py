@@ -429,17 +429,22 @@ def find_dqdv_peaks(
     rows: list[dict[str, Any]] = []
     windows: list[tuple[np.ndarray, np.ndarray, np.ndarray, list[float], float]] = []
     hc = result.halfcycles
+    hc_dir = hc["direction"].to_numpy().astype(str)
+    hc_cycle = hc["cycle"].to_numpy()
+    hc_window = hc["window_bins"].to_numpy()
+    hc_noise = hc["noise"].to_numpy()
+    order = result.parameters.get("polyorder", 2)
     for k in range(result.dqdv.shape[0]):
-        sign = 1.0 if hc["direction"].iloc[k] == "charge" else -1.0
+        sign = 1.0 if hc_dir[k] == "charge" else -1.0
         y = sign * result.dqdv[k]
         ok = np.isfinite(y)
         if ok.sum() < 5:
             continue
         yf = np.where(ok, y, 0.0)
         raw = np.where(ok, sign * result.raw[k], 0.0)
-        w = int(hc["window_bins"].iloc[k])
-        h0 = savgol_coeffs(w, result.parameters.get("polyorder", 2))[w // 2] if w >= 3 else 1.0
-        noise_s = float(hc["noise"].iloc[k]) * np.sqrt(abs(h0))
+        w = int(hc_window[k])
+        h0 = savgol_coeffs(w, order)[w // 2] if w > order + 1 else 1.0
+        noise_s = float(hc_noise[k]) * np.sqrt(abs(h0))
         thresh = max(min_prominence_frac * float(np.nanmax(yf)), min_snr * noise_s, 1e-300)
         peaks, props = find_peaks(yf, prominence=thresh)
         if peaks.size == 0:
@@ -456,8 +461,8 @@ def find_dqdv_peaks(
             fw0 = float(widths[j])
             rows.append(
                 {
-                    "cycle": int(hc["cycle"].iloc[k]),
-                    "direction": hc["direction"].iloc[k],
+                    "cycle": int(hc_cycle[k]),
+                    "direction": hc_dir[k],
                     "position_V": pos0,
                     "position_err_V": np.nan,
                     "height": float(yf[p]),
@@ -498,20 +503,26 @@ def find_dqdv_peaks(
     fit_rows = np.flatnonzero(sizes >= 7)
     if fit_rows.size == 0:
         return table
-    width = int(sizes[fit_rows].max())
     n_fit = fit_rows.size
-    xw = np.zeros((n_fit, width))
-    yw = np.zeros((n_fit, width))
-    mw = np.zeros((n_fit, width))
-    p0 = np.zeros((n_fit, 5))
-    for r, k in enumerate(fit_rows):
-        xs, ys, idx, start, _ = windows[k]
-        xw[r, : idx.size] = xs
-        xw[r, idx.size :] = xs[-1]
-        yw[r, : idx.size] = ys
-        mw[r, : idx.size] = 1.0
-        p0[r] = start
-    par, cov, _dof = _batched_gauss_lm(xw, yw, mw, p0)
+    p0 = np.array([windows[k][3] for k in fit_rows], dtype=float)
+    par = np.zeros((n_fit, 5))
+    cov = np.zeros((n_fit, 5, 5))
+    # fit in buckets of similar window size (powers of two): padding stays small, so memory
+    # and time scale with the data, not with the widest window times the number of peaks
+    bucket = np.ceil(np.log2(sizes[fit_rows])).astype(int)
+    for b in np.unique(bucket):
+        members = np.flatnonzero(bucket == b)
+        width = int(sizes[fit_rows[members]].max())
+        xw = np.zeros((members.size, width))
+        yw = np.zeros((members.size, width))
+        mw = np.zeros((members.size, width))
+        for r, k in enumerate(fit_rows[members]):
+            xs, ys, idx, _start, _ = windows[k]
+            xw[r, : idx.size] = xs
+            xw[r, idx.size :] = xs[-1]
+            yw[r, : idx.size] = ys
+            mw[r, : idx.size] = 1.0
+        par[members], cov[members], _dof = _batched_gauss_lm(xw, yw, mw, p0[members])
     err = np.sqrt(np.clip(np.einsum("nii->ni", cov), 0, None))
     amp, mu, sig = par[:, 0], par[:, 1], np.abs(par[:, 2])
     half = np.array([windows[k][4] for k in fit_rows])
