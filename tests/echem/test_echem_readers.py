@@ -359,3 +359,50 @@ def test_truncated_arbin_and_neware(shared_data, tmp_path):
         read_cycler(bad)
     with pytest.raises(FileNotFoundError):
         read_cycler(tmp_path / "missing.mpr")
+
+
+def test_read_cycler_joins_a_list_of_files(shared_data, tmp_path):
+    """Two CSV exports of one experiment (each with its own time zero) join in order."""
+    whole = read_biologic_mpr(shared_data / "echem" / "biologic_gcpl_7cycles_v3.mpr")
+    cut = 30000
+    paths = []
+    for k, sl in enumerate((slice(0, cut), slice(cut, None))):
+        part = whole.iloc[sl]
+        out = pd.DataFrame(
+            {
+                "time_s": part["time_s"] - part["time_s"].iloc[0],
+                "Ewe/V": part["voltage_V"],
+                "I/mA": part["current_mA"],
+                "(Q-Qo)/mA.h": part["charge_mAh"] - part["charge_mAh"].iloc[0],
+                "Ns": part["instrument_step"],
+            }
+        )
+        paths.append(tmp_path / f"part{k}.csv")
+        out.to_csv(paths[-1], index=False)
+    gap = float(whole["time_s"].iloc[cut] - whole["time_s"].iloc[cut - 1])
+    joined = read_cycler(paths, gap_s=gap)
+    np.testing.assert_allclose(joined["time_s"], whole["time_s"], atol=1e-6)
+    np.testing.assert_array_equal(joined["cycle"], whole["cycle"])
+    np.testing.assert_allclose(
+        cycle_summary(joined)["charge_capacity_mAh"],
+        cycle_summary(whole)["charge_capacity_mAh"],
+        rtol=1e-6,
+    )
+    assert [p.rsplit("/", 1)[-1] for p in joined.attrs["source_files"]] == [
+        "part0.csv",
+        "part1.csv",
+    ]
+
+
+def test_dqdv_of_real_file_integrates_to_its_capacities(shared_data):
+    """The charge histogram of the v3 file integrates to the per-cycle capacities."""
+    from cathodescope.echem import dqdv
+
+    df = read_biologic_mpr(shared_data / "echem" / "biologic_gcpl_7cycles_v3.mpr")
+    s = cycle_summary(df).set_index("cycle")
+    res = dqdv(df, exclude_cv=False, smoothing="none")
+    step = res.parameters["grid_step_V"]
+    for k, row in res.halfcycles.iterrows():
+        integral = abs(np.nansum(res.raw[k]) * step)
+        expected = s.loc[row["cycle"], f"{row['direction']}_capacity_mAh"]
+        assert integral == pytest.approx(expected, rel=1e-9)
