@@ -156,3 +156,25 @@ def test_discharge_titration():
     assert np.max(np.abs(p["D_m2_s"] / D_TRUE - 1)) < 0.10
     with pytest.raises(ParameterError, match="SOC"):
         gitt_phantom(current_mA=-0.15, soc0=0.05, n_pulses=30)
+
+
+def test_relaxation_split_over_several_rest_steps(titration):
+    """EC-Lab often records a rest as two steps (10 s, then the rest): E_after is the end of both."""
+    df, _ = titration
+    codes = df["step_type"].astype(str).to_numpy()
+    run = df["step_index"].to_numpy()
+    pos_in_step = np.arange(len(df)) - np.searchsorted(run, run, side="left")
+    split = (codes == "rest") & (pos_in_step >= 3)  # first 3 points of every rest: own step
+    instrument = run * 2 + split
+    df2 = build_cycling_table(
+        df["time_s"],
+        df["voltage_V"],
+        df["current_mA"],
+        charge_mAh=df["charge_mAh"],
+        instrument_step=instrument,
+    )
+    assert df2["step_index"].max() > df["step_index"].max()
+    a = gitt_analysis(df, radius_um=5.0).pulses
+    b = gitt_analysis(df2, radius_um=5.0).pulses
+    np.testing.assert_allclose(b["dEs_V"], a["dEs_V"], rtol=1e-12)
+    np.testing.assert_allclose(b["D_m2_s"], a["D_m2_s"], rtol=1e-12)

@@ -187,9 +187,9 @@ def gitt_analysis(
 ) -> GITTResult:
     """Weppner-Huggins diffusion coefficients from a GITT experiment.
 
-    A pulse is a charge or discharge step immediately followed by a rest step (others are
-    ignored); the relaxed voltage before it is the last point of the preceding rest (if there
-    is none, the first pulse is skipped), after it the last point of the following rest.
+    A pulse is a charge or discharge step between two rest steps (others are ignored); the
+    relaxed voltage before it is the last point of the preceding rest, after it the last point
+    of the run of consecutive rest steps that follows.
 
     Parameters
     ----------
@@ -259,7 +259,13 @@ def gitt_analysis(
         if s1 - s0 < min_pulse_points:
             continue
         r_prev_end = int(steps["stop_row"].iloc[k - 1]) - 1
-        r_next0, r_next1 = int(steps["start_row"].iloc[k + 1]), int(steps["stop_row"].iloc[k + 1])
+        # the relaxation may be recorded as several consecutive rest steps (e.g. EC-Lab
+        # sequences): the relaxed voltage is the last point of the whole run of rests
+        last_rest = k + 1
+        while last_rest + 1 < len(steps) and types[last_rest + 1] == "rest":
+            last_rest += 1
+        r_next0 = int(steps["start_row"].iloc[k + 1])
+        r_next1 = int(steps["stop_row"].iloc[last_rest])
         t_start = t[r_prev_end]  # the pulse starts when the rest's last point was taken
         tau = t[s1 - 1] - t_start
         if tau <= 0:
