@@ -35,7 +35,6 @@ from cathodescope.echem._summary import (
     check_cycling_table,
     resolve_active_mass,
     step_table,
-    step_type_codes,
 )
 from cathodescope.errors import NoCyclesError, ParameterError
 
@@ -127,6 +126,7 @@ def _gcv_savgol(raw: np.ndarray, covered: np.ndarray, windows: np.ndarray, order
     """Per-row GCV choice of the Savitzky-Golay window; returns (smoothed, window per row)."""
     filled = np.where(covered, raw, 0.0)
     n_cov = np.maximum(covered.sum(axis=1), 1)
+    cov_w = covered.astype(float)
     best = np.full(raw.shape[0], np.inf)
     best_w = np.full(raw.shape[0], windows[0])
     out = filled.copy()
@@ -137,7 +137,7 @@ def _gcv_savgol(raw: np.ndarray, covered: np.ndarray, windows: np.ndarray, order
         # which dominated the run time on thousands of curves
         sm = savgol_filter(filled, int(w), order, axis=1, mode="mirror")
         h0 = savgol_coeffs(int(w), order)[int(w) // 2]
-        rss = np.sum(np.where(covered, (sm - filled) ** 2, 0.0), axis=1) / n_cov
+        rss = np.einsum("ij,ij->i", (sm - filled) ** 2, cov_w) / n_cov
         score = rss / (1.0 - h0) ** 2
         better = score < best
         best[better] = score[better]
@@ -199,30 +199,34 @@ def dqdv(
         grid_step_V = check_positive(grid_step_V, "grid_step_V")
     mass = resolve_active_mass(df, active_mass_g, required=specific) if specific else None
     steps = step_table(df)
-    codes = step_type_codes(df)
-    is_ch = codes == 0
-    is_dis = codes == 1
-    active = is_ch | is_dis
+    # Everything is decided per step (contiguous runs) and broadcast to rows with np.repeat:
+    # a handful of passes over the rows, no gathers of 1e7-element index arrays.
+    lengths = (steps["stop_row"] - steps["start_row"]).to_numpy()
+    st_type = steps["step_type"].to_numpy()
+    st_dir = np.where(st_type == "charge", 0, np.where(st_type == "discharge", 1, -1))
+    st_cycle = steps["cycle"].to_numpy().astype(np.int64)
+    st_active = st_dir >= 0
     if cycles is not None:
-        active &= np.isin(df["cycle"].to_numpy(), np.asarray(cycles))
-    if exclude_cv:
-        active &= ~_cv_mask(df, steps, cv_tolerance_V)
-    q = df["charge_mAh"].to_numpy(float)
-    dq = np.diff(q, prepend=q[:1])
-    v = df["voltage_V"].to_numpy(float)
-    cyc = df["cycle"].to_numpy()
-    if not active.any():
+        st_active &= np.isin(st_cycle, np.asarray(cycles))
+    if not st_active.any():
         raise NoCyclesError(
             "no charge or discharge points to compute dQ/dV from (only rest/EIS, or the chosen "
             "cycles are absent)."
         )
+    q = df["charge_mAh"].to_numpy(float)
+    dq = np.diff(q, prepend=q[:1])
+    v = df["voltage_V"].to_numpy(float)
+    active_rows = np.repeat(st_active, lengths)
     if grid_step_V == "auto":
-        act = np.flatnonzero(active[1:] & active[:-1]) + 1
-        act = act[:: max(1, act.size // 1_000_000)]  # a subsample is enough for a median
-        step = float(np.median(np.abs(v[act] - v[act - 1]))) if act.size else 0.0
+        stride = max(1, v.size // 1_000_000)  # a subsample of point pairs is enough
+        i0 = np.arange(0, v.size - 1, stride)
+        pair = active_rows[i0] & active_rows[i0 + 1]
+        dv = np.abs(v[i0 + 1] - v[i0])[pair]
+        step = float(np.median(dv)) if dv.size else 0.0
         grid_step_V = float(np.clip(3.0 * step, 0.002, 0.020))
     if voltage_range is None:
-        lo, hi = float(np.min(v[active])), float(np.max(v[active]))
+        lo = float(steps["min_voltage_V"].to_numpy()[st_active].min())
+        hi = float(steps["max_voltage_V"].to_numpy()[st_active].max())
     else:
         lo, hi = map(float, voltage_range)
         if not hi > lo:
@@ -232,19 +236,24 @@ def dqdv(
     n_grid = max(int(np.ceil((hi - lo) / grid_step_V)), 1)
     edges = lo + grid_step_V * np.arange(n_grid + 1)
     centres = 0.5 * (edges[:-1] + edges[1:])
-    sel = np.flatnonzero(active & (v >= lo) & (v <= edges[-1]))
-    direction = np.where(is_ch[sel], 0, 1)
-    key_full = cyc[sel].astype(np.int64) * 2 + direction
-    # keys are small non-negative ints: a bincount look-up table is O(n) (np.unique sorts)
-    present = np.bincount(key_full) > 0
+    st_key = np.where(st_active, st_cycle * 2 + st_dir, -1)
+    present = np.bincount(st_key[st_active]) > 0  # keys are small non-negative ints
     keys = np.flatnonzero(present)
-    inv = (np.cumsum(present) - 1)[key_full]
     n_half = keys.size
-    bins = np.minimum(((v[sel] - lo) / grid_step_V).astype(np.int64), n_grid - 1)
-    flat = inv * n_grid + bins
-    raw = np.bincount(flat, weights=dq[sel], minlength=n_half * n_grid).reshape(n_half, n_grid)
+    lut = np.cumsum(present) - 1
+    dummy = n_half * n_grid  # slot for rows that do not count
+    st_off = np.where(st_active, lut[np.maximum(st_key, 0)] * n_grid, dummy)
+    bins = ((v - lo) * (1.0 / grid_step_V)).astype(np.int64)
+    np.clip(bins, 0, n_grid - 1, out=bins)
+    flat = np.repeat(st_off, lengths) + bins
+    flat[~active_rows] = dummy
+    if voltage_range is not None:
+        flat[(v < lo) | (v > edges[-1])] = dummy
+    if exclude_cv:
+        flat[_cv_mask(df, steps, cv_tolerance_V)] = dummy
+    raw = np.bincount(flat, weights=dq, minlength=dummy + 1)[:dummy].reshape(n_half, n_grid)
     raw /= grid_step_V
-    hits = np.bincount(flat, minlength=n_half * n_grid).reshape(n_half, n_grid)
+    hits = np.bincount(flat, minlength=dummy + 1)[:dummy].reshape(n_half, n_grid)
     counts = hits.sum(axis=1)
     # a curve covers the bins between its lowest and highest occupied bin (small 2-D array
     # work instead of row-level minimum/maximum)
@@ -253,8 +262,9 @@ def dqdv(
     last = n_grid - 1 - np.argmax(occupied[:, ::-1], axis=1)
     idx = np.arange(n_grid)
     covered = (idx[None, :] >= first[:, None]) & (idx[None, :] <= last[:, None])
-    vmin = edges[first]
-    vmax = edges[last + 1]
+    covered &= (counts > 0)[:, None]  # a half-cycle whose points were all left out (CV)
+    vmin = np.where(counts > 0, edges[first], np.nan)
+    vmax = np.where(counts > 0, edges[last + 1], np.nan)
     capacity = np.abs(raw.sum(axis=1)) * grid_step_V
     if mass is not None:
         raw /= mass
@@ -267,7 +277,7 @@ def dqdv(
                 )
             windows = np.array([window_bins])
         else:
-            windows = np.array([5, 7, 9, 11, 13, 17, 21, 25, 31, 37, 45, 53, 61])
+            windows = np.array([5, 7, 9, 13, 17, 23, 31, 43, 61])  # ~geometric, odd
             windows = windows[windows > polyorder + 1]
         smooth, used_w = _gcv_savgol(raw, covered, windows, polyorder)
     elif smoothing == "spline":
