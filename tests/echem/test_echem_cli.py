@@ -47,7 +47,22 @@ def test_cli_dqdv_and_gitt_on_phantoms(tmp_path):
     f = tmp_path / "cyc.csv"
     _to_csv(df, f)
     out = tmp_path / "dq"
-    assert main(["echem", "dqdv", str(f), "--track-V", "3.75", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "echem",
+                "dqdv",
+                str(f),
+                "--track-V",
+                "3.75",
+                "--peak-shape",
+                "sech2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     man = json.loads((out / "manifest.json").read_text())
     assert man["results"]["vanish_cycles"] == [6]
     summ = pd.read_csv(out / "peak_track_summary.csv")

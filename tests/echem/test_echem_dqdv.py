@@ -198,3 +198,21 @@ def test_batched_fit_agrees_with_scipy_curve_fit(phantom):
         # same optimum to a thousandth of each parameter's standard error, same errors
         assert np.all(np.abs(par[k] - popt) < 1e-3 * perr)
         np.testing.assert_allclose(np.sqrt(np.diag(cov[k])), perr, rtol=1e-3)
+
+
+def test_sech2_shape_recovers_the_reaction_charge(phantom):
+    """The phantom's peaks are logistic derivatives: the sech^2 model gives their charge."""
+    df, truth = phantom
+    pk = find_dqdv_peaks(dqdv(df, cycles=[1, 2]), shape="sech2")
+    for c in (1, 2):
+        for direction in ("charge", "discharge"):
+            got = pk[(pk["cycle"] == c) & (pk["direction"] == direction)].sort_values("position_V")
+            tp = truth["peaks"].query(f"cycle == {c} and direction == '{direction}' and present")
+            tp = tp.sort_values("position_V")
+            np.testing.assert_allclose(got["area"], tp["capacity_mAh"], rtol=0.03)
+            np.testing.assert_allclose(got["position_V"], tp["position_V"], atol=0.002)
+    # width parameter: FWHM = 3.525 w with w = 20, 25, 20 mV
+    one = pk[(pk["cycle"] == 1) & (pk["direction"] == "charge")].sort_values("position_V")
+    np.testing.assert_allclose(one["fwhm_V"], 3.525 * np.array([0.02, 0.025, 0.02]), rtol=0.03)
+    with pytest.raises(ParameterError, match="shape"):
+        find_dqdv_peaks(dqdv(df, cycles=[1]), shape="lorentzian")

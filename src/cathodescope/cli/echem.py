@@ -95,6 +95,12 @@ def register(subparsers) -> None:
         help="largest peak move between consecutive cycles, V",
     )
     p.add_argument("--specific", action="store_true", help="dQ/dV per gram (needs the mass)")
+    p.add_argument(
+        "--peak-shape",
+        choices=("gaussian", "sech2"),
+        default="gaussian",
+        help="peak model fitted to each dQ/dV peak",
+    )
     add_out_arguments(p)
     p.set_defaults(func=_dqdv)
 
@@ -172,7 +178,7 @@ def _dqdv(args) -> int:
                 active_mass_g=args.active_mass_g,
             )
         with run.timer("peaks"):
-            peaks = find_dqdv_peaks(res)
+            peaks = find_dqdv_peaks(res, shape=args.peak_shape)
         run.write_table("dqdv", res.to_dataframe())
         run.write_table("halfcycles", res.halfcycles)
         run.write_table("peaks", peaks)

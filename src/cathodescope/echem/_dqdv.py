@@ -330,9 +330,18 @@ def dqdv(
 
 
 def _batched_gauss_lm(
-    xw: np.ndarray, yw: np.ndarray, mw: np.ndarray, p0: np.ndarray, n_iter: int = 40
+    xw: np.ndarray,
+    yw: np.ndarray,
+    mw: np.ndarray,
+    p0: np.ndarray,
+    n_iter: int = 40,
+    shape: str = "gaussian",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Levenberg-Marquardt fit of ``a exp(-(x-mu)^2 / 2 s^2) + b0 + b1 (x - mu)`` to many peaks.
+    """Levenberg-Marquardt fit of ``a P((x - mu) / s) + b0 + b1 (x - mu)`` to many peaks.
+
+    ``P(z) = exp(-z^2 / 2)`` for ``shape="gaussian"``; ``P(z) = sech^2(z / 2)`` for
+    ``"sech2"`` (the derivative of a logistic step, i.e. the dQ/dV of an ideal lattice-gas
+    intercalation reaction; s is then its width w, FWHM = 3.525 w, area = 4 a w).
 
     Written here rather than calling ``scipy.optimize.curve_fit`` once per peak: a benchmark
     with 3e4 peaks took minutes in curve_fit (Python overhead per call); the batched normal
@@ -359,9 +368,15 @@ def _batched_gauss_lm(
         sg = np.where(np.abs(sg) < 1e-12, 1e-12, sg)
         d = xw - mu
         z = d / sg
-        g = np.exp(-0.5 * z * z)
+        if shape == "sech2":
+            th = np.tanh(0.5 * z)
+            g = 1.0 - th * th
+            dg = a * g * th / sg  # d(a g)/d mu; times z for d/d s
+        else:
+            g = np.exp(-0.5 * z * z)
+            dg = a * g * z / sg
         f = a * g + b0 + b1 * d
-        jac = np.stack([g, a * g * z / sg - b1, a * g * z * z / sg, np.ones_like(g), d], axis=-1)
+        jac = np.stack([g, dg - b1, dg * z, np.ones_like(g), d], axis=-1)
         return f, jac
 
     f, jac = model_jac(p)
@@ -403,16 +418,18 @@ def find_dqdv_peaks(
     min_prominence_frac: float = 0.05,
     min_snr: float = 5.0,
     fit: bool = True,
+    shape: Literal["gaussian", "sech2"] = "gaussian",
 ) -> pd.DataFrame:
     """Peaks of every dQ/dV curve with position, height, area and width and their uncertainties.
 
     Candidates are maxima of |smoothed dQ/dV| (``scipy.signal.find_peaks``) whose prominence is
     at least ``min_prominence_frac`` of the curve's maximum and ``min_snr`` times the noise of
     the smoothed curve (raw-residual noise x sqrt of the smoother's central weight). Each is then
-    fitted on the *raw* binned data within +-1.5 FWHM by a Gaussian on a linear background
-    (batched Levenberg-Marquardt, covariance scaled by the residual variance), giving standard
-    errors. The Gaussian area of a peak with heavier tails (e.g. the sech^2 of a
-    lattice-gas/Nernstian step) is smaller than its charge (by ~11 % for sech^2).
+    fitted on the *raw* binned data within +-1.5 FWHM by a Gaussian (or sech^2) on a linear
+    background (batched Levenberg-Marquardt, covariance scaled by the residual variance), giving
+    standard errors. The Gaussian area of a peak with heavier tails (e.g. the sech^2 of a
+    lattice-gas/Nernstian step) is smaller than its charge (by ~11 % for sech^2); choose
+    ``shape="sech2"`` for such peaks.
 
     Parameters
     ----------
@@ -424,16 +441,22 @@ def find_dqdv_peaks(
         Smallest prominence in units of the smoothed curve's noise.
     fit : bool
         Fit each peak (else: parabola through the top three bins, no uncertainties).
+    shape : {"gaussian", "sech2"}
+        Peak model: Gaussian, or sech^2 (derivative of a logistic step: the dQ/dV of an ideal
+        intercalation reaction, whose area is then the reaction's full charge).
 
     Returns
     -------
     DataFrame
         ``cycle``, ``direction``, ``position_V``, ``position_err_V``, ``height`` (|dQ/dV| above
         background, mAh/V or mAh/g/V), ``height_err``, ``fwhm_V``, ``fwhm_err_V``, ``area``
-        (mAh or mAh/g under the Gaussian), ``area_err``, ``prominence``, ``snr``, ``fitted``.
+        (mAh or mAh/g under the fitted peak), ``area_err``, ``prominence``, ``snr``, ``fitted``.
         Without ``fit`` (or when the fit fails) the position comes from a parabola through the
         three top bins and the errors are NaN.
     """
+    check_choice(shape, ("gaussian", "sech2"), "shape")
+    # model width parameter per FWHM, and area per (height x width parameter)
+    fwhm_per_s, area_per_as = (3.5255, 4.0) if shape == "sech2" else (2.3548, np.sqrt(2 * np.pi))
     x = result.voltage_V
     dx = float(x[1] - x[0]) if x.size > 1 else 1.0
     rows: list[dict[str, Any]] = []
@@ -489,7 +512,7 @@ def find_dqdv_peaks(
             half = max(1.5 * fw0, 3 * dx)
             idx = np.flatnonzero(ok & (np.abs(x - pos0) <= half))
             base = float(np.min(yf[idx])) if idx.size else 0.0
-            p0 = [max(yf[p] - base, 1e-12), pos0, max(fw0 / 2.3548, dx), base, 0.0]
+            p0 = [max(yf[p] - base, 1e-12), pos0, max(fw0 / fwhm_per_s, dx), base, 0.0]
             windows.append((x[idx], raw[idx], idx, p0, half))
     cols = [
         "cycle",
@@ -532,12 +555,12 @@ def find_dqdv_peaks(
             xw[r, idx.size :] = xs[-1]
             yw[r, : idx.size] = ys
             mw[r, : idx.size] = 1.0
-        par[members], cov[members], _dof = _batched_gauss_lm(xw, yw, mw, p0[members])
+        par[members], cov[members], _dof = _batched_gauss_lm(xw, yw, mw, p0[members], shape=shape)
     err = np.sqrt(np.clip(np.einsum("nii->ni", cov), 0, None))
     amp, mu, sig = par[:, 0], par[:, 1], np.abs(par[:, 2])
     half = np.array([windows[k][4] for k in fit_rows])
     good = np.all(np.isfinite(err), axis=1) & (amp > 0) & (np.abs(mu - p0[:, 1]) < half) & (sig > 0)
-    area = amp * sig * np.sqrt(2 * np.pi)
+    area = amp * sig * area_per_as
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.hypot(err[:, 0] / amp, err[:, 2] / sig)
     sel = fit_rows[good]
@@ -545,8 +568,8 @@ def find_dqdv_peaks(
     table.loc[sel, "position_err_V"] = err[good, 1]
     table.loc[sel, "height"] = amp[good]
     table.loc[sel, "height_err"] = err[good, 0]
-    table.loc[sel, "fwhm_V"] = 2.3548 * sig[good]
-    table.loc[sel, "fwhm_err_V"] = 2.3548 * err[good, 2]
+    table.loc[sel, "fwhm_V"] = fwhm_per_s * sig[good]
+    table.loc[sel, "fwhm_err_V"] = fwhm_per_s * err[good, 2]
     table.loc[sel, "area"] = area[good]
     table.loc[sel, "area_err"] = (area * rel)[good]
     table.loc[sel, "fitted"] = True
