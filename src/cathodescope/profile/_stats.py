@@ -18,8 +18,8 @@ import scipy.fft as sfft
 RHO_CUTOFF = 0.05
 MAX_LAG_VOX = 10
 # Voxels sampled per bin to estimate the bin's pair-geometry inflation factor.
-SAMPLES_PER_BIN = 128
-SAMPLE_BUDGET = 6_000_000
+SAMPLES_PER_BIN = 96
+SAMPLE_BUDGET = 3_000_000
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def _residual_fields(data: BinnedData, pad: tuple[int, ...]) -> tuple[np.ndarray
     return fields, mask
 
 
-def correlation_functions(data: BinnedData) -> tuple[np.ndarray, np.ndarray]:
+def correlation_functions(data: BinnedData, workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Normalised auto- and cross-correlation functions of the residuals at small lags.
 
     The residual fields ``r_j`` (voxel value minus its bin's mean) are correlated with FFTs over
@@ -121,9 +121,9 @@ def correlation_functions(data: BinnedData) -> tuple[np.ndarray, np.ndarray]:
     )
     pad = tuple(sp - s for sp, s in zip(shape_p, data.shape, strict=True))
     fields, mask = _residual_fields(data, pad)
-    ffts = [sfft.rfftn(f, workers=-1) for f in fields]
-    fm = sfft.rfftn(mask, workers=-1)
-    pairs = sfft.irfftn(fm * np.conj(fm), s=shape_p, workers=-1)
+    ffts = [sfft.rfftn(f, workers=workers) for f in fields]
+    fm = sfft.rfftn(mask, workers=workers)
+    pairs = sfft.irfftn(fm * np.conj(fm), s=shape_p, workers=workers)
 
     def window(arr: np.ndarray, half: list[int]) -> np.ndarray:
         idx = np.ix_(*[np.arange(-h, h + 1) % n for h, n in zip(half, shape_p, strict=True)])
@@ -133,7 +133,7 @@ def correlation_functions(data: BinnedData) -> tuple[np.ndarray, np.ndarray]:
     gam = np.empty((n_ch, n_ch, *npairs.shape))
     for j in range(n_ch):
         for k in range(j, n_ch):
-            cc = sfft.irfftn(ffts[j] * np.conj(ffts[k]), s=shape_p, workers=-1)
+            cc = sfft.irfftn(ffts[j] * np.conj(ffts[k]), s=shape_p, workers=workers)
             # irfftn(F_j conj F_k)[h] = sum_x r_j(x + h) r_k(x): covariance at lag +h of j wrt k.
             g = window(cc, lmax) / npairs
             gam[j, k] = g
@@ -161,7 +161,7 @@ def correlation_functions(data: BinnedData) -> tuple[np.ndarray, np.ndarray]:
 
 
 def ess_cov(
-    data: BinnedData, rng: np.random.Generator
+    data: BinnedData, rng: np.random.Generator, workers: int = 1
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Covariance of bin means for spatially correlated voxels (effective sample size).
 
@@ -169,7 +169,8 @@ def ess_cov(
     n^2 * sum_{x, y in B} R_jk(y - x)``. The sum runs over voxel pairs of the *same* bin, so
     thin depth shells get the smaller inflation they really have. It is written
     ``n * f_jk`` with ``f_jk = mean_{x in B} sum_{|h_a| <= L_a} R_jk(h) 1[x + h in B]`` and
-    ``f_jk`` is estimated from up to 128 randomly sampled voxels of the bin. The effective
+    ``f_jk`` is estimated from about 96 randomly sampled voxels of the bin (fewer, at
+    least 16, when the correlation window is very large). The effective
     sample size of channel ``j`` is ``n_eff = n / f_jj`` (``f_jj`` clipped to >= 1), and the
     interval uses ``n_eff - 1`` degrees of freedom.
 
@@ -181,7 +182,7 @@ def ess_cov(
     half_width : ndarray of int, shape (ndim,)
         Correlation window half-widths in voxels per axis.
     """
-    rho, half = correlation_functions(data)
+    rho, half = correlation_functions(data, workers=workers)
     ndim = len(data.shape)
     n_ch = data.values.shape[0]
     # Bin-label volume padded by the window, -1 outside the particle.
@@ -198,13 +199,9 @@ def ess_cov(
     # Sample up to SAMPLES_PER_BIN voxels per bin (all of small bins), fewer when the window
     # is large so that samples x lags stays below SAMPLE_BUDGET (at least 16 per bin).
     per_bin = int(np.clip(SAMPLE_BUDGET // (n_lags * data.n_bins), 16, SAMPLES_PER_BIN))
-    order = rng.permutation(data.bins.size)
-    b_perm = data.bins[order]
-    rank = np.empty_like(order)
-    sort = np.argsort(b_perm, kind="stable")
-    starts = np.searchsorted(b_perm[sort], np.arange(data.n_bins))
-    rank[sort] = np.arange(order.size) - starts[b_perm[sort]]
-    chosen = order[rank < per_bin]
+    # Bernoulli sampling: each voxel of bin b is kept with probability per_bin / n_b.
+    keep_p = per_bin / np.maximum(data.counts, 1)
+    chosen = np.flatnonzero(rng.random(data.bins.size) < keep_p[data.bins])
     coords = np.stack(np.unravel_index(data.flat_index[chosen], data.shape), axis=1) + half
     lin = np.ravel_multi_index(tuple(coords.T), shape_p)
     strides = np.array([int(np.prod(shape_p[a + 1 :])) for a in range(ndim)])
