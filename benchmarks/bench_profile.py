@@ -37,6 +37,12 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process (all threads): robust to a loaded machine."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as fh:
@@ -94,13 +100,16 @@ def bench_profiles(args) -> None:
     )
     for method in args.methods:
         times = []
+        cpu = []
         for _ in range(args.repeats):
+            c0 = _cpu_s()
             t = time.perf_counter()
             res = depth_profiles(labels, chans, spacing=args.spacing, ci_method=method)
             times.append(time.perf_counter() - t)
+            cpu.append(_cpu_s() - c0)
         print(
-            f"depth_profiles ci_method={method}: median {statistics.median(times):.2f} s "
-            f"(runs: {', '.join(f'{x:.2f}' for x in times)}); "
+            f"depth_profiles ci_method={method}: median {statistics.median(times):.2f} s wall, "
+            f"{statistics.median(cpu):.2f} s CPU (runs: {', '.join(f'{x:.2f}' for x in times)}); "
             f"{len(res.profiles)} profile rows, {res.reliable_windows.shape[0]} particles"
         )
     peak = _peak_mb()
