@@ -41,6 +41,8 @@ class BinnedData:
     mean : ndarray of float64, shape (n_bins, C)
     cov : ndarray of float64, shape (n_bins, C, C)
         Sample covariance (ddof=1) of the voxel values in each bin (NaN where count < 2).
+    resid : ndarray of float32, shape (C, n)
+        Voxel value minus its bin's mean.
     """
 
     flat_index: np.ndarray
@@ -51,6 +53,7 @@ class BinnedData:
     counts: np.ndarray
     mean: np.ndarray
     cov: np.ndarray
+    resid: np.ndarray
 
 
 def bin_values(
@@ -72,7 +75,9 @@ def bin_values(
             c = np.bincount(bins, weights=resid[j] * resid[k], minlength=n_bins) / denom
             cov[:, j, k] = cov[:, k, j] = c
     mean[counts == 0] = np.nan
-    return BinnedData(flat_index, bins, values, shape, n_bins, counts, mean, cov)
+    return BinnedData(
+        flat_index, bins, values, shape, n_bins, counts, mean, cov, resid.astype(np.float32)
+    )
 
 
 def naive_cov(data: BinnedData) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +93,7 @@ def _residual_fields(data: BinnedData, pad: tuple[int, ...]) -> tuple[np.ndarray
     n_ch = data.values.shape[0]
     shape_p = tuple(s + p for s, p in zip(data.shape, pad, strict=True))
     lin = np.ravel_multi_index(np.unravel_index(data.flat_index, data.shape), shape_p)
-    resid = data.values - data.mean[data.bins].T
+    resid = data.resid
     fields = np.zeros((n_ch, *shape_p), dtype=np.float32)
     for j in range(n_ch):
         fields[j].ravel()[lin] = resid[j]
