@@ -279,7 +279,8 @@ def depth_profiles(
       std / sqrt(n_eff)``.
     * ``"block_bootstrap"``: blocks of ``2 L + 1`` voxels per axis (``L`` the correlation
       half-width above) are resampled with Poisson(1) weights (``n_boot`` replicates); interval
-      ``mean +/- t(blocks - 1) * SE_boot``.
+      ``mean +/- t(blocks - 1) * SE_boot``. Fragile for particles only a few blocks across
+      (coverage 0.77-0.99 in our tests, against >= 0.98 for "ess").
     * ``"naive"``: independent voxels, for comparison only.
 
     Ratios: ``Elem / sum(ratio channels)`` of the bin means, with the interval propagated by

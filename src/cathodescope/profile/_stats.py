@@ -251,8 +251,11 @@ def bootstrap_cov(
     length, so blocks are nearly independent). Each replicate draws an independent Poisson(1)
     weight per block, shared by all bins and channels, and recomputes every bin mean as
     ``sum_blocks w S / sum_blocks w n``. The covariance of the replicates estimates the
-    covariance of the bin means (cross-channel terms included); the interval uses a Student-t
-    quantile with ``(blocks in the bin) - 1`` degrees of freedom.
+    covariance of the bin means (cross-channel terms included), scaled by ``k / (k - 1)`` for
+    a bin spanning ``k`` blocks; the interval uses a Student-t quantile with ``k - 1`` degrees
+    of freedom. Caveat: with few blocks per bin (particles less than ~10 correlation lengths
+    across) the result depends on how the block grid falls on the particle and can under-cover;
+    prefer ``"ess"``.
 
     Returns
     -------
@@ -288,7 +291,9 @@ def bootstrap_cov(
     good = np.isfinite(reps).all(axis=2)  # (n_boot, n_bins)
     for b in np.flatnonzero(nonempty):
         x = reps[good[:, b], b, :]
-        if x.shape[0] > 2 and blocks_per_bin[b] > 1:
-            cov[b] = np.atleast_2d(np.cov(x, rowvar=False))
+        k = blocks_per_bin[b]
+        if x.shape[0] > 2 and k > 1:
+            # k / (k - 1): the bootstrap variance of a mean of k blocks is biased low by (k-1)/k
+            cov[b] = np.atleast_2d(np.cov(x, rowvar=False)) * (k / (k - 1))
     dof = np.where(blocks_per_bin >= 2, blocks_per_bin - 1.0, 0.0)
     return cov, dof
