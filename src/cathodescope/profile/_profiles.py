@@ -179,13 +179,15 @@ def _validate_inputs(
             )
         if a.dtype.kind not in "fiub":
             raise ParameterError(f"channel {name!r} must be numeric, got dtype {a.dtype}.")
-        if a.dtype.kind == "f" and not np.isfinite(np.sum(a, dtype=np.float64)):
+        # One float64 pass finds NaN/inf (sum not finite) and rules out an all-zero channel.
+        total = np.sum(a, dtype=np.float64)
+        if a.dtype.kind == "f" and not np.isfinite(total):
             bad = int(a.size - np.count_nonzero(np.isfinite(a)))
             raise NonFiniteDataError(
                 f"channel {name!r} contains {bad} NaN/inf voxels; replace them (e.g. "
                 "np.nan_to_num) or mask them out before profiling."
             )
-        if not a.any():
+        if total == 0 and not a.any():
             raise EmptyDataError(
                 f"channel {name!r} is all zero; check that the right file/dataset was read."
             )
