@@ -128,6 +128,26 @@ class EdgeNotFoundError(CathodescopeError, ValueError):
 # --- echem ----------------------------------------------------------------------------------
 
 
+class CyclerColumnError(FileFormatError):
+    """A cycler table lacks a required column (time, voltage, current) or has unknown columns."""
+
+
+class NonMonotonicTimeError(CathodescopeError, ValueError):
+    """Time goes backwards inside one cycler file (corrupt export or files concatenated)."""
+
+
+class ActiveMassError(CathodescopeError, ValueError):
+    """Per-gram values were asked for but the active mass is missing, zero or negative."""
+
+
+class NoCyclesError(EmptyDataError):
+    """The data hold no charge or discharge step to analyse (only rests, EIS...)."""
+
+
+class GITTError(EmptyDataError):
+    """No usable GITT pulse/rest pair was found, or a pulse is too short to analyse."""
+
+
 # --- xrf / spm ------------------------------------------------------------------------------
 
 

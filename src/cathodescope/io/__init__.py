@@ -7,6 +7,18 @@ exceptions from :mod:`cathodescope.errors` on corrupt, truncated or unrecognised
 
 from cathodescope.io._atomic import atomic_path, atomic_write_bytes, atomic_write_text, sha256_file
 
+# --
+# -- cyclers --
+from cathodescope.io._biologic import read_biologic_mpr, read_biologic_mpt
+from cathodescope.io._cycler_table import (
+    CANONICAL_COLUMNS,
+    STEP_TYPES,
+    build_cycling_table,
+    join_cycling_tables,
+)
+from cathodescope.io._cyclers import read_arbin_csv, read_cycler, read_cycler_csv, read_neware_ndax
+from cathodescope.io._maccor import read_maccor
+
 # -- image channels and volumes (TIFF, npy, HDF5, Zarr) --
 from cathodescope.io._volumes import as_channel_array, read_channel, read_channels
 
@@ -35,6 +47,8 @@ from cathodescope.io._xas import (
     write_athena_json,
 )
 
+# --
+# -- XRF --
 # --
 # -- SPM --
 # --
@@ -65,19 +79,30 @@ from cathodescope.io._xrf import (
 # --
 
 __all__ = [
+    "CANONICAL_COLUMNS",
+    "STEP_TYPES",
     "AthenaGroup",
     "as_channel_array",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
+    "build_cycling_table",
+    "join_cycling_tables",
     "make_pattern",
     "make_series",
+    "read_arbin_csv",
     "read_athena",
+    "read_biologic_mpr",
+    "read_biologic_mpt",
     "read_bruker_raw",
     "read_channel",
     "read_channels",
+    "read_cycler",
+    "read_cycler_csv",
     "read_gsas",
+    "read_maccor",
     "read_maps_h5",
+    "read_neware_ndax",
     "read_pattern",
     "read_pyxrf_h5",
     "read_series",

@@ -9,6 +9,8 @@ GITT curves; diffraction patterns.
 # -- spectra --
 # --
 # -- cycling and GITT --
+from cathodescope.phantom._cycling import cycling_phantom, gitt_phantom
+
 # --
 # -- diffraction and thermal --
 from cathodescope.phantom._diffraction import (
@@ -45,8 +47,10 @@ __all__ = [
     "LayeredProfile",
     "ParticleTruth",
     "Spheroid",
+    "cycling_phantom",
     "ellipsoid_depth",
     "gas_release_trace",
+    "gitt_phantom",
     "heating_series",
     "k_edge_model",
     "k_edge_standards",
