@@ -19,9 +19,6 @@ from cathodescope.io._cycler_table import (
 from cathodescope.io._cyclers import read_arbin_csv, read_cycler, read_cycler_csv, read_neware_ndax
 from cathodescope.io._maccor import read_maccor
 
-# -- image channels and volumes (TIFF, npy, HDF5, Zarr) --
-from cathodescope.io._volumes import as_channel_array, read_channel, read_channels
-
 # --
 # -- TXM projections --
 from cathodescope.io._txm import (
@@ -34,6 +31,9 @@ from cathodescope.io._txm import (
     read_tiff_stack,
     read_xradia,
 )
+
+# -- image channels and volumes (TIFF, npy, HDF5, Zarr) --
+from cathodescope.io._volumes import as_channel_array, read_channel, read_channels
 
 # --
 # -- XAS --
@@ -82,6 +82,7 @@ __all__ = [
     "CANONICAL_COLUMNS",
     "STEP_TYPES",
     "AthenaGroup",
+    "RawProjections",
     "as_channel_array",
     "atomic_path",
     "atomic_write_bytes",
@@ -89,7 +90,9 @@ __all__ = [
     "build_cycling_table",
     "join_cycling_tables",
     "make_pattern",
+    "make_projections",
     "make_series",
+    "read_angles_file",
     "read_arbin_csv",
     "read_athena",
     "read_biologic_mpr",
@@ -99,17 +102,22 @@ __all__ = [
     "read_channels",
     "read_cycler",
     "read_cycler_csv",
+    "read_data_exchange",
+    "read_fxi",
     "read_gsas",
     "read_maccor",
     "read_maps_h5",
     "read_neware_ndax",
     "read_pattern",
+    "read_projections",
     "read_pyxrf_h5",
     "read_series",
+    "read_tiff_stack",
     "read_uxd",
     "read_xanes_stack",
     "read_xas_columns",
     "read_xdi",
+    "read_xradia",
     "read_xrf_map",
     "read_xrf_tiffs",
     "read_xy",
