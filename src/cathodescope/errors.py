@@ -95,4 +95,19 @@ class CathodescopeRunWarning(CathodescopeWarning):
 # --- xrf / spm ------------------------------------------------------------------------------
 
 
+# spm (scanning probe): added at the bottom of this section by the spm helper
+
+
+class SPMChannelMissingError(MissingMetadataError):
+    """An SPM scan lacks a channel the analysis needs (e.g. Phase2 for DART)."""
+
+
+class ScanSizeMismatchError(ShapeMismatchError):
+    """SPM maps that must share one grid differ in pixels or in physical scan size."""
+
+
+class DartError(CathodescopeError, ValueError):
+    """DART inputs cannot give a resonance (phases out of range, identical drive frequencies)."""
+
+
 # --- xrd / thermal --------------------------------------------------------------------------

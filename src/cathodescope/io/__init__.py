@@ -28,6 +28,7 @@ from cathodescope.io._atomic import atomic_path, atomic_write_bytes, atomic_writ
 # --
 
 # -- SPM --
+from cathodescope.io._spm import SPMScan, read_gwy, read_ibw, read_nanoscope, read_spm
 
 # --
 
