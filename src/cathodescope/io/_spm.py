@@ -165,8 +165,9 @@ def _make_channel(
     }
     if extra:
         attrs.update(extra)
-    return xr.DataArray(np.asarray(data, dtype=np.float64), dims=("y", "x"), coords=coords,
-                        attrs=attrs, name=name)
+    return xr.DataArray(
+        np.asarray(data, dtype=np.float64), dims=("y", "x"), coords=coords, attrs=attrs, name=name
+    )
 
 
 def _check_file(path: str | os.PathLike[str]) -> Path:
@@ -174,7 +175,9 @@ def _check_file(path: str | os.PathLike[str]) -> Path:
     if not p.is_file():
         raise FileNotFoundError(f"SPM file not found: {p}")
     if p.stat().st_size == 0:
-        raise TruncatedFileError(f"{p} is empty (0 bytes); copy the file again from the instrument.")
+        raise TruncatedFileError(
+            f"{p} is empty (0 bytes); copy the file again from the instrument."
+        )
     return p
 
 
@@ -202,8 +205,10 @@ def _unique_names(bases: list[str], directions: list[str], fulls: list[str]) -> 
     counts: dict[str, int] = {}
     for b in bases:
         counts[b] = counts.get(b, 0) + 1
-    names = [b if counts[b] == 1 else f"{b}{d}" if d else f for b, d, f in
-             zip(bases, directions, fulls, strict=True)]
+    names = [
+        b if counts[b] == 1 else f"{b}{d}" if d else f
+        for b, d, f in zip(bases, directions, fulls, strict=True)
+    ]
     seen: dict[str, int] = {}
     out = []
     for n in names:  # last resort: never silently overwrite a channel
@@ -393,12 +398,14 @@ def read_ibw(path: str | os.PathLike[str]) -> SPMScan:
     if len(layer_labels) < n_layers:  # fall back on the note's channel list
         from_note = [meta.get(f"Channel{i + 1}DataType", "") for i in range(n_layers)]
         layer_labels = [
-            layer_labels[i] if i < len(layer_labels) and layer_labels[i] else from_note[i]
-            or f"Channel{i + 1}"
+            layer_labels[i]
+            if i < len(layer_labels) and layer_labels[i]
+            else from_note[i] or f"Channel{i + 1}"
             for i in range(n_layers)
         ]
-    bases, directions = zip(*(_split_direction(lab) for lab in layer_labels[:n_layers]),
-                            strict=True)
+    bases, directions = zip(
+        *(_split_direction(lab) for lab in layer_labels[:n_layers]), strict=True
+    )
     names = _unique_names(list(bases), list(directions), layer_labels[:n_layers])
 
     sf_a = np.asarray(header["sfA"], dtype=float)
@@ -415,8 +422,9 @@ def read_ibw(path: str | os.PathLike[str]) -> SPMScan:
     # stage offsets of the scan stay in metadata (x_offset_um, y_offset_um).
     origin = (0.0, 0.0)
     metadata = _asylum_metadata(meta)
-    metadata.update({"format": "Asylum .ibw", "wave_name": header["bname"].decode("latin-1"),
-                     "raw": meta})
+    metadata.update(
+        {"format": "Asylum .ibw", "wave_name": header["bname"].decode("latin-1"), "raw": meta}
+    )
     channels: dict[str, xr.DataArray] = {}
     for i, name in enumerate(names):
         # Igor stores (x, y) with row index = x; transpose to (y, x) and flip so that the
@@ -424,7 +432,11 @@ def read_ibw(path: str | os.PathLike[str]) -> SPMScan:
         layer = np.asarray(data[:, :, i], dtype=np.float64).T[::-1]
         units, how = _asylum_units(bases[i], layer, meta)
         channels[name] = _make_channel(
-            layer, name=name, units=units, spacing_um=(dy_um, dx_um), origin_um=origin,
+            layer,
+            name=name,
+            units=units,
+            spacing_um=(dy_um, dx_um),
+            origin_um=origin,
             direction=directions[i],
             extra={"label": layer_labels[i], "units_from": how, "source": os.fspath(p)},
         )
@@ -484,13 +496,15 @@ def read_gwy(path: str | os.PathLike[str]) -> SPMScan:
     names = _unique_names(list(bases), list(directions), labels)
     channels: dict[str, xr.DataArray] = {}
     shape0 = None
-    for name, label, base, direction, fld in zip(names, labels, bases, directions, fields,
-                                                  strict=True):
+    for name, label, _base, direction, fld in zip(
+        names, labels, bases, directions, fields, strict=True
+    ):
         xres, yres = int(fld["xres"]), int(fld["yres"])
         data = np.asarray(fld.data, dtype=np.float64)
         if data.shape != (yres, xres):
-            raise FileFormatError(f"{p}: channel {label!r} has data {data.shape} but "
-                                  f"xres x yres = {xres} x {yres}.")
+            raise FileFormatError(
+                f"{p}: channel {label!r} has data {data.shape} but xres x yres = {xres} x {yres}."
+            )
         if shape0 is None:
             shape0 = data.shape
         xy_unit = fld["si_unit_xy"].get("unitstr", "m") if fld.get("si_unit_xy") else "m"
@@ -500,14 +514,24 @@ def read_gwy(path: str | os.PathLike[str]) -> SPMScan:
             raise FileFormatError(f"{p}: lateral unit {xy_unit!r} is not a length.")
         dx = float(fld["xreal"]) / xres * to_um
         dy = float(fld["yreal"]) / yres * to_um
-        origin = (float(fld.get("yoff", 0.0) or 0.0) * to_um,
-                  float(fld.get("xoff", 0.0) or 0.0) * to_um)
+        origin = (
+            float(fld.get("yoff", 0.0) or 0.0) * to_um,
+            float(fld.get("xoff", 0.0) or 0.0) * to_um,
+        )
         channels[name] = _make_channel(
-            data, name=name, units=str(z_unit), spacing_um=(dy, dx), origin_um=origin,
+            data,
+            name=name,
+            units=str(z_unit),
+            spacing_um=(dy, dx),
+            origin_um=origin,
             direction=direction,
-            extra={"label": label, "units_from": "gwy si_unit_z",
-                   "xreal_um": float(fld["xreal"]) * to_um,
-                   "yreal_um": float(fld["yreal"]) * to_um, "source": os.fspath(p)},
+            extra={
+                "label": label,
+                "units_from": "gwy si_unit_z",
+                "xreal_um": float(fld["xreal"]) * to_um,
+                "yreal_um": float(fld["yreal"]) * to_um,
+                "source": os.fspath(p),
+            },
         )
     meta_raw: dict[str, str] = {}
     if metas[0] is not None:
@@ -529,8 +553,19 @@ _NS_VALUE_RE = re.compile(
     r"(?P<hard_scale_units>[^)]*)\))?\s*(?P<value>[-+0-9.eE]+)?\s*(?P<units>.*)$"
 )
 
-_SI_PREFIX = {"": 1.0, "k": 1e3, "m": 1e-3, "u": 1e-6, "~": 1e-6, "µ": 1e-6, "n": 1e-9,
-              "p": 1e-12, "f": 1e-15, "M": 1e6, "G": 1e9}
+_SI_PREFIX = {
+    "": 1.0,
+    "k": 1e3,
+    "m": 1e-3,
+    "u": 1e-6,
+    "~": 1e-6,
+    "µ": 1e-6,
+    "n": 1e-9,
+    "p": 1e-12,
+    "f": 1e-15,
+    "M": 1e6,
+    "G": 1e9,
+}
 
 
 def _split_unit(unit: str) -> tuple[float, str]:
@@ -640,7 +675,7 @@ def read_nanoscope(path: str | os.PathLike[str]) -> SPMScan:
         raise TruncatedFileError(
             f"{p}: the NanoScope header has no '\\*File list end'; the file is truncated."
         )
-    sections = _parse_nanoscope_header(raw[:end + 16].decode("latin-1"))
+    sections = _parse_nanoscope_header(raw[: end + 16].decode("latin-1"))
     merged: dict[str, str] = {}
     for sec_name, sec in sections:
         if "image list" not in sec_name.lower():
@@ -661,8 +696,7 @@ def read_nanoscope(path: str | os.PathLike[str]) -> SPMScan:
             nx = int(img["Samps/line"])
             ny = int(img.get("Number of lines", img.get("Lines", "0")))
         except (KeyError, ValueError) as exc:
-            raise FileFormatError(f"{p}: image header field missing or unreadable: {exc}") \
-                from exc
+            raise FileFormatError(f"{p}: image header field missing or unreadable: {exc}") from exc
         if bpp not in (2, 4) or nx * ny * bpp > length or nx <= 0 or ny <= 0:
             raise FileFormatError(
                 f"{p}: image of {nx} x {ny} pixels x {bpp} bytes does not fit its data "
@@ -721,22 +755,30 @@ def read_nanoscope(path: str | os.PathLike[str]) -> SPMScan:
         fast_um, slow_um = _ns_scan_size_um(size_text)
         if len(size_text.split()) < 3:  # Ciao scan list form '15000 nm': aspect ratio applies
             slow_um = fast_um * ny / nx
-        extras.append({
-            "label": label,
-            "units_from": how,
-            "z_scale_per_lsb": scale,
-            "hard_scale_V_per_LSB": zs.get("hard_scale", math.nan),
-            "scan_size_um": (slow_um, fast_um),
-            "spacing_um": (slow_um / ny, fast_um / nx),
-            "source": os.fspath(p),
-        })
-    names = _unique_names(bases, [d if d in ("Trace", "Retrace") else "" for d in directions],
-                          labels)
-    for name, arr, unit, extra, direction in zip(names, arrays, units_list, extras, directions,
-                                                 strict=True):
+        extras.append(
+            {
+                "label": label,
+                "units_from": how,
+                "z_scale_per_lsb": scale,
+                "hard_scale_V_per_LSB": zs.get("hard_scale", math.nan),
+                "scan_size_um": (slow_um, fast_um),
+                "spacing_um": (slow_um / ny, fast_um / nx),
+                "source": os.fspath(p),
+            }
+        )
+    names = _unique_names(
+        bases, [d if d in ("Trace", "Retrace") else "" for d in directions], labels
+    )
+    for name, arr, unit, extra, direction in zip(
+        names, arrays, units_list, extras, directions, strict=True
+    ):
         channels[name] = _make_channel(
-            arr, name=name, units=unit, spacing_um=extra.pop("spacing_um"),
-            direction=direction, extra=extra,
+            arr,
+            name=name,
+            units=unit,
+            spacing_um=extra.pop("spacing_um"),
+            direction=direction,
+            extra=extra,
         )
     first = extras[0]
     drive_f = _ns_value(merged.get("@2:Drive frequency", ""))

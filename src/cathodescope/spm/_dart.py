@@ -147,16 +147,18 @@ class DartResult:
         for name, da in self.maps().items():
             v = np.asarray(da.values, dtype=float)[mask]
             v = v[np.isfinite(v)]
-            rows.append({
-                "quantity": name,
-                "units": da.attrs.get("units", ""),
-                "n_valid": int(v.size),
-                "mean": float(v.mean()) if v.size else np.nan,
-                "std": float(v.std(ddof=1)) if v.size > 1 else np.nan,
-                "median": float(np.median(v)) if v.size else np.nan,
-                "p05": float(np.percentile(v, 5)) if v.size else np.nan,
-                "p95": float(np.percentile(v, 95)) if v.size else np.nan,
-            })
+            rows.append(
+                {
+                    "quantity": name,
+                    "units": da.attrs.get("units", ""),
+                    "n_valid": int(v.size),
+                    "mean": float(v.mean()) if v.size else np.nan,
+                    "std": float(v.std(ddof=1)) if v.size > 1 else np.nan,
+                    "median": float(np.median(v)) if v.size else np.nan,
+                    "p05": float(np.percentile(v, 5)) if v.size else np.nan,
+                    "p95": float(np.percentile(v, 95)) if v.size else np.nan,
+                }
+            )
         return pd.DataFrame(rows)
 
 
@@ -229,8 +231,10 @@ def dart_solve(
     (100000.0, 50.0)
     """
     check_choice(phase_convention, ("lag", "lead"), "phase_convention")
-    arrays = [np.asarray(getattr(a, "values", a), dtype=float)
-              for a in (amplitude1, amplitude2, phase1, phase2)]
+    arrays = [
+        np.asarray(getattr(a, "values", a), dtype=float)
+        for a in (amplitude1, amplitude2, phase1, phase2)
+    ]
     shapes = {a.shape for a in arrays}
     if len(shapes) != 1:
         raise ScanSizeMismatchError(
@@ -267,8 +271,16 @@ def dart_solve(
         ad = a1 * np.hypot(re1, im1) / f0**2
         drive_phase = sign * (sign * p1 - np.degrees(np.arctan2(im1, re1)))
     valid = (
-        ok_f & (dphi > 0) & (dphi < np.pi) & (a1 > 0) & (a2 > 0)
-        & (num > 0) & (den > 0) & np.isfinite(f0) & np.isfinite(q) & (q > 0)
+        ok_f
+        & (dphi > 0)
+        & (dphi < np.pi)
+        & (a1 > 0)
+        & (a2 > 0)
+        & (num > 0)
+        & (den > 0)
+        & np.isfinite(f0)
+        & np.isfinite(q)
+        & (q > 0)
     )
     if not np.any(valid):
         raise DartError(
@@ -281,7 +293,9 @@ def dart_solve(
         units = getattr(amplitude1, "attrs", {}).get("units", "")
     esm = None
     if drive_voltage is not None:
-        esm = _like(amplitude1, ad / drive_voltage, "esm_amplitude", f"{units}/V" if units else "1/V")
+        esm = _like(
+            amplitude1, ad / drive_voltage, "esm_amplitude", f"{units}/V" if units else "1/V"
+        )
     params = {
         "f1_Hz": float(np.nanmedian(w1)),
         "f2_Hz": float(np.nanmedian(w2)),
@@ -306,7 +320,11 @@ def dart_from_scan(
     frequency_width: float | None = None,
     drive_voltage: float | None = None,
     channels: tuple[str, str, str, str, str] = (
-        "Amplitude1", "Amplitude2", "Phase1", "Phase2", "Frequency"
+        "Amplitude1",
+        "Amplitude2",
+        "Phase1",
+        "Phase2",
+        "Frequency",
     ),
     phase_convention: Literal["lag", "lead"] = "lag",
 ) -> DartResult:
@@ -345,8 +363,9 @@ def dart_from_scan(
     if frequency_width is None:
         frequency_width = meta.get("dart_frequency_width_Hz", np.nan)
         if not (np.isfinite(frequency_width) and frequency_width > 0):
-            frequency_width = abs(meta.get("drive_frequency2_Hz", np.nan)
-                                  - meta.get("drive_frequency_Hz", np.nan))
+            frequency_width = abs(
+                meta.get("drive_frequency2_Hz", np.nan) - meta.get("drive_frequency_Hz", np.nan)
+            )
     if not (np.isfinite(frequency_width) and frequency_width > 0):
         from cathodescope.errors import MissingMetadataError
 
@@ -363,9 +382,14 @@ def dart_from_scan(
 
         raise UnitsError(f"channel {channels[4]!r} is in {fc.attrs.get('units')!r}, not Hz.")
     result = dart_solve(
-        a1, a2, p1, p2,
-        f1=fc.values - frequency_width / 2, f2=fc.values + frequency_width / 2,
-        phase_convention=phase_convention, drive_voltage=drive_voltage,
+        a1,
+        a2,
+        p1,
+        p2,
+        f1=fc.values - frequency_width / 2,
+        f2=fc.values + frequency_width / 2,
+        phase_convention=phase_convention,
+        drive_voltage=drive_voltage,
     )
     result.parameters["frequency_width_Hz"] = float(frequency_width)
     result.parameters["channels"] = list(channels)
@@ -417,8 +441,12 @@ def normalize_esm(
     if not np.any(np.isfinite(values)):
         raise EmptyDataError("the amplitude map is all NaN; nothing to normalise.")
     units = getattr(amplitude, "attrs", {}).get("units", "")
-    out = _like(amplitude, values / (q_arr * drive_voltage), "esm_amplitude",
-                f"{units}/V" if units else "1/V")
+    out = _like(
+        amplitude,
+        values / (q_arr * drive_voltage),
+        "esm_amplitude",
+        f"{units}/V" if units else "1/V",
+    )
     out.attrs["q"] = float(q_arr) if q_arr.ndim == 0 else "per pixel"
     out.attrs["drive_voltage_V"] = drive_voltage
     return out
