@@ -28,6 +28,7 @@ from cathodescope.spm._particles import (
     particle_statistics,
     topography_crosstalk,
 )
+from cathodescope.spm._soc import SocSeries, analyze_soc_file, read_soc_table, soc_series
 
 __all__ = [
     "CafmResult",
@@ -35,7 +36,9 @@ __all__ = [
     "DartResult",
     "LevelResult",
     "ParticleStatistics",
+    "SocSeries",
     "align_rows",
+    "analyze_soc_file",
     "cafm_particle_current",
     "dart_from_scan",
     "dart_solve",
@@ -46,6 +49,8 @@ __all__ = [
     "plane_level",
     "polynomial_level",
     "polynomial_surface",
+    "read_soc_table",
     "remove_scars",
+    "soc_series",
     "topography_crosstalk",
 ]
