@@ -28,6 +28,14 @@ from cathodescope.spm._particles import (
     particle_statistics,
     topography_crosstalk,
 )
+from cathodescope.spm._scene import (
+    SPMSceneAnalysis,
+    analyze_spm_scene,
+    boundary_core_table,
+    particles_from_scan,
+    spm_maps,
+    write_spm_scene_report,
+)
 from cathodescope.spm._soc import SocSeries, analyze_soc_file, read_soc_table, soc_series
 
 __all__ = [
@@ -36,9 +44,12 @@ __all__ = [
     "DartResult",
     "LevelResult",
     "ParticleStatistics",
+    "SPMSceneAnalysis",
     "SocSeries",
     "align_rows",
     "analyze_soc_file",
+    "analyze_spm_scene",
+    "boundary_core_table",
     "cafm_particle_current",
     "dart_from_scan",
     "dart_solve",
@@ -46,11 +57,14 @@ __all__ = [
     "masked_level",
     "normalize_esm",
     "particle_statistics",
+    "particles_from_scan",
     "plane_level",
     "polynomial_level",
     "polynomial_surface",
     "read_soc_table",
     "remove_scars",
     "soc_series",
+    "spm_maps",
     "topography_crosstalk",
+    "write_spm_scene_report",
 ]
