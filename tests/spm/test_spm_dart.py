@@ -143,6 +143,16 @@ def test_dart_on_real_asylum_scan(shared_data):
     assert np.percentile(np.abs(rel), 90) < 5e-3
     assert 5 < np.nanmedian(r.q.values) < 500
     assert r.esm_amplitude.attrs["units"] == "m/V"
+    # the scan shows ferroelectric domains: the excitation phase recovered by DART must be
+    # bimodal with the two modes 180 deg apart (up/down polarisation)
+    phase = r.drive_phase.values[ok]
+    hist, edges = np.histogram(np.mod(phase, 360), bins=72, range=(0, 360))
+    mode = 0.5 * (edges[np.argmax(hist)] + edges[np.argmax(hist) + 1])
+    d = np.mod(phase - mode + 180, 360) - 180
+    near_mode = np.abs(d) < 30
+    near_opposite = np.abs(np.abs(d) - 180) < 30
+    assert near_opposite.mean() > 0.1  # the second domain population exists...
+    assert (near_mode | near_opposite).mean() > 0.9  # ...and almost nothing lies in between
 
 
 def test_dart_missing_channels(shared_data):
