@@ -15,6 +15,7 @@ divided by the ADC range, exactly as Gwyddion's ``nanoscope.c`` does for images.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -368,6 +369,9 @@ def read_ibw(path: str | os.PathLike[str]) -> SPMScan:
     raw = p.read_bytes()
     if len(raw) < 64 + 320:
         raise TruncatedFileError(f"{p} has {len(raw)} bytes, fewer than an Igor wave header.")
+    igor_logger = logging.getLogger("igor2.binarywave")
+    was_disabled = igor_logger.disabled
+    igor_logger.disabled = True  # igor2 logs whole data buffers on corrupt files; we raise instead
     try:
         loaded = binarywave.load(str(p))
     except Exception as exc:  # igor2 raises bare ValueError/struct.error on corrupt files
@@ -376,6 +380,8 @@ def read_ibw(path: str | os.PathLike[str]) -> SPMScan:
                 f"{p} could not be read completely ({exc}); the file is probably truncated."
             ) from exc
         raise FileFormatError(f"{p} is not a readable Igor binary wave: {exc}") from exc
+    finally:
+        igor_logger.disabled = was_disabled
     wave = loaded["wave"]
     header = wave["wave_header"]
     bin_header = wave["bin_header"]

@@ -255,39 +255,25 @@ def dart_solve(
     if drive_voltage is not None:
         drive_voltage = check_positive(drive_voltage, "drive_voltage")
     sign = 1.0 if phase_convention == "lag" else -1.0
-    dphi = np.radians(sign * (p2 - p1))
-    dphi = np.angle(np.exp(1j * dphi))  # wrap to (-pi, pi]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        omega = (w1 * a1) / (w2 * a2)
-        s, c = np.sin(dphi), np.cos(dphi)
-        x1 = (1.0 / omega - c) / s
-        x2 = (c - omega) / s
-        num = w2 * x1 - w1 * x2
-        den = w1 * x1 - w2 * x2
-        f0 = np.sqrt(w1 * w2 * num / den)
-        q = np.sqrt(w1 * w2 * num * den) / (w2**2 - w1**2)
-        re1 = f0**2 - w1**2
-        im1 = w1 * f0 / q
-        ad = a1 * np.hypot(re1, im1) / f0**2
-        drive_phase = sign * (sign * p1 - np.degrees(np.arctan2(im1, re1)))
-    valid = (
-        ok_f
-        & (dphi > 0)
-        & (dphi < np.pi)
-        & (a1 > 0)
-        & (a2 > 0)
-        & (num > 0)
-        & (den > 0)
-        & np.isfinite(f0)
-        & np.isfinite(q)
-        & (q > 0)
-    )
+    # Solve in blocks of rows so that the ~20 temporaries of a 4096 x 4096 map stay small.
+    f0 = np.full(a1.shape, np.nan)
+    q = np.full(a1.shape, np.nan)
+    ad = np.full(a1.shape, np.nan)
+    drive_phase = np.full(a1.shape, np.nan)
+    valid = np.zeros(a1.shape, dtype=bool)
+    flat = [x.reshape(-1) for x in (a1, a2, p1, p2, w1, w2, ok_f)]
+    outs = [x.reshape(-1) for x in (f0, q, ad, drive_phase, valid)]
+    block = 1 << 20
+    for start in range(0, a1.size, block):
+        sl = slice(start, start + block)
+        res = _solve_block(*(x[sl] for x in flat), sign=sign)
+        for out, r in zip(outs, res, strict=True):
+            out[sl] = r
     if not np.any(valid):
         raise DartError(
             "no pixel has a physical DART solution: the phase difference phase2 - phase1 must be "
             "between 0 and 180 deg for f2 > f1; try phase_convention='lead' or swap the channels."
         )
-    f0, q, ad, drive_phase = (np.where(valid, arr, np.nan) for arr in (f0, q, ad, drive_phase))
     units = amplitude_units
     if units is None:
         units = getattr(amplitude1, "attrs", {}).get("units", "")
@@ -311,6 +297,45 @@ def dart_solve(
         esm_amplitude=esm,
         valid=_like(amplitude1, valid, "valid", ""),
         parameters=params,
+    )
+
+
+def _solve_block(a1, a2, p1, p2, w1, w2, ok_f, *, sign):
+    """Closed form on 1-D blocks; returns f0, Q, A_d, drive phase (NaN where invalid), valid."""
+    dphi = np.radians(sign * (p2 - p1))
+    dphi = np.mod(dphi + np.pi, 2 * np.pi) - np.pi  # wrap to [-pi, pi)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        omega = (w1 * a1) / (w2 * a2)
+        s, c = np.sin(dphi), np.cos(dphi)
+        x1 = (1.0 / omega - c) / s
+        x2 = (c - omega) / s
+        num = w2 * x1 - w1 * x2
+        den = w1 * x1 - w2 * x2
+        f0 = np.sqrt(w1 * w2 * num / den)
+        q = np.sqrt(w1 * w2 * num * den) / (w2**2 - w1**2)
+        re1 = f0**2 - w1**2
+        im1 = w1 * f0 / q
+        ad = a1 * np.hypot(re1, im1) / f0**2
+        drive_phase = sign * (sign * p1 - np.degrees(np.arctan2(im1, re1)))
+    valid = (
+        ok_f
+        & (dphi > 0)
+        & (dphi < np.pi)
+        & (a1 > 0)
+        & (a2 > 0)
+        & (num > 0)
+        & (den > 0)
+        & np.isfinite(f0)
+        & np.isfinite(q)
+        & (q > 0)
+        & np.isfinite(ad)
+    )
+    return (
+        np.where(valid, f0, np.nan),
+        np.where(valid, q, np.nan),
+        np.where(valid, ad, np.nan),
+        np.where(valid, drive_phase, np.nan),
+        valid,
     )
 
 
