@@ -36,6 +36,8 @@ def test_particle_statistics_against_numpy(rng):
         assert row["mean"] == pytest.approx(v.mean(), rel=1e-12)
         assert row["std"] == pytest.approx(v.std(ddof=1), rel=1e-10)
         assert row["median"] == pytest.approx(np.median(v), rel=1e-12)
+        assert row["p05"] == pytest.approx(np.percentile(v, 5), rel=1e-12)
+        assert row["p95"] == pytest.approx(np.percentile(v, 95), rel=1e-12)
         assert row["area_um2"] == pytest.approx((labels == pid).sum() * 0.02**2)
         assert row["n_pixels"] == v.size
     bg = esm[(labels == 0) & np.isfinite(esm)]

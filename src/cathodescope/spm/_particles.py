@@ -155,67 +155,78 @@ def particle_statistics(
     pixel_counts = np.bincount(lab.ravel(), minlength=n_lab + 1)
     present = pixel_counts > 0
     ids = ids[present[ids]]
-    rows = []
-    hist_rows = []
+    nb = int(bins)
+    tables = []
+    hists = []
     for name, arr in arrays.items():
         finite = np.isfinite(arr)
         lab_f = lab[finite]
         val_f = arr[finite]
-        n = np.bincount(lab_f, minlength=n_lab + 1).astype(float)
+        n = np.bincount(lab_f, minlength=n_lab + 1)
         s1 = np.bincount(lab_f, weights=val_f, minlength=n_lab + 1)
-        mean = np.divide(s1, n, out=np.full_like(s1, np.nan), where=n > 0)
+        mean = np.divide(s1, n, out=np.full(n.shape, np.nan), where=n > 0)
         dev = val_f - mean[lab_f]
         s2 = np.bincount(lab_f, weights=dev * dev, minlength=n_lab + 1)
-        std = np.sqrt(np.divide(s2, n - 1, out=np.full_like(s2, np.nan), where=n > 1))
-        # percentiles: sort once by (label, value)
+        std = np.sqrt(np.divide(s2, n - 1, out=np.full(n.shape, np.nan), where=n > 1))
+        # percentiles of every particle at once: sort by (label, value), then index each
+        # label's segment with numpy's default (linear) interpolation
         order = np.lexsort((val_f, lab_f))
         sorted_vals = val_f[order]
-        starts = np.concatenate([[0], np.cumsum(n.astype(np.int64))])
-        part = val_f[lab_f > 0]
-        if part.size:
-            lo, hi = np.percentile(part, [0.5, 99.5])
-            if hi <= lo:
-                lo, hi = lo - 0.5, hi + 0.5
-            edges = np.linspace(lo, hi, int(bins) + 1)
-        else:
-            edges = np.linspace(0.0, 1.0, int(bins) + 1)
-        for pid in ids:
-            k = int(n[pid])
-            seg = sorted_vals[starts[pid] : starts[pid] + k]
-            if k:
-                med, p05, p95 = np.percentile(seg, [50, 5, 95])
-                counts, _ = np.histogram(np.clip(seg, edges[0], edges[-1]), bins=edges)
-            else:
-                med = p05 = p95 = np.nan
-                counts = np.zeros(int(bins), dtype=np.int64)
-            rows.append(
+        starts = np.concatenate([[0], np.cumsum(n)[:-1]])
+        k = n[ids]
+        pct = {}
+        for key, frac in (("median", 0.5), ("p05", 0.05), ("p95", 0.95)):
+            pos = frac * np.maximum(k - 1, 0)
+            lo = np.floor(pos).astype(np.int64)
+            hi = np.minimum(lo + 1, np.maximum(k - 1, 0))
+            w = pos - lo
+            base = starts[ids]
+            safe = k > 0
+            vlo = np.where(safe, sorted_vals[np.where(safe, base + lo, 0)], np.nan)
+            vhi = np.where(safe, sorted_vals[np.where(safe, base + hi, 0)], np.nan)
+            pct[key] = vlo + w * (vhi - vlo)
+        tables.append(
+            pd.DataFrame(
                 {
-                    "particle_id": int(pid),
+                    "particle_id": ids.astype(int),
                     "channel": name,
                     "units": unit_map.get(name, ""),
-                    "n_pixels": k,
-                    "area_um2": float(pixel_counts[pid]) * dy * dx,
-                    "mean": float(mean[pid]),
-                    "std": float(std[pid]),
-                    "median": float(med),
-                    "p05": float(p05),
-                    "p95": float(p95),
-                    "sem": float(std[pid] / np.sqrt(k)) if k > 1 else np.nan,
+                    "n_pixels": k.astype(int),
+                    "area_um2": pixel_counts[ids] * dy * dx,
+                    "mean": mean[ids],
+                    "std": std[ids],
+                    "median": pct["median"],
+                    "p05": pct["p05"],
+                    "p95": pct["p95"],
+                    "sem": np.where(k > 1, std[ids] / np.sqrt(np.maximum(k, 1)), np.nan),
                 }
             )
-            hist_rows.append(
-                pd.DataFrame(
-                    {
-                        "particle_id": int(pid),
-                        "channel": name,
-                        "bin_left": edges[:-1],
-                        "bin_right": edges[1:],
-                        "count": counts,
-                    }
-                )
+        )
+        # histograms on edges common to all particles (0.5-99.5 percentile of particle pixels)
+        part = val_f[lab_f > 0]
+        if part.size:
+            lo_e, hi_e = np.percentile(part, [0.5, 99.5])
+            if hi_e <= lo_e:
+                lo_e, hi_e = lo_e - 0.5, hi_e + 0.5
+        else:
+            lo_e, hi_e = 0.0, 1.0
+        edges = np.linspace(lo_e, hi_e, nb + 1)
+        b = np.clip(np.searchsorted(edges, val_f, side="right") - 1, 0, nb - 1)
+        counts = np.bincount(lab_f * nb + b, minlength=(n_lab + 1) * nb).reshape(n_lab + 1, nb)
+        counts = counts[ids]
+        hists.append(
+            pd.DataFrame(
+                {
+                    "particle_id": np.repeat(ids.astype(int), nb),
+                    "channel": name,
+                    "bin_left": np.tile(edges[:-1], ids.size),
+                    "bin_right": np.tile(edges[1:], ids.size),
+                    "count": counts.ravel(),
+                }
             )
-    table = pd.DataFrame(rows)
-    hist = pd.concat(hist_rows, ignore_index=True) if hist_rows else pd.DataFrame()
+        )
+    table = pd.concat(tables, ignore_index=True)
+    hist = pd.concat(hists, ignore_index=True)
     return ParticleStatistics(
         table=table,
         histograms=hist,
