@@ -29,7 +29,9 @@ def parse_list(text: str) -> list[str]:
 def add_out_arguments(parser: argparse.ArgumentParser, default: str | None = None) -> None:
     """Add the ``--out`` and ``--overwrite`` options every command shares."""
     parser.add_argument(
-        "--out", default=default, required=default is None,
+        "--out",
+        default=default,
+        required=default is None,
         help="run folder to create for tables, figures and manifest.json",
     )
     parser.add_argument(

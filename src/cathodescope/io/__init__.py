@@ -8,6 +8,7 @@ exceptions from :mod:`cathodescope.errors` on corrupt, truncated or unrecognised
 from cathodescope.io._atomic import atomic_path, atomic_write_bytes, atomic_write_text, sha256_file
 
 # -- image channels and volumes (TIFF, npy, HDF5, Zarr) --
+from cathodescope.io._volumes import as_channel_array, read_channel, read_channels
 
 # --
 
@@ -36,4 +37,12 @@ from cathodescope.io._spm import SPMScan, read_gwy, read_ibw, read_nanoscope, re
 
 # --
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "sha256_file"]
+__all__ = [
+    "as_channel_array",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "read_channel",
+    "read_channels",
+    "sha256_file",
+]

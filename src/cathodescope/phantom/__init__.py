@@ -5,6 +5,18 @@ GITT curves; diffraction patterns.
 """
 
 # -- particles and scenes --
+from cathodescope.phantom._particles import (  # noqa: F401  (re-exports)
+    DEPTH_DEFINITION,
+    ELEMENTS,
+    LayeredProfile,
+    ParticleTruth,
+    Spheroid,
+    ellipsoid_depth,
+    make_scene,
+    paper_profile,
+    paper_scene,
+    render_particles,
+)
 
 # --
 

@@ -1,1 +1,14 @@
-"""profile subpackage."""
+"""Depth-profile engine: distance-from-surface maps, depth-binned statistics with honest
+confidence intervals, elemental ratios, Table-1 metrics and radial line scans (2D and 3D)."""
+
+from cathodescope.profile._depth import convex_hull_fill, depth_map
+from cathodescope.profile._linescan import radial_line_scans
+from cathodescope.profile._profiles import DepthProfiles, depth_profiles
+
+__all__ = [
+    "DepthProfiles",
+    "convex_hull_fill",
+    "depth_map",
+    "depth_profiles",
+    "radial_line_scans",
+]

@@ -35,9 +35,27 @@ from cathodescope.errors import CathodescopeWarning, OutputExistsError
 from cathodescope.io._atomic import atomic_path, atomic_write_text, sha256_file
 
 _VERSIONED_PACKAGES = (
-    "cathodescope", "numpy", "scipy", "scikit-image", "xarray", "pandas", "pyarrow", "h5py",
-    "tifffile", "zarr", "edt", "matplotlib", "xraydb", "lmfit", "dask", "numba", "galvani",
-    "igor2", "gwyfile", "NewareNDA", "astra-toolbox",
+    "cathodescope",
+    "numpy",
+    "scipy",
+    "scikit-image",
+    "xarray",
+    "pandas",
+    "pyarrow",
+    "h5py",
+    "tifffile",
+    "zarr",
+    "edt",
+    "matplotlib",
+    "xraydb",
+    "lmfit",
+    "dask",
+    "numba",
+    "galvani",
+    "igor2",
+    "gwyfile",
+    "NewareNDA",
+    "astra-toolbox",
 )
 
 
@@ -75,6 +93,26 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
+def _remove_previous_run(path: Path) -> None:
+    """Delete the outputs listed by an earlier run's manifest (and the manifest) in ``path``.
+
+    Only files that the earlier run wrote are removed, so pointing ``--out`` at a folder of
+    unrelated files with ``--overwrite`` never deletes them.
+    """
+    manifest = path / "manifest.json"
+    if not manifest.is_file():
+        return
+    try:
+        listed = json.loads(manifest.read_text()).get("outputs", [])
+    except (OSError, ValueError):
+        listed = []
+    for name in listed:
+        target = (path / str(name)).resolve()
+        if target.parent == path.resolve() and target.is_file():
+            target.unlink()
+    manifest.unlink()
+
+
 class RunFolder:
     """One output folder of one run, with its manifest.
 
@@ -100,12 +138,16 @@ class RunFolder:
     ) -> None:
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
-            raise OutputExistsError(f"{self.path} exists and is not a folder; choose another --out.")
-        if self.path.is_dir() and any(self.path.iterdir()) and not overwrite:
             raise OutputExistsError(
-                f"output folder {self.path} is not empty; choose a new --out or pass "
-                "--overwrite to replace its contents."
+                f"{self.path} exists and is not a folder; choose another --out."
             )
+        if self.path.is_dir() and any(self.path.iterdir()):
+            if not overwrite:
+                raise OutputExistsError(
+                    f"output folder {self.path} is not empty; choose a new --out or pass "
+                    "--overwrite to replace its contents."
+                )
+            _remove_previous_run(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.command = command
         self.parameters: dict[str, Any] = dict(parameters or {})

@@ -1,0 +1,254 @@
+"""Distance-from-surface maps of single particles: fast convex-hull fill and exact EDT."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+from scipy.spatial import ConvexHull, QhullError
+
+from cathodescope._validation import check_choice, normalize_spacing
+from cathodescope.errors import CathodescopeRunWarning, EmptyDataError, ShapeMismatchError
+
+__all__ = ["convex_hull_fill", "depth_map"]
+
+# Tolerance (in voxel-index units) of the half-space test n . p + offset <= tol: voxel centres
+# lying on a hull facet must count as inside despite floating-point rounding of the equations.
+_HULL_TOL = 1e-6
+# Rows x facets evaluated per chunk in the row-wise fill (bounds the temporary to ~64 MB).
+_CHUNK_ELEMENTS = 8_000_000
+
+
+def _n_threads() -> int:
+    """Threads for the EDT: the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _as_mask(mask) -> np.ndarray:
+    arr = np.asarray(getattr(mask, "values", mask))
+    if arr.ndim not in (2, 3):
+        raise ShapeMismatchError(
+            f"mask must be a 2D (y, x) or 3D (z, y, x) array, got {arr.ndim} dimensions with "
+            f"shape {arr.shape}; pass one particle's crop."
+        )
+    return arr.astype(bool, copy=False)
+
+
+def convex_hull_fill(mask: np.ndarray) -> np.ndarray:
+    """Fill the convex hull of the voxel centres of a 2D or 3D binary mask.
+
+    The hull is computed by qhull (:class:`scipy.spatial.ConvexHull`) on the centres of the
+    mask's boundary voxels only (interior voxels can never be hull vertices), and filled row by
+    row along the last axis: for each row, the facet half-spaces ``normal . p + offset <= 0``
+    reduce to bounds on the last coordinate, whose intersection ``[x_min, x_max]`` is computed
+    analytically and vectorised over all rows. The result equals
+    ``skimage.morphology.convex_hull_image(mask, offset_coordinates=False)`` but is orders of
+    magnitude faster in 3D (scikit-image tests every voxel against every facet: minutes for one
+    192^3 particle).
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (y, x) or (z, y, x)
+        One particle (non-zero = inside). Works in voxel-index space, so spacing does not matter
+        (the convex hull is invariant under axis scaling).
+
+    Returns
+    -------
+    ndarray of bool, same shape as ``mask``
+        True for voxels whose centre lies inside or on the convex hull of the mask's voxel
+        centres. Always contains ``mask``.
+
+    Raises
+    ------
+    EmptyDataError
+        If the mask is empty.
+
+    Warns
+    -----
+    CathodescopeRunWarning
+        If the mask is degenerate (all voxels on one line or plane): the mask itself is
+        returned.
+
+    Examples
+    --------
+    >>> m = np.zeros((5, 5), bool)
+    >>> m[1, 1] = m[1, 3] = m[3, 1] = m[3, 3] = True
+    >>> int(convex_hull_fill(m).sum())
+    9
+    """
+    m = _as_mask(mask)
+    if not m.any():
+        raise EmptyDataError("convex_hull_fill got an empty mask; pass a mask with the particle.")
+    ndim = m.ndim
+    # Candidate hull vertices: the first and last voxel of every row along the last axis (a
+    # point strictly between two others of its row cannot be a vertex).
+    has = m.any(axis=-1)
+    first = np.argmax(m, axis=-1)
+    last = m.shape[-1] - 1 - np.argmax(m[..., ::-1], axis=-1)
+    lead_idx = np.argwhere(has)
+    sel = tuple(lead_idx.T)
+    coords = np.concatenate(
+        [
+            np.column_stack([lead_idx, first[sel]]),
+            np.column_stack([lead_idx, last[sel]]),
+        ]
+    ).astype(np.float64)
+    try:
+        hull = ConvexHull(coords)
+    except (QhullError, ValueError):
+        warnings.warn(
+            f"particle of {int(m.sum())} voxels is flat (all voxels on one line or plane); "
+            "its convex hull is taken as the mask itself.",
+            CathodescopeRunWarning,
+            stacklevel=2,
+        )
+        return m.copy()
+    eq = hull.equations  # one row per (triangulated) facet: unit normal, offset
+    out = np.zeros(m.shape, dtype=bool)
+    xs = np.arange(m.shape[-1])
+    if ndim == 2:
+        ys = np.arange(m.shape[0])
+        x0, x1 = _row_bounds(ys[:, None].astype(np.float64), eq, m.shape[-1])
+        out[:] = (xs >= x0[:, None]) & (xs <= x1[:, None])
+    else:
+        # Slice by slice along z, using only the facets whose z-extent reaches the slice: the
+        # cross-section is a convex polygon whose edges all lie on such facets, so these
+        # half-spaces alone define it (a few hundred facets per slice instead of thousands).
+        fz = hull.points[hull.simplices][:, :, 0]
+        zmin = fz.min(axis=1) - _HULL_TOL
+        zmax = fz.max(axis=1) + _HULL_TOL
+        ys = np.arange(m.shape[1], dtype=np.float64)
+        for z0 in range(int(np.floor(zmin.min())), int(np.ceil(zmax.max())) + 1):
+            if z0 < 0 or z0 >= m.shape[0]:
+                continue
+            use = (zmin <= z0) & (zmax >= z0)
+            if not use.any():
+                continue
+            e = eq[use]
+            # Fold the fixed z into the offset: 2D half-planes in (y, x).
+            e2 = np.column_stack([e[:, 1], e[:, 2], e[:, 3] + e[:, 0] * z0])
+            x0, x1 = _row_bounds(ys[:, None], e2, m.shape[-1])
+            out[z0] = (xs >= x0[:, None]) & (xs <= x1[:, None])
+    out |= m  # guard against rounding at the tolerance edge
+    return out
+
+
+def _row_bounds(lead: np.ndarray, eq: np.ndarray, n_last: int) -> tuple[np.ndarray, np.ndarray]:
+    """First and last index along the last axis inside ``eq``'s half-spaces, for each row.
+
+    ``lead`` (rows, ndim-1) are the leading coordinates of each row, ``eq`` (facets, ndim+1)
+    the half-spaces ``eq[:, :ndim] . p + eq[:, ndim] <= 0``. Empty rows get ``x0 > x1``.
+    """
+    ndim = eq.shape[1] - 1
+    normal_last = eq[:, ndim - 1]
+    pos = normal_last > 1e-12
+    neg = normal_last < -1e-12
+    par = ~(pos | neg)
+    n_rows = lead.shape[0]
+    x0 = np.empty(n_rows)
+    x1 = np.empty(n_rows)
+    chunk = max(1, _CHUNK_ELEMENTS // max(1, eq.shape[0]))
+    for start in range(0, n_rows, chunk):
+        q = lead[start : start + chunk]
+        hi = np.full(len(q), np.inf)
+        lo = np.full(len(q), -np.inf)
+        ok = np.ones(len(q), bool)
+        # Facet f requires normal_last * x <= -(offset + rest . q) + tol.
+        if pos.any():
+            b = -(q @ eq[pos, : ndim - 1].T) - eq[pos, ndim] + _HULL_TOL
+            hi = np.min(b / normal_last[pos], axis=1)
+        if neg.any():
+            b = -(q @ eq[neg, : ndim - 1].T) - eq[neg, ndim] + _HULL_TOL
+            lo = np.max(b / normal_last[neg], axis=1)
+        if par.any():
+            b = -(q @ eq[par, : ndim - 1].T) - eq[par, ndim] + _HULL_TOL
+            ok = np.all(b >= 0, axis=1)
+        a = np.maximum(np.ceil(lo), 0)
+        c = np.minimum(np.floor(hi), n_last - 1)
+        c[~ok] = -1
+        a[~ok] = 0
+        x0[start : start + chunk] = a
+        x1[start : start + chunk] = c
+    return x0, x1
+
+
+def depth_map(
+    mask,
+    *,
+    spacing: float | Sequence[float],
+    surface: Literal["hull", "mask"] = "hull",
+    threads: int | None = None,
+) -> np.ndarray:
+    """Distance (um) of every voxel of one particle from its convex-hull or mask surface.
+
+    Convention: the depth of a voxel inside the particle is the exact Euclidean distance, in
+    um with the true (possibly anisotropic) spacing, from its centre to the centre of the
+    nearest voxel *outside* the reference body (the convex hull of the particle's voxel centres
+    for ``surface="hull"``, the mask itself for ``surface="mask"``). Voxels just under the
+    surface therefore have a depth of one voxel spacing, not half of one; this is the
+    convention of ``scipy.ndimage.distance_transform_edt(body, sampling=spacing)``, which it
+    reproduces to float32 precision. The array border counts as outside (the crop is padded
+    with one empty voxel), so a particle cut by the field of view has its cut face as surface.
+
+    Computed with the exact linear-time EDT of the ``edt`` package (multi-threaded, float32,
+    ~8x less memory and ~20x faster than scipy on large crops) and the qhull row-fill of
+    :func:`convex_hull_fill`.
+
+    Parameters
+    ----------
+    mask : array_like of bool, shape (y, x) or (z, y, x)
+        One particle's crop (callers crop first, e.g. with ``scipy.ndimage.find_objects``).
+    spacing : float or sequence of float
+        Pixel/voxel size in um, one value or one per axis in array order.
+    surface : {"hull", "mask"}
+        Measure depth from the convex-hull surface (default, insensitive to surface pores and
+        cracks) or from the mask surface (pores open to the outside count as surface).
+    threads : int, optional
+        EDT threads; default: the cores available to this process.
+
+    Returns
+    -------
+    ndarray of float32, same shape as ``mask``
+        Depth in um for voxels inside ``mask``; 0 outside it.
+
+    Raises
+    ------
+    SpacingError
+        If ``spacing`` is missing, <= 0 or of the wrong length.
+    EmptyDataError
+        If ``mask`` is empty.
+
+    Examples
+    --------
+    >>> m = np.zeros((3, 7), bool)
+    >>> m[1, 1:6] = True
+    >>> depth_map(m, spacing=0.5, surface="mask")[1].tolist()
+    [0.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.0]
+    """
+    import edt  # local import: compiled extension, keep package import light
+
+    m = _as_mask(mask)
+    check_choice(surface, ("hull", "mask"), "surface")
+    sp = normalize_spacing(spacing, m.ndim)
+    if not m.any():
+        raise EmptyDataError(
+            "depth_map got an empty mask; pass the crop of one particle (labels == id)."
+        )
+    body = convex_hull_fill(m) if surface == "hull" else m
+    padded = np.pad(body, 1, mode="constant", constant_values=False)
+    dist = edt.edt(
+        np.ascontiguousarray(padded),
+        anisotropy=sp,
+        black_border=False,
+        parallel=threads or _n_threads(),
+    )
+    inner = tuple(slice(1, -1) for _ in range(m.ndim))
+    out = np.asarray(dist[inner], dtype=np.float32)
+    out[~m] = 0.0
+    return out

@@ -1,0 +1,214 @@
+"""Whole-scene analysis: channels -> segmentation -> particle measures -> depth profiles.
+
+This is the one function every imaging modality (TXM volumes, XRF maps, AFM maps, XANES fraction
+maps) ends in. It only wires the engine together; each step lives in its own module.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from cathodescope._validation import check_finite, check_positive, normalize_spacing
+from cathodescope.errors import EmptyDataError, ParameterError, ShapeMismatchError
+
+
+@dataclass(frozen=True)
+class SceneAnalysis:
+    """Result of :func:`analyze_scene`.
+
+    Attributes
+    ----------
+    segmentation : cathodescope.segment.Segmentation
+        Labels (after dilation, if any) and the threshold used.
+    particles : pandas.DataFrame
+        One row per particle (see :func:`cathodescope.segment.measure_particles`).
+    depth : cathodescope.profile.DepthProfiles
+        Depth profiles, ratios, Table-1 metrics and reliable windows.
+    spacing : tuple of float
+        Voxel size in um (array axis order).
+    parameters : dict
+        Every option used, for the manifest.
+    """
+
+    segmentation: Any
+    particles: pd.DataFrame
+    depth: Any
+    spacing: tuple[float, ...]
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def _option_names(func: Any) -> set[str]:
+    sig = inspect.signature(func)
+    return {n for n, p in sig.parameters.items() if p.kind == inspect.Parameter.KEYWORD_ONLY} - {
+        "spacing"
+    }
+
+
+def _as_float_arrays(channels: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    if not isinstance(channels, Mapping) or len(channels) == 0:
+        raise ParameterError(
+            "channels must be a non-empty mapping of name -> image/volume, e.g. "
+            "{'Ni': ni, 'Mn': mn, 'Co': co}."
+        )
+    arrays: dict[str, np.ndarray] = {}
+    for name, data in channels.items():
+        values = data.values if isinstance(data, xr.DataArray) else np.asarray(data)
+        if values.ndim not in (2, 3):
+            raise ShapeMismatchError(
+                f"channel {name!r} has {values.ndim} dimensions; expected a 2D image or 3D volume."
+            )
+        if values.dtype != np.float32:
+            values = values.astype(np.float32)
+        check_finite(values, f"channel {name!r}")
+        if not np.any(values):
+            raise EmptyDataError(
+                f"channel {name!r} is all zero; check that the right file was given for it "
+                "or leave the channel out."
+            )
+        arrays[str(name)] = values
+    shapes = {n: a.shape for n, a in arrays.items()}
+    if len(set(shapes.values())) != 1:
+        raise ShapeMismatchError(
+            f"channels have different shapes {shapes}; register and crop them onto one grid "
+            "before the analysis."
+        )
+    return arrays
+
+
+def analyze_scene(
+    channels: Mapping[str, Any],
+    *,
+    spacing: float | tuple[float, ...],
+    segment_on: str | np.ndarray | xr.DataArray | None = None,
+    dilate_um: float = 0.0,
+    segmentation: Any | None = None,
+    progress: bool = False,
+    **options: Any,
+) -> SceneAnalysis:
+    """Segment particles and compute their depth profiles, ratios and metrics.
+
+    Parameters
+    ----------
+    channels : mapping of str to array, each shape (z, y, x) or (y, x)
+        Elemental intensity images/volumes on one grid, e.g. ``{"Ni": ni, "Mn": mn, "Co": co}``.
+        ``xarray.DataArray`` values are used as they are; the spacing is explicit.
+    spacing : float or tuple of float
+        Voxel/pixel size in um, one value or one per axis (array order).
+    segment_on : str or array, optional
+        Image to segment: a channel name, a separate array of the same shape (e.g. the
+        morphology image at 8400 eV), or None for the sum of all channels.
+    dilate_um : float
+        Grow each particle mask by this distance (um) before profiling, so that it also covers
+        channels that are slightly misregistered (the paper's step 4). 0 = off.
+    segmentation : Segmentation, optional
+        Use these labels instead of segmenting.
+    progress : bool
+        Show a progress bar over particles.
+    **options
+        Passed on to :func:`cathodescope.segment.segment_particles` (``threshold``,
+        ``marker_spacing_um``, ...) or :func:`cathodescope.profile.depth_profiles`
+        (``bin_width_um``, ``surface``, ``ci_level``, ...), by name.
+
+    Returns
+    -------
+    SceneAnalysis
+
+    Raises
+    ------
+    ParameterError
+        For an option neither step knows, or an impossible value.
+    ShapeMismatchError, NonFiniteDataError, EmptyDataError, SpacingError
+        For inconsistent, non-finite or empty channels and a bad spacing.
+    EmptySegmentationError
+        If no particle is found.
+    """
+    from cathodescope.profile import depth_profiles
+    from cathodescope.segment import (
+        Segmentation,
+        dilate_labels,
+        measure_particles,
+        segment_particles,
+    )
+
+    arrays = _as_float_arrays(channels)
+    ndim = next(iter(arrays.values())).ndim
+    sp = normalize_spacing(spacing, ndim)
+    dilate_um = check_positive(dilate_um, "dilate_um", allow_zero=True)
+
+    seg_keys = _option_names(segment_particles)
+    prof_keys = _option_names(depth_profiles) - {"progress"}
+    unknown = set(options) - seg_keys - prof_keys
+    if unknown:
+        raise ParameterError(
+            f"unknown option(s) {sorted(unknown)}; segmentation takes {sorted(seg_keys)} and "
+            f"depth profiles take {sorted(prof_keys)}."
+        )
+    seg_opts = {k: v for k, v in options.items() if k in seg_keys}
+    prof_opts = {k: v for k, v in options.items() if k in prof_keys}
+
+    if segmentation is None:
+        image = _segmentation_image(arrays, segment_on)
+        segmentation = segment_particles(image, spacing=sp, **seg_opts)
+    elif segmentation.labels.shape != next(iter(arrays.values())).shape:
+        raise ShapeMismatchError(
+            f"given labels have shape {segmentation.labels.shape} but the channels "
+            f"{next(iter(arrays.values())).shape}; segment the same grid."
+        )
+    if dilate_um > 0:
+        labels = dilate_labels(segmentation.labels, dilate_um, spacing=sp)
+        segmentation = Segmentation(
+            labels=labels,
+            spacing=sp,
+            threshold=segmentation.threshold,
+            parameters={**segmentation.parameters, "dilate_um": dilate_um},
+        )
+
+    particles = measure_particles(segmentation.labels, arrays, spacing=sp)
+    depth = depth_profiles(segmentation.labels, arrays, spacing=sp, progress=progress, **prof_opts)
+    parameters = {
+        "spacing_um": sp,
+        "channels": list(arrays),
+        "segment_on": segment_on if isinstance(segment_on, str | type(None)) else "array",
+        "dilate_um": dilate_um,
+        "segmentation": segmentation.parameters,
+        "threshold_used": segmentation.threshold,
+        "profile": depth.parameters,
+    }
+    return SceneAnalysis(
+        segmentation=segmentation,
+        particles=particles,
+        depth=depth,
+        spacing=sp,
+        parameters=parameters,
+    )
+
+
+def _segmentation_image(
+    arrays: Mapping[str, np.ndarray], segment_on: str | np.ndarray | xr.DataArray | None
+) -> np.ndarray:
+    first = next(iter(arrays.values()))
+    if segment_on is None:
+        total = np.zeros(first.shape, dtype=np.float32)
+        for values in arrays.values():
+            total += values
+        return total
+    if isinstance(segment_on, str):
+        if segment_on not in arrays:
+            raise ParameterError(
+                f"segment_on={segment_on!r} is not a channel; expected one of {tuple(arrays)}."
+            )
+        return arrays[segment_on]
+    image = segment_on.values if isinstance(segment_on, xr.DataArray) else np.asarray(segment_on)
+    if image.shape != first.shape:
+        raise ShapeMismatchError(
+            f"segmentation image has shape {image.shape} but the channels {first.shape}."
+        )
+    check_finite(image, "segmentation image")
+    return image

@@ -1,0 +1,292 @@
+"""Binned statistics of one particle and the covariance of its bin means (naive, ESS, bootstrap).
+
+All three methods return, for every depth bin ``b``, the covariance matrix of the channel bin
+means ``cov[b, j, k]`` and the degrees of freedom ``dof[b]`` of the Student-t quantile used for
+the interval ``mean +/- t(dof) * sqrt(cov[b, j, j])``. The elemental-ratio intervals are
+propagated from the same matrices (delta method), so cross-channel covariance is included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft as sfft
+
+# Autocorrelation below which two voxels count as uncorrelated when the correlation window is
+# chosen (per axis), and the largest window half-width in voxels.
+RHO_CUTOFF = 0.05
+MAX_LAG_VOX = 10
+# Voxels sampled per bin to estimate the bin's pair-geometry inflation factor.
+SAMPLES_PER_BIN = 128
+SAMPLE_BUDGET = 6_000_000
+
+
+@dataclass(frozen=True)
+class BinnedData:
+    """Voxel values of one particle grouped by depth bin.
+
+    Attributes
+    ----------
+    flat_index : ndarray of intp, shape (n,)
+        Flat indices (C order) of the particle's voxels in the crop.
+    bins : ndarray of intp, shape (n,)
+        Depth-bin index of each voxel.
+    values : ndarray of float64, shape (C, n)
+        Channel values of each voxel.
+    shape : tuple of int
+        Crop shape.
+    n_bins : int
+    counts : ndarray of int64, shape (n_bins,)
+    mean : ndarray of float64, shape (n_bins, C)
+    cov : ndarray of float64, shape (n_bins, C, C)
+        Sample covariance (ddof=1) of the voxel values in each bin (NaN where count < 2).
+    """
+
+    flat_index: np.ndarray
+    bins: np.ndarray
+    values: np.ndarray
+    shape: tuple[int, ...]
+    n_bins: int
+    counts: np.ndarray
+    mean: np.ndarray
+    cov: np.ndarray
+
+
+def bin_values(
+    flat_index: np.ndarray, bins: np.ndarray, values: np.ndarray, shape: tuple[int, ...]
+) -> BinnedData:
+    """Count, mean and covariance per bin with ``np.bincount`` (float64 accumulators)."""
+    n_bins = int(bins.max()) + 1
+    n_ch = values.shape[0]
+    counts = np.bincount(bins, minlength=n_bins)
+    safe = np.maximum(counts, 1)
+    sums = np.stack([np.bincount(bins, weights=v, minlength=n_bins) for v in values], axis=1)
+    mean = sums / safe[:, None]
+    # Centre on the bin means before forming products: no catastrophic cancellation.
+    resid = values - mean[bins].T
+    cov = np.empty((n_bins, n_ch, n_ch))
+    denom = np.where(counts > 1, counts - 1, np.nan)
+    for j in range(n_ch):
+        for k in range(j, n_ch):
+            c = np.bincount(bins, weights=resid[j] * resid[k], minlength=n_bins) / denom
+            cov[:, j, k] = cov[:, k, j] = c
+    mean[counts == 0] = np.nan
+    return BinnedData(flat_index, bins, values, shape, n_bins, counts, mean, cov)
+
+
+def naive_cov(data: BinnedData) -> tuple[np.ndarray, np.ndarray]:
+    """Independent-voxel covariance of bin means: ``S_b / n_b`` with ``n_b - 1`` dof."""
+    n = data.counts.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = data.cov / n[:, None, None]
+    return cov, np.maximum(n - 1, 0)
+
+
+def _residual_fields(data: BinnedData, pad: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Residuals about the binned mean profile (0 outside the particle), zero-padded."""
+    n_ch = data.values.shape[0]
+    shape_p = tuple(s + p for s, p in zip(data.shape, pad, strict=True))
+    lin = np.ravel_multi_index(np.unravel_index(data.flat_index, data.shape), shape_p)
+    resid = data.values - data.mean[data.bins].T
+    fields = np.zeros((n_ch, *shape_p), dtype=np.float32)
+    for j in range(n_ch):
+        fields[j].ravel()[lin] = resid[j]
+    mask = np.zeros(shape_p, dtype=np.float32)
+    mask.ravel()[lin] = 1.0
+    return fields, mask
+
+
+def correlation_functions(data: BinnedData) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised auto- and cross-correlation functions of the residuals at small lags.
+
+    The residual fields ``r_j`` (voxel value minus its bin's mean) are correlated with FFTs over
+    the zero-padded particle crop; the sum of products at lag ``h`` is divided by the number of
+    voxel pairs at that lag (the mask's autocorrelation), giving the covariance function
+    ``gamma_jk(h)``, then ``R_jk(h) = gamma_jk(h) / sqrt(gamma_jj(0) gamma_kk(0))``.
+
+    Returns
+    -------
+    R : ndarray, shape (C, C, 2L_0+1, ..., 2L_{d-1}+1)
+        Correlation at lags ``-L_a..L_a`` along each axis, centre = lag 0. The half-widths
+        ``L_a`` are the first lag along axis ``a`` where every channel's autocorrelation falls
+        below 0.05 (at most 10 voxels).
+    half_width : ndarray of int, shape (ndim,)
+    """
+    ndim = len(data.shape)
+    n_ch = data.values.shape[0]
+    lmax = [min(MAX_LAG_VOX, max(1, s // 2)) for s in data.shape]
+    shape_p = tuple(
+        sfft.next_fast_len(s + lm, real=True) for s, lm in zip(data.shape, lmax, strict=True)
+    )
+    pad = tuple(sp - s for sp, s in zip(shape_p, data.shape, strict=True))
+    fields, mask = _residual_fields(data, pad)
+    ffts = [sfft.rfftn(f, workers=-1) for f in fields]
+    fm = sfft.rfftn(mask, workers=-1)
+    pairs = sfft.irfftn(fm * np.conj(fm), s=shape_p, workers=-1)
+
+    def window(arr: np.ndarray, half: list[int]) -> np.ndarray:
+        idx = np.ix_(*[np.arange(-h, h + 1) % n for h, n in zip(half, shape_p, strict=True)])
+        return arr[idx]
+
+    npairs = np.maximum(np.rint(window(pairs, lmax)), 1.0)
+    gam = np.empty((n_ch, n_ch, *npairs.shape))
+    for j in range(n_ch):
+        for k in range(j, n_ch):
+            cc = sfft.irfftn(ffts[j] * np.conj(ffts[k]), s=shape_p, workers=-1)
+            # irfftn(F_j conj F_k)[h] = sum_x r_j(x + h) r_k(x): covariance at lag +h of j wrt k.
+            g = window(cc, lmax) / npairs
+            gam[j, k] = g
+            gam[k, j] = np.flip(g)  # gamma_kj(h) = gamma_jk(-h)
+    centre = tuple(lmax)
+    var0 = np.array([gam[(j, j, *centre)] for j in range(n_ch)])
+    var0 = np.where(var0 > 0, var0, np.nan)
+    rho = gam / np.sqrt(var0[:, None] * var0[None, :]).reshape(n_ch, n_ch, *([1] * ndim))
+    rho = np.nan_to_num(rho, nan=0.0)
+    for j in range(n_ch):  # an exactly constant channel: keep lag 0 only
+        if not np.isfinite(var0[j]):
+            rho[(j, j, *centre)] = 1.0
+    # Half-width per axis: first lag where all auto-correlations drop below the cutoff.
+    half = np.zeros(ndim, dtype=int)
+    for a in range(ndim):
+        for lag in range(1, lmax[a] + 1):
+            pos = list(centre)
+            pos[a] += lag
+            vals = [rho[(j, j, *pos)] for j in range(n_ch)]
+            half[a] = lag
+            if max(vals) < RHO_CUTOFF:
+                break
+    sl = tuple(slice(c - h, c + h + 1) for c, h in zip(centre, half, strict=True))
+    return rho[(slice(None), slice(None), *sl)], half
+
+
+def ess_cov(
+    data: BinnedData, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Covariance of bin means for spatially correlated voxels (effective sample size).
+
+    For a bin with voxel set ``B`` (``n`` voxels), ``Cov(mean_j, mean_k) = sigma_j sigma_k /
+    n^2 * sum_{x, y in B} R_jk(y - x)``. The sum runs over voxel pairs of the *same* bin, so
+    thin depth shells get the smaller inflation they really have. It is written
+    ``n * f_jk`` with ``f_jk = mean_{x in B} sum_{|h_a| <= L_a} R_jk(h) 1[x + h in B]`` and
+    ``f_jk`` is estimated from up to 128 randomly sampled voxels of the bin. The effective
+    sample size of channel ``j`` is ``n_eff = n / f_jj`` (``f_jj`` clipped to >= 1), and the
+    interval uses ``n_eff - 1`` degrees of freedom.
+
+    Returns
+    -------
+    cov : ndarray, shape (n_bins, C, C)
+    dof : ndarray, shape (n_bins,)
+    n_eff : ndarray, shape (n_bins, C)
+    half_width : ndarray of int, shape (ndim,)
+        Correlation window half-widths in voxels per axis.
+    """
+    rho, half = correlation_functions(data)
+    ndim = len(data.shape)
+    n_ch = data.values.shape[0]
+    # Bin-label volume padded by the window, -1 outside the particle.
+    shape_p = tuple(s + 2 * h for s, h in zip(data.shape, half, strict=True))
+    binvol = np.full(shape_p, -1, dtype=np.int32)
+    inner = tuple(slice(h, h + s) for s, h in zip(data.shape, half, strict=True))
+    sub = np.full(data.shape, -1, dtype=np.int32)
+    sub.ravel()[data.flat_index] = data.bins
+    binvol[inner] = sub
+    lags = np.stack(
+        np.meshgrid(*[np.arange(-h, h + 1) for h in half], indexing="ij"), axis=-1
+    ).reshape(-1, ndim)
+    n_lags = lags.shape[0]
+    # Sample up to SAMPLES_PER_BIN voxels per bin (all of small bins), fewer when the window
+    # is large so that samples x lags stays below SAMPLE_BUDGET (at least 16 per bin).
+    per_bin = int(np.clip(SAMPLE_BUDGET // (n_lags * data.n_bins), 16, SAMPLES_PER_BIN))
+    order = rng.permutation(data.bins.size)
+    b_perm = data.bins[order]
+    rank = np.empty_like(order)
+    sort = np.argsort(b_perm, kind="stable")
+    starts = np.searchsorted(b_perm[sort], np.arange(data.n_bins))
+    rank[sort] = np.arange(order.size) - starts[b_perm[sort]]
+    chosen = order[rank < per_bin]
+    coords = np.stack(np.unravel_index(data.flat_index[chosen], data.shape), axis=1) + half
+    lin = np.ravel_multi_index(tuple(coords.T), shape_p)
+    strides = np.array([int(np.prod(shape_p[a + 1 :])) for a in range(ndim)])
+    offsets = lags @ strides
+    b_s = data.bins[chosen]
+    rmat = rho.reshape(n_ch * n_ch, n_lags).T.astype(np.float32)  # (lags, C*C)
+    flat_bins = binvol.ravel()
+    s = np.empty((chosen.size, n_ch * n_ch))
+    step = max(1, 2_000_000 // n_lags)
+    for i0 in range(0, chosen.size, step):
+        part = flat_bins[lin[i0 : i0 + step, None] + offsets[None, :]]
+        same = (part == b_s[i0 : i0 + step, None]).astype(np.float32)
+        s[i0 : i0 + step] = same @ rmat
+    n_b = data.counts.astype(np.float64)
+    n_samp = np.maximum(np.bincount(b_s, minlength=data.n_bins), 1)
+    f = np.empty((data.n_bins, n_ch, n_ch))
+    for j in range(n_ch):
+        for k in range(n_ch):
+            w = s[:, j * n_ch + k]
+            f[:, j, k] = np.bincount(b_s, weights=w, minlength=data.n_bins) / n_samp
+    diag = np.maximum(np.diagonal(f, axis1=1, axis2=2), 1.0)  # (n_bins, C)
+    idx = np.arange(n_ch)
+    f[:, idx, idx] = diag
+    sd = np.sqrt(np.clip(np.diagonal(data.cov, axis1=1, axis2=2), 0, None))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = sd[:, :, None] * sd[:, None, :] * f / n_b[:, None, None]
+        n_eff = n_b[:, None] / diag
+    # At least one degree of freedom (t(1) is very wide) wherever the bin has >= 2 voxels.
+    dof = np.where(n_b >= 2, np.maximum(np.min(n_eff, axis=1) - 1.0, 1.0), 0.0)
+    return cov, dof, n_eff, half
+
+
+def bootstrap_cov(
+    data: BinnedData,
+    block_vox: tuple[int, ...],
+    rng: np.random.Generator,
+    n_boot: int = 400,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Covariance of bin means from a spatial block bootstrap (Poisson weights).
+
+    The crop is tiled with blocks of ``block_vox`` voxels (chosen about twice the correlation
+    length, so blocks are nearly independent). Each replicate draws an independent Poisson(1)
+    weight per block, shared by all bins and channels, and recomputes every bin mean as
+    ``sum_blocks w S / sum_blocks w n``. The covariance of the replicates estimates the
+    covariance of the bin means (cross-channel terms included); the interval uses a Student-t
+    quantile with ``(blocks in the bin) - 1`` degrees of freedom.
+
+    Returns
+    -------
+    cov : ndarray, shape (n_bins, C, C)
+    dof : ndarray, shape (n_bins,)
+    """
+    n_ch = data.values.shape[0]
+    coords = np.unravel_index(data.flat_index, data.shape)
+    nblk = [int(np.ceil(s / b)) for s, b in zip(data.shape, block_vox, strict=True)]
+    blk = np.ravel_multi_index(tuple(c // b for c, b in zip(coords, block_vox, strict=True)), nblk)
+    n_blocks = int(np.prod(nblk))
+    key = data.bins.astype(np.int64) * n_blocks + blk
+    ukey, inv = np.unique(key, return_inverse=True)
+    k_bin = ukey // n_blocks
+    k_blk = ukey % n_blocks
+    k_n = np.bincount(inv, minlength=ukey.size).astype(np.float64)
+    k_s = np.stack([np.bincount(inv, weights=v, minlength=ukey.size) for v in data.values])
+    blocks_per_bin = np.bincount(k_bin, minlength=data.n_bins)
+    starts = np.concatenate([[0], np.cumsum(blocks_per_bin)[:-1]])
+    nonempty = blocks_per_bin > 0
+    cov = np.full((data.n_bins, n_ch, n_ch), np.nan)
+    reps = np.empty((n_boot, data.n_bins, n_ch))
+    chunk = max(1, 20_000_000 // max(1, ukey.size))
+    for r0 in range(0, n_boot, chunk):
+        w = rng.poisson(1.0, size=(min(chunk, n_boot - r0), n_blocks)).astype(np.float32)
+        wk = w[:, k_blk]  # (r, keys)
+        den = np.add.reduceat(wk * k_n, starts[nonempty], axis=1)
+        for j in range(n_ch):
+            num = np.add.reduceat(wk * k_s[j], starts[nonempty], axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                reps[r0 : r0 + len(w), :, j][:, nonempty] = num / den
+        reps[r0 : r0 + len(w)][:, ~nonempty] = np.nan
+    good = np.isfinite(reps).all(axis=2)  # (n_boot, n_bins)
+    for b in np.flatnonzero(nonempty):
+        x = reps[good[:, b], b, :]
+        if x.shape[0] > 2 and blocks_per_bin[b] > 1:
+            cov[b] = np.atleast_2d(np.cov(x, rowvar=False))
+    dof = np.where(blocks_per_bin >= 2, blocks_per_bin - 1.0, 0.0)
+    return cov, dof

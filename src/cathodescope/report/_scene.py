@@ -1,0 +1,101 @@
+"""Tables and figures of a whole-scene depth-profile analysis, written into a run folder."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from cathodescope.report._runfolder import RunFolder
+
+
+def write_scene_report(
+    analysis: Any,
+    run: RunFolder,
+    channels: Mapping[str, Any] | None = None,
+    *,
+    figures: bool = True,
+    max_figure_particles: int = 3,
+) -> None:
+    """Write the tables and figures of a :class:`~cathodescope.profile.SceneAnalysis`.
+
+    Tables (CSV and Parquet): ``particles``, ``profiles``, ``ratios``, ``metrics``,
+    ``reliable_windows`` and ``linescans`` (when computed). Figures (PNG), for up to
+    ``max_figure_particles`` of the largest particles: profiles with CI bands, the ratio
+    profile, the depth-intensity density plot, and a slice through the particle centre with the
+    mask, hull and distance overlays.
+
+    Parameters
+    ----------
+    analysis : SceneAnalysis
+        Result of :func:`cathodescope.profile.analyze_scene`.
+    run : RunFolder
+        Open run folder to write into.
+    channels : mapping of str to array, optional
+        The channels analysed; needed for the slice figure.
+    figures : bool
+        Write the PNG figures (tables are always written).
+    max_figure_particles : int
+        Number of particles (largest first) that get their own figures.
+    """
+    depth = analysis.depth
+    run.write_table("particles", analysis.particles)
+    run.write_table("profiles", depth.profiles)
+    run.write_table("ratios", depth.ratios)
+    run.write_table("metrics", depth.metrics)
+    run.write_table("reliable_windows", depth.reliable_windows)
+    linescans = getattr(depth, "linescans", None)
+    if linescans is not None and len(linescans):
+        run.write_table("linescans", linescans)
+    run.results.update(
+        n_particles=int(analysis.segmentation.n_particles),
+        threshold_used=float(analysis.segmentation.threshold),
+        spacing_um=list(analysis.spacing),
+    )
+    run.parameters.setdefault("analysis", analysis.parameters)
+    if figures:
+        _write_figures(analysis, run, channels, max_figure_particles)
+
+
+def _largest_particles(analysis: Any, count: int) -> list[int]:
+    particles = analysis.particles
+    size_col = "volume_um3" if "volume_um3" in particles else "area_um2"
+    order = particles.sort_values(size_col, ascending=False)["particle_id"]
+    return [int(p) for p in order.iloc[:count]]
+
+
+def _write_figures(
+    analysis: Any, run: RunFolder, channels: Mapping[str, Any] | None, count: int
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from cathodescope.report import _profile_figures as figs
+
+    depth = analysis.depth
+    for pid in _largest_particles(analysis, count):
+        run.write_figure(f"profiles_particle{pid}", figs.plot_profiles(depth, pid))
+        run.write_figure(f"ratios_particle{pid}", figs.plot_ratios(depth, pid))
+        first = str(depth.profiles["channel"].iloc[0])
+        run.write_figure(f"density_particle{pid}_{first}", figs.plot_density(depth, pid, first))
+        if channels is not None:
+            image = _total_image(channels)
+            run.write_figure(
+                f"slice_particle{pid}",
+                figs.plot_slice_overlay(
+                    image,
+                    analysis.segmentation.labels,
+                    pid,
+                    spacing=analysis.spacing,
+                    surface=depth.parameters.get("surface", "hull"),
+                ),
+            )
+
+
+def _total_image(channels: Mapping[str, Any]) -> np.ndarray:
+    total = None
+    for data in channels.values():
+        values = np.asarray(getattr(data, "values", data), dtype=np.float32)
+        total = values.copy() if total is None else total + values
+    return total

@@ -1,0 +1,371 @@
+"""Per-particle morphology and composition measures (physical units, 2D and 3D)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cathodescope._validation import check_finite, normalize_spacing
+from cathodescope.errors import EmptySegmentationError, ShapeMismatchError
+from cathodescope.segment._common import as_array, as_labels, padded_slice
+
+_AXES = ("z", "y", "x")
+
+
+# --------------------------------------------------------------------------------------------
+# convex hull of a voxel set
+# --------------------------------------------------------------------------------------------
+
+
+def _boundary_points(mask: np.ndarray) -> np.ndarray:
+    """Indices (n, ndim) of mask voxels with a face neighbour outside the mask."""
+    from scipy import ndimage as ndi
+
+    padded = np.pad(mask, 1)
+    inner = ndi.binary_erosion(padded, border_value=0)[(slice(1, -1),) * mask.ndim]
+    return np.argwhere(mask & ~inner)
+
+
+def _hull(points: np.ndarray) -> Any | None:
+    """scipy ConvexHull of points, or None when they are degenerate (flat, too few)."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    if len(points) <= points.shape[1]:
+        return None
+    try:
+        return ConvexHull(points)
+    except (QhullError, ValueError):
+        return None
+
+
+def _count_rows(
+    equations: np.ndarray,
+    rows: np.ndarray,
+    n_last: int,
+    step_last: float,
+    tol: float = 1e-7,
+) -> int:
+    """Count grid points ``(row, j * step_last)``, ``0 <= j < n_last``, with ``n . x + b <= 0``.
+
+    Every row meets a convex polytope in one interval whose ends follow from the facet
+    inequalities; vectorised over rows x facets, in chunks.
+    """
+    eq = np.unique(np.round(equations, 12), axis=0)
+    normals, offsets = eq[:, :-1], eq[:, -1]
+    nlast = normals[:, -1]
+    pos, neg, flat = nlast > 1e-12, nlast < -1e-12, np.abs(nlast) <= 1e-12
+    total = 0
+    chunk = max(1, 2_000_000 // max(len(eq), 1))
+    for start in range(0, len(rows), chunk):
+        r = rows[start : start + chunk]
+        lhs = r @ normals[:, :-1].T + offsets  # (R, F)
+        ok = np.all(lhs[:, flat] <= tol, axis=1) if flat.any() else np.ones(len(r), bool)
+        upper = np.min((tol - lhs[:, pos]) / nlast[pos], axis=1) if pos.any() else np.inf
+        lower = np.max((tol - lhs[:, neg]) / nlast[neg], axis=1) if neg.any() else -np.inf
+        i_hi = np.minimum(np.floor(upper / step_last), n_last - 1)
+        i_lo = np.maximum(np.ceil(lower / step_last), 0)
+        total += int(np.where(ok, np.maximum(i_hi - i_lo + 1, 0), 0).sum())
+    return total
+
+
+def _count_in_hull(hull: Any, shape: Sequence[int], spacing: Sequence[float]) -> int:
+    """Number of voxel centres of a crop (index ``i`` at ``i * spacing`` um) inside the hull.
+
+    2D: rows x hull edges. 3D: plane by plane; the section of the hull by the plane
+    ``z = z0`` is bounded by the facets that cross the plane only, so each plane is counted row
+    by row against those few facets. No image of the hull is built: scikit-image's 3D
+    ``convex_hull_image`` is orders of magnitude slower on large particles.
+    """
+    sp = [float(s) for s in spacing]
+    if len(shape) == 2:
+        rows = (np.arange(shape[0]) * sp[0])[:, None]
+        return _count_rows(hull.equations, rows, shape[1], sp[1])
+    eq = hull.equations
+    fz = hull.points[hull.simplices, 0]  # (F, 3) z of each facet's corners
+    fzmin, fzmax = fz.min(axis=1), fz.max(axis=1)
+    rows = (np.arange(shape[1]) * sp[1])[:, None]
+    total = 0
+    for iz in range(shape[0]):
+        z0 = iz * sp[0]
+        sel = (fzmin <= z0 + 1e-9) & (fzmax >= z0 - 1e-9)
+        if not sel.any():
+            continue
+        e = eq[sel]
+        eq2 = np.column_stack([e[:, 1], e[:, 2], e[:, 0] * z0 + e[:, 3]])
+        total += _count_rows(eq2, rows, shape[2], sp[2])
+    return total
+
+
+# --------------------------------------------------------------------------------------------
+# Feret diameters
+# --------------------------------------------------------------------------------------------
+
+
+def _widths(points: np.ndarray, dirs: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Caliper width of the union of voxel boxes (centres ``points``) along unit ``dirs``."""
+    proj = points @ dirs.T
+    return proj.max(axis=0) - proj.min(axis=0) + np.abs(dirs) @ box
+
+
+def _fibonacci_hemisphere(n: int) -> np.ndarray:
+    i = np.arange(n) + 0.5
+    z = i / n  # z in (0, 1): one direction of each antipodal pair
+    phi = math.pi * (1 + math.sqrt(5)) * i
+    r = np.sqrt(1 - z * z)
+    return np.stack([z, r * np.cos(phi), r * np.sin(phi)], axis=1)
+
+
+def _sph(theta: float, phi: float) -> np.ndarray:
+    return np.array(
+        [math.cos(theta), math.sin(theta) * math.cos(phi), math.sin(theta) * math.sin(phi)]
+    )
+
+
+def _feret_from_points(
+    points: np.ndarray, spacing: Sequence[float], normals: np.ndarray | None = None
+) -> tuple[float, float]:
+    """(min Feret, max Feret orthogonal to the min-Feret direction) in um.
+
+    ``points`` are voxel centres (um) of the hull vertices; widths include one voxel extent
+    (the particle is the union of its voxel boxes).
+    """
+    from scipy.optimize import minimize, minimize_scalar
+
+    box = np.asarray(spacing, dtype=float)
+    ndim = points.shape[1]
+    if ndim == 2:
+        theta = np.linspace(0.0, math.pi, 1800, endpoint=False)
+        dirs = np.stack([np.cos(theta), np.sin(theta)], axis=1)
+        if normals is not None and len(normals):
+            dirs = np.vstack([dirs, normals])
+        w = _widths(points, dirs, box)
+        u = dirs[int(np.argmin(w))]
+        t0 = math.atan2(u[1], u[0])
+
+        def width2(t: float) -> float:
+            d = np.array([[math.cos(t), math.sin(t)]])
+            return float(_widths(points, d, box)[0])
+
+        res = minimize_scalar(width2, bounds=(t0 - 0.01, t0 + 0.01), method="bounded")
+        t_min = float(res.x) if res.fun < width2(t0) else t0
+        w_min = min(float(res.fun), width2(t0))
+        return w_min, width2(t_min + math.pi / 2)
+
+    dirs = _fibonacci_hemisphere(1500)
+    w = _widths(points, dirs, box)
+
+    def width3(x: np.ndarray) -> float:
+        return float(_widths(points, _sph(x[0], x[1])[None, :], box)[0])
+
+    u, w_min = dirs[int(np.argmin(w))], float(w.min())
+    for i0 in np.argsort(w)[:3]:  # refine from the three best candidates
+        u0 = dirs[i0]
+        x0 = np.array([math.acos(max(-1.0, min(1.0, u0[0]))), math.atan2(u0[2], u0[1])])
+        res = minimize(width3, x0, method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-9})
+        if res.fun < w_min:
+            u, w_min = _sph(*res.x), float(res.fun)
+    # maximum width in the plane orthogonal to u
+    a = np.array([1.0, 0.0, 0.0]) if abs(u[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    e1 = np.cross(u, a)
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(u, e1)
+    phi = np.linspace(0.0, math.pi, 1440, endpoint=False)
+    perp = np.cos(phi)[:, None] * e1 + np.sin(phi)[:, None] * e2
+    wp = _widths(points, perp, box)
+    p0 = float(phi[int(np.argmax(wp))])
+
+    def neg_width(p: float) -> float:
+        d = math.cos(p) * e1 + math.sin(p) * e2
+        return -float(_widths(points, d[None, :], box)[0])
+
+    step = math.pi / 1440
+    res2 = minimize_scalar(neg_width, bounds=(p0 - step, p0 + step), method="bounded")
+    w_max = max(-float(res2.fun), float(wp.max()))
+    return w_min, w_max
+
+
+def feret_diameters(mask: Any, *, spacing: float | Sequence[float]) -> tuple[float, float, float]:
+    """Feret diameters of one particle mask: (min, max orthogonal to min, ratio).
+
+    The particle is the union of its voxel boxes. The minimum Feret diameter ``F_min`` is the
+    smallest caliper width over all directions; ``F_perp`` is the largest caliper width among
+    the directions orthogonal to the ``F_min`` direction (in 2D: the width at right angles);
+    ``ratio = F_min / F_perp`` is the paper's FD(perp min/max). Computed from the convex-hull
+    vertices in um: 1500 quasi-uniform candidate directions (1800 angles plus the hull edge
+    normals in 2D), refined by a local optimisation (Nelder-Mead / bounded scalar search).
+    Widths are those of the union of voxel boxes (centre width + voxel extent along the
+    direction); on a digitised ellipsoid the ratio is within ~0.01 of ``c / a`` at 25 voxels
+    per semi-axis.
+    For an ellipsoid with semi-axes ``a >= b >= c`` the analytic values are ``2c``, ``2a`` and
+    ``c / a`` (for an ellipse ``2b``, ``2a`` and ``b / a``).
+
+    Parameters
+    ----------
+    mask : (nz, ny, nx) or (ny, nx) bool array
+        One particle.
+    spacing : float or sequence of float
+        Voxel size in um, array axis order.
+
+    Returns
+    -------
+    (float, float, float)
+        ``F_min`` (um), ``F_perp`` (um), ``F_min / F_perp``.
+    """
+    m = as_array(mask, "mask").astype(bool)
+    sp = normalize_spacing(spacing, m.ndim)
+    if not m.any():
+        raise EmptySegmentationError("the mask is empty: no particle to measure.")
+    pts = _boundary_points(m) * np.asarray(sp)
+    hull = _hull(pts)
+    verts = pts[hull.vertices] if hull is not None else pts
+    normals = hull.equations[:, :-1] if hull is not None else None
+    f_min, f_perp = _feret_from_points(verts, sp, normals)
+    return f_min, f_perp, f_min / f_perp
+
+
+# --------------------------------------------------------------------------------------------
+# measures
+# --------------------------------------------------------------------------------------------
+
+
+def measure_particles(
+    labels: Any,
+    channels: Mapping[str, Any] | None = None,
+    *,
+    spacing: float | Sequence[float],
+) -> pd.DataFrame:
+    """Morphology and whole-particle composition of every labelled particle.
+
+    Parameters
+    ----------
+    labels : (nz, ny, nx) or (ny, nx) int array
+        0 = background, 1..N particles (e.g. ``Segmentation.labels``).
+    channels : mapping of str -> array, optional
+        Elemental intensity images of the labels' shape (numpy or xarray).
+    spacing : float or sequence of float
+        Voxel size in um, array axis order.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per particle, sorted by ``particle_id``, columns (lengths in um):
+
+        - ``particle_id``: the label;
+        - ``volume_um3`` (3D) / ``area_um2`` (2D): voxel count x voxel volume (um^3 / um^2);
+        - ``equivalent_diameter_um``: diameter of the sphere (circle) of that volume (area);
+        - ``feret_ratio``: FD(perp min/max) = minimum Feret diameter / maximum Feret diameter
+          measured orthogonal to the minimum-Feret direction (see :func:`feret_diameters`);
+        - ``convex_volume_um3`` / ``convex_area_um2``: voxels whose centres lie in the convex
+          hull of the particle's voxel centres, x voxel volume (equals the volume for a convex
+          particle);
+        - ``porosity``: internal (enclosed) porosity ``1 - volume / filled volume``, the filled
+          volume having every enclosed cavity filled;
+        - ``centroid_<axis>_um``: centroid, voxel ``i`` at ``i * spacing`` um;
+        - ``bbox_<axis>_min_um``, ``bbox_<axis>_max_um``: extent of the voxel boxes,
+          ``(i_min - 0.5) * spacing`` to ``(i_max + 0.5) * spacing``;
+        - ``mean_<channel>`` per channel: total channel intensity over the particle divided by
+          the sum of the totals of all channels (whole-particle average composition).
+
+    Raises
+    ------
+    EmptySegmentationError
+        If ``labels`` holds no particle.
+    ShapeMismatchError
+        If a channel's shape differs from the labels'.
+    NonFiniteDataError
+        If a channel holds NaN or inf.
+    ParameterError, SpacingError
+        For non-integer labels or invalid spacing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lab = np.zeros((20, 20), dtype=np.int32); lab[5:15, 5:10] = 1
+    >>> df = measure_particles(lab, spacing=0.1)
+    >>> round(float(df.area_um2[0]), 6), round(float(df.feret_ratio[0]), 6)
+    (0.5, 0.5)
+    """
+    from scipy import ndimage as ndi
+
+    lab = as_labels(labels)
+    ndim = lab.ndim
+    sp = normalize_spacing(spacing, ndim)
+    chans: dict[str, np.ndarray] = {}
+    for name, ch in (channels or {}).items():
+        arr = np.asarray(getattr(ch, "values", ch))
+        if arr.shape != lab.shape:
+            raise ShapeMismatchError(
+                f"channel {name!r} has shape {arr.shape} but the labels {lab.shape}; every "
+                "channel must be on the segmented grid (register/resample it first)."
+            )
+        check_finite(arr, f"channel {name!r}")
+        chans[str(name)] = arr
+    objects = ndi.find_objects(lab)
+    ids = [k for k, sl in enumerate(objects, start=1) if sl is not None]
+    if not ids:
+        raise EmptySegmentationError(
+            "the labels contain no particle (all zero); segment first or lower the threshold."
+        )
+    axes = _AXES[-ndim:]
+    voxel = float(np.prod(sp))
+    size_col = "volume_um3" if ndim == 3 else "area_um2"
+    convex_col = "convex_volume_um3" if ndim == 3 else "convex_area_um2"
+    spa = np.asarray(sp)
+    rows = []
+    totals = np.zeros((len(ids), len(chans)))
+    for row, k in enumerate(ids):
+        sl = objects[k - 1]
+        crop_sl = padded_slice(sl, lab.shape, 0)
+        m = lab[crop_sl] == k
+        offset = np.array([s.start for s in crop_sl])
+        count = int(np.count_nonzero(m))
+        filled = int(np.count_nonzero(ndi.binary_fill_holes(m)))
+        idx = np.argwhere(m)
+        centroid = (idx.mean(axis=0) + offset) * spa
+        bpts = _boundary_points(m)
+        pts = bpts * spa
+        hull = _hull(pts)
+        if hull is not None:
+            verts = pts[hull.vertices]
+            convex = max(_count_in_hull(hull, m.shape, sp), filled)
+            f_min, f_perp = _feret_from_points(verts, sp, hull.equations[:, :-1])
+        else:  # flat or tiny particle: the hull is the voxel set itself
+            convex = filled
+            f_min, f_perp = _feret_from_points(pts, sp)
+        size = count * voxel
+        if ndim == 3:
+            eqd = (6.0 * size / math.pi) ** (1.0 / 3.0)
+        else:
+            eqd = math.sqrt(4.0 * size / math.pi)
+        rec: dict[str, float] = {
+            "particle_id": k,
+            size_col: size,
+            "equivalent_diameter_um": eqd,
+            "feret_ratio": f_min / f_perp if f_perp > 0 else float("nan"),
+            convex_col: convex * voxel,
+            "porosity": 1.0 - count / filled,
+        }
+        for i, ax in enumerate(axes):
+            rec[f"centroid_{ax}_um"] = float(centroid[i])
+        lo = idx.min(axis=0) + offset
+        hi = idx.max(axis=0) + offset
+        for i, ax in enumerate(axes):
+            rec[f"bbox_{ax}_min_um"] = float((lo[i] - 0.5) * sp[i])
+            rec[f"bbox_{ax}_max_um"] = float((hi[i] + 0.5) * sp[i])
+        rows.append(rec)
+        for j, arr in enumerate(chans.values()):
+            totals[row, j] = float(np.sum(arr[crop_sl][m], dtype=np.float64))
+    df = pd.DataFrame(rows)
+    df["particle_id"] = df["particle_id"].astype(np.int64)
+    if chans:
+        sums = totals.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frac = totals / sums[:, None]
+        frac[sums == 0] = np.nan
+        for j, name in enumerate(chans):
+            df[f"mean_{name}"] = frac[:, j]
+    return df
