@@ -185,6 +185,8 @@ def dart_solve(
     phase_convention: Literal["lag", "lead"] = "lag",
     drive_voltage: float | None = None,
     amplitude_units: str | None = None,
+    max_f0_offset: float | None = 3.0,
+    max_q: float | None = 1e4,
 ) -> DartResult:
     """Closed-form DART: resonance frequency, Q and drive amplitude per pixel.
 
@@ -205,6 +207,13 @@ def dart_solve(
         AC drive amplitude in V; gives ``esm_amplitude = A_d / drive_voltage`` (m/V).
     amplitude_units : str, optional
         Units of the amplitudes (default: ``attrs["units"]`` of ``amplitude1`` or "").
+    max_f0_offset : float or None
+        Solutions whose ``f0`` lies farther than this many drive separations ``f2 - f1`` from
+        the centre ``(f1 + f2)/2`` are extrapolations (e.g. on domain walls where both
+        amplitudes vanish) and are marked invalid. None = keep all.
+    max_q : float or None
+        Solutions with Q above this are marked invalid (numerically degenerate when the phase
+        difference approaches 0 or 180 deg). None = keep all.
 
     Returns
     -------
@@ -266,7 +275,9 @@ def dart_solve(
     block = 1 << 20
     for start in range(0, a1.size, block):
         sl = slice(start, start + block)
-        res = _solve_block(*(x[sl] for x in flat), sign=sign)
+        res = _solve_block(
+            *(x[sl] for x in flat), sign=sign, max_f0_offset=max_f0_offset, max_q=max_q
+        )
         for out, r in zip(outs, res, strict=True):
             out[sl] = r
     if not np.any(valid):
@@ -287,6 +298,8 @@ def dart_solve(
         "f2_Hz": float(np.nanmedian(w2)),
         "phase_convention": phase_convention,
         "drive_voltage_V": drive_voltage,
+        "max_f0_offset": max_f0_offset,
+        "max_q": max_q,
         "method": "closed-form DHO (Gannepalli et al. 2011)",
     }
     return DartResult(
@@ -300,7 +313,7 @@ def dart_solve(
     )
 
 
-def _solve_block(a1, a2, p1, p2, w1, w2, ok_f, *, sign):
+def _solve_block(a1, a2, p1, p2, w1, w2, ok_f, *, sign, max_f0_offset=None, max_q=None):
     """Closed form on 1-D blocks; returns f0, Q, A_d, drive phase (NaN where invalid), valid."""
     dphi = np.radians(sign * (p2 - p1))
     dphi = np.mod(dphi + np.pi, 2 * np.pi) - np.pi  # wrap to [-pi, pi)
@@ -330,6 +343,11 @@ def _solve_block(a1, a2, p1, p2, w1, w2, ok_f, *, sign):
         & (q > 0)
         & np.isfinite(ad)
     )
+    with np.errstate(invalid="ignore"):
+        if max_f0_offset is not None:
+            valid &= np.abs(f0 - 0.5 * (w1 + w2)) <= max_f0_offset * (w2 - w1)
+        if max_q is not None:
+            valid &= q <= max_q
     return (
         np.where(valid, f0, np.nan),
         np.where(valid, q, np.nan),
@@ -352,6 +370,8 @@ def dart_from_scan(
         "Frequency",
     ),
     phase_convention: Literal["lag", "lead"] = "lag",
+    max_f0_offset: float | None = 3.0,
+    max_q: float | None = 1e4,
 ) -> DartResult:
     """Run :func:`dart_solve` on an Asylum DART scan (``SPMScan`` from ``read_spm``).
 
@@ -368,6 +388,8 @@ def dart_from_scan(
         Names of amplitude 1, amplitude 2, phase 1, phase 2 and the centre frequency.
     phase_convention : {"lag", "lead"}
         See :func:`dart_solve`.
+    max_f0_offset, max_q : float or None
+        Validity limits, see :func:`dart_solve`.
 
     Returns
     -------
@@ -415,6 +437,8 @@ def dart_from_scan(
         f2=fc.values + frequency_width / 2,
         phase_convention=phase_convention,
         drive_voltage=drive_voltage,
+        max_f0_offset=max_f0_offset,
+        max_q=max_q,
     )
     result.parameters["frequency_width_Hz"] = float(frequency_width)
     result.parameters["channels"] = list(channels)

@@ -78,14 +78,11 @@ def maps_figure(
             interpolation="nearest",
         )
         if overlay is not None:
-            ax.contour(
-                overlay > 0,
-                levels=[0.5],
-                colors="w",
-                linewidths=0.6,
-                extent=None if extent is None else (extent[0], extent[1], extent[3], extent[2]),
-                origin="upper",
-            )
+            mask = (np.asarray(overlay) > 0).astype(float)
+            if extent is not None:
+                ax.contour(x, y, mask, levels=[0.5], colors="w", linewidths=0.6)
+            else:
+                ax.contour(mask, levels=[0.5], colors="w", linewidths=0.6)
         ax.set_title(name, fontsize=9)
         if extent is not None:
             ax.set_xlabel("x (um)")

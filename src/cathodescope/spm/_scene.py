@@ -129,6 +129,13 @@ def _engine_arrays(maps: dict[str, xr.DataArray]) -> tuple[dict[str, np.ndarray]
     return arrays, info
 
 
+def _segmentation_image(values: np.ndarray) -> np.ndarray:
+    """Map clipped to its 0.5-99.5 percentiles so that a few outlier pixels (degenerate DART
+    solutions, spikes) do not drag Otsu's threshold; values in between are unchanged."""
+    lo, hi = np.percentile(values, [0.5, 99.5])
+    return np.clip(values, lo, hi)
+
+
 def particles_from_scan(
     *,
     segment_on: str = "height",
@@ -151,7 +158,9 @@ def particles_from_scan(
                 f"segment_on={segment_on!r} is not available for {scan.source}; maps: {list(maps)}."
             )
         arrays, _ = _engine_arrays({segment_on: maps[segment_on]})
-        seg = segment_particles(arrays[segment_on], spacing=scan.spacing, **segment_options)
+        seg = segment_particles(
+            _segmentation_image(arrays[segment_on]), spacing=scan.spacing, **segment_options
+        )
         return np.asarray(seg.labels)
 
     return labels_of
@@ -294,7 +303,10 @@ def analyze_spm_scene(
     -------
     SPMSceneAnalysis
     """
-    from cathodescope.profile import analyze_scene
+    try:
+        from cathodescope.profile import analyze_scene
+    except ImportError:  # not re-exported by profile/__init__ at the time of writing
+        from cathodescope.profile._pipeline import analyze_scene
     from cathodescope.spm._particles import (
         cafm_particle_current,
         particle_statistics,
@@ -316,9 +328,29 @@ def analyze_spm_scene(
             stacklevel=2,
         )
     options.setdefault("bin_width_um", max(scan.spacing))
-    scene = analyze_scene(
-        arrays, spacing=scan.spacing, segment_on=segment_on, segmentation=segmentation, **options
-    )
+    options.setdefault("ratio_channels", [segment_on])  # element ratios mean nothing for SPM
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scene = analyze_scene(
+            arrays,
+            spacing=scan.spacing,
+            segment_on=_segmentation_image(arrays[segment_on]),
+            segmentation=segmentation,
+            **options,
+        )
+    shallow = 0
+    for w in caught:  # the TXM Table-1 windows (0.25-2 um) rarely fit AFM particles
+        if "too shallow for the" in str(w.message):
+            shallow += 1
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if shallow:
+        warnings.warn(
+            f"{shallow} Table-1 depth-window metrics (TXM defaults 0.25-2.0 um) are NaN because "
+            "the particles are shallower; use the boundary_core table for SPM contrast.",
+            CathodescopeRunWarning,
+            stacklevel=2,
+        )
     labels = np.asarray(scene.segmentation.labels)
     stats = particle_statistics(labels, maps, spacing=scan.spacing, bins=bins)
     units = {k: v["display_units"] for k, v in info.items()}
@@ -371,8 +403,8 @@ def write_spm_scene_report(analysis: SPMSceneAnalysis, run: Any) -> None:
     from cathodescope.report import write_scene_report
     from cathodescope.spm._figures import maps_figure
 
-    arrays, _ = _engine_arrays(analysis.maps)
-    write_scene_report(analysis.scene, run, arrays)
+    # the engine's tables; its TXM-oriented figures are replaced by the SPM profile figure below
+    write_scene_report(analysis.scene, run, None, figures=False)
     run.write_table("particle_statistics", analysis.statistics.table)
     run.write_table("particle_histograms", analysis.statistics.histograms)
     run.write_table("boundary_core", analysis.boundary_core)
@@ -390,7 +422,36 @@ def write_spm_scene_report(analysis: SPMSceneAnalysis, run: Any) -> None:
     labels = np.asarray(analysis.scene.segmentation.labels)
     run.write_figure("spm_maps", maps_figure(analysis.maps, overlay=labels))
     run.write_figure("particle_histograms", _histogram_figure(analysis))
+    run.write_figure("boundary_core_profiles", _profile_figure(analysis))
     run.parameters.setdefault("spm", analysis.parameters)
+
+
+def _profile_figure(analysis: SPMSceneAnalysis, max_particles: int = 4) -> Any:
+    """Mean (+/- CI) of every map vs distance from the particle surface, largest particles."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    prof = analysis.scene.depth.profiles
+    units = analysis.parameters.get("engine_units", {})
+    names = [n for n in analysis.maps if n != "q"]
+    sizes = prof.groupby("particle_id")["n_voxels"].sum().sort_values(ascending=False)
+    pids = list(sizes.index[:max_particles])
+    fig, axes = plt.subplots(1, len(names), figsize=(3.8 * len(names), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        for pid in pids:
+            g = prof[(prof.particle_id == pid) & (prof.channel == name)].sort_values("depth_um")
+            line = ax.plot(g["depth_um"], g["mean"], lw=1.0, label=f"#{pid}")[0]
+            ax.fill_between(
+                g["depth_um"], g["ci_low"], g["ci_high"], alpha=0.2, color=line.get_color()
+            )
+        ax.axvline(analysis.parameters["boundary_um"], color="k", ls=":", lw=0.8)
+        ax.set_xlabel("distance from particle surface (um)")
+        ax.set_ylabel(f"{name} ({units.get(name, '')})")
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
 
 
 def _histogram_figure(analysis: SPMSceneAnalysis) -> Any:
