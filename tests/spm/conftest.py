@@ -64,6 +64,8 @@ def dart_file(tmp_path) -> Callable[..., Path]:
         width: float = 6e3,
         q: float = 60.0,
         matrix_esm: float | None = None,
+        rim_factor: float = 1.0,
+        rim_px: float = 0.0,
     ) -> Path:
         rng = np.random.default_rng(seed)
         labels = disc_labels()
@@ -74,6 +76,11 @@ def dart_file(tmp_path) -> Callable[..., Path]:
             )
             * drive_v
         )
+        if rim_px > 0:  # boundary regions respond more strongly than the bulk
+            from scipy import ndimage
+
+            depth_px = ndimage.distance_transform_edt(inside)
+            ad = np.where(inside & (depth_px <= rim_px), ad * rim_factor, ad)
         ad = ad * (1 + rng.normal(0, 0.01, labels.shape))
         f0_map = f0 * (1 + rng.normal(0, 1e-4, labels.shape))
         centre = f0_map * (1 + rng.normal(0, 5e-4, labels.shape))

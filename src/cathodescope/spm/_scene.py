@@ -158,8 +158,11 @@ def particles_from_scan(
                 f"segment_on={segment_on!r} is not available for {scan.source}; maps: {list(maps)}."
             )
         arrays, _ = _engine_arrays({segment_on: maps[segment_on]})
+        opts = dict(segment_options)
+        if not opts.get("min_size_um"):
+            opts["min_size_um"] = 9 * scan.spacing[0] * scan.spacing[1]  # >= 3 x 3 pixels
         seg = segment_particles(
-            _segmentation_image(arrays[segment_on]), spacing=scan.spacing, **segment_options
+            _segmentation_image(arrays[segment_on]), spacing=scan.spacing, **opts
         )
         return np.asarray(seg.labels)
 
@@ -296,7 +299,7 @@ def analyze_spm_scene(
         Use these labels instead of segmenting.
     **options
         Engine options (``threshold`` in display units: nm, pm/V, pA; ``min_size_um``
-        in um^2; ``bin_width_um``, ``surface``...), see
+        in um^2, default 9 pixel areas; ``bin_width_um``, ``surface``...), see
         :func:`cathodescope.profile.analyze_scene`.
 
     Returns
@@ -328,6 +331,11 @@ def analyze_spm_scene(
             stacklevel=2,
         )
     options.setdefault("bin_width_um", max(scan.spacing))
+    # a particle must cover at least 3 x 3 pixels: single noise pixels above Otsu's threshold
+    # (which sits just above the background peak when the two modes are well separated) are
+    # not particles
+    if not options.get("min_size_um"):
+        options["min_size_um"] = 9 * scan.spacing[0] * scan.spacing[1]
     options.setdefault("ratio_channels", [segment_on])  # element ratios mean nothing for SPM
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
