@@ -22,20 +22,23 @@ def test_spm_help_lists_subcommands(capsys):
         assert cmd in out
 
 
-def test_info_and_dart_on_real_scan(shared_data, tmp_path):
-    path = shared_data / "spm" / "asylum_dart_pfm_6ch.ibw"
-    if not path.is_file():
-        pytest.skip("asylum_dart_pfm_6ch.ibw not available")
+def test_info_on_real_scan_and_dart_command(shared_data, dart_file, tmp_path):
     small = shared_data / "spm" / "gwyddion_pfm_4ch.gwy"
+    if not small.is_file():
+        pytest.skip("gwyddion_pfm_4ch.gwy not available")
     assert main(["spm", "info", str(small), "--out", str(tmp_path / "info")]) == 0
     channels = pd.read_csv(tmp_path / "info" / "channels.csv")
     assert dict(zip(channels.channel, channels.units, strict=True))["Phase"] == "deg"
     assert _manifest(tmp_path / "info")["status"] == "ok"
+    # DART command on a synthetic scan (the real scan is covered in test_spm_dart)
+    path = dart_file("d.gwy", esm_m_per_v=10e-12, f0=300e3, current_a=1e-11)
     assert main(["spm", "dart", str(path), "--out", str(tmp_path / "dart")]) == 0
     summary = pd.read_csv(tmp_path / "dart" / "dart_summary.csv").set_index("quantity")
     assert summary.loc["resonance_frequency", "units"] == "Hz"
+    assert summary.loc["resonance_frequency", "median"] == pytest.approx(300e3, rel=1e-3)
+    assert summary.loc["q", "median"] == pytest.approx(60.0, rel=1e-3)
     m = _manifest(tmp_path / "dart")
-    assert m["results"]["valid_fraction"] > 0.9
+    assert m["results"]["valid_fraction"] == 1.0
     assert {"dart_maps.png", "esm_amplitude.tif", "q.tif"} <= set(m["outputs"])
 
 
