@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine_context, peak_rss_gib, time_runs  # noqa: E402
+from _common import machine_context, peak_rss_gib, time_runs
 
 RESULTS = Path(__file__).parent / "results"
 CHANNELS = ("Ni", "Mn", "Co")

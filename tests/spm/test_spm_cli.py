@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -83,8 +84,14 @@ def test_soc_series_command(dart_file, tmp_path):
         rows.append({"file": f"s{soc}.gwy", "soc_percent": soc, "direction": "charge"})
     pd.DataFrame(rows).to_csv(tmp_path / "series.csv", index=False)
     out = tmp_path / "soc"
-    assert main(["spm", "soc-series", str(tmp_path / "series.csv"), "--out", str(out)]) == 0
+    assert (
+        main(["spm", "soc-series", str(tmp_path / "series.csv"), "--particles", "--out", str(out)])
+        == 0
+    )
     summary = pd.read_csv(out / "soc_summary.csv")
     assert list(summary.soc_percent) == [0, 50, 100]
+    # particles only (segmented on the topography): the particle ESM and current themselves
+    np.testing.assert_allclose(summary.esm_amplitude_mean, [12e-12, 8e-12, 5e-12], rtol=0.02)
+    np.testing.assert_allclose(summary.current_mean, 1e-11, rtol=0.02)
     assert (out / "soc_series.png").is_file()
     assert len(_manifest(out)["inputs"]) == 4
