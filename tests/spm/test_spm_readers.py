@@ -9,6 +9,7 @@ import pytest
 
 from cathodescope.errors import (
     FileFormatError,
+    ScanSizeMismatchError,
     SPMChannelMissingError,
     TruncatedFileError,
 )
@@ -156,3 +157,27 @@ def test_empty_and_foreign_files(spm_dir, tmp_path):
     shutil.copy(spm_dir / "bruker_nanoscope_height.002", fake_gwy)
     with pytest.raises(FileFormatError, match="GWYP"):
         read_gwy(fake_gwy)
+
+
+def test_inconsistent_channel_grids_raise(tmp_path, gwy_writer, rng):
+    from gwyfile.objects import GwyContainer, GwyDataField, GwySIUnit
+
+    c = GwyContainer()
+    for i, (n, real) in enumerate([(32, 5e-6), (32, 10e-6)]):  # same pixels, two scan sizes
+        c[f"/{i}/data"] = GwyDataField(
+            rng.normal(size=(n, n)),
+            xreal=real,
+            yreal=real,
+            si_unit_xy=GwySIUnit(unitstr="m"),
+            si_unit_z=GwySIUnit(unitstr="m"),
+        )
+        c[f"/{i}/data/title"] = f"Height{i}Retrace"
+    c.tofile(str(tmp_path / "mixed.gwy"))
+    with pytest.raises(ScanSizeMismatchError, match="one grid"):
+        read_gwy(tmp_path / "mixed.gwy")
+    gwy_writer(
+        tmp_path / "shapes.gwy",
+        {"HeightRetrace": (np.zeros((16, 16)), "m"), "PhaseRetrace": (np.zeros((16, 20)), "deg")},
+    )
+    with pytest.raises(ScanSizeMismatchError, match="one grid"):
+        read_gwy(tmp_path / "shapes.gwy")

@@ -30,7 +30,9 @@ import xarray as xr
 
 from cathodescope.errors import (
     CathodescopeWarning,
+    EmptyDataError,
     FileFormatError,
+    ScanSizeMismatchError,
     SPMChannelMissingError,
     TruncatedFileError,
 )
@@ -60,6 +62,24 @@ class SPMScan:
     channels: dict[str, xr.DataArray]
     metadata: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.channels:
+            raise EmptyDataError(f"{self.source or 'scan'} holds no image channel.")
+        grids = {}
+        for name, da in self.channels.items():
+            if da.dims != ("y", "x"):
+                raise ScanSizeMismatchError(f"channel {name!r} has dims {da.dims}, not (y, x).")
+            sp = tuple(float(v) for v in da.attrs.get("spacing_um", (np.nan, np.nan)))
+            grids[name] = (da.shape, sp)
+        (shape0, sp0) = next(iter(grids.values()))
+        for shape, sp in grids.values():
+            if shape != shape0 or not np.allclose(sp, sp0, rtol=1e-6, equal_nan=True):
+                raise ScanSizeMismatchError(
+                    f"{self.source or 'scan'}: channels do not share one grid: "
+                    + ", ".join(f"{n} {g[0]} px at {g[1]} um" for n, g in grids.items())
+                    + ". Resample them onto one grid (or read them as separate scans)."
+                )
 
     def __getitem__(self, name: str) -> xr.DataArray:
         try:
@@ -424,6 +444,15 @@ def read_ibw(path: str | os.PathLike[str]) -> SPMScan:
             )
         dx_um = scan * 1e6 / (data.shape[0] - 1)
         dy_um = scan * 1e6 / (data.shape[1] - 1)
+    fast = _to_float(meta.get("FastScanSize", meta.get("ScanSize", "nan"))) * 1e6
+    if np.isfinite(fast) and fast > 0 and abs(dx_um * (data.shape[0] - 1) - fast) > 1e-3 * fast:
+        warnings.warn(
+            f"{p}: the wave scaling gives a {dx_um * (data.shape[0] - 1):.4g} um fast scan but "
+            f"the note says FastScanSize = {fast:.4g} um (cropped or rescaled in Igor?); the "
+            "wave scaling is used.",
+            CathodescopeWarning,
+            stacklevel=2,
+        )
     # y is measured downward from the top row (image convention shared by all readers); the
     # stage offsets of the scan stay in metadata (x_offset_um, y_offset_um).
     origin = (0.0, 0.0)
