@@ -119,3 +119,18 @@ def test_bad_inputs():
     nan_img = np.zeros((20, 20))
     nan_img[3, 4] = np.nan
     assert np.isnan(plane_level(nan_img)[3, 4])
+
+
+@pytest.mark.parametrize("order", [0, 1, 3, 5])
+def test_polynomial_surface_matches_explicit_least_squares(rng, order):
+    img = rng.normal(size=(37, 53)) + np.linspace(0, 3, 53)[None, :] ** 2
+    mask = rng.random(img.shape) < 0.3
+    surface, coef = polynomial_surface(img, order=order, mask=mask)
+    # independent: explicit design matrix on the kept pixels, numpy lstsq
+    yy, xx = np.meshgrid(np.linspace(-1, 1, 37), np.linspace(-1, 1, 53), indexing="ij")
+    terms = [(t - j, j) for t in range(order + 1) for j in range(t + 1)]
+    design = np.stack([(xx**i * yy**j).ravel() for i, j in terms], axis=1)
+    keep = ~mask.ravel()
+    ref, *_ = np.linalg.lstsq(design[keep], img.ravel()[keep], rcond=None)
+    np.testing.assert_allclose(coef, ref, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(surface, (design @ ref).reshape(img.shape), atol=1e-8)

@@ -240,10 +240,9 @@ def dart_solve(
     (100000.0, 50.0)
     """
     check_choice(phase_convention, ("lag", "lead"), "phase_convention")
-    arrays = [
-        np.asarray(getattr(a, "values", a), dtype=float)
-        for a in (amplitude1, amplitude2, phase1, phase2)
-    ]
+    # keep the caller's float dtype (float32 maps stay float32); blocks are cast to float64
+    arrays = [np.asarray(getattr(a, "values", a)) for a in (amplitude1, amplitude2, phase1, phase2)]
+    arrays = [a if a.dtype.kind == "f" else a.astype(float) for a in arrays]
     shapes = {a.shape for a in arrays}
     if len(shapes) != 1:
         raise ScanSizeMismatchError(
@@ -276,7 +275,10 @@ def dart_solve(
     for start in range(0, a1.size, block):
         sl = slice(start, start + block)
         res = _solve_block(
-            *(x[sl] for x in flat), sign=sign, max_f0_offset=max_f0_offset, max_q=max_q
+            *(np.asarray(x[sl], dtype=np.float64) if x.dtype.kind == "f" else x[sl] for x in flat),
+            sign=sign,
+            max_f0_offset=max_f0_offset,
+            max_q=max_q,
         )
         for out, r in zip(outs, res, strict=True):
             out[sl] = r

@@ -57,15 +57,9 @@ def _wrap(template: Any, values: np.ndarray, step: str) -> Any:
     return values
 
 
-def _design(shape: tuple[int, int], order: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    ny, nx = shape
-    yy = np.linspace(-1.0, 1.0, ny) if ny > 1 else np.zeros(1)
-    xx = np.linspace(-1.0, 1.0, nx) if nx > 1 else np.zeros(1)
-    terms = [
-        (i, j) for total in range(order + 1) for j in range(total + 1) for i in [total - j]
-    ]  # (power of x, power of y)
-    cols = [np.multiply.outer(yy**j, xx**i).ravel() for i, j in terms]
-    return np.stack(cols, axis=1), terms
+def _terms(order: int) -> list[tuple[int, int]]:
+    """(power of x, power of y) of every monomial of total degree <= order, by degree."""
+    return [(total - j, j) for total in range(order + 1) for j in range(total + 1)]
 
 
 def polynomial_surface(
@@ -100,14 +94,34 @@ def polynomial_surface(
         raise ParameterError(f"order must be an integer from 0 to 6, got {order!r}.")
     order = int(order)
     keep = ~_as_mask(mask, values.shape) & np.isfinite(values)
-    design, terms = _design(values.shape, order)
-    if keep.sum() < len(terms):
+    terms = _terms(order)
+    n_keep = int(keep.sum())
+    if n_keep < len(terms):
         raise ParameterError(
-            f"only {int(keep.sum())} pixels are left for a degree-{order} fit with "
+            f"only {n_keep} pixels are left for a degree-{order} fit with "
             f"{len(terms)} coefficients; lower the order or the masked fraction."
         )
-    coef, *_ = np.linalg.lstsq(design[keep.ravel()], values[keep], rcond=None)
-    surface = (design @ coef).reshape(values.shape)
+    # Normal equations from separable moments: sum over kept pixels of x^a y^b (and z x^a y^b)
+    # are matrix products with the (ny, nx) mask, so no (n_pixels x n_terms) design matrix is
+    # built (a 4096 x 4096 map would need 400 MB per term otherwise).
+    ny, nx = values.shape
+    yy = np.linspace(-1.0, 1.0, ny) if ny > 1 else np.zeros(1)
+    xx = np.linspace(-1.0, 1.0, nx) if nx > 1 else np.zeros(1)
+    p_max = 2 * order + 1
+    xp = np.vander(xx, p_max, increasing=True)  # (nx, p_max): xx**a
+    yp = np.vander(yy, p_max, increasing=True)  # (ny, p_max): yy**b
+    weights = keep.astype(np.float64)
+    moments = yp.T @ (weights @ xp)  # [b, a] = sum keep * y^b x^a
+    z = np.where(keep, values, 0.0)
+    zmom = yp[:, : order + 1].T @ (z @ xp[:, : order + 1])  # [b, a] = sum z y^b x^a
+    del z, weights
+    normal = np.array([[moments[jk + jl, ik + il] for il, jl in terms] for ik, jk in terms])
+    rhs = np.array([zmom[j, i] for i, j in terms])
+    coef, *_ = np.linalg.lstsq(normal, rhs, rcond=None)
+    cmat = np.zeros((order + 1, order + 1))
+    for (i, j), c in zip(terms, coef, strict=True):
+        cmat[j, i] = c
+    surface = yp[:, : order + 1] @ cmat @ xp[:, : order + 1].T
     return surface, coef
 
 

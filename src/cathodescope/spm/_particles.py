@@ -60,7 +60,10 @@ def _check_labels(labels: Any, shape: tuple[int, ...] | None = None) -> np.ndarr
 def _channel_arrays(channels: Mapping[str, Any]) -> dict[str, np.ndarray]:
     if not isinstance(channels, Mapping) or not channels:
         raise ParameterError("channels must be a non-empty mapping of name -> (y, x) map.")
-    arrays = {str(k): np.asarray(_values(v), dtype=np.float64) for k, v in channels.items()}
+    arrays = {}
+    for k, v in channels.items():  # float maps keep their dtype (no full float64 copies)
+        a = np.asarray(_values(v))
+        arrays[str(k)] = a if a.dtype.kind == "f" else a.astype(np.float64)
     shapes = {k: a.shape for k, a in arrays.items()}
     if len(set(shapes.values())) != 1:
         raise ScanSizeMismatchError(
@@ -161,7 +164,7 @@ def particle_statistics(
     for name, arr in arrays.items():
         finite = np.isfinite(arr)
         lab_f = lab[finite]
-        val_f = arr[finite]
+        val_f = arr[finite].astype(np.float64)
         n = np.bincount(lab_f, minlength=n_lab + 1)
         s1 = np.bincount(lab_f, weights=val_f, minlength=n_lab + 1)
         mean = np.divide(s1, n, out=np.full(n.shape, np.nan), where=n > 0)
