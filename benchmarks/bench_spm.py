@@ -96,6 +96,8 @@ def run_once(data: dict[str, np.ndarray], spacing: float, engine: bool = False) 
         drive_voltage=2.0,
     )
     t["dart"] = time.perf_counter() - t0
+    esm, f0 = res.esm_amplitude, res.resonance_frequency
+    del res  # keep only the maps analysed below (peak memory)
     t0 = time.perf_counter()
     lev = masked_level(data["height"])
     t["masked_level"] = time.perf_counter() - t0
@@ -104,8 +106,8 @@ def run_once(data: dict[str, np.ndarray], spacing: float, engine: bool = False) 
         data["labels"],
         {
             "height": lev.image,
-            "esm": res.esm_amplitude,
-            "f0": res.resonance_frequency,
+            "esm": esm,
+            "f0": f0,
             "current": data["current"],
         },
         spacing=spacing,

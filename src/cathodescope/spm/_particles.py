@@ -169,12 +169,15 @@ def particle_statistics(
         s1 = np.bincount(lab_f, weights=val_f, minlength=n_lab + 1)
         mean = np.divide(s1, n, out=np.full(n.shape, np.nan), where=n > 0)
         dev = val_f - mean[lab_f]
-        s2 = np.bincount(lab_f, weights=dev * dev, minlength=n_lab + 1)
+        dev *= dev
+        s2 = np.bincount(lab_f, weights=dev, minlength=n_lab + 1)
+        del dev  # big maps: free temporaries as soon as possible
         std = np.sqrt(np.divide(s2, n - 1, out=np.full(n.shape, np.nan), where=n > 1))
         # percentiles of every particle at once: sort by (label, value), then index each
         # label's segment with numpy's default (linear) interpolation
         order = np.lexsort((val_f, lab_f))
         sorted_vals = val_f[order]
+        del order
         starts = np.concatenate([[0], np.cumsum(n)[:-1]])
         k = n[ids]
         pct = {}
@@ -214,8 +217,13 @@ def particle_statistics(
         else:
             lo_e, hi_e = 0.0, 1.0
         edges = np.linspace(lo_e, hi_e, nb + 1)
-        b = np.clip(np.searchsorted(edges, val_f, side="right") - 1, 0, nb - 1)
-        counts = np.bincount(lab_f * nb + b, minlength=(n_lab + 1) * nb).reshape(n_lab + 1, nb)
+        del sorted_vals
+        b = np.searchsorted(edges, val_f, side="right")
+        b -= 1
+        np.clip(b, 0, nb - 1, out=b)
+        b += lab_f * nb
+        counts = np.bincount(b, minlength=(n_lab + 1) * nb).reshape(n_lab + 1, nb)
+        del b, lab_f, val_f
         counts = counts[ids]
         hists.append(
             pd.DataFrame(
