@@ -159,38 +159,52 @@ def particle_statistics(
     present = pixel_counts > 0
     ids = ids[present[ids]]
     nb = int(bins)
+    # Group pixels by label once (integer sort; labels are shared by all channels); each
+    # particle's percentiles then come from np.percentile on its own segment (partition,
+    # O(pixels)), never from a full value sort of the map.
+    flat_lab = lab.ravel()
+    small = flat_lab.astype(np.int16) if n_lab < np.iinfo(np.int16).max else flat_lab
+    order = np.argsort(small, kind="stable")  # radix sort for int16 labels
+    del small
+    bounds = np.concatenate([[0], np.cumsum(pixel_counts)])
     tables = []
     hists = []
     for name, arr in arrays.items():
-        finite = np.isfinite(arr)
-        lab_f = lab[finite]
-        val_f = arr[finite].astype(np.float64)
+        flat = arr.ravel()
+        finite = np.isfinite(flat)
+        lab_f = flat_lab[finite]
+        val_f = flat[finite].astype(np.float64)
         n = np.bincount(lab_f, minlength=n_lab + 1)
         s1 = np.bincount(lab_f, weights=val_f, minlength=n_lab + 1)
         mean = np.divide(s1, n, out=np.full(n.shape, np.nan), where=n > 0)
         dev = val_f - mean[lab_f]
         dev *= dev
         s2 = np.bincount(lab_f, weights=dev, minlength=n_lab + 1)
-        del dev  # big maps: free temporaries as soon as possible
+        del dev, lab_f  # big maps: free temporaries as soon as possible
         std = np.sqrt(np.divide(s2, n - 1, out=np.full(n.shape, np.nan), where=n > 1))
-        # percentiles of every particle at once: sort by (label, value), then index each
-        # label's segment with numpy's default (linear) interpolation
-        order = np.lexsort((val_f, lab_f))
-        sorted_vals = val_f[order]
-        del order
-        starts = np.concatenate([[0], np.cumsum(n)[:-1]])
+        # histogram edges common to all particles (0.5-99.5 percentile of particle pixels)
+        part = val_f[flat_lab[finite] > 0]
+        if part.size:
+            lo_e, hi_e = np.percentile(part, [0.5, 99.5])
+            if hi_e <= lo_e:
+                lo_e, hi_e = lo_e - 0.5, hi_e + 0.5
+        else:
+            lo_e, hi_e = 0.0, 1.0
+        del part, val_f
+        edges = np.linspace(lo_e, hi_e, nb + 1)
+        grouped = flat[order]
+        pct = np.full((ids.size, 3), np.nan)
+        counts = np.zeros((ids.size, nb), dtype=np.int64)
+        for row, pid in enumerate(ids):
+            seg = grouped[bounds[pid] : bounds[pid + 1]]
+            seg = seg[np.isfinite(seg)].astype(np.float64)
+            if seg.size:
+                pct[row] = np.percentile(seg, [50, 5, 95])
+                idx = np.searchsorted(edges, seg, side="right") - 1
+                np.clip(idx, 0, nb - 1, out=idx)
+                counts[row] = np.bincount(idx, minlength=nb)
+        del grouped
         k = n[ids]
-        pct = {}
-        for key, frac in (("median", 0.5), ("p05", 0.05), ("p95", 0.95)):
-            pos = frac * np.maximum(k - 1, 0)
-            lo = np.floor(pos).astype(np.int64)
-            hi = np.minimum(lo + 1, np.maximum(k - 1, 0))
-            w = pos - lo
-            base = starts[ids]
-            safe = k > 0
-            vlo = np.where(safe, sorted_vals[np.where(safe, base + lo, 0)], np.nan)
-            vhi = np.where(safe, sorted_vals[np.where(safe, base + hi, 0)], np.nan)
-            pct[key] = vlo + w * (vhi - vlo)
         tables.append(
             pd.DataFrame(
                 {
@@ -201,30 +215,13 @@ def particle_statistics(
                     "area_um2": pixel_counts[ids] * dy * dx,
                     "mean": mean[ids],
                     "std": std[ids],
-                    "median": pct["median"],
-                    "p05": pct["p05"],
-                    "p95": pct["p95"],
+                    "median": pct[:, 0],
+                    "p05": pct[:, 1],
+                    "p95": pct[:, 2],
                     "sem": np.where(k > 1, std[ids] / np.sqrt(np.maximum(k, 1)), np.nan),
                 }
             )
         )
-        # histograms on edges common to all particles (0.5-99.5 percentile of particle pixels)
-        part = val_f[lab_f > 0]
-        if part.size:
-            lo_e, hi_e = np.percentile(part, [0.5, 99.5])
-            if hi_e <= lo_e:
-                lo_e, hi_e = lo_e - 0.5, hi_e + 0.5
-        else:
-            lo_e, hi_e = 0.0, 1.0
-        edges = np.linspace(lo_e, hi_e, nb + 1)
-        del sorted_vals
-        b = np.searchsorted(edges, val_f, side="right")
-        b -= 1
-        np.clip(b, 0, nb - 1, out=b)
-        b += lab_f * nb
-        counts = np.bincount(b, minlength=(n_lab + 1) * nb).reshape(n_lab + 1, nb)
-        del b, lab_f, val_f
-        counts = counts[ids]
         hists.append(
             pd.DataFrame(
                 {
