@@ -63,12 +63,20 @@ def synthetic(size: int, n_particles: int, seed: int = 0) -> dict[str, np.ndarra
     ad = (np.where(inside, 20e-12, 4e-12) * (1 + rng.normal(0, 0.02, height.shape))).astype(f32)
     centre = (f0 * (1 + rng.normal(0, 5e-4, height.shape))).astype(f32)
     out = {"labels": labels, "height": height, "centre": centre}
-    for i, df in ((1, -3e3), (2, 3e3)):
-        a, p = dho_response(
-            centre.astype(float) + df, f0=f0, q=60.0, drive_amplitude=ad, drive_phase_deg=-30
-        )
-        out[f"a{i}"], out[f"p{i}"] = a.astype(f32), p.astype(f32)
-        del a, p
+    for i in (1, 2):
+        out[f"a{i}"] = np.empty_like(height)
+        out[f"p{i}"] = np.empty_like(height)
+    for r0 in range(0, size, 512):  # row blocks: float64 temporaries stay small
+        rows = slice(r0, r0 + 512)
+        for i, df in ((1, -3e3), (2, 3e3)):
+            a, p = dho_response(
+                centre[rows].astype(float) + df,
+                f0=f0[rows],
+                q=60.0,
+                drive_amplitude=ad[rows],
+                drive_phase_deg=-30,
+            )
+            out[f"a{i}"][rows], out[f"p{i}"][rows] = a, p
     del f0, ad
     out["current"] = (
         1e-12 + rng.normal(0, 0.3e-12, height.shape) + np.where(inside, 20e-12, 0.0)
