@@ -89,10 +89,63 @@ class CathodescopeRunWarning(CathodescopeWarning):
 # --- xas ------------------------------------------------------------------------------------
 
 
+class EnergyAxisError(CathodescopeError, ValueError):
+    """An energy axis is not strictly increasing (duplicated or out-of-order points)."""
+
+
+class TooFewPointsError(CathodescopeError, ValueError):
+    """A spectrum or a fit window holds too few energy points for the requested operation."""
+
+
+class StandardRangeError(CathodescopeError, ValueError):
+    """LCF standards (or a reference) do not cover the requested energy range."""
+
+
+class EdgeNotFoundError(CathodescopeError, ValueError):
+    """No absorption edge could be located (flat spectrum, edge outside the data, edge step <= 0)."""
+
+
 # --- echem ----------------------------------------------------------------------------------
 
 
+class CyclerColumnError(FileFormatError):
+    """A cycler table lacks a required column (time, voltage, current) or has unknown columns."""
+
+
+class NonMonotonicTimeError(CathodescopeError, ValueError):
+    """Time goes backwards inside one cycler file (corrupt export or files concatenated)."""
+
+
+class ActiveMassError(CathodescopeError, ValueError):
+    """Per-gram values were asked for but the active mass is missing, zero or negative."""
+
+
+class NoCyclesError(EmptyDataError):
+    """The data hold no charge or discharge step to analyse (only rests, EIS...)."""
+
+
+class GITTError(EmptyDataError):
+    """No usable GITT pulse/rest pair was found, or a pulse is too short to analyse."""
+
+
 # --- xrf / spm ------------------------------------------------------------------------------
+
+
+class XRFChannelError(MissingMetadataError):
+    """A requested element channel is not in the XRF map (or a name matches several)."""
+
+
+class ScanGeometryError(ShapeMismatchError):
+    """Scan sizes disagree: positions vs map shape, channels or TIFF exports of different sizes,
+    or positions that are not a monotonic grid."""
+
+
+class EmptyMapError(EmptyDataError):
+    """An element map is all NaN, all zero, or has no pixel above the low-signal threshold."""
+
+
+class CoreShellFitError(CathodescopeError, RuntimeError):
+    """A core/shell step model could not be fitted to a profile (no step, too few points)."""
 
 
 # spm (scanning probe): added at the bottom of this section by the spm helper
@@ -111,3 +164,35 @@ class DartError(CathodescopeError, ValueError):
 
 
 # --- xrd / thermal --------------------------------------------------------------------------
+
+
+class MissingWavelengthError(MissingMetadataError):
+    """A pattern has no wavelength but the operation (d, Q, wavelength conversion) needs one."""
+
+
+class NonMonotonicAxisError(CathodescopeError, ValueError):
+    """A 2theta (or temperature) axis is not strictly increasing."""
+
+
+class FrameLengthMismatchError(ShapeMismatchError):
+    """The frames of one diffraction series have different lengths or 2theta grids."""
+
+
+class EmptyWindowError(EmptyDataError):
+    """A fitting window contains no (or too few) data points."""
+
+
+class UnreachableAngleError(ParameterError):
+    """A 2theta cannot be reached at the target wavelength (sin(theta) would exceed 1)."""
+
+
+class PeakFitError(CathodescopeError, RuntimeError):
+    """A peak fit did not converge or gave a meaningless result."""
+
+
+class InsufficientPeaksError(CathodescopeError, ValueError):
+    """Too few indexed peaks to determine the requested lattice or broadening parameters."""
+
+
+class NoReleasePeakError(EmptyDataError):
+    """A gas-release (mass-spectrometry) trace shows no peak above its baseline noise."""

@@ -22,12 +22,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "compare the result with the known truth.",
     )
     add_out_arguments(parser, default="demo_output")
-    parser.add_argument("--quick", action="store_true",
-                        help="coarser voxels (0.098 um) and a smaller scene: seconds, not minutes")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="coarser voxels (0.098 um) and a smaller scene: seconds, not minutes",
+    )
     parser.add_argument("--n-particles", type=int, default=3, help="particles in the scene")
     parser.add_argument("--seed", type=int, default=0, help="random seed of layout and noise")
-    parser.add_argument("--from-projections", action="store_true",
-                        help="start from simulated raw TXM projections (tomography chain)")
+    parser.add_argument(
+        "--from-projections",
+        action="store_true",
+        help="start from simulated raw TXM projections (tomography chain)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=run)
 
@@ -58,24 +64,36 @@ def run(args: argparse.Namespace) -> int:
         "phase_artefact": 0.05,
     }
     params = {
-        "shape": shape, "spacing_um": spacing, "n_particles": args.n_particles,
-        "seed": args.seed, "phantom": scene_options, "quick": args.quick,
+        "shape": shape,
+        "spacing_um": spacing,
+        "n_particles": args.n_particles,
+        "seed": args.seed,
+        "phantom": scene_options,
+        "quick": args.quick,
     }
     steps = tqdm(total=3, desc="demo", disable=args.no_progress, unit="step")
-    with RunFolder(args.out, command="demo", parameters=params,
-                   overwrite=args.overwrite) as run_folder:
+    with RunFolder(
+        args.out, command="demo", parameters=params, overwrite=args.overwrite
+    ) as run_folder:
         with run_folder.timer("phantom"):
             steps.set_postfix_str("building phantom")
             data, truth = paper_scene(
-                shape, n_particles=args.n_particles, spacing=spacing, seed=args.seed,
+                shape,
+                n_particles=args.n_particles,
+                spacing=spacing,
+                seed=args.seed,
                 **scene_options,
             )
             steps.update()
         with run_folder.timer("analysis"):
             steps.set_postfix_str("segment + depth profiles")
             analysis = analyze_scene(
-                data, spacing=spacing, progress=not args.no_progress,
-                marker_spacing_um=2.0, dilate_um=0.0,
+                data,
+                spacing=spacing,
+                progress=not args.no_progress,
+                marker_spacing_um=2.0,
+                min_size_um=0.5,
+                dilate_um=0.0,
             )
             steps.update()
         with run_folder.timer("report"):
@@ -127,10 +145,18 @@ def truth_comparison(analysis, truth):
                 continue
             depth = group["depth_um"].to_numpy()
             true = np.asarray(truth.profiles[true_id][element](depth), dtype=float)
-            rows.append(pd.DataFrame({
-                "particle_id": pid, "true_particle": true_id, "element": element,
-                "depth_um": depth, "ratio": group["ratio"].to_numpy(), "true_ratio": true,
-                "abs_error": np.abs(group["ratio"].to_numpy() - true),
-                "in_reliable_window": (depth >= lo) & (depth <= hi),
-            }))
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "particle_id": pid,
+                        "true_particle": true_id,
+                        "element": element,
+                        "depth_um": depth,
+                        "ratio": group["ratio"].to_numpy(),
+                        "true_ratio": true,
+                        "abs_error": np.abs(group["ratio"].to_numpy() - true),
+                        "in_reliable_window": (depth >= lo) & (depth <= hi),
+                    }
+                )
+            )
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()

@@ -71,8 +71,9 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     seg.add_argument(
         "--min-size-um",
         type=float,
-        default=0.0,
-        help="drop particles below this volume (um^3) or area (um^2)",
+        default=0.5,
+        help="drop particles below this volume (um^3, 3D) or area (um^2, 2D); the default 0.5 "
+        "removes noise specks but keeps every secondary particle (0 = keep all)",
     )
     seg.add_argument(
         "--dilate-um",

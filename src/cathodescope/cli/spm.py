@@ -115,6 +115,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="C-AFM noise floor in robust standard deviations of the background",
     )
     _add_engine_arguments(p)
+    # SPM defaults: particles down to 3 x 3 pixels and one-pixel depth bins (the library
+    # chooses both from the scan's pixel size when these are left unset)
+    p.set_defaults(min_size_um=0.0, bin_width_um=None)
     add_out_arguments(p)
     p.set_defaults(func=_particles)
 
@@ -153,7 +156,7 @@ def _engine_options(args: argparse.Namespace) -> dict:
         from cathodescope.cli.profile import engine_options
     except ImportError:  # pragma: no cover
         return {}
-    return engine_options(args)
+    return {k: v for k, v in engine_options(args).items() if v is not None}
 
 
 def _params(args: argparse.Namespace) -> dict:

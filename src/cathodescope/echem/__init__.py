@@ -1,1 +1,41 @@
-"""echem subpackage."""
+"""Cycling data: per-cycle metrics, dQ/dV with peak tracking across cycles, GITT.
+
+Read files with :func:`cathodescope.io.read_cycler` (canonical table documented in
+``cathodescope.io._cycler_table``), then:
+
+* :func:`cycle_summary` - capacities (mAh, mAh/g), coulombic efficiency, retention, energy,
+  average and end voltages, C-rate, per cycle (a cycle = a charge followed by a discharge);
+* :func:`dqdv`, :func:`find_dqdv_peaks`, :func:`track_peaks` - differential capacity on a
+  common voltage grid, peaks with uncertainties, and their identity across cycles;
+* :func:`gitt_analysis`, :func:`diffusion_length` - Weppner-Huggins diffusion coefficients.
+"""
+
+from cathodescope.echem._dqdv import DQDV, PeakTracks, dqdv, find_dqdv_peaks, track_peaks
+from cathodescope.echem._gitt import (
+    GITTResult,
+    diffusion_length,
+    gitt_analysis,
+    plot_gitt,
+    weppner_huggins_mass,
+    weppner_huggins_radius,
+)
+from cathodescope.echem._plots import plot_dqdv, plot_summary
+from cathodescope.echem._summary import cycle_summary, step_table
+
+__all__ = [
+    "DQDV",
+    "GITTResult",
+    "PeakTracks",
+    "cycle_summary",
+    "diffusion_length",
+    "dqdv",
+    "find_dqdv_peaks",
+    "gitt_analysis",
+    "plot_dqdv",
+    "plot_gitt",
+    "plot_summary",
+    "step_table",
+    "track_peaks",
+    "weppner_huggins_mass",
+    "weppner_huggins_radius",
+]

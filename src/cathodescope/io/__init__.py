@@ -7,42 +7,104 @@ exceptions from :mod:`cathodescope.errors` on corrupt, truncated or unrecognised
 
 from cathodescope.io._atomic import atomic_path, atomic_write_bytes, atomic_write_text, sha256_file
 
+# --
+# -- cyclers --
+from cathodescope.io._biologic import read_biologic_mpr, read_biologic_mpt
+from cathodescope.io._cycler_table import (
+    CANONICAL_COLUMNS,
+    STEP_TYPES,
+    build_cycling_table,
+    join_cycling_tables,
+)
+from cathodescope.io._cyclers import read_arbin_csv, read_cycler, read_cycler_csv, read_neware_ndax
+from cathodescope.io._maccor import read_maccor
+
 # -- image channels and volumes (TIFF, npy, HDF5, Zarr) --
 from cathodescope.io._volumes import as_channel_array, read_channel, read_channels
 
 # --
-
 # -- TXM projections --
-
 # --
-
 # -- XAS --
+from cathodescope.io._xas import (
+    AthenaGroup,
+    read_athena,
+    read_xanes_stack,
+    read_xas_columns,
+    read_xdi,
+    resolve_energy_units,
+    write_athena_json,
+)
 
 # --
-
-# -- cyclers --
-
-# --
-
 # -- XRF --
-
 # --
-
 # -- SPM --
 from cathodescope.io._spm import SPMScan, read_gwy, read_ibw, read_nanoscope, read_spm
+# --
+# -- XRD and thermal --
+from cathodescope.io._xrd import (
+    make_pattern,
+    make_series,
+    read_bruker_raw,
+    read_gsas,
+    read_pattern,
+    read_series,
+    read_uxd,
+    read_xy,
+)
 
 # --
-
-# -- XRD and thermal --
+# -- cyclers --
+# --
+# -- XRF --
+from cathodescope.io._xrf import (
+    read_maps_h5,
+    read_pyxrf_h5,
+    read_xrf_map,
+    read_xrf_tiffs,
+    write_pyxrf_h5,
+)
 
 # --
 
 __all__ = [
+    "CANONICAL_COLUMNS",
+    "STEP_TYPES",
+    "AthenaGroup",
     "as_channel_array",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
+    "build_cycling_table",
+    "join_cycling_tables",
+    "make_pattern",
+    "make_series",
+    "read_arbin_csv",
+    "read_athena",
+    "read_biologic_mpr",
+    "read_biologic_mpt",
+    "read_bruker_raw",
     "read_channel",
     "read_channels",
+    "read_cycler",
+    "read_cycler_csv",
+    "read_gsas",
+    "read_maccor",
+    "read_maps_h5",
+    "read_neware_ndax",
+    "read_pattern",
+    "read_pyxrf_h5",
+    "read_series",
+    "read_uxd",
+    "read_xanes_stack",
+    "read_xas_columns",
+    "read_xdi",
+    "read_xrf_map",
+    "read_xrf_tiffs",
+    "read_xy",
+    "resolve_energy_units",
     "sha256_file",
+    "write_athena_json",
+    "write_pyxrf_h5",
 ]

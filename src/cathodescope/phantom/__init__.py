@@ -5,7 +5,20 @@ GITT curves; diffraction patterns.
 """
 
 # -- particles and scenes --
-from cathodescope.phantom._particles import (  # noqa: F401  (re-exports)
+# --
+# -- spectra --
+# --
+# -- cycling and GITT --
+from cathodescope.phantom._cycling import cycling_phantom, gitt_phantom
+
+# --
+# -- diffraction and thermal --
+from cathodescope.phantom._diffraction import (
+    gas_release_trace,
+    heating_series,
+    layered_oxide_pattern,
+)
+from cathodescope.phantom._particles import (
     DEPTH_DEFINITION,
     ELEMENTS,
     LayeredProfile,
@@ -17,17 +30,37 @@ from cathodescope.phantom._particles import (  # noqa: F401  (re-exports)
     paper_scene,
     render_particles,
 )
+from cathodescope.phantom._spectra import (
+    k_edge_model,
+    k_edge_standards,
+    l_edge_standards,
+    mixture_spectrum,
+    surface_bulk_series,
+    xanes_stack_phantom,
+)
 
 # --
 
-# -- spectra --
-
-# --
-
-# -- cycling and GITT --
-
-# --
-
-# -- diffraction and thermal --
-
-# --
+__all__ = [
+    "DEPTH_DEFINITION",
+    "ELEMENTS",
+    "LayeredProfile",
+    "ParticleTruth",
+    "Spheroid",
+    "cycling_phantom",
+    "ellipsoid_depth",
+    "gas_release_trace",
+    "gitt_phantom",
+    "heating_series",
+    "k_edge_model",
+    "k_edge_standards",
+    "l_edge_standards",
+    "layered_oxide_pattern",
+    "make_scene",
+    "mixture_spectrum",
+    "paper_profile",
+    "paper_scene",
+    "render_particles",
+    "surface_bulk_series",
+    "xanes_stack_phantom",
+]

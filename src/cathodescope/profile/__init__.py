@@ -3,10 +3,13 @@ confidence intervals, elemental ratios, Table-1 metrics and radial line scans (2
 
 from cathodescope.profile._depth import convex_hull_fill, depth_map
 from cathodescope.profile._linescan import radial_line_scans
+from cathodescope.profile._pipeline import SceneAnalysis, analyze_scene
 from cathodescope.profile._profiles import DepthProfiles, depth_profiles
 
 __all__ = [
     "DepthProfiles",
+    "SceneAnalysis",
+    "analyze_scene",
     "convex_hull_fill",
     "depth_map",
     "depth_profiles",

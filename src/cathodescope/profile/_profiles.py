@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,7 +23,7 @@ from cathodescope.errors import (
     ParticleTooSmallError,
     ShapeMismatchError,
 )
-from cathodescope.profile._depth import depth_map
+from cathodescope.profile._depth import _n_threads, depth_map
 from cathodescope.profile._stats import BinnedData, bin_values, bootstrap_cov, ess_cov, naive_cov
 
 __all__ = ["DepthProfiles", "depth_profiles"]
@@ -178,13 +179,15 @@ def _validate_inputs(
             )
         if a.dtype.kind not in "fiub":
             raise ParameterError(f"channel {name!r} must be numeric, got dtype {a.dtype}.")
-        if a.dtype.kind == "f" and not np.isfinite(np.sum(a, dtype=np.float64)):
+        # One float64 pass finds NaN/inf (sum not finite) and rules out an all-zero channel.
+        total = np.sum(a, dtype=np.float64)
+        if a.dtype.kind == "f" and not np.isfinite(total):
             bad = int(a.size - np.count_nonzero(np.isfinite(a)))
             raise NonFiniteDataError(
                 f"channel {name!r} contains {bad} NaN/inf voxels; replace them (e.g. "
                 "np.nan_to_num) or mask them out before profiling."
             )
-        if not a.any():
+        if total == 0 and not a.any():
             raise EmptyDataError(
                 f"channel {name!r} is all zero; check that the right file/dataset was read."
             )
@@ -257,6 +260,7 @@ def depth_profiles(
     density_bins: int = 100,
     n_boot: int = 400,
     seed: int = 0,
+    threads: int | None = None,
 ) -> DepthProfiles:
     """Depth profiles with honest confidence intervals, elemental ratios and Table-1 metrics.
 
@@ -272,12 +276,13 @@ def depth_profiles(
       residuals about the binned mean profile are estimated by FFT over the particle crop and
       truncated where they fall below 0.05 (at most 10 voxels per axis). The variance of a bin
       mean is ``sigma^2 / n^2 * sum_{x, y in bin} R(y - x) = sigma^2 / n_eff``, summing only
-      over voxel pairs of the same bin (estimated from 128 sampled voxels per bin), i.e.
+      over voxel pairs of the same bin (estimated from ~96 sampled voxels per bin), i.e.
       ``n_eff = n / sum_h R(h) P(x + h in bin)``. Interval: ``mean +/- t(n_eff - 1) *
       std / sqrt(n_eff)``.
     * ``"block_bootstrap"``: blocks of ``2 L + 1`` voxels per axis (``L`` the correlation
       half-width above) are resampled with Poisson(1) weights (``n_boot`` replicates); interval
-      ``mean +/- t(blocks - 1) * SE_boot``.
+      ``mean +/- t(blocks - 1) * SE_boot``. Fragile for particles only a few blocks across
+      (coverage 0.77-0.99 in our tests, against >= 0.98 for "ess").
     * ``"naive"``: independent voxels, for comparison only.
 
     Ratios: ``Elem / sum(ratio channels)`` of the bin means, with the interval propagated by
@@ -317,7 +322,10 @@ def depth_profiles(
     n_boot : int
         Bootstrap replicates (``ci_method="block_bootstrap"``).
     seed : int
-        Seed of the voxel sampling (ESS) and bootstrap weights: results are reproducible.
+        Seed of the voxel sampling (ESS) and bootstrap weights: results are reproducible
+        (and independent of ``threads``: each particle has its own seeded generator).
+    threads : int, optional
+        Threads (default: the cores available). Particles are processed concurrently.
 
     Returns
     -------
@@ -380,17 +388,20 @@ def depth_profiles(
     objects = ndi.find_objects(lab)
     ids = [i + 1 for i, sl in enumerate(objects) if sl is not None]
     axes = ("z", "y", "x")[-lab.ndim :]
-    prof_rows: list[pd.DataFrame] = []
-    ratio_rows: list[pd.DataFrame] = []
-    metric_rows: list[dict[str, Any]] = []
-    win_rows: list[dict[str, Any]] = []
-    diag_rows: list[dict[str, Any]] = []
-    density: dict[tuple[int, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    n_cores = _n_threads() if threads is None else max(1, int(threads))
+    outer = max(1, min(n_cores, len(ids)))  # particles processed concurrently
+    inner = max(1, n_cores // outer)  # threads inside one particle (EDT, FFT)
 
-    for pid in tqdm(ids, desc="depth profiles", unit="particle", disable=not progress):
+    def one(pid: int) -> tuple:
+        prof_rows: list[pd.DataFrame] = []
+        ratio_rows: list[pd.DataFrame] = []
+        metric_rows: list[dict[str, Any]] = []
+        win_rows: list[dict[str, Any]] = []
+        diag_rows: list[dict[str, Any]] = []
+        density: dict[tuple[int, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         sl = objects[pid - 1]
         mask = lab[sl] == pid
-        depth = depth_map(mask, spacing=sp, surface=surface)
+        depth = depth_map(mask, spacing=sp, surface=surface, threads=inner)
         flat = np.flatnonzero(mask)
         d = depth.ravel()[flat]
         bins = np.floor(d / w).astype(np.intp)
@@ -407,7 +418,7 @@ def depth_profiles(
         if ci_method == "naive":
             cov, dof = naive_cov(data)
         else:
-            cov_e, dof_e, _, half = ess_cov(data, rng)
+            cov_e, dof_e, _, half = ess_cov(data, rng, workers=inner)
             for a, h in zip(axes, half, strict=True):
                 diag[f"corr_halfwidth_{a}_vox"] = int(h)
             if ci_method == "ess":
@@ -486,6 +497,27 @@ def depth_profiles(
                 bins[ok] * int(density_bins) + vb[ok], minlength=data.n_bins * int(density_bins)
             ).reshape(data.n_bins, int(density_bins))
             density[(pid, c)] = (hist, depth_edges, edges)
+        return prof_rows, ratio_rows, metric_rows, win_rows, diag_rows, density
+
+    bar = tqdm(total=len(ids), desc="depth profiles", unit="particle", disable=not progress)
+    results = []
+    if outer > 1:
+        # numpy/scipy/edt release the GIL in the heavy parts: threads over particles scale.
+        with ThreadPoolExecutor(max_workers=outer) as pool:
+            for res_p in pool.map(one, ids):
+                results.append(res_p)
+                bar.update()
+    else:
+        for pid in ids:
+            results.append(one(pid))
+            bar.update()
+    bar.close()
+    prof_rows = [df for r in results for df in r[0]]
+    ratio_rows = [df for r in results for df in r[1]]
+    metric_rows = [row for r in results for row in r[2]]
+    win_rows = [row for r in results for row in r[3]]
+    diag_rows = [row for r in results for row in r[4]]
+    density = {k: v for r in results for k, v in r[5].items()}
 
     parameters = {
         "spacing_um": sp,
@@ -503,6 +535,7 @@ def depth_profiles(
         "density_bins": int(density_bins),
         "n_boot": int(n_boot),
         "seed": int(seed),
+        "threads": n_cores,
     }
     return DepthProfiles(
         profiles=pd.concat(prof_rows, ignore_index=True)[PROFILE_COLUMNS],

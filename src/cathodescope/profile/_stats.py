@@ -18,8 +18,8 @@ import scipy.fft as sfft
 RHO_CUTOFF = 0.05
 MAX_LAG_VOX = 10
 # Voxels sampled per bin to estimate the bin's pair-geometry inflation factor.
-SAMPLES_PER_BIN = 128
-SAMPLE_BUDGET = 6_000_000
+SAMPLES_PER_BIN = 96
+SAMPLE_BUDGET = 3_000_000
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ class BinnedData:
     mean : ndarray of float64, shape (n_bins, C)
     cov : ndarray of float64, shape (n_bins, C, C)
         Sample covariance (ddof=1) of the voxel values in each bin (NaN where count < 2).
+    resid : ndarray of float32, shape (C, n)
+        Voxel value minus its bin's mean.
     """
 
     flat_index: np.ndarray
@@ -51,6 +53,7 @@ class BinnedData:
     counts: np.ndarray
     mean: np.ndarray
     cov: np.ndarray
+    resid: np.ndarray
 
 
 def bin_values(
@@ -72,7 +75,9 @@ def bin_values(
             c = np.bincount(bins, weights=resid[j] * resid[k], minlength=n_bins) / denom
             cov[:, j, k] = cov[:, k, j] = c
     mean[counts == 0] = np.nan
-    return BinnedData(flat_index, bins, values, shape, n_bins, counts, mean, cov)
+    return BinnedData(
+        flat_index, bins, values, shape, n_bins, counts, mean, cov, resid.astype(np.float32)
+    )
 
 
 def naive_cov(data: BinnedData) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +93,7 @@ def _residual_fields(data: BinnedData, pad: tuple[int, ...]) -> tuple[np.ndarray
     n_ch = data.values.shape[0]
     shape_p = tuple(s + p for s, p in zip(data.shape, pad, strict=True))
     lin = np.ravel_multi_index(np.unravel_index(data.flat_index, data.shape), shape_p)
-    resid = data.values - data.mean[data.bins].T
+    resid = data.resid
     fields = np.zeros((n_ch, *shape_p), dtype=np.float32)
     for j in range(n_ch):
         fields[j].ravel()[lin] = resid[j]
@@ -97,7 +102,7 @@ def _residual_fields(data: BinnedData, pad: tuple[int, ...]) -> tuple[np.ndarray
     return fields, mask
 
 
-def correlation_functions(data: BinnedData) -> tuple[np.ndarray, np.ndarray]:
+def correlation_functions(data: BinnedData, workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Normalised auto- and cross-correlation functions of the residuals at small lags.
 
     The residual fields ``r_j`` (voxel value minus its bin's mean) are correlated with FFTs over
@@ -121,9 +126,9 @@ def correlation_functions(data: BinnedData) -> tuple[np.ndarray, np.ndarray]:
     )
     pad = tuple(sp - s for sp, s in zip(shape_p, data.shape, strict=True))
     fields, mask = _residual_fields(data, pad)
-    ffts = [sfft.rfftn(f, workers=-1) for f in fields]
-    fm = sfft.rfftn(mask, workers=-1)
-    pairs = sfft.irfftn(fm * np.conj(fm), s=shape_p, workers=-1)
+    ffts = [sfft.rfftn(f, workers=workers) for f in fields]
+    fm = sfft.rfftn(mask, workers=workers)
+    pairs = sfft.irfftn(fm * np.conj(fm), s=shape_p, workers=workers)
 
     def window(arr: np.ndarray, half: list[int]) -> np.ndarray:
         idx = np.ix_(*[np.arange(-h, h + 1) % n for h, n in zip(half, shape_p, strict=True)])
@@ -133,7 +138,7 @@ def correlation_functions(data: BinnedData) -> tuple[np.ndarray, np.ndarray]:
     gam = np.empty((n_ch, n_ch, *npairs.shape))
     for j in range(n_ch):
         for k in range(j, n_ch):
-            cc = sfft.irfftn(ffts[j] * np.conj(ffts[k]), s=shape_p, workers=-1)
+            cc = sfft.irfftn(ffts[j] * np.conj(ffts[k]), s=shape_p, workers=workers)
             # irfftn(F_j conj F_k)[h] = sum_x r_j(x + h) r_k(x): covariance at lag +h of j wrt k.
             g = window(cc, lmax) / npairs
             gam[j, k] = g
@@ -161,7 +166,7 @@ def correlation_functions(data: BinnedData) -> tuple[np.ndarray, np.ndarray]:
 
 
 def ess_cov(
-    data: BinnedData, rng: np.random.Generator
+    data: BinnedData, rng: np.random.Generator, workers: int = 1
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Covariance of bin means for spatially correlated voxels (effective sample size).
 
@@ -169,7 +174,8 @@ def ess_cov(
     n^2 * sum_{x, y in B} R_jk(y - x)``. The sum runs over voxel pairs of the *same* bin, so
     thin depth shells get the smaller inflation they really have. It is written
     ``n * f_jk`` with ``f_jk = mean_{x in B} sum_{|h_a| <= L_a} R_jk(h) 1[x + h in B]`` and
-    ``f_jk`` is estimated from up to 128 randomly sampled voxels of the bin. The effective
+    ``f_jk`` is estimated from about 96 randomly sampled voxels of the bin (fewer, at
+    least 16, when the correlation window is very large). The effective
     sample size of channel ``j`` is ``n_eff = n / f_jj`` (``f_jj`` clipped to >= 1), and the
     interval uses ``n_eff - 1`` degrees of freedom.
 
@@ -181,7 +187,7 @@ def ess_cov(
     half_width : ndarray of int, shape (ndim,)
         Correlation window half-widths in voxels per axis.
     """
-    rho, half = correlation_functions(data)
+    rho, half = correlation_functions(data, workers=workers)
     ndim = len(data.shape)
     n_ch = data.values.shape[0]
     # Bin-label volume padded by the window, -1 outside the particle.
@@ -198,13 +204,9 @@ def ess_cov(
     # Sample up to SAMPLES_PER_BIN voxels per bin (all of small bins), fewer when the window
     # is large so that samples x lags stays below SAMPLE_BUDGET (at least 16 per bin).
     per_bin = int(np.clip(SAMPLE_BUDGET // (n_lags * data.n_bins), 16, SAMPLES_PER_BIN))
-    order = rng.permutation(data.bins.size)
-    b_perm = data.bins[order]
-    rank = np.empty_like(order)
-    sort = np.argsort(b_perm, kind="stable")
-    starts = np.searchsorted(b_perm[sort], np.arange(data.n_bins))
-    rank[sort] = np.arange(order.size) - starts[b_perm[sort]]
-    chosen = order[rank < per_bin]
+    # Bernoulli sampling: each voxel of bin b is kept with probability per_bin / n_b.
+    keep_p = per_bin / np.maximum(data.counts, 1)
+    chosen = np.flatnonzero(rng.random(data.bins.size) < keep_p[data.bins])
     coords = np.stack(np.unravel_index(data.flat_index[chosen], data.shape), axis=1) + half
     lin = np.ravel_multi_index(tuple(coords.T), shape_p)
     strides = np.array([int(np.prod(shape_p[a + 1 :])) for a in range(ndim)])
@@ -249,8 +251,11 @@ def bootstrap_cov(
     length, so blocks are nearly independent). Each replicate draws an independent Poisson(1)
     weight per block, shared by all bins and channels, and recomputes every bin mean as
     ``sum_blocks w S / sum_blocks w n``. The covariance of the replicates estimates the
-    covariance of the bin means (cross-channel terms included); the interval uses a Student-t
-    quantile with ``(blocks in the bin) - 1`` degrees of freedom.
+    covariance of the bin means (cross-channel terms included), scaled by ``k / (k - 1)`` for
+    a bin spanning ``k`` blocks; the interval uses a Student-t quantile with ``k - 1`` degrees
+    of freedom. Caveat: with few blocks per bin (particles less than ~10 correlation lengths
+    across) the result depends on how the block grid falls on the particle and can under-cover;
+    prefer ``"ess"``.
 
     Returns
     -------
@@ -286,7 +291,9 @@ def bootstrap_cov(
     good = np.isfinite(reps).all(axis=2)  # (n_boot, n_bins)
     for b in np.flatnonzero(nonempty):
         x = reps[good[:, b], b, :]
-        if x.shape[0] > 2 and blocks_per_bin[b] > 1:
-            cov[b] = np.atleast_2d(np.cov(x, rowvar=False))
+        k = blocks_per_bin[b]
+        if x.shape[0] > 2 and k > 1:
+            # k / (k - 1): the bootstrap variance of a mean of k blocks is biased low by (k-1)/k
+            cov[b] = np.atleast_2d(np.cov(x, rowvar=False)) * (k / (k - 1))
     dof = np.where(blocks_per_bin >= 2, blocks_per_bin - 1.0, 0.0)
     return cov, dof

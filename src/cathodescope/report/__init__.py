@@ -1,6 +1,22 @@
-"""Reporting: run folders with manifest, tables and figures."""
+"""Reporting: run folders with manifest, tables and figures.
+
+The figure functions are loaded on first use so that ``import cathodescope.report`` does not
+import matplotlib.
+"""
+
+from typing import Any
 
 from cathodescope.report._runfolder import RunFolder
 from cathodescope.report._scene import write_scene_report
 
-__all__ = ["RunFolder", "write_scene_report"]
+_FIGURES = ("plot_channel_profiles", "plot_density", "plot_depth_slice", "plot_ratio_profile")
+
+__all__ = ["RunFolder", "write_scene_report", *_FIGURES]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FIGURES:
+        from cathodescope.report import _profile_figures
+
+        return getattr(_profile_figures, name)
+    raise AttributeError(f"module 'cathodescope.report' has no attribute {name!r}")

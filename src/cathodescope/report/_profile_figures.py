@@ -82,6 +82,17 @@ def plot_channel_profiles(
         col = _color(c, i)
         ax.plot(q.depth_um, q["mean"], color=col, label=c)
         ax.fill_between(q.depth_um, q.ci_low, q.ci_high, color=col, alpha=0.3, lw=0)
+    # y range: all means, and the intervals inside the reliable window (intervals of sparse
+    # void bins can be huge and would flatten the plot).
+    q = p[p.channel.isin(names)]
+    w = res.reliable_windows.set_index("particle_id").loc[int(particle_id)]
+    inw = q[(q.depth_um >= w.depth_min_um) & (q.depth_um <= w.depth_max_um)]
+    vals = np.concatenate([q["mean"].to_numpy(), inw.ci_low.to_numpy(), inw.ci_high.to_numpy()])
+    vals = vals[np.isfinite(vals)]
+    if vals.size:
+        lo, hi = float(vals.min()), float(vals.max())
+        pad = 0.08 * max(hi - lo, 1e-12)
+        ax.set_ylim(lo - pad, hi + pad)
     level = res.parameters.get("ci_level", 0.99)
     ax.set_xlabel("depth below surface (µm)")
     ax.set_ylabel("mean intensity (channel units)")

@@ -21,7 +21,8 @@ def write_scene_report(
     """Write the tables and figures of a :class:`~cathodescope.profile.SceneAnalysis`.
 
     Tables (CSV and Parquet): ``particles``, ``profiles``, ``ratios``, ``metrics``,
-    ``reliable_windows`` and ``linescans`` (when computed). Figures (PNG), for up to
+    ``reliable_windows`` and ``linescans`` (radial line scans in the XY/YZ/XZ planes of the
+    ``max_figure_particles`` largest particles, when the channels are given). Figures (PNG), for up to
     ``max_figure_particles`` of the largest particles: profiles with CI bands, the ratio
     profile, the depth-intensity density plot, and a slice through the particle centre with the
     mask, hull and distance overlays.
@@ -45,9 +46,16 @@ def write_scene_report(
     run.write_table("ratios", depth.ratios)
     run.write_table("metrics", depth.metrics)
     run.write_table("reliable_windows", depth.reliable_windows)
-    linescans = getattr(depth, "linescans", None)
-    if linescans is not None and len(linescans):
-        run.write_table("linescans", linescans)
+    if channels is not None:
+        from cathodescope.profile import radial_line_scans
+
+        scans = radial_line_scans(
+            analysis.segmentation.labels,
+            {k: getattr(v, "values", v) for k, v in channels.items()},
+            spacing=analysis.spacing,
+            particle_ids=_largest_particles(analysis, max_figure_particles),
+        )
+        run.write_table("linescans", scans)
     run.results.update(
         n_particles=int(analysis.segmentation.n_particles),
         threshold_used=float(analysis.segmentation.threshold),
@@ -68,34 +76,47 @@ def _largest_particles(analysis: Any, count: int) -> list[int]:
 def _write_figures(
     analysis: Any, run: RunFolder, channels: Mapping[str, Any] | None, count: int
 ) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     from cathodescope.report import _profile_figures as figs
 
     depth = analysis.depth
+    first = str(depth.profiles["channel"].iloc[0])
     for pid in _largest_particles(analysis, count):
-        run.write_figure(f"profiles_particle{pid}", figs.plot_profiles(depth, pid))
-        run.write_figure(f"ratios_particle{pid}", figs.plot_ratios(depth, pid))
-        first = str(depth.profiles["channel"].iloc[0])
+        run.write_figure(f"profiles_particle{pid}", figs.plot_channel_profiles(depth, pid))
+        run.write_figure(f"ratios_particle{pid}", figs.plot_ratio_profile(depth, pid))
         run.write_figure(f"density_particle{pid}_{first}", figs.plot_density(depth, pid, first))
         if channels is not None:
-            image = _total_image(channels)
-            run.write_figure(
-                f"slice_particle{pid}",
-                figs.plot_slice_overlay(
-                    image,
-                    analysis.segmentation.labels,
-                    pid,
-                    spacing=analysis.spacing,
-                    surface=depth.parameters.get("surface", "hull"),
-                ),
-            )
+            run.write_figure(f"slice_particle{pid}", _slice_figure(analysis, channels, pid))
 
 
-def _total_image(channels: Mapping[str, Any]) -> np.ndarray:
+def _slice_figure(analysis: Any, channels: Mapping[str, Any], pid: int):
+    """Slice through the particle's centroid: intensity, mask and hull outlines, depth map."""
+    from scipy import ndimage as ndi
+
+    from cathodescope.profile import convex_hull_fill, depth_map
+    from cathodescope.report import _profile_figures as figs
+
+    labels = analysis.segmentation.labels
+    box = ndi.find_objects((labels == pid).astype(np.uint8))[0]
+    box = tuple(
+        slice(max(s.start - 2, 0), min(s.stop + 2, n))
+        for s, n in zip(box, labels.shape, strict=True)
+    )
+    mask = labels[box] == pid
+    surface = analysis.depth.parameters.get("surface", "hull")
+    depth = depth_map(mask, spacing=analysis.spacing, surface=surface)
+    hull = convex_hull_fill(mask)
+    image = _total_image(channels, box)
+    index = None
+    if mask.ndim == 3:
+        index = int(np.rint(np.nonzero(mask)[0].mean()))
+    return figs.plot_depth_slice(
+        mask, depth, spacing=analysis.spacing, hull=hull, image=image, index=index
+    )
+
+
+def _total_image(channels: Mapping[str, Any], box: tuple[slice, ...]) -> np.ndarray:
     total = None
     for data in channels.values():
-        values = np.asarray(getattr(data, "values", data), dtype=np.float32)
+        values = np.asarray(getattr(data, "values", data)[box], dtype=np.float32)
         total = values.copy() if total is None else total + values
     return total

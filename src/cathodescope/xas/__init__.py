@@ -1,1 +1,61 @@
-"""xas subpackage."""
+"""X-ray absorption spectroscopy: normalization, e0, calibration, exact LCF, TEY/FY,
+self-absorption, valence and per-pixel XANES maps.
+
+Readers live in :mod:`cathodescope.io` (``read_xdi``, ``read_xas_columns``, ``read_athena``,
+``read_xanes_stack``). See ``docs``/docstrings of each function for units (energies in eV).
+"""
+
+from cathodescope.xas._calibrate import Alignment, Calibration, align, calibrate, tabulated_edge
+from cathodescope.xas._lcf import LCFResult, lcf, lcf_combinations, simplex_lstsq
+from cathodescope.xas._maps import XanesMaps, xanes_maps
+from cathodescope.xas._normalize import (
+    Normalization,
+    find_e0,
+    half_step_energy,
+    normalize,
+    normalize_athena_group,
+)
+from cathodescope.xas._selfabs import (
+    AbsorptionModel,
+    absorption_model,
+    correct_self_absorption,
+    correct_self_absorption_thick,
+    fluorescence_forward,
+)
+from cathodescope.xas._surface import plot_surface_bulk, surface_bulk_table
+from cathodescope.xas._valence import (
+    ChargeBalance,
+    average_valence,
+    nominal_valence,
+    surface_charge_balance,
+)
+
+__all__ = [
+    "AbsorptionModel",
+    "Alignment",
+    "Calibration",
+    "ChargeBalance",
+    "LCFResult",
+    "Normalization",
+    "XanesMaps",
+    "absorption_model",
+    "align",
+    "average_valence",
+    "calibrate",
+    "correct_self_absorption",
+    "correct_self_absorption_thick",
+    "find_e0",
+    "fluorescence_forward",
+    "half_step_energy",
+    "lcf",
+    "lcf_combinations",
+    "nominal_valence",
+    "normalize",
+    "normalize_athena_group",
+    "plot_surface_bulk",
+    "simplex_lstsq",
+    "surface_bulk_table",
+    "surface_charge_balance",
+    "tabulated_edge",
+    "xanes_maps",
+]

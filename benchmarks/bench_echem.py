@@ -1,0 +1,136 @@
+"""Benchmark of the echem pipeline: per-cycle summary and dQ/dV of every cycle on a big table.
+
+The table is a real BioLogic file (biologic_gcpl_7cycles_v3.mpr, 46,102 rows) tiled with time,
+charge and step offsets up to ``--rows`` rows (default 10^7), so cycles continue across tiles.
+Also times every reader on every real file. Prints median wall times of ``--repeats`` runs,
+peak memory (ru_maxrss) and the machine.
+
+    PYTHONPATH=src python benchmarks/bench_echem.py --rows 10000000 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "echem"
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        n_aff = len(os.sched_getaffinity(0))
+    except AttributeError:
+        n_aff = os.cpu_count()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"{model}; {os.cpu_count()} logical CPUs ({n_aff} usable); load avg {load:.1f}; "
+        f"{platform.platform()}"
+    )
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def median_time(fn, repeats: int) -> tuple[float, list[float], object]:
+    times = []
+    out = None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), times, out
+
+
+def tiled_table(rows: int):
+    """Canonical table of ``rows`` rows from the v3 BioLogic file tiled end to end."""
+    from cathodescope.io import build_cycling_table, read_cycler
+
+    base = read_cycler(DATA / "biologic_gcpl_7cycles_v3.mpr")
+    n = len(base)
+    reps = int(np.ceil(rows / n))
+    t = base["time_s"].to_numpy()
+    q = base["charge_mAh"].to_numpy()
+    span_t = t[-1] - t[0] + 1.0
+    span_q = q[-1] - q[0]
+    k = np.repeat(np.arange(reps), n)[:rows]
+    time_s = np.tile(t, reps)[:rows] + k * span_t
+    charge = np.tile(q, reps)[:rows] + k * span_q
+    step = np.tile(base["instrument_step"].to_numpy().astype(np.int64), reps)[:rows] + k * 10
+    return build_cycling_table(
+        time_s,
+        np.tile(base["voltage_V"].to_numpy(), reps)[:rows],
+        np.tile(base["current_mA"].to_numpy(), reps)[:rows],
+        charge_mAh=charge,
+        instrument_step=step,
+        source="tiled",
+    )
+
+
+def main() -> None:
+    from cathodescope.echem import cycle_summary, dqdv, find_dqdv_peaks
+    from cathodescope.io import read_cycler
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--peaks", action="store_true", help="also time peak fitting of every curve")
+    args = ap.parse_args()
+
+    print(f"machine: {machine()}")
+    print("== read time per format (median of", args.repeats, "runs) ==")
+    for name in (
+        "biologic_gcpl_7cycles_v3.mpr",
+        "biologic_modular_gcpl_peis.mpr",
+        "maccor_diag_3cycles.070",
+        "arbin_fastcharge_snippet.csv",
+        "neware_1cycle.ndax",
+    ):
+        med, _, df = median_time(lambda n=name: read_cycler(DATA / n), args.repeats)
+        print(
+            f"{name:34s} {len(df):7d} rows  {med * 1e3:8.1f} ms  "
+            f"{len(df) / med / 1e6:6.2f} M rows/s"
+        )
+
+    t0 = time.perf_counter()
+    df = tiled_table(args.rows)
+    t_build = time.perf_counter() - t0
+    n_cycles = int(df["cycle"].max())
+    print(
+        f"== {len(df):,} rows, {n_cycles} cycles; canonical table + step/cycle assignment "
+        f"{t_build:.2f} s =="
+    )
+    med_s, ts, summ = median_time(lambda: cycle_summary(df, active_mass_g=0.005), args.repeats)
+    print(
+        f"cycle_summary: median {med_s:.2f} s  runs {[round(x, 2) for x in ts]}  "
+        f"({len(summ)} cycles)"
+    )
+    med_d, td, res = median_time(lambda: dqdv(df), args.repeats)
+    print(
+        f"dqdv (GCV Savitzky-Golay, 2 mV grid, every half-cycle): median {med_d:.2f} s  runs "
+        f"{[round(x, 2) for x in td]}  ({res.dqdv.shape[0]} curves x {res.dqdv.shape[1]} bins)"
+    )
+    print(f"summary + dQ/dV: median {med_s + med_d:.2f} s (target <= 10 s)")
+    if args.peaks:
+        med_p, _, pk = median_time(lambda: find_dqdv_peaks(res), 1)
+        print(f"find_dqdv_peaks (fits): {med_p:.2f} s for {len(pk)} peaks")
+    print(f"peak memory (ru_maxrss): {peak_rss_mib():.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

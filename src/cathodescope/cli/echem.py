@@ -1,0 +1,234 @@
+"""``cathodescope echem summary|dqdv|gitt FILE...``: cycling data to tables, figures, manifest.
+
+Several FILEs are one experiment, joined in the order given (time, charge and cycles continue).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from cathodescope.cli._common import add_out_arguments
+
+_FORMATS = ("auto", "mpr", "mpt", "maccor", "arbin", "neware", "csv")
+
+
+def _float_list(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas, got {text!r}"
+        ) from exc
+
+
+def _add_input_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="cycler file(s); several files are joined in order as one experiment",
+    )
+    p.add_argument("--format", choices=_FORMATS, default="auto", help="reader (default: auto)")
+    p.add_argument(
+        "--active-mass-g", type=float, default=None, help="active-material mass in g (for mAh/g)"
+    )
+    p.add_argument(
+        "--gap-s", type=float, default=0.0, help="time between joined files without timestamps, s"
+    )
+
+
+def register(subparsers) -> None:
+    """Add the ``echem`` command group and its ``summary``, ``dqdv`` and ``gitt`` commands."""
+    parser = subparsers.add_parser(
+        "echem",
+        help="cycling data: per-cycle summary, dQ/dV peaks, GITT diffusion",
+        description=__doc__,
+    )
+    sub = parser.add_subparsers(dest="echem_command", metavar="SUBCOMMAND")
+
+    p = sub.add_parser("summary", help="per-cycle capacities, efficiency, retention, energy")
+    _add_input_arguments(p)
+    p.add_argument(
+        "--reference-cycle",
+        type=int,
+        default=None,
+        help="cycle of 100 %% retention (default: first complete cycle)",
+    )
+    p.add_argument(
+        "--nominal-capacity-mAh", type=float, default=None, help="nominal capacity for C-rates, mAh"
+    )
+    p.add_argument("--specific", action="store_true", help="require mAh/g (needs the mass)")
+    add_out_arguments(p)
+    p.set_defaults(func=_summary)
+
+    p = sub.add_parser("dqdv", help="dQ/dV curves, peaks and peak tracking across cycles")
+    _add_input_arguments(p)
+    p.add_argument(
+        "--grid-step-V",
+        type=float,
+        default=None,
+        help="voltage bin width, V (default: from the sampling density, >= 2 mV)",
+    )
+    p.add_argument("--smoothing", choices=("savgol", "spline", "none"), default="savgol")
+    p.add_argument(
+        "--window-bins",
+        type=int,
+        default=None,
+        help="fixed Savitzky-Golay window (default: chosen by GCV)",
+    )
+    p.add_argument(
+        "--track-V",
+        type=_float_list,
+        default=None,
+        help="peak positions to track, V, e.g. 3.75 (default: first cycle's peaks)",
+    )
+    p.add_argument(
+        "--direction",
+        choices=("charge", "discharge"),
+        default="charge",
+        help="half-cycles whose peaks are tracked",
+    )
+    p.add_argument(
+        "--max-shift-V",
+        type=float,
+        default=0.05,
+        help="largest peak move between consecutive cycles, V",
+    )
+    p.add_argument("--specific", action="store_true", help="dQ/dV per gram (needs the mass)")
+    p.add_argument(
+        "--peak-shape",
+        choices=("gaussian", "sech2"),
+        default="gaussian",
+        help="peak model fitted to each dQ/dV peak",
+    )
+    add_out_arguments(p)
+    p.set_defaults(func=_dqdv)
+
+    p = sub.add_parser("gitt", help="Weppner-Huggins diffusion coefficients from GITT")
+    _add_input_arguments(p)
+    p.add_argument("--radius-um", type=float, default=None, help="particle radius, um")
+    p.add_argument("--mass-g", type=float, default=None, help="active mass (mass form), g")
+    p.add_argument("--molar-volume", type=float, default=None, help="molar volume, cm3/mol")
+    p.add_argument("--molar-mass", type=float, default=None, help="molar mass, g/mol")
+    p.add_argument("--area-cm2", type=float, default=None, help="contact area S, cm2")
+    p.add_argument("--capacity-mAh", type=float, default=None, help="capacity for the SOC axis")
+    p.add_argument(
+        "--max-tau-ratio", type=float, default=0.01, help="validity limit on tau D / L^2"
+    )
+    add_out_arguments(p)
+    p.set_defaults(func=_gitt)
+
+    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+
+def _read(args, run):
+    from cathodescope.io import read_cycler
+
+    for f in args.files:
+        run.add_input(f)
+    with run.timer("read"):
+        df = read_cycler(
+            args.files, format=args.format, active_mass_g=args.active_mass_g, gap_s=args.gap_s
+        )
+    run.results["n_rows"] = len(df)
+    run.results["n_cycles"] = int(df["cycle"].max())
+    run.results["instrument"] = df.attrs.get("instrument")
+    return df
+
+
+def _summary(args) -> int:
+    from cathodescope.echem import cycle_summary, plot_summary
+    from cathodescope.report import RunFolder
+
+    with RunFolder(
+        args.out, command="echem summary", parameters=vars(args), overwrite=args.overwrite
+    ) as run:
+        df = _read(args, run)
+        with run.timer("summary"):
+            s = cycle_summary(
+                df,
+                active_mass_g=args.active_mass_g,
+                specific=True if args.specific else None,
+                reference_cycle=args.reference_cycle,
+                nominal_capacity_mAh=args.nominal_capacity_mAh,
+            )
+        run.write_table("cycles", s)
+        run.write_figure("capacity", plot_summary(s))
+        run.results["reference_cycle"] = s.attrs["reference_cycle"]
+        print(s.to_string(index=False, max_rows=40))
+    return 0
+
+
+def _dqdv(args) -> int:
+    from cathodescope.echem import dqdv, find_dqdv_peaks, plot_dqdv, track_peaks
+    from cathodescope.errors import NoCyclesError
+    from cathodescope.report import RunFolder
+
+    with RunFolder(
+        args.out, command="echem dqdv", parameters=vars(args), overwrite=args.overwrite
+    ) as run:
+        df = _read(args, run)
+        with run.timer("dqdv"):
+            res = dqdv(
+                df,
+                grid_step_V=args.grid_step_V or "auto",
+                smoothing=args.smoothing,
+                window_bins=args.window_bins,
+                specific=args.specific,
+                active_mass_g=args.active_mass_g,
+            )
+        with run.timer("peaks"):
+            peaks = find_dqdv_peaks(res, shape=args.peak_shape)
+        run.write_table("dqdv", res.to_dataframe())
+        run.write_table("halfcycles", res.halfcycles)
+        run.write_table("peaks", peaks)
+        tracks = None
+        try:
+            tracks = track_peaks(
+                peaks,
+                direction=args.direction,
+                targets_V=args.track_V,
+                max_shift_V=args.max_shift_V,
+            )
+        except NoCyclesError as exc:
+            run.warn(f"no peak tracking: {exc}")
+        if tracks is not None:
+            run.write_table("peak_tracks", tracks.tracks)
+            run.write_table("peak_track_summary", tracks.summary)
+            run.results["vanish_cycles"] = (
+                tracks.summary["vanish_cycle"]
+                .astype(object)
+                .where(tracks.summary["vanish_cycle"].notna(), None)
+                .tolist()
+            )
+            print(tracks.summary.to_string(index=False))
+        run.write_figure("dqdv", plot_dqdv(res, tracks=tracks))
+    return 0
+
+
+def _gitt(args) -> int:
+    from cathodescope.echem import gitt_analysis, plot_gitt
+    from cathodescope.report import RunFolder
+
+    with RunFolder(
+        args.out, command="echem gitt", parameters=vars(args), overwrite=args.overwrite
+    ) as run:
+        df = _read(args, run)
+        with run.timer("gitt"):
+            res = gitt_analysis(
+                df,
+                radius_um=args.radius_um,
+                mass_g=args.mass_g,
+                molar_volume_cm3_mol=args.molar_volume,
+                molar_mass_g_mol=args.molar_mass,
+                area_cm2=args.area_cm2,
+                capacity_mAh=args.capacity_mAh,
+                max_tau_ratio=args.max_tau_ratio,
+            )
+        run.write_table("gitt_pulses", res.pulses)
+        run.write_figure("gitt_D_vs_soc", plot_gitt(res))
+        run.results["n_pulses"] = len(res.pulses)
+        run.results["n_valid"] = int(res.pulses["valid"].sum())
+        cols = ["pulse", "soc_mid", "tau_s", "dEs_V", "dEt_V", "D_m2_s", "D_sqrt_m2_s", "valid"]
+        print(res.pulses[cols].to_string(index=False, max_rows=40))
+    return 0

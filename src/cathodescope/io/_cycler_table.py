@@ -1,0 +1,357 @@
+"""The canonical cycling table every cycler reader returns, and its step and cycle assignment.
+
+Canonical columns (one row per recorded data point, in time order)
+------------------------------------------------------------------
+``time_s`` : float64
+    Seconds since the start of the (first) file.
+``voltage_V`` : float64
+    Working-electrode potential (half-cell: vs Li/Li+), V.
+``current_mA`` : float64
+    Current in mA. Sign convention: **positive = charge = oxidation of the working electrode**
+    (delithiation of a cathode), negative = discharge (lithiation). Every reader converts its
+    instrument's convention to this one.
+``charge_mAh`` : float64
+    Cumulative net charge passed since the start, mAh (the integral of ``current_mA`` over
+    time; rises on charge, falls on discharge). Taken from the instrument's own charge counter
+    where the file has one (made cumulative across step resets), else integrated from the
+    current by the trapezoid rule.
+``step_index`` : int64
+    0, 1, 2, ...: a new value each time the instrument's step (technique sequence number) or the
+    step type changes. Loops that repeat one programmed step therefore give several indices.
+``step_type`` : str
+    One of ``"charge"``, ``"discharge"``, ``"rest"``, ``"eis"``, ``"other"``.
+``cycle`` : int64
+    Cycle number. **A cycle is a charge followed by a discharge** (cathode half-cell). A new cycle
+    starts at the first charge step that follows a discharge step (rests, EIS and other steps in
+    between are ignored); the first charge of the file also starts one. Everything recorded
+    before the first charge (open-circuit rest, an initial discharge from the pristine state) is
+    cycle 0. Cycles are numbered 1, 2, ... from the first charge on. Several consecutive charge
+    steps (GITT pulses, CC then CV) belong to one cycle.
+
+Optional columns kept when the file has them: ``instrument_step`` (the cycler's own step
+number), ``cycle_instrument`` (the cycler's own cycle counter, which can disagree with ``cycle``:
+e.g. BioLogic counts from the first discharge, Maccor loops do not always increment it),
+``frequency_Hz`` (EIS points).
+
+``DataFrame.attrs``: ``instrument``, ``source_files`` (list of str), ``active_mass_g`` (float or
+None), ``format`` and reader-specific entries.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cathodescope.errors import (
+    CyclerColumnError,
+    EmptyDataError,
+    NonFiniteDataError,
+    NonMonotonicTimeError,
+)
+
+CANONICAL_COLUMNS = (
+    "time_s",
+    "voltage_V",
+    "current_mA",
+    "charge_mAh",
+    "step_index",
+    "step_type",
+    "cycle",
+)
+STEP_TYPES = ("charge", "discharge", "rest", "eis", "other")
+_CLASS_CODE = {name: i for i, name in enumerate(STEP_TYPES)}
+
+
+def classify_rows(current_mA: np.ndarray, *, rest_tolerance_mA: float | None = None) -> np.ndarray:
+    """Per-row step class codes from the current sign (0 charge, 1 discharge, 2 rest).
+
+    ``rest_tolerance_mA`` defaults to 1e-4 of the largest absolute current (and at least
+    1e-9 mA): smaller currents count as rest.
+    """
+    current = np.asarray(current_mA, dtype=float)
+    if rest_tolerance_mA is None:
+        peak = float(np.max(np.abs(current))) if current.size else 0.0
+        rest_tolerance_mA = max(1e-9, 1e-4 * peak)
+    codes = np.full(current.shape, _CLASS_CODE["rest"], dtype=np.int8)
+    codes[current > rest_tolerance_mA] = _CLASS_CODE["charge"]
+    codes[current < -rest_tolerance_mA] = _CLASS_CODE["discharge"]
+    return codes
+
+
+def _run_starts(*keys: np.ndarray) -> np.ndarray:
+    """Boolean mask, True where any of ``keys`` differs from the previous row (and at row 0)."""
+    n = len(keys[0])
+    start = np.zeros(n, dtype=bool)
+    if n:
+        start[0] = True
+    for key in keys:
+        k = np.asarray(key)
+        start[1:] |= k[1:] != k[:-1]
+    return start
+
+
+def assign_cycles_from_steps(step_codes: np.ndarray) -> np.ndarray:
+    """Cycle number of each step from its step-type code (vectorised, no Python loop).
+
+    Parameters
+    ----------
+    step_codes : ndarray of int, shape (n_steps,)
+        Codes of ``STEP_TYPES`` (0 charge, 1 discharge, 2 rest, 3 eis, 4 other) in time order.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_steps,)
+        0 before the first charge; a new cycle at each charge step whose previous charge or
+        discharge step was a discharge (or that is the first charge).
+
+    Examples
+    --------
+    >>> assign_cycles_from_steps(np.array([2, 1, 2, 0, 1, 0, 0, 1]))
+    array([0, 0, 0, 1, 1, 2, 2, 2])
+    """
+    codes = np.asarray(step_codes)
+    n = codes.size
+    active = (codes == 0) | (codes == 1)
+    # type of the previous active step, forward-filled (-1 = none yet)
+    idx = np.where(active, np.arange(n), -1)
+    last_active = np.maximum.accumulate(idx) if n else idx
+    prev_last = np.concatenate(([-1], last_active[:-1])) if n else last_active
+    prev_type = np.where(prev_last >= 0, codes[np.maximum(prev_last, 0)], -1)
+    new_cycle = (codes == 0) & (prev_type != 0)
+    return np.cumsum(new_cycle).astype(np.int64)
+
+
+def cumulative_trapezoid_mAh(time_s: np.ndarray, current_mA: np.ndarray) -> np.ndarray:
+    """Cumulative integral of current over time (trapezoid rule), mAh, starting at 0."""
+    t = np.asarray(time_s, dtype=float)
+    i = np.asarray(current_mA, dtype=float)
+    out = np.zeros(t.shape)
+    if t.size > 1:
+        out[1:] = np.cumsum(0.5 * (i[1:] + i[:-1]) * np.diff(t)) / 3600.0
+    return out
+
+
+def accumulate_resetting(counter: np.ndarray, reset: np.ndarray) -> np.ndarray:
+    """Make a counter that restarts at every ``reset`` row cumulative over the whole file.
+
+    The value at the last row before each reset is carried over and added to what follows.
+    """
+    c = np.asarray(counter, dtype=float)
+    r = np.asarray(reset, dtype=bool).copy()
+    if c.size == 0:
+        return c
+    r[0] = False
+    carry = np.zeros(c.size)
+    carry[r] = c[np.flatnonzero(r) - 1]
+    return c + np.cumsum(carry)
+
+
+def build_cycling_table(
+    time_s: Any,
+    voltage_V: Any,
+    current_mA: Any,
+    *,
+    charge_mAh: Any = None,
+    instrument_step: Any = None,
+    row_class: Any = None,
+    cycle_instrument: Any = None,
+    extra: dict[str, Any] | None = None,
+    attrs: dict[str, Any] | None = None,
+    source: str = "data",
+) -> pd.DataFrame:
+    """Validate raw columns and build the canonical cycling table (see module docstring).
+
+    Parameters
+    ----------
+    time_s, voltage_V, current_mA : array_like, shape (n,)
+        Time in s, potential in V, current in mA (positive = charge / oxidation).
+    charge_mAh : array_like, shape (n,), optional
+        Cumulative net charge in mAh; integrated from the current (trapezoid) if omitted.
+    instrument_step : array_like, shape (n,), optional
+        The cycler's own step or technique number; a change starts a new ``step_index``.
+    row_class : array_like of str or int, shape (n,), optional
+        Per-row step type (names of ``STEP_TYPES`` or their codes) from the instrument's state
+        column; derived from the current sign if omitted.
+    cycle_instrument : array_like, shape (n,), optional
+        The cycler's own cycle counter, kept as column ``cycle_instrument``.
+    extra : dict of str to array_like, optional
+        Further columns to keep.
+    attrs : dict, optional
+        Metadata stored in ``DataFrame.attrs`` (``active_mass_g`` defaults to None).
+    source : str
+        Name used in error messages (file name).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The canonical table.
+
+    Raises
+    ------
+    EmptyDataError
+        If there are no rows.
+    CyclerColumnError
+        If columns have different lengths.
+    NonFiniteDataError
+        If time or current contain NaN/inf.
+    NonMonotonicTimeError
+        If time decreases anywhere.
+    """
+    t = np.asarray(time_s, dtype=float)
+    v = np.asarray(voltage_V, dtype=float)
+    i = np.asarray(current_mA, dtype=float)
+    n = t.size
+    if n == 0:
+        raise EmptyDataError(f"{source}: no data rows; the file is empty or holds only a header.")
+    for name, arr in (("voltage_V", v), ("current_mA", i)):
+        if arr.shape != t.shape:
+            raise CyclerColumnError(
+                f"{source}: column {name} has {arr.size} rows but time has {n}; the file is "
+                "malformed."
+            )
+    for name, arr in (("time_s", t), ("current_mA", i)):
+        if not np.all(np.isfinite(arr)):
+            bad = int(np.count_nonzero(~np.isfinite(arr)))
+            raise NonFiniteDataError(
+                f"{source}: {name} has {bad} missing/non-numeric values; repair or trim the file."
+            )
+    dt = np.diff(t)
+    if np.any(dt < 0):
+        first = int(np.flatnonzero(dt < 0)[0]) + 1
+        raise NonMonotonicTimeError(
+            f"{source}: time goes backwards at row {first} ({t[first - 1]:g} s -> "
+            f"{t[first]:g} s). If several files were concatenated, read them separately and "
+            "join them with cathodescope.io.join_cycling_tables."
+        )
+    if charge_mAh is None:
+        q = cumulative_trapezoid_mAh(t, i)
+    else:
+        q = np.asarray(charge_mAh, dtype=float)
+        if not np.all(np.isfinite(q)):
+            q = cumulative_trapezoid_mAh(t, i)
+    if row_class is None:
+        codes = classify_rows(i)
+    else:
+        rc = np.asarray(row_class)
+        if rc.dtype.kind in "iu":
+            codes = rc.astype(np.int8)
+        else:
+            lut = pd.Series(_CLASS_CODE)
+            codes = pd.Series(rc).map(lut).fillna(_CLASS_CODE["other"]).to_numpy(np.int8)
+    keys = [codes] if instrument_step is None else [codes, np.asarray(instrument_step)]
+    starts = _run_starts(*keys)
+    step_index = np.cumsum(starts) - 1
+    step_codes = codes[starts]
+    step_cycle = assign_cycles_from_steps(step_codes)
+    df = pd.DataFrame(
+        {
+            "time_s": t,
+            "voltage_V": v,
+            "current_mA": i,
+            "charge_mAh": q,
+            "step_index": step_index.astype(np.int64),
+            "step_type": pd.Categorical.from_codes(codes, categories=list(STEP_TYPES)),
+            "cycle": step_cycle[step_index],
+        },
+        copy=False,  # the arrays are ours: no copy, no consolidation (1000x faster at 1e7 rows)
+    )
+    if instrument_step is not None:
+        df["instrument_step"] = np.asarray(instrument_step)
+    if cycle_instrument is not None:
+        df["cycle_instrument"] = np.asarray(cycle_instrument)
+    for name, values in (extra or {}).items():
+        df[name] = np.asarray(values)
+    df.attrs.update({"active_mass_g": None, "source_files": [source]})
+    df.attrs.update(attrs or {})
+    return df
+
+
+def reassign_steps_and_cycles(df: pd.DataFrame) -> pd.DataFrame:
+    """Recompute ``step_index`` and ``cycle`` of a canonical table (e.g. after joining files)."""
+    codes = (
+        df["step_type"].cat.codes.to_numpy()
+        if hasattr(df["step_type"], "cat")
+        else (df["step_type"].map(_CLASS_CODE).to_numpy())
+    )
+    keys = [codes, df["step_index"].to_numpy()]
+    starts = _run_starts(*keys)
+    step_index = np.cumsum(starts) - 1
+    out = df.copy()
+    out["step_index"] = step_index.astype(np.int64)
+    out["cycle"] = assign_cycles_from_steps(codes[starts])[step_index]
+    return out
+
+
+def join_cycling_tables(
+    tables: Sequence[pd.DataFrame], *, gap_s: float = 0.0, use_timestamps: bool = True
+) -> pd.DataFrame:
+    """Join several canonical tables of one experiment, in the given order, into one.
+
+    Time, charge and step indices of each following table are offset so they continue the
+    previous one; then steps and cycles are reassigned over the whole (a cycle whose charge is
+    in one file and discharge in the next is one cycle).
+
+    Parameters
+    ----------
+    tables : sequence of DataFrame
+        Canonical tables (reader outputs) in experimental order.
+    gap_s : float
+        Time in s assumed between the end of one file and the start of the next when the files
+        carry no absolute start time (``attrs['start_timestamp']``).
+    use_timestamps : bool
+        If every table has ``attrs['start_timestamp']`` (ISO string or datetime), place the
+        files on the absolute time axis instead (raises if they overlap).
+
+    Returns
+    -------
+    DataFrame
+        One canonical table; ``attrs['source_files']`` lists every file.
+    """
+    if len(tables) == 0:
+        raise EmptyDataError("join_cycling_tables needs at least one table.")
+    stamps = [tb.attrs.get("start_timestamp") for tb in tables]
+    absolute = use_timestamps and all(s is not None for s in stamps)
+    parts = []
+    t_end = 0.0
+    q_end = 0.0
+    step_end = 0
+    files: list[str] = []
+    t0_abs = pd.Timestamp(stamps[0]) if absolute else None
+    for k, tb in enumerate(tables):
+        part = tb.copy()
+        if k > 0:
+            if absolute:
+                offset = (pd.Timestamp(stamps[k]) - t0_abs).total_seconds()
+                if offset < t_end:
+                    raise NonMonotonicTimeError(
+                        f"file {k} starts at {offset:g} s, before the previous one ended "
+                        f"({t_end:g} s); check the order of the files."
+                    )
+            else:
+                offset = t_end + float(gap_s)
+            part["time_s"] = part["time_s"] + offset
+            part["charge_mAh"] = part["charge_mAh"] - part["charge_mAh"].iloc[0] + q_end
+            part["step_index"] = part["step_index"] + step_end
+        t_end = float(part["time_s"].iloc[-1])
+        q_end = float(part["charge_mAh"].iloc[-1])
+        step_end = int(part["step_index"].iloc[-1]) + 1
+        files.extend(tb.attrs.get("source_files", []))
+        parts.append(part)
+    joined = pd.concat(parts, ignore_index=True)
+    joined["step_type"] = pd.Categorical(joined["step_type"], categories=list(STEP_TYPES))
+    joined = reassign_steps_and_cycles(joined)
+    attrs = dict(tables[0].attrs)
+    attrs["source_files"] = files
+    masses = {tb.attrs.get("active_mass_g") for tb in tables}
+    attrs["active_mass_g"] = masses.pop() if len(masses) == 1 else None
+    joined.attrs = attrs
+    return joined
+
+
+def file_label(path: str | os.PathLike[str]) -> str:
+    """Base name of a path for messages and attrs."""
+    return os.path.basename(os.fspath(path))
