@@ -168,6 +168,21 @@ class CoreShellFitError(CathodescopeError, RuntimeError):
     """A core/shell step model could not be fitted to a profile (no step, too few points)."""
 
 
+# spm (scanning probe): added at the bottom of this section by the spm helper
+
+
+class SPMChannelMissingError(MissingMetadataError):
+    """An SPM scan lacks a channel the analysis needs (e.g. Phase2 for DART)."""
+
+
+class ScanSizeMismatchError(ShapeMismatchError):
+    """SPM maps that must share one grid differ in pixels or in physical scan size."""
+
+
+class DartError(CathodescopeError, ValueError):
+    """DART inputs cannot give a resonance (phases out of range, identical drive frequencies)."""
+
+
 # --- xrd / thermal --------------------------------------------------------------------------
 
 

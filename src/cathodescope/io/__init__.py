@@ -51,6 +51,7 @@ from cathodescope.io._xas import (
 # -- XRF --
 # --
 # -- SPM --
+from cathodescope.io._spm import SPMScan, read_gwy, read_ibw, read_nanoscope, read_spm
 # --
 # -- XRD and thermal --
 from cathodescope.io._xrd import (
