@@ -20,6 +20,12 @@ from cathodescope.io._cyclers import read_arbin_csv, read_cycler, read_cycler_cs
 from cathodescope.io._maccor import read_maccor
 
 # --
+# -- XRF --
+# --
+# -- SPM --
+from cathodescope.io._spm import SPMScan, read_gwy, read_ibw, read_nanoscope, read_spm
+
+# --
 # -- TXM projections --
 from cathodescope.io._txm import (
     RawProjections,
@@ -47,11 +53,6 @@ from cathodescope.io._xas import (
     write_athena_json,
 )
 
-# --
-# -- XRF --
-# --
-# -- SPM --
-from cathodescope.io._spm import SPMScan, read_gwy, read_ibw, read_nanoscope, read_spm
 # --
 # -- XRD and thermal --
 from cathodescope.io._xrd import (
@@ -84,6 +85,7 @@ __all__ = [
     "STEP_TYPES",
     "AthenaGroup",
     "RawProjections",
+    "SPMScan",
     "as_channel_array",
     "atomic_path",
     "atomic_write_bytes",
@@ -106,13 +108,17 @@ __all__ = [
     "read_data_exchange",
     "read_fxi",
     "read_gsas",
+    "read_gwy",
+    "read_ibw",
     "read_maccor",
     "read_maps_h5",
+    "read_nanoscope",
     "read_neware_ndax",
     "read_pattern",
     "read_projections",
     "read_pyxrf_h5",
     "read_series",
+    "read_spm",
     "read_tiff_stack",
     "read_uxd",
     "read_xanes_stack",
