@@ -59,15 +59,21 @@ class Segmentation:
 # --------------------------------------------------------------------------------------------
 
 
+def _tol(spacing: Sequence[float]) -> float:
+    # distances that are exactly r (common for radii of whole voxels) must count as inside the
+    # closed ball despite float32 rounding of the distance map
+    return 1e-4 * min(spacing)
+
+
 def _erode(mask: np.ndarray, radius_um: float, spacing: Sequence[float]) -> np.ndarray:
-    # a voxel survives if the ball of radius r around it holds no background voxel centre
-    return distance_inside(mask, spacing, parallel=2) > radius_um
+    # a voxel survives if the closed ball of radius r around it holds no background voxel centre
+    return distance_inside(mask, spacing, parallel=2) > radius_um + _tol(spacing)
 
 
 def _dilate(mask: np.ndarray, radius_um: float, spacing: Sequence[float]) -> np.ndarray:
     if not mask.any():
         return mask.copy()
-    return distance_inside(~mask, spacing, parallel=2) <= radius_um
+    return distance_inside(~mask, spacing, parallel=2) <= radius_um + _tol(spacing)
 
 
 def binary_open_um(mask: np.ndarray, radius_um: float, spacing: Sequence[float]) -> np.ndarray:
@@ -465,7 +471,7 @@ def dilate_labels(
         dk = distance_inside(src != k, sp)
         others = (src != k) & (src != 0)
         d_other = distance_inside(~others, sp) if others.any() else None
-        cand = (src == 0) & (dk <= dist_um)
+        cand = (src == 0) & (dk <= dist_um + _tol(sp))
         if d_other is not None:
             cand &= dk <= d_other
         dst = out[outer_sl]
