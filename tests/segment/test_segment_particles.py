@@ -70,7 +70,7 @@ def touching_scene():
 
 
 def test_touching_particles_exact_count_and_volumes(touching_scene):
-    scene, data, truth = touching_scene
+    _, data, truth = touching_scene
     # the scene really has touching particles: they form fewer connected components
     n_components = ndi.label(truth.labels > 0)[1]
     assert n_components < truth.n_particles
@@ -179,7 +179,7 @@ def test_feret_of_boxes_and_rectangles_exact():
     assert math.hypot(1.0, 0.9) - 1e-9 <= f_perp <= math.hypot(1.2, 1.0) + 1e-9
     rect = np.zeros((30, 30), bool)
     rect[5:25, 10:16] = True
-    f_min, f_perp, ratio = feret_diameters(rect, spacing=0.1)
+    f_min, f_perp, _ = feret_diameters(rect, spacing=0.1)
     assert (f_min, f_perp) == (pytest.approx(0.6, abs=1e-6), pytest.approx(2.0, abs=1e-6))
     df = measure_particles(rect.astype(np.int32), spacing=0.1)
     assert df.feret_ratio[0] == pytest.approx(0.3, abs=1e-6)
