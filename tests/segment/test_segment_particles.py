@@ -416,3 +416,12 @@ def test_measure_and_dilate_bad_input():
         measure_particles(lab + 0.5, spacing=0.1)
     with pytest.raises(ParameterError, match="distance_um"):
         dilate_labels(lab, -0.1, spacing=0.1)
+
+
+@pytest.mark.parametrize("shape", [(60, 70), (30, 40, 50)])
+def test_fast_fill_holes_matches_scipy(rng, shape):
+    from cathodescope.segment._common import fill_holes
+
+    mask = ndi.gaussian_filter(rng.standard_normal(shape), 1.5) > 0.05
+    np.testing.assert_array_equal(fill_holes(mask), ndi.binary_fill_holes(mask))
+    np.testing.assert_array_equal(fill_holes(~mask), ndi.binary_fill_holes(~mask))
