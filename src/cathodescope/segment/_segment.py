@@ -336,7 +336,7 @@ def segment_particles(
         comp = crop == k
         filled = fill_mask_holes(comp)
         if split_touching and big:
-            dist = distance_inside(filled, sp)
+            dist = distance_inside(filled, sp, parallel=2 if filled.size > 1_000_000 else 1)
             markers = _find_markers(dist, filled, sp, marker_spacing_um, neck_ratio)
         else:
             markers = np.zeros((1, ndim), dtype=int)
