@@ -11,7 +11,7 @@ import pandas as pd
 
 from cathodescope._validation import check_finite, normalize_spacing
 from cathodescope.errors import EmptySegmentationError, ShapeMismatchError
-from cathodescope.segment._common import as_array, as_labels, padded_slice
+from cathodescope.segment._common import as_array, as_labels, fill_holes, padded_slice
 
 _AXES = ("z", "y", "x")
 
@@ -22,12 +22,18 @@ _AXES = ("z", "y", "x")
 
 
 def _boundary_points(mask: np.ndarray) -> np.ndarray:
-    """Indices (n, ndim) of mask voxels with a face neighbour outside the mask."""
-    from scipy import ndimage as ndi
+    """Indices (n, ndim) of the first and last mask voxel of every row along the last axis.
 
-    padded = np.pad(mask, 1)
-    inner = ndi.binary_erosion(padded, border_value=0)[(slice(1, -1),) * mask.ndim]
-    return np.argwhere(mask & ~inner)
+    Every other voxel of a row lies between these two, so their convex hull is the hull of the
+    whole voxel set, from far fewer points than all boundary voxels.
+    """
+    present = mask.any(axis=-1)
+    first = np.argmax(mask, axis=-1)
+    last = mask.shape[-1] - 1 - np.argmax(mask[..., ::-1], axis=-1)
+    rows = np.argwhere(present)
+    lo = np.column_stack([rows, first[present]])
+    hi = np.column_stack([rows, last[present]])
+    return np.vstack([lo, hi[last[present] != first[present]]])
 
 
 def _hull(points: np.ndarray) -> Any | None:
@@ -54,7 +60,7 @@ def _count_rows(
     Every row meets a convex polytope in one interval whose ends follow from the facet
     inequalities; vectorised over rows x facets, in chunks.
     """
-    eq = np.unique(np.round(equations, 12), axis=0)
+    eq = equations
     normals, offsets = eq[:, :-1], eq[:, -1]
     nlast = normals[:, -1]
     pos, neg, flat = nlast > 1e-12, nlast < -1e-12, np.abs(nlast) <= 1e-12
@@ -106,9 +112,17 @@ def _count_in_hull(hull: Any, shape: Sequence[int], spacing: Sequence[float]) ->
 
 
 def _widths(points: np.ndarray, dirs: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """Caliper width of the union of voxel boxes (centres ``points``) along unit ``dirs``."""
+    """Caliper widths (um) of a voxelised particle along unit ``dirs``.
+
+    Width of the voxel-centre hull plus ``max_i |u_i| s_i``: the digital boundary lies half a
+    voxel beyond the outermost voxel centres along the grid axes (as a marching-cubes surface
+    does). Unbiased along the axes and nearly so obliquely, where the outermost lattice points
+    come close to the true support plane; adding the full voxel box (``sum_i |u_i| s_i``) would
+    over-estimate oblique widths by up to (sqrt(3) - 1) voxels and bias the minimum Feret
+    towards the grid axes.
+    """
     proj = points @ dirs.T
-    return proj.max(axis=0) - proj.min(axis=0) + np.abs(dirs) @ box
+    return proj.max(axis=0) - proj.min(axis=0) + np.max(np.abs(dirs) * box, axis=1)
 
 
 def _fibonacci_hemisphere(n: int) -> np.ndarray:
@@ -119,10 +133,40 @@ def _fibonacci_hemisphere(n: int) -> np.ndarray:
     return np.stack([z, r * np.cos(phi), r * np.sin(phi)], axis=1)
 
 
-def _sph(theta: float, phi: float) -> np.ndarray:
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # np.cross has a large per-call overhead; this is called thousands of times
     return np.array(
-        [math.cos(theta), math.sin(theta) * math.cos(phi), math.sin(theta) * math.sin(phi)]
+        [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
     )
+
+
+def _tangent_basis(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a = np.array([1.0, 0.0, 0.0]) if abs(u[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    e1 = _cross(u, a)
+    e1 /= math.sqrt(float(e1 @ e1))
+    return e1, _cross(u, e1)
+
+
+def _refine_min_direction(
+    points: np.ndarray, box: np.ndarray, u0: np.ndarray, cap: float, levels: int = 4
+) -> tuple[np.ndarray, float]:
+    """Zoom in on the minimum-width direction: 15 x 15 directions in a cap around the best one,
+    the cap shrinking 7x per level (final angular step ~1e-5 rad). Vectorised and robust to
+    the kinks of a polytope's width function, unlike a simplex search."""
+    grid = np.linspace(-1.0, 1.0, 15)
+    ga, gb = np.meshgrid(grid, grid)
+    ga, gb = ga.ravel(), gb.ravel()
+    u, best = u0, float(_widths(points, u0[None, :], box)[0])
+    for _ in range(levels):
+        e1, e2 = _tangent_basis(u)
+        d = u + cap * (ga[:, None] * e1 + gb[:, None] * e2)
+        d /= np.linalg.norm(d, axis=1, keepdims=True)
+        w = _widths(points, d, box)
+        i = int(np.argmin(w))
+        if w[i] < best:
+            u, best = d[i], float(w[i])
+        cap /= 7.0
+    return u, best
 
 
 def _feret_from_points(
@@ -133,7 +177,7 @@ def _feret_from_points(
     ``points`` are voxel centres (um) of the hull vertices; widths include one voxel extent
     (the particle is the union of its voxel boxes).
     """
-    from scipy.optimize import minimize, minimize_scalar
+    from scipy.optimize import minimize_scalar
 
     box = np.asarray(spacing, dtype=float)
     ndim = points.shape[1]
@@ -157,22 +201,13 @@ def _feret_from_points(
 
     dirs = _fibonacci_hemisphere(1500)
     w = _widths(points, dirs, box)
-
-    def width3(x: np.ndarray) -> float:
-        return float(_widths(points, _sph(x[0], x[1])[None, :], box)[0])
-
     u, w_min = dirs[int(np.argmin(w))], float(w.min())
-    for i0 in np.argsort(w)[:3]:  # refine from the three best candidates
-        u0 = dirs[i0]
-        x0 = np.array([math.acos(max(-1.0, min(1.0, u0[0]))), math.atan2(u0[2], u0[1])])
-        res = minimize(width3, x0, method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-9})
-        if res.fun < w_min:
-            u, w_min = _sph(*res.x), float(res.fun)
+    for i0 in np.argsort(w)[:2]:  # refine around the two best candidates
+        ui, wi = _refine_min_direction(points, box, dirs[i0], cap=0.08)
+        if wi < w_min:
+            u, w_min = ui, wi
     # maximum width in the plane orthogonal to u
-    a = np.array([1.0, 0.0, 0.0]) if abs(u[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
-    e1 = np.cross(u, a)
-    e1 /= np.linalg.norm(e1)
-    e2 = np.cross(u, e1)
+    e1, e2 = _tangent_basis(u)
     phi = np.linspace(0.0, math.pi, 1440, endpoint=False)
     perp = np.cos(phi)[:, None] * e1 + np.sin(phi)[:, None] * e2
     wp = _widths(points, perp, box)
@@ -191,15 +226,17 @@ def _feret_from_points(
 def feret_diameters(mask: Any, *, spacing: float | Sequence[float]) -> tuple[float, float, float]:
     """Feret diameters of one particle mask: (min, max orthogonal to min, ratio).
 
-    The particle is the union of its voxel boxes. The minimum Feret diameter ``F_min`` is the
+    The minimum Feret diameter ``F_min`` is the
     smallest caliper width over all directions; ``F_perp`` is the largest caliper width among
     the directions orthogonal to the ``F_min`` direction (in 2D: the width at right angles);
     ``ratio = F_min / F_perp`` is the paper's FD(perp min/max). Computed from the convex-hull
     vertices in um: 1500 quasi-uniform candidate directions (1800 angles plus the hull edge
-    normals in 2D), refined by a local optimisation (Nelder-Mead / bounded scalar search).
-    Widths are those of the union of voxel boxes (centre width + voxel extent along the
-    direction); on a digitised ellipsoid the ratio is within ~0.01 of ``c / a`` at 25 voxels
-    per semi-axis.
+    normals in 2D), refined around the best ones by zooming direction grids (3D) or a bounded
+    scalar search (2D), to ~1e-5 rad.
+    Widths are those of the voxel-centre hull plus one voxel along the direction's dominant
+    grid axis (the digital surface lies half a voxel outside the last voxel centres). On
+    digitised random ellipsoids with ~20 voxels per semi-axis the ratio is within ~0.016 of
+    ``c / a`` (mean error < 0.01), within ~0.008 at ~40 voxels.
     For an ellipsoid with semi-axes ``a >= b >= c`` the analytic values are ``2c``, ``2a`` and
     ``c / a`` (for an ellipse ``2b``, ``2a`` and ``b / a``).
 
@@ -323,7 +360,7 @@ def measure_particles(
         m = lab[crop_sl] == k
         offset = np.array([s.start for s in crop_sl])
         count = int(np.count_nonzero(m))
-        filled = int(np.count_nonzero(ndi.binary_fill_holes(m)))
+        filled = int(np.count_nonzero(fill_holes(m)))
         idx = np.argwhere(m)
         centroid = (idx.mean(axis=0) + offset) * spa
         bpts = _boundary_points(m)

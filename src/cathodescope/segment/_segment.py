@@ -24,6 +24,7 @@ from cathodescope.segment._common import (
     padded_slice,
     voxels_per_um,
 )
+from cathodescope.segment._common import fill_holes as fill_mask_holes
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,15 +60,21 @@ class Segmentation:
 # --------------------------------------------------------------------------------------------
 
 
+def _tol(spacing: Sequence[float]) -> float:
+    # distances that are exactly r (common for radii of whole voxels) must count as inside the
+    # closed ball despite float32 rounding of the distance map
+    return 1e-4 * min(spacing)
+
+
 def _erode(mask: np.ndarray, radius_um: float, spacing: Sequence[float]) -> np.ndarray:
-    # a voxel survives if the ball of radius r around it holds no background voxel centre
-    return distance_inside(mask, spacing, parallel=2) > radius_um
+    # a voxel survives if the closed ball of radius r around it holds no background voxel centre
+    return distance_inside(mask, spacing, parallel=2) > radius_um + _tol(spacing)
 
 
 def _dilate(mask: np.ndarray, radius_um: float, spacing: Sequence[float]) -> np.ndarray:
     if not mask.any():
         return mask.copy()
-    return distance_inside(~mask, spacing, parallel=2) <= radius_um
+    return distance_inside(~mask, spacing, parallel=2) <= radius_um + _tol(spacing)
 
 
 def binary_open_um(mask: np.ndarray, radius_um: float, spacing: Sequence[float]) -> np.ndarray:
@@ -280,8 +287,11 @@ def segment_particles(
     if threshold == "otsu":
         from skimage.filters import threshold_otsu
 
-        # 256-bin histogram with numpy's fast uniform-bin path (skimage would copy the volume)
-        counts, edges = np.histogram(arr, bins=256, range=(lo, hi))
+        # 256-bin histogram of the image, or of a regular sub-grid of >= 4 million voxels for
+        # large volumes (Otsu's threshold depends on the histogram's shape only)
+        step = max(1, int((arr.size / 4e6) ** (1 / ndim)))
+        sample = arr[(slice(None, None, step),) * ndim]
+        counts, edges = np.histogram(sample, bins=256, range=(lo, hi))
         thr = float(threshold_otsu(hist=(counts, 0.5 * (edges[:-1] + edges[1:]))))
         method = "otsu"
     else:
@@ -307,6 +317,7 @@ def segment_particles(
     labels, n_comp = ndi.label(mask, structure=structure, output=np.int32)
     del mask
     objects = ndi.find_objects(labels)
+    boxes: dict[int, tuple[slice, ...]] = {k: sl for k, sl in enumerate(objects, 1) if sl}
     next_id = n_comp + 1
     # a component whose extent is below marker_spacing / sqrt(ndim) on every axis can hold only
     # one marker: skip the watershed machinery for it (specks, small particles)
@@ -316,14 +327,16 @@ def segment_particles(
             continue
         extent_um = [(s.stop - s.start) * d for s, d in zip(sl, sp, strict=True)]
         big = max(extent_um) >= min_extent
-        if not big and not fill_holes:
+        # a crop thinner than 3 voxels on some axis cannot enclose a hole
+        thin = min(s.stop - s.start for s in sl) < 3
+        if not big and (thin or not fill_holes):
             continue
         crop_sl = padded_slice(sl, labels.shape, 1)
         crop = labels[crop_sl]
         comp = crop == k
-        filled = ndi.binary_fill_holes(comp)
+        filled = fill_mask_holes(comp)
         if split_touching and big:
-            dist = distance_inside(filled, sp)
+            dist = distance_inside(filled, sp, parallel=2 if filled.size > 1_000_000 else 1)
             markers = _find_markers(dist, filled, sp, marker_spacing_um, neck_ratio)
         else:
             markers = np.zeros((1, ndim), dtype=int)
@@ -337,12 +350,21 @@ def segment_particles(
             new_ids = np.array([k, *range(next_id, next_id + len(markers) - 1)], dtype=np.int32)
             next_id += len(markers) - 1
             crop[target] = new_ids[ws[target] - 1]
+            ws[~target] = 0
+            for piece, psl in enumerate(ndi.find_objects(ws), start=0):
+                if psl is not None:
+                    boxes[int(new_ids[piece])] = tuple(
+                        slice(c.start + p.start, c.start + p.stop)
+                        for c, p in zip(crop_sl, psl, strict=True)
+                    )
         elif fill_holes:
             crop[filled & (crop == 0)] = k
 
     # filters: field-of-view edges and size
     n_all = next_id - 1
-    counts = np.bincount(labels.ravel(), minlength=next_id)
+    counts = np.zeros(next_id, dtype=np.int64)
+    for plane in labels.reshape(labels.shape[0], -1):  # by slab: no full-size int64 copy
+        counts += np.bincount(plane, minlength=next_id)
     keep = counts > 0
     keep[0] = False
     removed_edge = removed_small = 0
@@ -370,12 +392,12 @@ def segment_particles(
         )
     # consecutive ids in raster order of each particle's first voxel
     kept_ids = np.flatnonzero(keep)
-    objects = ndi.find_objects(labels)
-    first = np.array([_first_voxel(labels, objects[i - 1], i) for i in kept_ids], dtype=np.int64)
+    first = np.array([_first_voxel(labels, boxes[int(i)], int(i)) for i in kept_ids], np.int64)
     kept_ids = kept_ids[np.argsort(first, kind="stable")]
     lut = np.zeros(next_id, dtype=np.int32)
     lut[kept_ids] = np.arange(1, n_keep + 1, dtype=np.int32)
-    labels = lut[labels]
+    for i in range(labels.shape[0]):  # in place, slab by slab
+        labels[i] = lut[labels[i]]
     params = {
         "threshold": threshold,
         "threshold_method": method,
@@ -465,7 +487,7 @@ def dilate_labels(
         dk = distance_inside(src != k, sp)
         others = (src != k) & (src != 0)
         d_other = distance_inside(~others, sp) if others.any() else None
-        cand = (src == 0) & (dk <= dist_um)
+        cand = (src == 0) & (dk <= dist_um + _tol(sp))
         if d_other is not None:
             cand &= dk <= d_other
         dst = out[outer_sl]
