@@ -11,17 +11,27 @@ from collections.abc import Callable
 from typing import Any
 
 
-def machine_context() -> str:
-    """One line naming the CPU, core count, memory and Python version."""
-    cpu = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """CPU model name from /proc/cpuinfo (falls back to platform.processor())."""
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
                 if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process (all threads): robust to a loaded machine."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_context() -> str:
+    """One line naming the CPU, core count, memory and Python version."""
+    cpu = cpu_model()
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return (
         f"{cpu}; {os.cpu_count()} cores; {mem_gib:.0f} GiB RAM; "

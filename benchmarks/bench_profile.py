@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import statistics
 import time
 
 import numpy as np
 from scipy import ndimage as ndi
+
+from _common import cpu_model as _cpu_model  # benchmarks/ is on sys.path when run
+from _common import cpu_seconds as _cpu_s
 
 
 def _rss_mb() -> float:
@@ -35,23 +37,6 @@ def _rss_mb() -> float:
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _cpu_s() -> float:
-    """User + system CPU seconds of this process (all threads): robust to a loaded machine."""
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def build_scene(size: int, n_particles: int, radius_um: float, spacing: float, seed: int = 0):

@@ -16,28 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
 import sys
 import time
 
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _cpu_seconds() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+from _common import cpu_model as _cpu_model  # benchmarks/ is on sys.path when run
+from _common import cpu_seconds as _cpu_seconds
 
 
 def one_run(size: int, n_particles: int, spacing: float, seed: int) -> dict[str, float]:

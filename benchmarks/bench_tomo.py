@@ -25,16 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from _common import cpu_model as _cpu_model  # benchmarks/ is on sys.path when run
 
 
 def _peak_mb() -> float:

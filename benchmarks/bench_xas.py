@@ -22,17 +22,7 @@ import time
 
 import numpy as np
 
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
+from _common import cpu_model  # benchmarks/ is on sys.path when run
 
 LARCH_SCRIPT = r"""
 import sys, time, numpy as np
