@@ -18,6 +18,7 @@ import argparse
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -50,9 +51,12 @@ np.save(r"{folder}/labels.npy", truth.labels)
 
 
 def ours(channels: dict[str, np.ndarray]):
+    from cathodescope.errors import CathodescopeRunWarning
     from cathodescope.profile import analyze_scene
 
-    return analyze_scene(channels, spacing=0.049, marker_spacing_um=2.0)
+    with warnings.catch_warnings():  # too-shallow particles are reported, not needed here
+        warnings.simplefilter("ignore", CathodescopeRunWarning)
+        return analyze_scene(channels, spacing=0.049, marker_spacing_um=2.0, min_size_um=0.5)
 
 
 def naive(channels: dict[str, np.ndarray], bin_width: float = 0.05):
@@ -60,7 +64,7 @@ def naive(channels: dict[str, np.ndarray], bin_width: float = 0.05):
     from scipy import ndimage as ndi
     from skimage.feature import peak_local_max
     from skimage.filters import threshold_otsu
-    from skimage.morphology import convex_hull_image
+    from skimage.morphology import convex_hull_image, remove_small_objects
     from skimage.segmentation import watershed
 
     total = sum(c.astype(np.float64) for c in channels.values())
@@ -71,6 +75,7 @@ def naive(channels: dict[str, np.ndarray], bin_width: float = 0.05):
     markers = np.zeros(mask.shape, dtype=np.int32)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
     labels = watershed(-dist, markers, mask=mask)
+    labels = remove_small_objects(labels, min_size=int(0.5 / 0.049**3))
     rows = []
     for pid, sl in enumerate(ndi.find_objects(labels), start=1):
         if sl is None:
