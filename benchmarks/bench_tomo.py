@@ -160,8 +160,12 @@ def bench_end_to_end(n: int, n_angles: int) -> None:
     print(f"projections -> elemental volumes -> profiles: {t_pipe:8.1f} s")
     for k, v in timings.items():
         print(f"    {k:<28}{v:8.1f} s")
-    window = analysis.depth.reliable_windows.iloc[0]
-    ratios = analysis.depth.ratios
+    # the phantom holds one particle: compare the largest segmented one (specks are ignored)
+    size_col = "volume_um3" if "volume_um3" in analysis.particles else "area_um2"
+    pid = int(analysis.particles.sort_values(size_col).particle_id.iloc[-1])
+    windows = analysis.depth.reliable_windows.set_index("particle_id")
+    window = windows.loc[pid]
+    ratios = analysis.depth.ratios[analysis.depth.ratios.particle_id == pid]
     sel = ratios[
         (ratios.depth_um >= window.depth_min_um) & (ratios.depth_um <= window.depth_max_um)
     ]
