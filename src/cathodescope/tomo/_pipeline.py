@@ -442,6 +442,7 @@ def run_pipeline(
         matrix = ["O"]
         [profile]                       # options of cathodescope.profile.analyze_scene
         dilate_um = 0.1
+        min_size_um = 0.5               # default: drop specks below 0.5 um^3
 
     Parameters
     ----------
@@ -482,6 +483,8 @@ def run_pipeline(
     el_cfg = cfg.get("elements", {})
     elements = tuple(el_cfg.get("names", ("Ni", "Co", "Mn")))
     profile_opts = dict(cfg.get("profile", {}))
+    # as the `profile` command: drop reconstruction-noise specks below 0.5 um^3 unless told
+    profile_opts.setdefault("min_size_um", 0.5)
     params = {k: v for k, v in cfg.items() if not k.startswith("_")}
     with RunFolder(out, command="tomo pipeline", parameters=params, overwrite=overwrite) as run:
         if scans is None:
