@@ -32,6 +32,8 @@ CiMethod = Literal["ess", "block_bootstrap", "naive"]
 _DEFAULT_EDGE = (0.25, 0.30)
 _DEFAULT_CORE = (1.95, 2.00)
 _DEFAULT_SAMPLING = (0.25, 2.00)
+# Crops of at least this many voxels use several threads inside the particle (EDT, FFT).
+_BIG_CROP = 500_000
 
 PROFILE_COLUMNS = [
     "particle_id",
@@ -402,7 +404,9 @@ def depth_profiles(
         # hundreds of small particles of a 2D map).
         sl = objects[pid - 1]
         mask = lab[sl] == pid
-        depth = depth_map(mask, spacing=sp, surface=surface, threads=inner)
+        # threads inside one particle (EDT, FFT) for big crops only
+        inner_p = inner if mask.size >= _BIG_CROP else 1
+        depth = depth_map(mask, spacing=sp, surface=surface, threads=inner_p)
         flat = np.flatnonzero(mask)
         d = depth.ravel()[flat]
         bins = np.floor(d / w).astype(np.intp)
@@ -419,7 +423,7 @@ def depth_profiles(
         if ci_method == "naive":
             cov, dof = naive_cov(data)
         else:
-            cov_e, dof_e, _, half = ess_cov(data, rng, workers=inner)
+            cov_e, dof_e, _, half = ess_cov(data, rng, workers=inner_p)
             for a, h in zip(axes, half, strict=True):
                 diag[f"corr_halfwidth_{a}_vox"] = int(h)
             if ci_method == "ess":
