@@ -11,7 +11,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
-from scipy import stats
+from scipy import special
 
 from cathodescope._validation import check_choice, check_positive, normalize_spacing
 from cathodescope.errors import (
@@ -34,6 +34,9 @@ _DEFAULT_CORE = (1.95, 2.00)
 _DEFAULT_SAMPLING = (0.25, 2.00)
 # Crops of at least this many voxels use several threads inside the particle (EDT, FFT).
 _BIG_CROP = 500_000
+# Particles with crops of at least this many voxels are processed concurrently (thread pool);
+# smaller ones one after the other.
+_POOL_CROP = 100_000
 
 PROFILE_COLUMNS = [
     "particle_id",
@@ -327,7 +330,10 @@ def depth_profiles(
         Seed of the voxel sampling (ESS) and bootstrap weights: results are reproducible
         (and independent of ``threads``: each particle has its own seeded generator).
     threads : int, optional
-        Threads (default: the cores available). Particles are processed concurrently.
+        Threads (default: the cores available). Particles whose crop has >= 100 000 voxels
+        are processed concurrently (and big crops use threads in the EDT and FFTs); smaller
+        particles, whose cost is mostly Python overhead that threads cannot share, are
+        processed one after the other.
 
     Returns
     -------
@@ -391,8 +397,14 @@ def depth_profiles(
     ids = [i + 1 for i, sl in enumerate(objects) if sl is not None]
     axes = ("z", "y", "x")[-lab.ndim :]
     n_cores = _n_threads() if threads is None else max(1, int(threads))
-    outer = max(1, min(n_cores, len(ids)))  # particles processed concurrently
-    inner = max(1, n_cores // outer)  # threads inside one particle (EDT, FFT)
+    # Small particles cost mostly Python-level overhead, which holds the GIL: threads only add
+    # contention there (4096^2 map, 500 particles: 5.3 s threaded vs 4.4 s serial on 2 cores).
+    # They run one after the other; particles with big crops go to a thread pool.
+    crop = {pid: int(np.prod([s.stop - s.start for s in objects[pid - 1]])) for pid in ids}
+    pooled = [pid for pid in ids if crop[pid] >= _POOL_CROP]
+    serial = [pid for pid in ids if crop[pid] < _POOL_CROP]
+    outer = max(1, min(n_cores, len(pooled)))  # big particles processed concurrently
+    inner = max(1, n_cores // outer)  # threads inside one big particle (EDT, FFT)
 
     n_ch = len(names)
     n_r = len(rnames)
@@ -434,7 +446,8 @@ def depth_profiles(
         centres = (np.arange(data.n_bins) + 0.5) * w
         has = data.counts > 0
         with np.errstate(invalid="ignore"):
-            tval = stats.t.ppf(0.5 + lvl / 2, np.where(dof >= 1, dof, np.nan))
+            # = stats.t.ppf(0.5 + lvl / 2, dof) without the distribution-object overhead
+            tval = special.stdtrit(np.where(dof >= 1, dof, np.nan), 0.5 + lvl / 2)
             se = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2), 0, None))
         std = np.sqrt(np.clip(np.diagonal(data.cov, axis1=1, axis2=2), 0, None))
         half_m = tval[:, None] * se
@@ -491,18 +504,22 @@ def depth_profiles(
         }
 
     bar = tqdm(total=len(ids), desc="depth profiles", unit="particle", disable=not progress)
-    results: list[dict[str, Any]] = []
+    by_pid: dict[int, dict[str, Any]] = {}
+    for pid in serial:
+        by_pid[pid] = one(pid)
+        bar.update()
     if outer > 1:
-        # numpy/scipy/edt release the GIL in the heavy parts: threads over particles scale.
+        # numpy/scipy/edt release the GIL in the heavy parts: threads over big particles scale.
         with ThreadPoolExecutor(max_workers=outer) as pool:
-            for res_p in pool.map(one, ids):
-                results.append(res_p)
+            for pid, res_p in zip(pooled, pool.map(one, pooled), strict=True):
+                by_pid[pid] = res_p
                 bar.update()
     else:
-        for pid in ids:
-            results.append(one(pid))
+        for pid in pooled:
+            by_pid[pid] = one(pid)
             bar.update()
     bar.close()
+    results = [by_pid[pid] for pid in ids]
     profiles, ratios = _assemble(results, names, rnames)
     metric_rows = [row for r in results for row in r["metrics"]]
     win_rows = [r["window"] for r in results]
