@@ -424,7 +424,7 @@ def depth_profiles(
         bins = np.floor(d / w).astype(np.intp)
         values = np.empty((n_ch, flat.size), dtype=np.float64)
         for j, c in enumerate(names):
-            values[j] = chans[c][sl].ravel()[flat]
+            values[j] = chans[c][sl][mask]  # boolean index: C order, like flat; no crop copy
         data = bin_values(flat, bins, values, mask.shape)
         rng = np.random.default_rng([int(seed), int(pid)])
         diag: dict[str, Any] = {

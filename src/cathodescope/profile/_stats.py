@@ -98,7 +98,15 @@ def _residual_fields(data: BinnedData, pad: tuple[int, ...]) -> np.ndarray:
     """
     n_ch = data.values.shape[0]
     shape_p = tuple(s + p for s, p in zip(data.shape, pad, strict=True))
-    lin = np.ravel_multi_index(np.unravel_index(data.flat_index, data.shape), shape_p)
+    # Flat index in the padded grid, by integer arithmetic (C order): every completed block
+    # of axes a.. adds that axis's padding times the padded size of the axes after it (faster
+    # than unravel_index + ravel_multi_index).
+    lin = data.flat_index.astype(np.int64, copy=True)
+    for a in range(1, len(shape_p)):
+        block = int(np.prod(data.shape[a:]))
+        extra = (shape_p[a] - data.shape[a]) * int(np.prod(shape_p[a + 1 :]))
+        if extra:
+            lin += (data.flat_index // block) * extra
     fields = np.zeros((n_ch + 1, *shape_p), dtype=np.float32)
     flat = fields.reshape(n_ch + 1, -1)
     flat[:n_ch, lin] = data.resid
