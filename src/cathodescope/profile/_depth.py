@@ -20,6 +20,8 @@ __all__ = ["convex_hull_fill", "depth_map"]
 _HULL_TOL = 1e-6
 # Rows x facets evaluated per chunk in the row-wise fill (bounds the temporary to ~64 MB).
 _CHUNK_ELEMENTS = 8_000_000
+# Voxels per EDT thread: smaller crops use fewer threads (a thread costs more than it saves).
+_VOXELS_PER_THREAD = 250_000
 
 
 def _n_threads() -> int:
@@ -246,7 +248,8 @@ def depth_map(
         np.ascontiguousarray(padded),
         anisotropy=sp,
         black_border=False,
-        parallel=threads or _n_threads(),
+        # threads only pay off on big crops: small ones run single-threaded (no spawn cost)
+        parallel=min(threads or _n_threads(), max(1, padded.size // _VOXELS_PER_THREAD)),
     )
     inner = tuple(slice(1, -1) for _ in range(m.ndim))
     out = np.asarray(dist[inner], dtype=np.float32)

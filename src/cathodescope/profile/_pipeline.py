@@ -228,11 +228,24 @@ def _with_internal_porosity(
     particle's voxels whose segmentation intensity lies below the threshold used, i.e. the
     enclosed voids. ``solid_volume_um3`` / ``solid_area_um2`` is the particle volume without them.
     """
-    n = int(labels.max())
-    total = np.bincount(labels.ravel(), minlength=n + 1)
-    below = np.bincount(labels[image < segmentation.threshold].ravel(), minlength=n + 1)
+    from scipy import ndimage as ndi
+
+    # Counted crop by crop (bounding boxes from one find_objects pass): whole-volume bincounts
+    # and a boolean gather over 512^3 voxels took ~6 s, the crops hold a small fraction of it.
+    lab = np.asarray(labels)
+    objects = ndi.find_objects(lab)
+    thr = segmentation.threshold
     ids = particles["particle_id"].to_numpy()
-    porosity = below[ids] / np.maximum(total[ids], 1)
+    total = np.zeros(ids.size, dtype=np.int64)
+    below = np.zeros(ids.size, dtype=np.int64)
+    for i, pid in enumerate(ids):
+        sl = objects[int(pid) - 1] if 0 < int(pid) <= len(objects) else None
+        if sl is None:
+            continue
+        m = lab[sl] == pid
+        total[i] = np.count_nonzero(m)
+        below[i] = np.count_nonzero(m & (image[sl] < thr))
+    porosity = below / np.maximum(total, 1)
     out = particles.copy()
     out["porosity"] = porosity
     size = "volume_um3" if "volume_um3" in out else "area_um2"

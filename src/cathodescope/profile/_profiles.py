@@ -11,7 +11,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
-from scipy import stats
+from scipy import special
 
 from cathodescope._validation import check_choice, check_positive, normalize_spacing
 from cathodescope.errors import (
@@ -32,6 +32,11 @@ CiMethod = Literal["ess", "block_bootstrap", "naive"]
 _DEFAULT_EDGE = (0.25, 0.30)
 _DEFAULT_CORE = (1.95, 2.00)
 _DEFAULT_SAMPLING = (0.25, 2.00)
+# Crops of at least this many voxels use several threads inside the particle (EDT, FFT).
+_BIG_CROP = 500_000
+# Particles with crops of at least this many voxels are processed concurrently (thread pool);
+# smaller ones one after the other.
+_POOL_CROP = 100_000
 
 PROFILE_COLUMNS = [
     "particle_id",
@@ -325,7 +330,10 @@ def depth_profiles(
         Seed of the voxel sampling (ESS) and bootstrap weights: results are reproducible
         (and independent of ``threads``: each particle has its own seeded generator).
     threads : int, optional
-        Threads (default: the cores available). Particles are processed concurrently.
+        Threads (default: the cores available). Particles whose crop has >= 100 000 voxels
+        are processed concurrently (and big crops use threads in the EDT and FFTs); smaller
+        particles, whose cost is mostly Python overhead that threads cannot share, are
+        processed one after the other.
 
     Returns
     -------
@@ -389,25 +397,34 @@ def depth_profiles(
     ids = [i + 1 for i, sl in enumerate(objects) if sl is not None]
     axes = ("z", "y", "x")[-lab.ndim :]
     n_cores = _n_threads() if threads is None else max(1, int(threads))
-    outer = max(1, min(n_cores, len(ids)))  # particles processed concurrently
-    inner = max(1, n_cores // outer)  # threads inside one particle (EDT, FFT)
+    # Small particles cost mostly Python-level overhead, which holds the GIL: threads only add
+    # contention there (4096^2 map, 500 particles: 5.3 s threaded vs 4.4 s serial on 2 cores).
+    # They run one after the other; particles with big crops go to a thread pool.
+    crop = {pid: int(np.prod([s.stop - s.start for s in objects[pid - 1]])) for pid in ids}
+    pooled = [pid for pid in ids if crop[pid] >= _POOL_CROP]
+    serial = [pid for pid in ids if crop[pid] < _POOL_CROP]
+    outer = max(1, min(n_cores, len(pooled)))  # big particles processed concurrently
+    inner = max(1, n_cores // outer)  # threads inside one big particle (EDT, FFT)
 
-    def one(pid: int) -> tuple:
-        prof_rows: list[pd.DataFrame] = []
-        ratio_rows: list[pd.DataFrame] = []
-        metric_rows: list[dict[str, Any]] = []
-        win_rows: list[dict[str, Any]] = []
-        diag_rows: list[dict[str, Any]] = []
-        density: dict[tuple[int, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    n_ch = len(names)
+    n_r = len(rnames)
+    nb_density = int(density_bins)
+
+    def one(pid: int) -> dict[str, Any]:
+        # Per particle only numpy arrays are collected; the DataFrames are built once at the
+        # end (building small DataFrames per particle cost more than the statistics for the
+        # hundreds of small particles of a 2D map).
         sl = objects[pid - 1]
         mask = lab[sl] == pid
-        depth = depth_map(mask, spacing=sp, surface=surface, threads=inner)
+        # threads inside one particle (EDT, FFT) for big crops only
+        inner_p = inner if mask.size >= _BIG_CROP else 1
+        depth = depth_map(mask, spacing=sp, surface=surface, threads=inner_p)
         flat = np.flatnonzero(mask)
         d = depth.ravel()[flat]
         bins = np.floor(d / w).astype(np.intp)
-        values = np.stack([np.asarray(chans[c][sl]).ravel()[flat] for c in names]).astype(
-            np.float64
-        )
+        values = np.empty((n_ch, flat.size), dtype=np.float64)
+        for j, c in enumerate(names):
+            values[j] = chans[c][sl][mask]  # boolean index: C order, like flat; no crop copy
         data = bin_values(flat, bins, values, mask.shape)
         rng = np.random.default_rng([int(seed), int(pid)])
         diag: dict[str, Any] = {
@@ -418,7 +435,7 @@ def depth_profiles(
         if ci_method == "naive":
             cov, dof = naive_cov(data)
         else:
-            cov_e, dof_e, _, half = ess_cov(data, rng, workers=inner)
+            cov_e, dof_e, _, half = ess_cov(data, rng, workers=inner_p)
             for a, h in zip(axes, half, strict=True):
                 diag[f"corr_halfwidth_{a}_vox"] = int(h)
             if ci_method == "ess":
@@ -426,98 +443,88 @@ def depth_profiles(
             else:
                 block = tuple(int(2 * h + 1) for h in half)
                 cov, dof = bootstrap_cov(data, block, rng, n_boot=int(n_boot))
-        diag_rows.append(diag)
         centres = (np.arange(data.n_bins) + 0.5) * w
         has = data.counts > 0
         with np.errstate(invalid="ignore"):
-            tval = stats.t.ppf(0.5 + lvl / 2, np.where(dof >= 1, dof, np.nan))
+            # = stats.t.ppf(0.5 + lvl / 2, dof) without the distribution-object overhead
+            tval = special.stdtrit(np.where(dof >= 1, dof, np.nan), 0.5 + lvl / 2)
             se = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2), 0, None))
         std = np.sqrt(np.clip(np.diagonal(data.cov, axis1=1, axis2=2), 0, None))
-        for j, c in enumerate(names):
-            prof_rows.append(
-                pd.DataFrame(
-                    {
-                        "particle_id": pid,
-                        "channel": c,
-                        "depth_um": centres[has],
-                        "n_voxels": data.counts[has].astype(np.int64),
-                        "mean": data.mean[has, j],
-                        "std": std[has, j],
-                        "ci_low": (data.mean[:, j] - tval * se[:, j])[has],
-                        "ci_high": (data.mean[:, j] + tval * se[:, j])[has],
-                    }
-                )
-            )
-        # Ratios by the delta method: dR_e/dm_k = (delta_ek - R_e) / T over ratio channels.
+        half_m = tval[:, None] * se
+        # Ratios by the delta method: dR_e/dm_k = (delta_ek - R_e) / T over ratio channels,
+        # for all elements at once: grad[b, e, k].
         m_r = data.mean[:, ratio_idx]
         total = m_r.sum(axis=1)
         cov_r = cov[:, ratio_idx][:, :, ratio_idx]
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = m_r / total[:, None]
-            for e, c in enumerate(rnames):
-                grad = np.repeat((-ratio[:, e] / total)[:, None], len(rnames), axis=1)
-                grad[:, e] += 1.0 / total
-                var = np.einsum("bi,bij,bj->b", grad, cov_r, grad)
-                half_ci = tval * np.sqrt(np.clip(var, 0, None))
-                r = ratio[:, e]
-                ratio_rows.append(
-                    pd.DataFrame(
-                        {
-                            "particle_id": pid,
-                            "element": c,
-                            "depth_um": centres[has],
-                            "ratio": r[has],
-                            "ci_low": (r - half_ci)[has],
-                            "ci_high": (r + half_ci)[has],
-                            "flagged": ((r < 0) | (r > 1))[has],
-                        }
-                    )
-                )
+            grad = np.repeat((-ratio / total[:, None])[:, :, None], n_r, axis=2)
+            grad += np.eye(n_r)[None] / total[:, None, None]
+            var = np.einsum("bei,bij,bej->be", grad, cov_r, grad)
+            half_r = tval[:, None] * np.sqrt(np.clip(var, 0, None))
         # Reliable window from the total intensity (sum of the ratio channels).
         if fixed_window is None:
             lo, hi = _reliable_window(centres, total, data.counts, w, frac, min_voxels=10)
         else:
             lo, hi = fixed_window
-        win_rows.append({"particle_id": pid, "depth_min_um": lo, "depth_max_um": hi})
-        metric_rows.extend(
-            _metrics(pid, data, centres, w, ratio, rnames, ratio_idx, windows, explicit)
-        )
-        # Density: depth x intensity histogram per channel.
+        metric_rows = _metrics(pid, data, centres, w, ratio, rnames, ratio_idx, windows, explicit)
+        # Density: depth x intensity histogram per channel (percentiles of all channels in
+        # one call).
         depth_edges = np.arange(data.n_bins + 1) * w
+        density: dict[tuple[int, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        pct = np.percentile(values, [0.5, 99.5], axis=1)
         for j, c in enumerate(names):
             v = values[j]
-            vlo, vhi = np.percentile(v, [0.5, 99.5])
+            vlo, vhi = float(pct[0, j]), float(pct[1, j])
             if not vhi > vlo:
                 vlo, vhi = vlo - 0.5, vhi + 0.5
-            edges = np.linspace(vlo, vhi, int(density_bins) + 1)
-            vb = np.floor((v - vlo) / (vhi - vlo) * int(density_bins)).astype(np.intp)
-            vb[v == vhi] = int(density_bins) - 1
-            ok = (vb >= 0) & (vb < int(density_bins))
+            edges = np.linspace(vlo, vhi, nb_density + 1)
+            vb = np.floor((v - vlo) / (vhi - vlo) * nb_density).astype(np.intp)
+            vb[v == vhi] = nb_density - 1
+            ok = (vb >= 0) & (vb < nb_density)
             hist = np.bincount(
-                bins[ok] * int(density_bins) + vb[ok], minlength=data.n_bins * int(density_bins)
-            ).reshape(data.n_bins, int(density_bins))
+                bins[ok] * nb_density + vb[ok], minlength=data.n_bins * nb_density
+            ).reshape(data.n_bins, nb_density)
             density[(pid, c)] = (hist, depth_edges, edges)
-        return prof_rows, ratio_rows, metric_rows, win_rows, diag_rows, density
+        return {
+            "pid": pid,
+            "centres": centres[has],
+            "counts": data.counts[has].astype(np.int64),
+            "mean": data.mean[has],
+            "std": std[has],
+            "ci_low": (data.mean - half_m)[has],
+            "ci_high": (data.mean + half_m)[has],
+            "ratio": ratio[has],
+            "r_low": (ratio - half_r)[has],
+            "r_high": (ratio + half_r)[has],
+            "metrics": metric_rows,
+            "window": {"particle_id": pid, "depth_min_um": lo, "depth_max_um": hi},
+            "diag": diag,
+            "density": density,
+        }
 
     bar = tqdm(total=len(ids), desc="depth profiles", unit="particle", disable=not progress)
-    results = []
+    by_pid: dict[int, dict[str, Any]] = {}
+    for pid in serial:
+        by_pid[pid] = one(pid)
+        bar.update()
     if outer > 1:
-        # numpy/scipy/edt release the GIL in the heavy parts: threads over particles scale.
+        # numpy/scipy/edt release the GIL in the heavy parts: threads over big particles scale.
         with ThreadPoolExecutor(max_workers=outer) as pool:
-            for res_p in pool.map(one, ids):
-                results.append(res_p)
+            for pid, res_p in zip(pooled, pool.map(one, pooled), strict=True):
+                by_pid[pid] = res_p
                 bar.update()
     else:
-        for pid in ids:
-            results.append(one(pid))
+        for pid in pooled:
+            by_pid[pid] = one(pid)
             bar.update()
     bar.close()
-    prof_rows = [df for r in results for df in r[0]]
-    ratio_rows = [df for r in results for df in r[1]]
-    metric_rows = [row for r in results for row in r[2]]
-    win_rows = [row for r in results for row in r[3]]
-    diag_rows = [row for r in results for row in r[4]]
-    density = {k: v for r in results for k, v in r[5].items()}
+    results = [by_pid[pid] for pid in ids]
+    profiles, ratios = _assemble(results, names, rnames)
+    metric_rows = [row for r in results for row in r["metrics"]]
+    win_rows = [r["window"] for r in results]
+    diag_rows = [r["diag"] for r in results]
+    density = {k: v for r in results for k, v in r["density"].items()}
 
     parameters = {
         "spacing_um": sp,
@@ -538,14 +545,64 @@ def depth_profiles(
         "threads": n_cores,
     }
     return DepthProfiles(
-        profiles=pd.concat(prof_rows, ignore_index=True)[PROFILE_COLUMNS],
-        ratios=pd.concat(ratio_rows, ignore_index=True)[RATIO_COLUMNS],
+        profiles=profiles,
+        ratios=ratios,
         metrics=pd.DataFrame(metric_rows, columns=METRIC_COLUMNS),
         reliable_windows=pd.DataFrame(win_rows, columns=WINDOW_COLUMNS),
         parameters=parameters,
         diagnostics=pd.DataFrame(diag_rows),
         _density=density,
     )
+
+
+def _assemble(
+    results: list[dict[str, Any]], names: list[str], rnames: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Profile and ratio tables of all particles, built once from the per-particle arrays.
+
+    Row order: particle, then channel (element), then depth bin.
+    """
+    nb = np.array([r["centres"].size for r in results], dtype=np.intp)
+    pids = np.array([r["pid"] for r in results], dtype=np.int64)
+
+    def per_channel(key: str, n: int) -> np.ndarray:
+        # (bins, n) blocks -> channel-major rows per particle
+        return np.concatenate([r[key].T.ravel() for r in results])
+
+    def expand(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pid_col = np.repeat(pids, nb * n)
+        name_idx = np.concatenate([np.repeat(np.arange(n), k) for k in nb])
+        depth_col = np.concatenate([np.tile(r["centres"], n) for r in results])
+        return pid_col, name_idx, depth_col
+
+    n_ch, n_r = len(names), len(rnames)
+    pid_col, ch_idx, depth_col = expand(n_ch)
+    profiles = pd.DataFrame(
+        {
+            "particle_id": pid_col,
+            "channel": np.array(names, dtype=object)[ch_idx],
+            "depth_um": depth_col,
+            "n_voxels": np.concatenate([np.tile(r["counts"], n_ch) for r in results]),
+            "mean": per_channel("mean", n_ch),
+            "std": per_channel("std", n_ch),
+            "ci_low": per_channel("ci_low", n_ch),
+            "ci_high": per_channel("ci_high", n_ch),
+        }
+    )[PROFILE_COLUMNS]
+    pid_col, el_idx, depth_col = expand(n_r)
+    r_all = per_channel("ratio", n_r)
+    ratios = pd.DataFrame(
+        {
+            "particle_id": pid_col,
+            "element": np.array(rnames, dtype=object)[el_idx],
+            "depth_um": depth_col,
+            "ratio": r_all,
+            "ci_low": per_channel("r_low", n_r),
+            "ci_high": per_channel("r_high", n_r),
+            "flagged": (r_all < 0) | (r_all > 1),
+        }
+    )[RATIO_COLUMNS]
+    return profiles, ratios
 
 
 def _metrics(

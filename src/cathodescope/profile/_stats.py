@@ -67,7 +67,9 @@ def bin_values(
     sums = np.stack([np.bincount(bins, weights=v, minlength=n_bins) for v in values], axis=1)
     mean = sums / safe[:, None]
     # Centre on the bin means before forming products: no catastrophic cancellation.
-    resid = values - mean[bins].T
+    resid = np.empty_like(values, dtype=np.float64)
+    for j in range(n_ch):
+        np.subtract(values[j], mean[:, j][bins], out=resid[j])
     cov = np.empty((n_bins, n_ch, n_ch))
     denom = np.where(counts > 1, counts - 1, np.nan)
     for j in range(n_ch):
@@ -88,18 +90,28 @@ def naive_cov(data: BinnedData) -> tuple[np.ndarray, np.ndarray]:
     return cov, np.maximum(n - 1, 0)
 
 
-def _residual_fields(data: BinnedData, pad: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Residuals about the binned mean profile (0 outside the particle), zero-padded."""
+def _residual_fields(data: BinnedData, pad: tuple[int, ...]) -> np.ndarray:
+    """Residuals about the binned mean profile (0 outside the particle) and the particle mask.
+
+    Returns float32 fields of shape ``(C + 1, *padded_shape)``, zero-padded: the C residual
+    fields, then the mask (1 inside the particle).
+    """
     n_ch = data.values.shape[0]
     shape_p = tuple(s + p for s, p in zip(data.shape, pad, strict=True))
-    lin = np.ravel_multi_index(np.unravel_index(data.flat_index, data.shape), shape_p)
-    resid = data.resid
-    fields = np.zeros((n_ch, *shape_p), dtype=np.float32)
-    for j in range(n_ch):
-        fields[j].ravel()[lin] = resid[j]
-    mask = np.zeros(shape_p, dtype=np.float32)
-    mask.ravel()[lin] = 1.0
-    return fields, mask
+    # Flat index in the padded grid, by integer arithmetic (C order): every completed block
+    # of axes a.. adds that axis's padding times the padded size of the axes after it (faster
+    # than unravel_index + ravel_multi_index).
+    lin = data.flat_index.astype(np.int64, copy=True)
+    for a in range(1, len(shape_p)):
+        block = int(np.prod(data.shape[a:]))
+        extra = (shape_p[a] - data.shape[a]) * int(np.prod(shape_p[a + 1 :]))
+        if extra:
+            lin += (data.flat_index // block) * extra
+    fields = np.zeros((n_ch + 1, *shape_p), dtype=np.float32)
+    flat = fields.reshape(n_ch + 1, -1)
+    flat[:n_ch, lin] = data.resid
+    flat[n_ch, lin] = 1.0
+    return fields
 
 
 def correlation_functions(data: BinnedData, workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -125,24 +137,25 @@ def correlation_functions(data: BinnedData, workers: int = 1) -> tuple[np.ndarra
         sfft.next_fast_len(s + lm, real=True) for s, lm in zip(data.shape, lmax, strict=True)
     )
     pad = tuple(sp - s for sp, s in zip(shape_p, data.shape, strict=True))
-    fields, mask = _residual_fields(data, pad)
-    ffts = [sfft.rfftn(f, workers=workers) for f in fields]
-    fm = sfft.rfftn(mask, workers=workers)
-    pairs = sfft.irfftn(fm * np.conj(fm), s=shape_p, workers=workers)
-
-    def window(arr: np.ndarray, half: list[int]) -> np.ndarray:
-        idx = np.ix_(*[np.arange(-h, h + 1) % n for h, n in zip(half, shape_p, strict=True)])
-        return arr[idx]
-
-    npairs = np.maximum(np.rint(window(pairs, lmax)), 1.0)
+    fields = _residual_fields(data, pad)
+    axes = tuple(range(1, ndim + 1))
+    # One batched transform of all channels and the mask (fewer calls: for the hundreds of
+    # small particles of a 2D map the per-call overhead dominated).
+    ffts = sfft.rfftn(fields, axes=axes, workers=workers)
+    fm = ffts[n_ch]
+    pairs_jk = [(j, k) for j in range(n_ch) for k in range(j, n_ch)]
+    spec = np.empty((len(pairs_jk) + 1, *fm.shape), dtype=ffts.dtype)
+    for i, (j, k) in enumerate(pairs_jk):
+        # irfftn(F_j conj F_k)[h] = sum_x r_j(x + h) r_k(x): covariance at lag +h of j wrt k.
+        np.multiply(ffts[j], np.conj(ffts[k]), out=spec[i])
+    np.multiply(fm, np.conj(fm), out=spec[-1])
+    cc = _inverse_at_small_lags(spec, shape_p, lmax, workers)
+    npairs = np.maximum(np.rint(cc[-1]), 1.0)
     gam = np.empty((n_ch, n_ch, *npairs.shape))
-    for j in range(n_ch):
-        for k in range(j, n_ch):
-            cc = sfft.irfftn(ffts[j] * np.conj(ffts[k]), s=shape_p, workers=workers)
-            # irfftn(F_j conj F_k)[h] = sum_x r_j(x + h) r_k(x): covariance at lag +h of j wrt k.
-            g = window(cc, lmax) / npairs
-            gam[j, k] = g
-            gam[k, j] = np.flip(g)  # gamma_kj(h) = gamma_jk(-h)
+    for i, (j, k) in enumerate(pairs_jk):
+        g = cc[i] / npairs
+        gam[j, k] = g
+        gam[k, j] = np.flip(g)  # gamma_kj(h) = gamma_jk(-h)
     centre = tuple(lmax)
     var0 = np.array([gam[(j, j, *centre)] for j in range(n_ch)])
     var0 = np.where(var0 > 0, var0, np.nan)
@@ -163,6 +176,28 @@ def correlation_functions(data: BinnedData, workers: int = 1) -> tuple[np.ndarra
                 break
     sl = tuple(slice(c - h, c + h + 1) for c, h in zip(centre, half, strict=True))
     return rho[(slice(None), slice(None), *sl)], half
+
+
+def _inverse_at_small_lags(
+    spec: np.ndarray, shape_p: tuple[int, ...], lmax: list[int], workers: int
+) -> np.ndarray:
+    """``irfftn(spec)`` over the last ``len(shape_p)`` axes, at lags ``-L_a..L_a`` only.
+
+    The inverse transform is done one axis at a time and cropped to the ``2 L_a + 1`` lags
+    needed after each axis, so the later (1D) transforms run on a thin slab instead of the whole
+    padded crop (about 3x less work in 3D than a full ``irfftn`` followed by a crop; the
+    numbers are the same up to float rounding). Returns shape ``(P, 2L_0+1, ..., 2L_{d-1}+1)``,
+    lag 0 at the centre.
+    """
+    ndim = len(shape_p)
+    lead = spec.ndim - ndim
+    out = spec
+    for a in range(ndim - 1):
+        idx = np.arange(-lmax[a], lmax[a] + 1) % shape_p[a]
+        out = np.take(sfft.ifft(out, axis=lead + a, workers=workers), idx, axis=lead + a)
+    idx = np.arange(-lmax[-1], lmax[-1] + 1) % shape_p[-1]
+    out = sfft.irfft(out, n=shape_p[-1], axis=-1, workers=workers)
+    return np.take(out, idx, axis=-1)
 
 
 def ess_cov(
@@ -222,11 +257,14 @@ def ess_cov(
         s[i0 : i0 + step] = same @ rmat
     n_b = data.counts.astype(np.float64)
     n_samp = np.maximum(np.bincount(b_s, minlength=data.n_bins), 1)
-    f = np.empty((data.n_bins, n_ch, n_ch))
-    for j in range(n_ch):
-        for k in range(n_ch):
-            w = s[:, j * n_ch + k]
-            f[:, j, k] = np.bincount(b_s, weights=w, minlength=data.n_bins) / n_samp
+    # All C x C sums per bin in one bincount (same summation order as one per pair).
+    key = (b_s[:, None] * (n_ch * n_ch) + np.arange(n_ch * n_ch)).ravel()
+    f = (
+        np.bincount(key, weights=s.ravel(), minlength=data.n_bins * n_ch * n_ch).reshape(
+            data.n_bins, n_ch, n_ch
+        )
+        / n_samp[:, None, None]
+    )
     diag = np.maximum(np.diagonal(f, axis1=1, axis2=2), 1.0)  # (n_bins, C)
     idx = np.arange(n_ch)
     f[:, idx, idx] = diag

@@ -80,31 +80,39 @@ def _write_figures(
 
     depth = analysis.depth
     first = str(depth.profiles["channel"].iloc[0])
+    objects = None
+    if channels is not None:
+        from scipy import ndimage as ndi
+
+        # bounding boxes of all particles in one pass over the label volume
+        objects = ndi.find_objects(np.asarray(analysis.segmentation.labels))
     for pid in _largest_particles(analysis, count):
         run.write_figure(f"profiles_particle{pid}", figs.plot_channel_profiles(depth, pid))
         run.write_figure(f"ratios_particle{pid}", figs.plot_ratio_profile(depth, pid))
         run.write_figure(f"density_particle{pid}_{first}", figs.plot_density(depth, pid, first))
         if channels is not None:
-            run.write_figure(f"slice_particle{pid}", _slice_figure(analysis, channels, pid))
+            run.write_figure(
+                f"slice_particle{pid}", _slice_figure(analysis, channels, pid, objects[pid - 1])
+            )
 
 
-def _slice_figure(analysis: Any, channels: Mapping[str, Any], pid: int):
+def _slice_figure(analysis: Any, channels: Mapping[str, Any], pid: int, box: tuple[slice, ...]):
     """Slice through the particle's centroid: intensity, mask and hull outlines, depth map."""
-    from scipy import ndimage as ndi
-
     from cathodescope.profile import convex_hull_fill, depth_map
     from cathodescope.report import _profile_figures as figs
 
-    labels = analysis.segmentation.labels
-    box = ndi.find_objects((labels == pid).astype(np.uint8))[0]
+    labels = np.asarray(analysis.segmentation.labels)
     box = tuple(
         slice(max(s.start - 2, 0), min(s.stop + 2, n))
         for s, n in zip(box, labels.shape, strict=True)
     )
     mask = labels[box] == pid
     surface = analysis.depth.parameters.get("surface", "hull")
-    depth = depth_map(mask, spacing=analysis.spacing, surface=surface)
     hull = convex_hull_fill(mask)
+    # depth below the hull (or the mask) surface, without filling the hull a second time
+    body = hull if surface == "hull" else mask
+    depth = depth_map(body, spacing=analysis.spacing, surface="mask")
+    depth[~mask] = 0.0
     image = _total_image(channels, box)
     index = None
     if mask.ndim == 3:
