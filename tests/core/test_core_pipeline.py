@@ -219,3 +219,35 @@ def test_internal_porosity_matches_phantom_voids():
     assert abs(row["porosity"] - true_porosity) < 0.005
     np.testing.assert_allclose(row["solid_volume_um3"], truth.volumes_um3[0], rtol=0.03)
     np.testing.assert_allclose(row["volume_um3"], truth.filled_volumes_um3[0], rtol=0.03)
+
+
+def test_reliable_window_of_a_particle_without_plateau_is_nan_not_a_warning():
+    """A lone well-filled depth bin (tiny particle) gives no window and no numpy warning."""
+    from cathodescope.profile._profiles import _reliable_window
+
+    centres = np.array([0.025, 0.075, 0.125])
+    counts = np.array([3, 40, 2])
+    lo, hi = _reliable_window(centres, np.array([1.0, 2.0, 1.0]), counts, 0.05, 0.8, 10)
+    assert np.isnan(lo) and np.isnan(hi)
+
+
+def test_spm_real_scan_particles_without_runtime_warnings(shared_data, tmp_path):
+    """The real DART scan segmented on ESM runs cleanly (no numpy warnings in the engine)."""
+    import warnings
+
+    out = tmp_path / "spm"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        code = main(
+            [
+                "spm",
+                "particles",
+                str(shared_data / "spm" / "asylum_dart_pfm_6ch.ibw"),
+                "--segment-on",
+                "esm_amplitude",
+                "--out",
+                str(out),
+            ]
+        )
+    assert code == 0
+    assert json.loads((out / "manifest.json").read_text())["status"] == "ok"

@@ -227,6 +227,8 @@ def _reliable_window(
     sm = ndi.median_filter(np.nan_to_num(t, nan=-np.inf), size=3, mode="nearest")
     sm = np.where(ok, sm, np.nan)
     vals = np.sort(sm[np.isfinite(sm)])
+    if vals.size == 0:  # a lone well-filled bin between sparse ones: no plateau to speak of
+        return float("nan"), float("nan")
     plateau = float(np.median(vals[vals.size // 2 :]))
     above = np.isfinite(sm) & (sm >= fraction * plateau)
     if not above.any():
