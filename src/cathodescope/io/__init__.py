@@ -6,9 +6,6 @@ exceptions from :mod:`cathodescope.errors` on corrupt, truncated or unrecognised
 """
 
 from cathodescope.io._atomic import atomic_path, atomic_write_bytes, atomic_write_text, sha256_file
-
-# --
-# -- cyclers --
 from cathodescope.io._biologic import read_biologic_mpr, read_biologic_mpt
 from cathodescope.io._cycler_table import (
     CANONICAL_COLUMNS,
@@ -18,15 +15,7 @@ from cathodescope.io._cycler_table import (
 )
 from cathodescope.io._cyclers import read_arbin_csv, read_cycler, read_cycler_csv, read_neware_ndax
 from cathodescope.io._maccor import read_maccor
-
-# --
-# -- XRF --
-# --
-# -- SPM --
 from cathodescope.io._spm import SPMScan, read_gwy, read_ibw, read_nanoscope, read_spm
-
-# --
-# -- TXM projections --
 from cathodescope.io._txm import (
     RawProjections,
     make_projections,
@@ -37,12 +26,7 @@ from cathodescope.io._txm import (
     read_tiff_stack,
     read_xradia,
 )
-
-# -- image channels and volumes (TIFF, npy, HDF5, Zarr) --
 from cathodescope.io._volumes import as_channel_array, read_channel, read_channels
-
-# --
-# -- XAS --
 from cathodescope.io._xas import (
     AthenaGroup,
     read_athena,
@@ -52,9 +36,6 @@ from cathodescope.io._xas import (
     resolve_energy_units,
     write_athena_json,
 )
-
-# --
-# -- XRD and thermal --
 from cathodescope.io._xrd import (
     make_pattern,
     make_series,
@@ -65,11 +46,6 @@ from cathodescope.io._xrd import (
     read_uxd,
     read_xy,
 )
-
-# --
-# -- cyclers --
-# --
-# -- XRF --
 from cathodescope.io._xrf import (
     read_maps_h5,
     read_pyxrf_h5,
@@ -77,8 +53,6 @@ from cathodescope.io._xrf import (
     read_xrf_tiffs,
     write_pyxrf_h5,
 )
-
-# --
 
 __all__ = [
     "CANONICAL_COLUMNS",

@@ -4,15 +4,7 @@ Particles and scenes (2D/3D) with known profiles, volumes and labels; spectra mi
 GITT curves; diffraction patterns.
 """
 
-# -- particles and scenes --
-# --
-# -- spectra --
-# --
-# -- cycling and GITT --
 from cathodescope.phantom._cycling import cycling_phantom, gitt_phantom
-
-# --
-# -- diffraction and thermal --
 from cathodescope.phantom._diffraction import (
     gas_release_trace,
     heating_series,
@@ -38,8 +30,6 @@ from cathodescope.phantom._spectra import (
     surface_bulk_series,
     xanes_stack_phantom,
 )
-
-# --
 
 __all__ = [
     "DEPTH_DEFINITION",
