@@ -206,10 +206,6 @@ class UnreachableAngleError(ParameterError):
     """A 2theta cannot be reached at the target wavelength (sin(theta) would exceed 1)."""
 
 
-class PeakFitError(CathodescopeError, RuntimeError):
-    """A peak fit did not converge or gave a meaningless result."""
-
-
 class InsufficientPeaksError(CathodescopeError, ValueError):
     """Too few indexed peaks to determine the requested lattice or broadening parameters."""
 
