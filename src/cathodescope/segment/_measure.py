@@ -361,8 +361,13 @@ def measure_particles(
         offset = np.array([s.start for s in crop_sl])
         count = int(np.count_nonzero(m))
         filled = int(np.count_nonzero(fill_holes(m)))
-        idx = np.argwhere(m)
-        centroid = (idx.mean(axis=0) + offset) * spa
+        # centroid from per-axis voxel counts (exact integer sums): no (n, ndim) index array
+        centroid = np.empty(ndim)
+        for i in range(ndim):
+            other = tuple(a for a in range(ndim) if a != i)
+            prof = np.count_nonzero(m, axis=other)
+            centroid[i] = float(prof @ np.arange(m.shape[i], dtype=np.int64)) / count
+        centroid = (centroid + offset) * spa
         bpts = _boundary_points(m)
         pts = bpts * spa
         hull = _hull(pts)
@@ -388,8 +393,9 @@ def measure_particles(
         }
         for i, ax in enumerate(axes):
             rec[f"centroid_{ax}_um"] = float(centroid[i])
-        lo = idx.min(axis=0) + offset
-        hi = idx.max(axis=0) + offset
+        # the crop is the particle's bounding box (find_objects, no padding)
+        lo = offset
+        hi = np.array([s.stop - 1 for s in crop_sl])
         for i, ax in enumerate(axes):
             rec[f"bbox_{ax}_min_um"] = float((lo[i] - 0.5) * sp[i])
             rec[f"bbox_{ax}_max_um"] = float((hi[i] + 0.5) * sp[i])
