@@ -393,7 +393,7 @@ def segment_particles(
     lut = np.zeros(next_id, dtype=np.int32)
     lut[kept_ids] = np.arange(1, n_keep + 1, dtype=np.int32)
     for i in range(labels.shape[0]):  # in place, slab by slab
-        labels[i] = lut[labels[i]]
+        np.take(lut, labels[i], out=labels[i])
     params = {
         "threshold": threshold,
         "threshold_method": method,
