@@ -37,3 +37,24 @@ def test_any_4blocks_matches_brute_force():
     for z, y, x in np.argwhere(mask):
         want[z // 4, y // 4, x // 4] = True
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_check_finite_fast_catches_non_finite(bad, dtype):
+    from cathodescope.errors import NonFiniteDataError
+    from cathodescope.segment._common import check_finite_fast
+
+    arr = np.ones((4, 5, 6), dtype=dtype)
+    arr[2, 3, 4] = bad
+    with pytest.raises(NonFiniteDataError, match="1 NaN/inf"):
+        check_finite_fast(arr, "image")
+
+
+def test_check_finite_fast_accepts_finite_data_whose_sum_overflows():
+    from cathodescope.segment._common import check_finite_fast
+
+    big = np.full((3, 3), np.finfo(np.float64).max)  # float64 sum overflows: exact fallback
+    check_finite_fast(big, "image")
+    check_finite_fast(np.full((3, 3), np.finfo(np.float32).max, dtype=np.float32), "image")
+    check_finite_fast(np.arange(6).reshape(2, 3), "image")  # integers are always finite

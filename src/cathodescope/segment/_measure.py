@@ -9,9 +9,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cathodescope._validation import check_finite, normalize_spacing
+from cathodescope._validation import normalize_spacing
 from cathodescope.errors import EmptySegmentationError, ShapeMismatchError
-from cathodescope.segment._common import as_array, as_labels, fill_holes, padded_slice
+from cathodescope.segment._common import (
+    as_array,
+    as_labels,
+    check_finite_fast,
+    fill_holes,
+    padded_slice,
+)
 
 _AXES = ("z", "y", "x")
 
@@ -339,7 +345,7 @@ def measure_particles(
                 f"channel {name!r} has shape {arr.shape} but the labels {lab.shape}; every "
                 "channel must be on the segmented grid (register/resample it first)."
             )
-        check_finite(arr, f"channel {name!r}")
+        check_finite_fast(arr, f"channel {name!r}")
         chans[str(name)] = arr
     objects = ndi.find_objects(lab)
     ids = [k for k, sl in enumerate(objects, start=1) if sl is not None]

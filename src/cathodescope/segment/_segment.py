@@ -15,11 +15,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from cathodescope._validation import check_finite, check_positive, normalize_spacing
+from cathodescope._validation import check_positive, normalize_spacing
 from cathodescope.errors import EmptyDataError, EmptySegmentationError, ParameterError
 from cathodescope.segment._common import (
     as_array,
     as_labels,
+    check_finite_fast,
     distance_inside,
     padded_slice,
     voxels_per_um,
@@ -251,7 +252,7 @@ def segment_particles(
     sp = normalize_spacing(spacing, ndim)
     if arr.dtype == bool:
         arr = arr.astype(np.float32)
-    check_finite(arr, "image")
+    check_finite_fast(arr, "image")
     if isinstance(threshold, str):
         if threshold != "otsu":
             raise ParameterError(
