@@ -9,9 +9,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cathodescope._validation import check_finite, normalize_spacing
+from cathodescope._validation import normalize_spacing
 from cathodescope.errors import EmptySegmentationError, ShapeMismatchError
-from cathodescope.segment._common import as_array, as_labels, fill_holes, padded_slice
+from cathodescope.segment._common import (
+    as_array,
+    as_labels,
+    check_finite_fast,
+    fill_holes,
+    padded_slice,
+)
 
 _AXES = ("z", "y", "x")
 
@@ -339,7 +345,7 @@ def measure_particles(
                 f"channel {name!r} has shape {arr.shape} but the labels {lab.shape}; every "
                 "channel must be on the segmented grid (register/resample it first)."
             )
-        check_finite(arr, f"channel {name!r}")
+        check_finite_fast(arr, f"channel {name!r}")
         chans[str(name)] = arr
     objects = ndi.find_objects(lab)
     ids = [k for k, sl in enumerate(objects, start=1) if sl is not None]
@@ -361,8 +367,13 @@ def measure_particles(
         offset = np.array([s.start for s in crop_sl])
         count = int(np.count_nonzero(m))
         filled = int(np.count_nonzero(fill_holes(m)))
-        idx = np.argwhere(m)
-        centroid = (idx.mean(axis=0) + offset) * spa
+        # centroid from per-axis voxel counts (exact integer sums): no (n, ndim) index array
+        centroid = np.empty(ndim)
+        for i in range(ndim):
+            other = tuple(a for a in range(ndim) if a != i)
+            prof = np.count_nonzero(m, axis=other)
+            centroid[i] = float(prof @ np.arange(m.shape[i], dtype=np.int64)) / count
+        centroid = (centroid + offset) * spa
         bpts = _boundary_points(m)
         pts = bpts * spa
         hull = _hull(pts)
@@ -388,8 +399,9 @@ def measure_particles(
         }
         for i, ax in enumerate(axes):
             rec[f"centroid_{ax}_um"] = float(centroid[i])
-        lo = idx.min(axis=0) + offset
-        hi = idx.max(axis=0) + offset
+        # the crop is the particle's bounding box (find_objects, no padding)
+        lo = offset
+        hi = np.array([s.stop - 1 for s in crop_sl])
         for i, ax in enumerate(axes):
             rec[f"bbox_{ax}_min_um"] = float((lo[i] - 0.5) * sp[i])
             rec[f"bbox_{ax}_max_um"] = float((hi[i] + 0.5) * sp[i])

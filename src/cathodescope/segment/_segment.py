@@ -15,11 +15,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from cathodescope._validation import check_finite, check_positive, normalize_spacing
+from cathodescope._validation import check_positive, normalize_spacing
 from cathodescope.errors import EmptyDataError, EmptySegmentationError, ParameterError
 from cathodescope.segment._common import (
     as_array,
     as_labels,
+    check_finite_fast,
     distance_inside,
     padded_slice,
     voxels_per_um,
@@ -251,7 +252,7 @@ def segment_particles(
     sp = normalize_spacing(spacing, ndim)
     if arr.dtype == bool:
         arr = arr.astype(np.float32)
-    check_finite(arr, "image")
+    check_finite_fast(arr, "image")
     if isinstance(threshold, str):
         if threshold != "otsu":
             raise ParameterError(
@@ -313,18 +314,14 @@ def segment_particles(
             "smaller opening_radius_um."
         )
 
-    structure = ndi.generate_binary_structure(ndim, 1)
-    labels, n_comp = ndi.label(mask, structure=structure, output=np.int32)
+    labels, n_comp, objects = _label_components(mask)
     del mask
-    objects = ndi.find_objects(labels)
-    boxes: dict[int, tuple[slice, ...]] = {k: sl for k, sl in enumerate(objects, 1) if sl}
+    boxes: dict[int, tuple[slice, ...]] = dict(objects)
     next_id = n_comp + 1
     # a component whose extent is below marker_spacing / sqrt(ndim) on every axis can hold only
     # one marker: skip the watershed machinery for it (specks, small particles)
     min_extent = marker_spacing_um / math.sqrt(ndim)
-    for k, sl in enumerate(objects, start=1):
-        if sl is None:
-            continue
+    for k, sl in objects:
         extent_um = [(s.stop - s.start) * d for s, d in zip(sl, sp, strict=True)]
         big = max(extent_um) >= min_extent
         # a crop thinner than 3 voxels on some axis cannot enclose a hole
@@ -397,7 +394,7 @@ def segment_particles(
     lut = np.zeros(next_id, dtype=np.int32)
     lut[kept_ids] = np.arange(1, n_keep + 1, dtype=np.int32)
     for i in range(labels.shape[0]):  # in place, slab by slab
-        labels[i] = lut[labels[i]]
+        np.take(lut, labels[i], out=labels[i])
     params = {
         "threshold": threshold,
         "threshold_method": method,
@@ -416,6 +413,85 @@ def segment_particles(
         "n_removed_small": removed_small,
     }
     return Segmentation(labels=labels, spacing=sp, threshold=thr, parameters=params)
+
+
+def _any_4blocks(mask: np.ndarray) -> np.ndarray:
+    """3D bool mask -> bool array of its 4x4x4 blocks holding any True voxel (zero-padded)."""
+    pad = [(0, -n % 4) for n in mask.shape]
+    m = np.pad(mask, pad) if any(p for _, p in pad) else np.ascontiguousarray(mask)
+    nz, ny, nx = m.shape
+    # four bools of a row read as one uint32: non-zero iff any of them is True
+    packed = m.view(np.uint32).reshape(nz // 4, 4, ny // 4, 4, nx // 4)
+    return packed.any(axis=(1, 3))
+
+
+def _label_components(
+    mask: np.ndarray, max_coarse: int = 2000, min_voxels: int = 2**24
+) -> tuple[np.ndarray, int, list[tuple[int, tuple[slice, ...]]]]:
+    """Face-connected components of ``mask``: (int32 labels, count, [(id, box), ...]).
+
+    The ``(id, box)`` list is in raster order of each component's first voxel, the order (and
+    numbering) of ``scipy.ndimage.label``. Large 3D masks are first labelled on a coarse grid
+    (any-pooling over 4^3 blocks, a superset of the face adjacency), then each coarse
+    component's box is labelled at full resolution, restricted to that coarse component: the
+    components and boxes are the same as those of one full-volume ``ndi.label`` +
+    ``find_objects``, but only the occupied boxes are scanned (the full-volume labelling and
+    ``find_objects`` were ~15% of the segmentation time on a 512^3 scene). Ids then follow
+    the concatenation order; they are only compared for equality and the final relabelling
+    sorts the particles by first voxel, so the segmentation does not depend on them.
+    """
+    from scipy import ndimage as ndi
+
+    ndim = mask.ndim
+    block = 4
+    structure = ndi.generate_binary_structure(ndim, 1)
+
+    def full() -> tuple[np.ndarray, int, list[tuple[int, tuple[slice, ...]]]]:
+        labels, n = ndi.label(mask, structure=structure, output=np.int32)
+        objs = ndi.find_objects(labels)
+        return labels, n, [(k, sl) for k, sl in enumerate(objs, start=1) if sl is not None]
+
+    if ndim != 3 or mask.size < min_voxels:
+        return full()
+    coarse = _any_4blocks(mask)
+    clab, n_coarse = ndi.label(coarse, structure=structure, output=np.int32)
+    if n_coarse > max_coarse:  # many specks: per-box overhead would dominate
+        return full()
+    labels = np.zeros(mask.shape, dtype=np.int32)
+    found: list[tuple[int, int, tuple[slice, ...]]] = []  # (first voxel, id, box)
+    n = 0
+    for ci, csl in enumerate(ndi.find_objects(clab), start=1):
+        if csl is None:
+            continue
+        box = tuple(
+            slice(c.start * block, min(c.stop * block, size))
+            for c, size in zip(csl, mask.shape, strict=True)
+        )
+        own = clab[csl] == ci
+        for axis in range(ndim):
+            own = np.repeat(own, block, axis=axis)
+        own = own[tuple(slice(0, b.stop - b.start) for b in box)]
+        sub = mask[box] & own
+        del own
+        lab, k = ndi.label(sub, structure=structure, output=np.int32)
+        if k == 0:
+            continue
+        for j, sl in enumerate(ndi.find_objects(lab), start=1):
+            plane = lab[(sl[0].start, *sl[1:])] == j  # the first plane of the box holds it
+            local = np.unravel_index(int(np.flatnonzero(plane)[0]), plane.shape)
+            idx = (
+                box[0].start + sl[0].start,
+                *(b.start + s.start + i for b, s, i in zip(box[1:], sl[1:], local, strict=True)),
+            )
+            gbox = tuple(
+                slice(b.start + s.start, b.start + s.stop) for b, s in zip(box, sl, strict=True)
+            )
+            found.append((int(np.ravel_multi_index(idx, mask.shape)), n + j, gbox))
+        dst = labels[box]
+        np.add(lab, n, out=dst, where=sub)  # each voxel belongs to one coarse component only
+        n += k
+    found.sort()
+    return labels, n, [(k, sl) for _, k, sl in found]
 
 
 def _first_voxel(labels: np.ndarray, sl: tuple[slice, ...], k: int) -> int:
