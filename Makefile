@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/cathodescope demo --out demo_output
+	$(BIN)/cathodescope demo --out demo_output --overwrite
 
 test: install
 	$(BIN)/python -m pytest -n 2 -q tests
