@@ -99,7 +99,8 @@ def test_run_folder_manifest(tmp_path):
     src = tmp_path / "input.bin"
     src.write_bytes(b"abc")
     out = tmp_path / "run"
-    with RunFolder(out, command="test", parameters={"spacing": (0.1, 0.2), "path": src}) as run:
+    params = {"spacing": (0.1, 0.2), "path": src, "func": print}
+    with RunFolder(out, command="test", parameters=params) as run:
         run.add_input(src, channel="Ni")
         with run.timer("work"):
             run.write_table("t", pd.DataFrame({"a": [1, 2]}))
@@ -109,6 +110,7 @@ def test_run_folder_manifest(tmp_path):
     assert manifest["inputs"][0]["sha256"] == sha256_file(src)
     assert manifest["inputs"][0]["channel"] == "Ni"
     assert manifest["parameters"]["spacing"] == [0.1, 0.2]
+    assert "func" not in manifest["parameters"]
     assert manifest["warnings"] == ["something odd"]
     assert {"t.csv", "t.parquet"} <= set(manifest["outputs"])
     assert manifest["timings_s"]["work"] >= 0

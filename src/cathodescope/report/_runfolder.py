@@ -150,7 +150,10 @@ class RunFolder:
             _remove_previous_run(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.command = command
-        self.parameters: dict[str, Any] = dict(parameters or {})
+        # callables (e.g. argparse's ``func``) are code, not parameters: leave them out
+        self.parameters: dict[str, Any] = {
+            k: v for k, v in dict(parameters or {}).items() if not callable(v)
+        }
         self.inputs: list[dict[str, Any]] = []
         self.outputs: list[str] = []
         self.timings: dict[str, float] = {}
