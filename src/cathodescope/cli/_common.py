@@ -26,6 +26,25 @@ def parse_list(text: str) -> list[str]:
     return items
 
 
+def open_run(args: argparse.Namespace, command: str, parameters: dict | None = None):
+    """Open the run folder of a command: ``--out``, ``--overwrite`` and every CLI option.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options; must hold ``out`` and ``overwrite`` (see :func:`add_out_arguments`).
+    command : str
+        Command name recorded in the manifest, e.g. ``"xas lcf"``.
+    parameters : dict, optional
+        Parameters to record (default: every parsed option; callables are left out by
+        :class:`~cathodescope.report.RunFolder`).
+    """
+    from cathodescope.report import RunFolder
+
+    params = vars(args) if parameters is None else parameters
+    return RunFolder(args.out, command=command, parameters=params, overwrite=args.overwrite)
+
+
 def add_out_arguments(parser: argparse.ArgumentParser, default: str | None = None) -> None:
     """Add the ``--out`` and ``--overwrite`` options every command shares."""
     parser.add_argument(

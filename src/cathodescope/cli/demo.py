@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from cathodescope.cli._common import add_out_arguments
+from cathodescope.cli._common import add_out_arguments, open_run
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     from cathodescope.phantom import paper_scene
     from cathodescope.profile import analyze_scene
-    from cathodescope.report import RunFolder, write_scene_report
+    from cathodescope.report import write_scene_report
 
     if args.quick:
         shape, spacing = (128, 128, 192), 0.098
@@ -72,9 +72,7 @@ def run(args: argparse.Namespace) -> int:
         "quick": args.quick,
     }
     steps = tqdm(total=3, desc="demo", disable=args.no_progress, unit="step")
-    with RunFolder(
-        args.out, command="demo", parameters=params, overwrite=args.overwrite
-    ) as run_folder:
+    with open_run(args, "demo", params) as run_folder:
         with run_folder.timer("phantom"):
             steps.set_postfix_str("building phantom")
             data, truth = paper_scene(

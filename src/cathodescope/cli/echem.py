@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from cathodescope.cli._common import add_out_arguments
+from cathodescope.cli._common import add_out_arguments, open_run
 
 _FORMATS = ("auto", "mpr", "mpt", "maccor", "arbin", "neware", "csv")
 
@@ -138,11 +138,8 @@ def _read(args, run):
 
 def _summary(args) -> int:
     from cathodescope.echem import cycle_summary, plot_summary
-    from cathodescope.report import RunFolder
 
-    with RunFolder(
-        args.out, command="echem summary", parameters=vars(args), overwrite=args.overwrite
-    ) as run:
+    with open_run(args, "echem summary") as run:
         df = _read(args, run)
         with run.timer("summary"):
             s = cycle_summary(
@@ -162,11 +159,8 @@ def _summary(args) -> int:
 def _dqdv(args) -> int:
     from cathodescope.echem import dqdv, find_dqdv_peaks, plot_dqdv, track_peaks
     from cathodescope.errors import NoCyclesError
-    from cathodescope.report import RunFolder
 
-    with RunFolder(
-        args.out, command="echem dqdv", parameters=vars(args), overwrite=args.overwrite
-    ) as run:
+    with open_run(args, "echem dqdv") as run:
         df = _read(args, run)
         with run.timer("dqdv"):
             res = dqdv(
@@ -208,11 +202,8 @@ def _dqdv(args) -> int:
 
 def _gitt(args) -> int:
     from cathodescope.echem import gitt_analysis, plot_gitt
-    from cathodescope.report import RunFolder
 
-    with RunFolder(
-        args.out, command="echem gitt", parameters=vars(args), overwrite=args.overwrite
-    ) as run:
+    with open_run(args, "echem gitt") as run:
         df = _read(args, run)
         with run.timer("gitt"):
             res = gitt_analysis(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cathodescope.cli._common import add_out_arguments, parse_list, parse_spacing
+from cathodescope.cli._common import add_out_arguments, open_run, parse_list, parse_spacing
 
 _EPILOG = """\
 examples:
@@ -165,12 +165,10 @@ def run(args: argparse.Namespace) -> int:
     from cathodescope.io import read_channel, read_channels
     from cathodescope.io._volumes import split_dataset_path
     from cathodescope.profile import analyze_scene
-    from cathodescope.report import RunFolder, write_scene_report
+    from cathodescope.report import write_scene_report
 
     params = {k: v for k, v in vars(args).items() if k != "func"}
-    with RunFolder(
-        args.out, command="profile", parameters=params, overwrite=args.overwrite
-    ) as run_folder:
+    with open_run(args, "profile", params) as run_folder:
         with run_folder.timer("read"):
             channels = read_channels(args.files, args.channels)
             for path, name in zip(args.files, args.channels, strict=True):

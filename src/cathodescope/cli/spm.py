@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from cathodescope.cli._common import add_out_arguments
+from cathodescope.cli._common import add_out_arguments, open_run
 
 _EPILOG = """\
 examples:
@@ -159,20 +159,13 @@ def _engine_options(args: argparse.Namespace) -> dict:
     return {k: v for k, v in engine_options(args).items() if v is not None}
 
 
-def _params(args: argparse.Namespace) -> dict:
-    return {k: v for k, v in vars(args).items() if k != "func"}
-
-
 def _info(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from cathodescope.io import read_spm
-    from cathodescope.report import RunFolder
     from cathodescope.spm._figures import maps_figure
 
-    with RunFolder(
-        args.out, command="spm info", parameters=_params(args), overwrite=args.overwrite
-    ) as run:
+    with open_run(args, "spm info") as run:
         tables, metas = [], {}
         for path in args.files:
             run.add_input(path)
@@ -225,13 +218,10 @@ def _level(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from cathodescope.io import read_spm
-    from cathodescope.report import RunFolder
     from cathodescope.spm import align_rows, masked_level, polynomial_level, remove_scars
     from cathodescope.spm._figures import maps_figure
 
-    with RunFolder(
-        args.out, command="spm level", parameters=_params(args), overwrite=args.overwrite
-    ) as run:
+    with open_run(args, "spm level") as run:
         run.add_input(args.file)
         scan = read_spm(args.file)
         raw = scan[args.channel]
@@ -289,13 +279,10 @@ def _level(args: argparse.Namespace) -> int:
 
 def _dart(args: argparse.Namespace) -> int:
     from cathodescope.io import read_spm
-    from cathodescope.report import RunFolder
     from cathodescope.spm import dart_from_scan, normalize_esm
     from cathodescope.spm._figures import maps_figure
 
-    with RunFolder(
-        args.out, command="spm dart", parameters=_params(args), overwrite=args.overwrite
-    ) as run:
+    with open_run(args, "spm dart") as run:
         run.add_input(args.file)
         scan = read_spm(args.file)
         dart_channels = ("Amplitude1", "Amplitude2", "Phase1", "Phase2", "Frequency")
@@ -359,12 +346,9 @@ def _dart(args: argparse.Namespace) -> int:
 
 def _particles(args: argparse.Namespace) -> int:
     from cathodescope.io import read_spm
-    from cathodescope.report import RunFolder
     from cathodescope.spm import analyze_spm_scene, write_spm_scene_report
 
-    with RunFolder(
-        args.out, command="spm particles", parameters=_params(args), overwrite=args.overwrite
-    ) as run:
+    with open_run(args, "spm particles") as run:
         run.add_input(args.file)
         scan = read_spm(args.file)
         with run.timer("analysis"):
@@ -388,12 +372,9 @@ def _particles(args: argparse.Namespace) -> int:
 
 
 def _soc_series(args: argparse.Namespace) -> int:
-    from cathodescope.report import RunFolder
     from cathodescope.spm import read_soc_table, soc_series
 
-    with RunFolder(
-        args.out, command="spm soc-series", parameters=_params(args), overwrite=args.overwrite
-    ) as run:
+    with open_run(args, "spm soc-series") as run:
         run.add_input(args.table)
         table = read_soc_table(args.table)
         for f in table["file"]:

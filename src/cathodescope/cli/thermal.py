@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cathodescope.cli._common import add_out_arguments, parse_list
+from cathodescope.cli._common import add_out_arguments, open_run, parse_list
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,12 +56,9 @@ def _thermal(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from cathodescope.errors import FileFormatError
-    from cathodescope.report import RunFolder
     from cathodescope.xrd import analyze_gas_release, join_on_temperature
 
-    with RunFolder(
-        args.out, command="thermal", parameters=vars(args), overwrite=args.overwrite
-    ) as run:
+    with open_run(args, "thermal") as run:
         try:
             table = pd.read_csv(args.trace)
         except (OSError, ValueError) as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cathodescope.cli._common import add_out_arguments
+from cathodescope.cli._common import add_out_arguments, open_run
 
 
 def _centre(text: str) -> str | float:
@@ -125,16 +125,13 @@ def _reconstruct(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from cathodescope.io._txm import read_projections, read_tiff_stack, read_xradia
-    from cathodescope.report import RunFolder
     from cathodescope.tomo import find_rotation_centre, preprocess, reconstruct
     from cathodescope.tomo._pipeline import _slices_figure
 
     progress = not args.no_progress
     path = Path(args.input)
     params = {k: v for k, v in vars(args).items() if k != "func"}
-    with RunFolder(
-        args.out, command="tomo reconstruct", parameters=params, overwrite=args.overwrite
-    ) as run:
+    with open_run(args, "tomo reconstruct", params) as run:
         run.add_input(path)
         with run.timer("read"):
             if path.suffix.lower() in (".xrm", ".txrm"):

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from cathodescope.cli._common import add_out_arguments
+from cathodescope.cli._common import add_out_arguments, open_run
 
 
 def _read_spectra(path: str, units: str, group: str | None) -> dict[str, Any]:
@@ -81,12 +81,9 @@ def _cmd_normalize(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from cathodescope.io import AthenaGroup
-    from cathodescope.report._runfolder import RunFolder
     from cathodescope.xas import normalize, normalize_athena_group
 
-    with RunFolder(
-        args.out, command="xas normalize", parameters=vars(args), overwrite=args.overwrite
-    ) as run:
+    with open_run(args, "xas normalize") as run:
         run.add_input(args.input)
         spectra = _read_spectra(args.input, args.energy_units, args.group)
         results, rows, long = {}, [], []
@@ -125,12 +122,9 @@ def _cmd_normalize(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from cathodescope.report._runfolder import RunFolder
     from cathodescope.xas import calibrate
 
-    with RunFolder(
-        args.out, command="xas calibrate", parameters=vars(args), overwrite=args.overwrite
-    ) as run:
+    with open_run(args, "xas calibrate") as run:
         run.add_input(args.reference)
         ref = next(iter(_read_spectra(args.reference, args.energy_units, args.group).values()))
         if not hasattr(ref, "dims"):
@@ -167,12 +161,9 @@ def _load_standards(items: list[str], units: str) -> dict[str, Any]:
 def _cmd_lcf(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
 
-    from cathodescope.report._runfolder import RunFolder
     from cathodescope.xas import average_valence, lcf, lcf_combinations, normalize
 
-    with RunFolder(
-        args.out, command="xas lcf", parameters=vars(args), overwrite=args.overwrite
-    ) as run:
+    with open_run(args, "xas lcf") as run:
         run.add_input(args.spectrum)
         for item in args.standard:
             run.add_input(item.split("=", 1)[-1])
@@ -235,12 +226,9 @@ def _cmd_map(args: argparse.Namespace) -> int:
 
     from cathodescope.io import read_xanes_stack
     from cathodescope.io._atomic import atomic_path
-    from cathodescope.report._runfolder import RunFolder
     from cathodescope.xas import xanes_maps
 
-    with RunFolder(
-        args.out, command="xas map", parameters=vars(args), overwrite=args.overwrite
-    ) as run:
+    with open_run(args, "xas map") as run:
         run.add_input(args.stack)
         stack = read_xanes_stack(
             args.stack,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cathodescope.cli._common import add_out_arguments
+from cathodescope.cli._common import add_out_arguments, open_run
 
 
 def _window(text: str) -> Any:
@@ -163,12 +163,9 @@ def _fit_figure(pattern: Any, result: Any, windows: Any) -> Any:
 
 
 def _peaks(args: argparse.Namespace) -> int:
-    from cathodescope.report import RunFolder
     from cathodescope.xrd import fit_peaks
 
-    with RunFolder(
-        args.out, command="xrd peaks", parameters=vars(args), overwrite=args.overwrite
-    ) as run:
+    with open_run(args, "xrd peaks") as run:
         pattern = _load(args, run)
         with run.timer("fit"):
             result = fit_peaks(pattern, args.window, doublet=args.doublet, ka2_ratio=args.ka2_ratio)
@@ -182,7 +179,6 @@ def _peaks(args: argparse.Namespace) -> int:
 def _lattice(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
 
-    from cathodescope.report import RunFolder
     from cathodescope.xrd import (
         fit_peaks,
         layered_oxide_lattice,
@@ -191,9 +187,7 @@ def _lattice(args: argparse.Namespace) -> int:
         williamson_hall,
     )
 
-    with RunFolder(
-        args.out, command="xrd lattice", parameters=vars(args), overwrite=args.overwrite
-    ) as run:
+    with open_run(args, "xrd lattice") as run:
         pattern = _load(args, run)
         wl = pattern_wavelength(pattern, None)
         windows = layered_peak_windows(args.a, args.c, wl, half_width=args.half_width)
@@ -248,7 +242,6 @@ def _temperatures(text: str | None, n: int) -> Any:
 
 def _series(args: argparse.Namespace) -> int:
     from cathodescope.io import read_series
-    from cathodescope.report import RunFolder
     from cathodescope.xrd import (
         convert_wavelength,
         detect_thermal_transitions,
@@ -259,9 +252,7 @@ def _series(args: argparse.Namespace) -> int:
         track_peaks,
     )
 
-    with RunFolder(
-        args.out, command="xrd series", parameters=vars(args), overwrite=args.overwrite
-    ) as run:
+    with open_run(args, "xrd series") as run:
         temps = _temperatures(args.temperatures, len(args.patterns))
         series = read_series(
             args.patterns, wavelength=args.wavelength, temperature=temps, regrid=args.regrid

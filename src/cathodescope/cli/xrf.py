@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cathodescope.cli._common import add_out_arguments, parse_list, parse_spacing
+from cathodescope.cli._common import add_out_arguments, open_run, parse_list, parse_spacing
 
 _EPILOG = """\
 examples:
@@ -142,12 +142,9 @@ def _cmd_ratio(args: argparse.Namespace) -> int:
     import numpy as np
     import pandas as pd
 
-    from cathodescope.report import RunFolder
     from cathodescope.xrf import ratio_map
 
-    with RunFolder(
-        args.out, command="xrf ratio", parameters=vars(args), overwrite=args.overwrite
-    ) as run:
+    with open_run(args, "xrf ratio") as run:
         maps = _read(args, run)
         with run.timer("ratio"):
             ratio = ratio_map(maps, args.num, args.den, min_signal=args.min_signal)
@@ -191,12 +188,9 @@ def _cmd_overlay(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from cathodescope.report import RunFolder
     from cathodescope.xrf import rgb_overlay
 
-    with RunFolder(
-        args.out, command="xrf overlay", parameters=vars(args), overwrite=args.overwrite
-    ) as run:
+    with open_run(args, "xrf overlay") as run:
         maps = _read(args, run)
         rgb = rgb_overlay(maps, args.channels, percentiles=tuple(args.percentiles))
         limits = pd.DataFrame(
@@ -246,11 +240,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from cathodescope.report import RunFolder
-
-    with RunFolder(
-        args.out, command="xrf profile", parameters=vars(args), overwrite=args.overwrite
-    ) as run:
+    with open_run(args, "xrf profile") as run:
         maps = _read(args, run)
         with run.timer("profile"):
             table, fp, _ = _profile_tables(args, maps)
@@ -277,12 +267,9 @@ def _cmd_coreshell(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from cathodescope.report import RunFolder
     from cathodescope.xrf import fit_core_shell
 
-    with RunFolder(
-        args.out, command="xrf coreshell", parameters=vars(args), overwrite=args.overwrite
-    ) as run:
+    with open_run(args, "xrf coreshell") as run:
         maps = _read(args, run)
         table, fp, ratio_prof = _profile_tables(args, maps)
         run.write_table("profile", table)
@@ -338,13 +325,11 @@ def _cmd_particles(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
 
     from cathodescope.cli.profile import engine_options
-    from cathodescope.report import RunFolder, write_scene_report
+    from cathodescope.report import write_scene_report
     from cathodescope.xrf import analyze_particles, summarize_core_shell
 
     params = {k: v for k, v in vars(args).items() if k != "func"}
-    with RunFolder(
-        args.out, command="xrf particles", parameters=params, overwrite=args.overwrite
-    ) as run:
+    with open_run(args, "xrf particles", params) as run:
         maps = _read(args, run)
         with run.timer("engine and fits"):
             result = analyze_particles(
