@@ -96,3 +96,124 @@ def check_positive(value: float, name: str, *, allow_zero: bool = False) -> floa
         bound = ">= 0" if allow_zero else "> 0"
         raise ParameterError(f"{name} must be finite and {bound}, got {value!r}.")
     return v
+
+
+def spacing_from_coords(data: Any, ndim: int | None = None) -> tuple[float, ...] | None:
+    """Read the pixel/voxel spacing in um from the coordinates of a DataArray.
+
+    Parameters
+    ----------
+    data : xarray.DataArray or array-like
+        Data whose last ``ndim`` dimensions are spatial. Plain arrays have no coordinates.
+    ndim : int, optional
+        Number of trailing spatial dimensions; default all dimensions except ``channel`` and
+        ``energy``.
+
+    Returns
+    -------
+    tuple of float or None
+        One spacing in um per spatial axis (array order) taken from evenly spaced 1-D
+        coordinates, or None when ``data`` carries no coordinate on any spatial axis.
+
+    Raises
+    ------
+    SpacingError
+        If a spatial coordinate is not evenly spaced, or only some spatial axes have
+        coordinates.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> img = xr.DataArray(np.zeros((3, 4)), dims=("y", "x"),
+    ...                    coords={"y": np.arange(3) * 0.05, "x": np.arange(4) * 0.05})
+    >>> spacing_from_coords(img)
+    (0.05, 0.05)
+    """
+    dims = getattr(data, "dims", None)
+    coords = getattr(data, "coords", None)
+    if dims is None or coords is None:
+        return None
+    spatial = [d for d in dims if d not in ("channel", "energy", "element")]
+    if ndim is not None:
+        spatial = list(dims[-ndim:])
+    found: list[float | None] = []
+    for dim in spatial:
+        if dim not in coords or coords[dim].ndim != 1 or coords[dim].size < 2:
+            found.append(None)
+            continue
+        values = np.asarray(coords[dim].values, dtype=float)
+        steps = np.diff(values)
+        step = float(np.median(np.abs(steps)))
+        if not np.isfinite(step) or step <= 0 or np.max(np.abs(np.abs(steps) - step)) > 1e-3 * step:
+            raise SpacingError(
+                f"the {dim!r} coordinate is not evenly spaced (steps {steps.min():g} to "
+                f"{steps.max():g} um); resample the data onto a regular grid first."
+            )
+        found.append(step)
+    if all(v is None for v in found):
+        return None
+    if any(v is None for v in found):
+        missing = [d for d, v in zip(spatial, found, strict=True) if v is None]
+        raise SpacingError(
+            f"the data have coordinates on some spatial axes but not on {missing}; give "
+            "coordinates on every spatial axis or none (and pass spacing=)."
+        )
+    return tuple(float(v) for v in found if v is not None)
+
+
+def resolve_spacing(
+    data: Any,
+    spacing: float | Sequence[float] | None,
+    ndim: int | None = None,
+    *,
+    rtol: float = 1e-3,
+) -> tuple[float, ...]:
+    """Return the one trustworthy spacing (um per axis) of ``data``: the single validator.
+
+    The spacing comes from the DataArray coordinates when they carry it; an explicit
+    ``spacing`` is checked against them. Plain arrays need an explicit ``spacing``.
+
+    Parameters
+    ----------
+    data : xarray.DataArray or array-like
+        The image or volume (spatial dimensions last).
+    spacing : float or sequence of float or None
+        Explicit pixel/voxel size in um, one value or one per axis in array order.
+    ndim : int, optional
+        Number of spatial dimensions; default ``data.ndim`` for plain arrays.
+    rtol : float
+        Relative tolerance for the explicit spacing to agree with the coordinates.
+
+    Returns
+    -------
+    tuple of float
+        ``ndim`` positive, finite spacings in um.
+
+    Raises
+    ------
+    SpacingError
+        If there is no spacing at all, if it is invalid, or if an explicit spacing disagrees
+        with the coordinates (the message names both).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> resolve_spacing(np.zeros((4, 4)), 0.05)
+    (0.05, 0.05)
+    """
+    from_coords = spacing_from_coords(data, ndim)
+    if ndim is None:
+        ndim = len(from_coords) if from_coords is not None else int(np.ndim(data))
+    if from_coords is None:
+        return normalize_spacing(spacing, ndim)
+    from_coords = normalize_spacing(from_coords, ndim)
+    if spacing is None:
+        return from_coords
+    explicit = normalize_spacing(spacing, ndim)
+    if not np.allclose(explicit, from_coords, rtol=rtol, atol=0.0):
+        raise SpacingError(
+            f"spacing={explicit} um contradicts the data's coordinates, which say "
+            f"{from_coords} um; drop the explicit spacing to use the coordinates, or fix the "
+            "coordinates."
+        )
+    return from_coords
