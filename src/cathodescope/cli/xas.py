@@ -224,8 +224,8 @@ def _cmd_lcf(args: argparse.Namespace) -> int:
 def _cmd_map(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
 
+    from cathodescope.common.atomic import atomic_path
     from cathodescope.io import read_xanes_stack
-    from cathodescope.io._atomic import atomic_path
     from cathodescope.xas import xanes_maps
 
     with open_run(args, "xas map") as run:

@@ -117,7 +117,7 @@ def _write_map_tiff(run: Any, name: str, da) -> None:
     import numpy as np
     import tifffile
 
-    from cathodescope.io._atomic import atomic_path
+    from cathodescope.common.atomic import atomic_path
 
     path = run.file(f"{name}.tif")
     dy, dx = da.attrs.get("spacing_um", (1.0, 1.0))

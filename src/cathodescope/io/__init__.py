@@ -5,7 +5,12 @@ coordinates and ``attrs["units"]``, or documented pandas DataFrames) and raise s
 exceptions from :mod:`cathodescope.errors` on corrupt, truncated or unrecognised files.
 """
 
-from cathodescope.io._atomic import atomic_path, atomic_write_bytes, atomic_write_text, sha256_file
+from cathodescope.common.atomic import (
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_text,
+    sha256_file,
+)
 from cathodescope.io._biologic import read_biologic_mpr, read_biologic_mpt
 from cathodescope.io._cycler_table import (
     CANONICAL_COLUMNS,

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from cathodescope.common.hdf5 import open_h5
 from cathodescope.errors import (
     FileFormatError,
     MissingMetadataError,
@@ -181,18 +182,8 @@ def make_projections(
 # -- HDF5: APS Data Exchange and NSLS-II FXI ----------------------------------------------------
 
 
-def _open_h5(path: PathLike) -> Any:
-    import h5py
-
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"no such file: {p}")
-    try:
-        return h5py.File(p, "r")
-    except OSError as exc:
-        raise FileFormatError(
-            f"{p} is not a readable HDF5 file ({exc}); check that the copy is complete."
-        ) from exc
+def _open_h5(path):
+    return open_h5(path, "tomography")
 
 
 def _load(dset: Any, lazy: bool) -> Any:

@@ -773,7 +773,7 @@ def write_athena_json(path: str | os.PathLike[str], groups: Sequence[AthenaGroup
     Path
         The written file.
     """
-    from cathodescope.io._atomic import atomic_write_bytes
+    from cathodescope.common.atomic import atomic_write_bytes
 
     doc: dict[str, Any] = {
         "_____header1": "# Athena project file -- Demeter version 0.9.26",

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 
 from cathodescope._validation import check_choice, normalize_spacing
+from cathodescope.common.hdf5 import open_h5
 from cathodescope.errors import (
     EmptyMapError,
     FileFormatError,
@@ -129,22 +130,8 @@ def resolve_channels(available: Sequence[str], requested: Sequence[str]) -> list
 # -- HDF5 helpers ----------------------------------------------------------------------------
 
 
-def _open_h5(path: str | os.PathLike[str]):
-    import h5py
-
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"XRF file {p} does not exist.")
-    try:
-        return h5py.File(p, "r")
-    except OSError as exc:
-        text = str(exc)
-        if "truncated" in text or "eof" in text.lower():
-            raise TruncatedFileError(
-                f"{p} is a truncated HDF5 file ({text}); the copy or the acquisition was "
-                "interrupted: copy the file again from the beamline storage."
-            ) from exc
-        raise FileFormatError(f"{p} is not a readable HDF5 file ({text}).") from exc
+def _open_h5(path):
+    return open_h5(path, "XRF")
 
 
 def _dataset(h5: Any, key: str, path: Path, what: str) -> np.ndarray:
@@ -816,8 +803,8 @@ def write_pyxrf_h5(
     """
     import h5py
 
+    from cathodescope.common.atomic import atomic_path
     from cathodescope.errors import OutputExistsError
-    from cathodescope.io._atomic import atomic_path
 
     p = Path(path)
     if p.exists() and not overwrite:

@@ -31,8 +31,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from cathodescope.common.atomic import atomic_path, atomic_write_text, sha256_file
 from cathodescope.errors import CathodescopeWarning, OutputExistsError
-from cathodescope.io._atomic import atomic_path, atomic_write_text, sha256_file
 
 _VERSIONED_PACKAGES = (
     "cathodescope",

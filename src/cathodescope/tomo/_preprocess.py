@@ -244,7 +244,7 @@ def preprocess(
     import dask.array as da
     import h5py
 
-    from cathodescope.io._atomic import atomic_path
+    from cathodescope.common.atomic import atomic_path
 
     path = Path(out)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:

@@ -524,7 +524,7 @@ def _volume_store(
     if suffix in (".h5", ".hdf5", ".nxs"):
         import h5py
 
-        from cathodescope.io._atomic import atomic_path
+        from cathodescope.common.atomic import atomic_path
 
         with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:
             dset = fh.create_dataset("volume", shape=shape, dtype="f4", chunks=chunks)
