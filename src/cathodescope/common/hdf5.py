@@ -48,6 +48,6 @@ def open_h5(path: str | os.PathLike[str], what: str = "HDF5") -> Any:
                 "interrupted: copy the file again from the beamline storage."
             ) from exc
         raise FileFormatError(
-            f"{p} is not a readable {what} file ({text}); check that it is HDF5 and that the "
+            f"{p} is not a readable HDF5 file ({text}); check that it is {what} and that the "
             "copy is complete."
         ) from exc

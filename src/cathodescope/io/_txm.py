@@ -183,7 +183,7 @@ def make_projections(
 
 
 def _open_h5(path):
-    return open_h5(path, "tomography")
+    return open_h5(path)
 
 
 def _load(dset: Any, lazy: bool) -> Any:
