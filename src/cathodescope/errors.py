@@ -212,3 +212,30 @@ class InsufficientPeaksError(CathodescopeError, ValueError):
 
 class NoReleasePeakError(EmptyDataError):
     """A gas-release (mass-spectrometry) trace shows no peak above its baseline noise."""
+
+
+# --- files and folders: the command line's usual mistakes ---------------------------------
+
+
+class InputNotFoundError(CathodescopeError, FileNotFoundError):
+    """An input file or folder does not exist (mistyped path, file not copied yet)."""
+
+
+class InputIsFolderError(CathodescopeError, IsADirectoryError):
+    """A folder was given where a file is needed (or the folder is not a store we read)."""
+
+
+class InputPermissionError(CathodescopeError, PermissionError):
+    """An input exists but cannot be read with this account's permissions."""
+
+
+class OutputPathError(CathodescopeError, OSError):
+    """The run folder cannot be created (a parent is a file, no write permission, disk full)."""
+
+
+class FileEncodingError(FileFormatError):
+    """A text file is in an encoding that could not be decoded (give ``--encoding``)."""
+
+
+class DataTooLargeError(CathodescopeError, MemoryError):
+    """An input (or its decompressed content) is larger than the memory this run may use."""

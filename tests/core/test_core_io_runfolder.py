@@ -124,6 +124,11 @@ def test_run_folder_records_failure_and_refuses_non_empty(tmp_path):
         1 / 0  # noqa: B018
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "failed" and "ZeroDivisionError" in manifest["error"]
+    # a folder holding only a failed run may be reused without --overwrite ...
+    with RunFolder(out, command="x") as run:
+        run.write_table("t", pd.DataFrame({"a": [1]}))
+    assert json.loads((out / "manifest.json").read_text())["status"] == "ok"
+    # ... a finished one may not
     with pytest.raises(OutputExistsError, match="--overwrite"):
         RunFolder(out, command="x")
 

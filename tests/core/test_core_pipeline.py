@@ -162,7 +162,7 @@ def test_profile_cli_end_to_end(tmp_path, scene2d):
     particles = pd.read_csv(out / "particles.csv")
     assert len(particles) == truth.n_particles
     # a second run into the same folder is refused, with --overwrite it is allowed
-    assert main(argv) == 1
+    assert main(argv) == 2
     with pytest.raises(OutputExistsError):
         RunFolder(out, command="profile")
     assert main([*argv, "--overwrite"]) == 0
@@ -185,7 +185,7 @@ def test_profile_cli_reports_errors_cleanly(tmp_path, capsys):
             "--no-progress",
         ]
     )
-    assert code == 1
+    assert code == 2
     assert "different shapes" in capsys.readouterr().err
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["status"] == "failed"

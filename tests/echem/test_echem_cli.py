@@ -87,7 +87,7 @@ def test_cli_errors_are_reported_not_raised(tmp_path, capsys):
     _to_csv(df, f)
     out = tmp_path / "bad"
     rc = main(["echem", "summary", str(f), "--specific", "--out", str(out)])
-    assert rc == 1
+    assert rc == 2
     assert "active mass" in capsys.readouterr().err
     man = json.loads((out / "manifest.json").read_text())
     assert man["status"] == "failed"

@@ -69,9 +69,9 @@ def test_level_command_and_failure_manifest(shared_data, tmp_path):
     table = pd.read_csv(out / "levelling.csv")
     assert "polynomial order 2" in table.steps[0]
     assert (out / "Height_levelled.tif").is_file()
-    # a single-frequency scan without --q: a specific error, exit 1, manifest says failed
+    # a single-frequency scan without --q: a specific error, exit 2, manifest says failed
     bad = tmp_path / "bad"
-    assert main(["spm", "dart", str(path), "--out", str(bad)]) == 1
+    assert main(["spm", "dart", str(path), "--out", str(bad)]) == 2
     m = _manifest(bad)
     assert m["status"] == "failed" and "SPMChannelMissingError" in m["error"]
     assert main(["spm", "dart", str(path), "--q", "75", "--out", str(tmp_path / "esm")]) == 0

@@ -52,7 +52,7 @@ def test_cli_reconstruct_tooth(shared_data, tmp_path):
             "--no-progress",
         ]
     )
-    assert code == 1
+    assert code == 2
     failed = json.loads((bad / "manifest.json").read_text())
     assert failed["status"] == "failed" and "outside the detector" in failed["error"]
 
@@ -136,10 +136,10 @@ def test_cli_pipeline_bad_config(tmp_path):
     with pytest.raises(SystemExit):
         main(["tomo", "pipeline"])
     assert (
-        main(["tomo", "pipeline", str(config), "--out", str(tmp_path / "o"), "--no-progress"]) == 1
+        main(["tomo", "pipeline", str(config), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     )
     config.write_text("[processing\n")
-    assert main(["tomo", "pipeline", str(config), "--out", str(tmp_path / "o2")]) == 1
+    assert main(["tomo", "pipeline", str(config), "--out", str(tmp_path / "o2")]) == 2
 
 
 def test_demo_from_projections(tmp_path):

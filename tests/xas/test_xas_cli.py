@@ -137,9 +137,9 @@ def test_cli_map_and_errors(tmp_path, capsys):
     m = _manifest(tmp_path / "m")
     assert m["results"]["masked_pixels"] > 0
     assert (tmp_path / "m" / "maps.nc").is_file() and (tmp_path / "m" / "maps.png").is_file()
-    # bad input: specific error, exit code 1, failed manifest
+    # bad input: specific error, exit code 2, failed manifest
     bad = tmp_path / "bad.txt"
     bad.write_text("\n".join(f"{v} {v / 100}" for v in range(80, 120)))
-    assert main(["xas", "normalize", str(bad), "--out", str(tmp_path / "b")]) == 1
+    assert main(["xas", "normalize", str(bad), "--out", str(tmp_path / "b")]) == 2
     assert "energy_units" in capsys.readouterr().err
     assert json.loads((tmp_path / "b" / "manifest.json").read_text())["status"] == "failed"

@@ -57,7 +57,7 @@ def test_cli_lattice_and_peaks_on_real_raw(shared_data, tmp_path, capsys):
     )
     assert "1 peaks fitted" in capsys.readouterr().out
     assert (
-        main(["xrd", "peaks", str(raw), "--window", "18.3:19.7:18.95:003", "--out", str(out2)]) == 1
+        main(["xrd", "peaks", str(raw), "--window", "18.3:19.7:18.95:003", "--out", str(out2)]) == 2
     )  # folder not empty, no --overwrite
 
 

@@ -128,7 +128,7 @@ def test_ratio_on_the_real_file(shared_data, tmp_path):
 def test_cli_errors_are_reported(shared_data, tmp_path, capsys):
     path = shared_data / "xrf/pyxrf_fitted_NiCoMn_20x30.h5"
     out = tmp_path / "fail"
-    # the real maps are uniform: Otsu has no contrast to work with -> EmptyMapError, exit 1
+    # the real maps are uniform: Otsu has no contrast to work with -> EmptyMapError, exit 2
     rc = main(
         [
             "xrf",
@@ -144,7 +144,7 @@ def test_cli_errors_are_reported(shared_data, tmp_path, capsys):
             str(out),
         ]
     )
-    assert rc == 1
+    assert rc == 2
     assert "constant" in capsys.readouterr().err
     m = _manifest(out)
     assert m["status"] == "failed" and "EmptyMapError" in m["error"]
@@ -161,8 +161,11 @@ def test_cli_errors_are_reported(shared_data, tmp_path, capsys):
             str(tmp_path / "nounits"),
         ]
     )
-    assert rc == 1 and "position_units" in capsys.readouterr().err
-    # an existing, non-empty output folder is refused
+    assert rc == 2 and "position_units" in capsys.readouterr().err
+    # an existing, non-empty output folder that is not a failed run is refused
+    out = tmp_path / "foreign"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
     rc = main(
         [
             "xrf",
@@ -178,7 +181,7 @@ def test_cli_errors_are_reported(shared_data, tmp_path, capsys):
             str(out),
         ]
     )
-    assert rc == 1 and "not empty" in capsys.readouterr().err
+    assert rc == 2 and "not empty" in capsys.readouterr().err
 
 
 def test_particles_command(tmp_path, capsys):

@@ -6,12 +6,12 @@ import matplotlib.
 
 from typing import Any
 
-from cathodescope.report._runfolder import RunFolder
+from cathodescope.report._runfolder import RunFolder, safe_name
 from cathodescope.report._scene import write_scene_report
 
 _FIGURES = ("plot_channel_profiles", "plot_density", "plot_depth_slice", "plot_ratio_profile")
 
-__all__ = ["RunFolder", "write_scene_report", *_FIGURES]
+__all__ = ["RunFolder", "safe_name", "write_scene_report", *_FIGURES]
 
 
 def __getattr__(name: str) -> Any:

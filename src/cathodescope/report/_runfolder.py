@@ -23,6 +23,8 @@ import datetime as _dt
 import json
 import os
 import platform
+import re
+import shutil
 import sys
 import time
 import warnings
@@ -31,8 +33,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from cathodescope.common.atomic import atomic_path, atomic_write_text, sha256_file
-from cathodescope.errors import CathodescopeWarning, OutputExistsError
+from cathodescope.common.atomic import atomic_path, atomic_write_text, current_umask, sha256_file
+from cathodescope.errors import CathodescopeWarning, OutputExistsError, OutputPathError
 
 _VERSIONED_PACKAGES = (
     "cathodescope",
@@ -57,6 +59,13 @@ _VERSIONED_PACKAGES = (
     "NewareNDA",
     "astra-toolbox",
 )
+
+
+def _show_warning(message: str) -> None:
+    """Print a run warning on stderr as ``warning: ...`` unless ``-q`` asked for quiet."""
+    if os.environ.get("CATHODESCOPE_QUIET") == "1":
+        return
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def package_versions() -> dict[str, str]:
@@ -93,39 +102,131 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._+=-]+")
+
+
+def safe_name(name: str) -> str:
+    """Return ``name`` as a file name that cannot leave its folder.
+
+    Output names are often derived from user input (channel, group and sample names): path
+    separators, ``..``, leading dots and any other character outside ``[A-Za-z0-9._+=-]``
+    become ``_``.
+
+    Parameters
+    ----------
+    name : str
+        A name such as ``"Ni/Mn ratio"`` or ``"../../x"``.
+
+    Returns
+    -------
+    str
+        A non-empty file name without separators, e.g. ``"Ni_Mn_ratio"``.
+
+    Examples
+    --------
+    >>> safe_name("../../../ESCAPED")
+    'ESCAPED'
+    >>> safe_name("Ni/Mn ratio")
+    'Ni_Mn_ratio'
+    """
+    cleaned = _SAFE_NAME.sub("_", str(name)).replace("..", "_")
+    cleaned = cleaned.strip("._") or "unnamed"
+    return cleaned
+
+
+def _pid_alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, ValueError, TypeError):
+        return False
+    return True
+
+
+def _read_manifest(folder: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _run_state(folder: Path) -> str:
+    """``"empty"``, ``"missing"``, ``"ok"``, ``"failed"``, ``"interrupted"`` or ``"foreign"``.
+
+    ``"interrupted"`` is a manifest still saying ``running`` whose process is gone;
+    ``"foreign"`` a folder with files but no manifest of ours.
+    """
+    if not folder.exists():
+        return "missing"
+    if not folder.is_dir():
+        return "foreign"
+    if not any(folder.iterdir()):
+        return "empty"
+    manifest = _read_manifest(folder)
+    if manifest is None or "status" not in manifest:
+        return "foreign"
+    status = manifest["status"]
+    if status == "running":
+        return "running" if _pid_alive(manifest.get("pid")) else "interrupted"
+    return "failed" if status == "failed" else "ok"
+
+
+def _only_run_files(folder: Path) -> bool:
+    """True when every entry of ``folder`` is listed by its manifest (a pure run folder)."""
+    manifest = _read_manifest(folder) or {}
+    listed = {str(n) for n in manifest.get("outputs", [])} | {"manifest.json"}
+    return all(p.name in listed for p in folder.iterdir())
+
+
 def _remove_previous_run(path: Path) -> None:
     """Delete the outputs listed by an earlier run's manifest (and the manifest) in ``path``.
 
     Only files that the earlier run wrote are removed, so pointing ``--out`` at a folder of
     unrelated files with ``--overwrite`` never deletes them.
     """
-    manifest = path / "manifest.json"
-    if not manifest.is_file():
-        return
-    try:
-        listed = json.loads(manifest.read_text()).get("outputs", [])
-    except (OSError, ValueError):
-        listed = []
-    for name in listed:
+    manifest = _read_manifest(path) or {}
+    for name in manifest.get("outputs", []):
         target = (path / str(name)).resolve()
-        if target.parent == path.resolve() and target.is_file():
+        if target.parent != path.resolve():
+            continue
+        if target.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+        elif target.is_file():
             target.unlink()
-    manifest.unlink()
+    with contextlib.suppress(FileNotFoundError):
+        (path / "manifest.json").unlink()
+
+
+def _clean_stale_staging(final: Path) -> None:
+    """Remove hidden staging folders of earlier runs into ``final`` whose process is gone."""
+    for staged in final.parent.glob(f".{final.name}.run-*"):
+        manifest = _read_manifest(staged) or {}
+        if not _pid_alive(manifest.get("pid")):
+            shutil.rmtree(staged, ignore_errors=True)
 
 
 class RunFolder:
     """One output folder of one run, with its manifest.
 
+    The run is built in a hidden sibling folder (``.NAME.run-PID``) whose manifest says
+    ``"status": "running"`` (pid, start time, command line) from the start; it is moved onto
+    the final name only when the run ends, so a killed run never leaves a half run under the
+    final name and ``overwrite`` never loses the previous run before the new one is complete.
+    A failed run is moved into place too (its manifest says ``"failed"`` and why) unless that
+    would replace a good previous run, which is then kept.
+
     Parameters
     ----------
     path : path-like
-        Folder to create. It may exist only if it is empty or ``overwrite`` is true.
+        Folder to create. It may exist only if it is empty, holds only a failed or
+        interrupted run, or ``overwrite`` is true.
     command : str
         Name of the command or pipeline (recorded in the manifest).
     parameters : mapping, optional
         Every parameter of the run, recorded verbatim in the manifest.
     overwrite : bool
-        Allow writing into a folder that already holds files.
+        Allow replacing a finished run (or writing into a folder that holds other files; only
+        the outputs of an earlier run are removed then).
     """
 
     def __init__(
@@ -136,19 +237,9 @@ class RunFolder:
         parameters: Mapping[str, Any] | None = None,
         overwrite: bool = False,
     ) -> None:
-        self.path = Path(path)
-        if self.path.exists() and not self.path.is_dir():
-            raise OutputExistsError(
-                f"{self.path} exists and is not a folder; choose another --out."
-            )
-        if self.path.is_dir() and any(self.path.iterdir()):
-            if not overwrite:
-                raise OutputExistsError(
-                    f"output folder {self.path} is not empty; choose a new --out or pass "
-                    "--overwrite to replace its contents."
-                )
-            _remove_previous_run(self.path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.final_path = Path(path).absolute()
+        self._check_target(overwrite)
+        self.overwrite = overwrite
         self.command = command
         # callables (e.g. argparse's ``func``) are code, not parameters: leave them out
         self.parameters: dict[str, Any] = {
@@ -162,26 +253,96 @@ class RunFolder:
         self._start = time.perf_counter()
         self._started_at = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         self._catcher: Any = None
-        self._caught: list[warnings.WarningMessage] = []
+        self.path = self._make_staging()
+        self.write_manifest(status="running")
+
+    def _check_target(self, overwrite: bool) -> None:
+        final = self.final_path
+        if final.exists() and not final.is_dir():
+            raise OutputExistsError(f"{final} exists and is not a folder; choose another --out.")
+        state = _run_state(final)
+        if state == "running":
+            raise OutputExistsError(
+                f"another cathodescope run is still writing {final} (see its manifest.json); "
+                "wait for it to finish or choose another --out."
+            )
+        if state in ("ok", "foreign") and not overwrite:
+            raise OutputExistsError(
+                f"output folder {final} is not empty; choose a new --out or pass "
+                "--overwrite to replace its contents."
+            )
+
+    def _make_staging(self) -> Path:
+        parent = self.final_path.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            _clean_stale_staging(self.final_path)
+            staging = parent / f".{self.final_path.name}.run-{os.getpid()}-{time.time_ns()}"
+            staging.mkdir()
+        except (NotADirectoryError, FileExistsError) as exc:
+            raise OutputPathError(
+                f"cannot create the run folder {self.final_path}: a parent of it is a file; "
+                "choose another --out."
+            ) from exc
+        except PermissionError as exc:
+            raise OutputPathError(
+                f"cannot create the run folder {self.final_path}: permission denied ({exc}); "
+                "choose a writable --out."
+            ) from exc
+        os.chmod(staging, 0o777 & ~current_umask())
+        return staging
 
     # -- context manager: capture cathodescope warnings, write manifest at the end ------------
     def __enter__(self) -> RunFolder:
-        self._catcher = warnings.catch_warnings(record=True)
-        self._caught = self._catcher.__enter__()
+        self._catcher = warnings.catch_warnings()
+        self._catcher.__enter__()
         warnings.simplefilter("always", CathodescopeWarning)
+        passthrough = warnings.showwarning
+
+        def record(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, CathodescopeWarning):
+                # recorded in the manifest and shown on the terminal as it happens
+                self.warnings.append(str(message))
+                _show_warning(str(message))
+            else:  # not ours: shown as usual
+                passthrough(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = record
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        caught = list(self._caught)
         self._catcher.__exit__(exc_type, exc, tb)
-        for w in caught:
-            if issubclass(w.category, CathodescopeWarning):
-                self.warnings.append(str(w.message))
-            else:  # not ours: pass it on unchanged
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         status = "ok" if exc_type is None else "failed"
         error = None if exc is None else f"{type(exc).__name__}: {exc}"
         self.write_manifest(status=status, error=error)
+        self._move_into_place(status)
+
+    def _move_into_place(self, status: str) -> None:
+        """Move the finished staging folder onto the final name (see the class docstring)."""
+        final, staging = self.final_path, self.path
+        state = _run_state(final)
+        if status != "ok" and state == "ok":
+            # a failed rerun never replaces a good run: keep the previous one
+            shutil.rmtree(staging, ignore_errors=True)
+            self.path = final
+            return
+        if state in ("missing", "empty"):
+            with contextlib.suppress(FileNotFoundError):
+                final.rmdir()
+            os.replace(staging, final)
+        elif state in ("ok", "failed", "interrupted") and _only_run_files(final):
+            old = final.parent / f".{final.name}.old-{os.getpid()}-{time.time_ns()}"
+            os.replace(final, old)
+            os.replace(staging, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:  # a folder with files of the user's: replace our outputs one by one
+            _remove_previous_run(final)
+            for entry in staging.iterdir():
+                if entry.name != "manifest.json":
+                    os.replace(entry, final / entry.name)
+            os.replace(staging / "manifest.json", final / "manifest.json")
+            staging.rmdir()
+        self.path = final
 
     # -- recording ----------------------------------------------------------------------------
     def add_input(self, path: str | os.PathLike[str], **info: Any) -> None:
@@ -211,6 +372,7 @@ class RunFolder:
     # -- writing ------------------------------------------------------------------------------
     def write_table(self, name: str, table: Any, *, parquet: bool = True) -> Path:
         """Write a pandas DataFrame as ``name.csv`` (and ``name.parquet``), atomically."""
+        name = safe_name(name)
         csv_path = self.path / f"{name}.csv"
         with atomic_path(csv_path) as tmp:
             table.to_csv(tmp, index=False)
@@ -223,25 +385,30 @@ class RunFolder:
         return csv_path
 
     def write_figure(self, name: str, figure: Any, *, dpi: int = 150) -> Path:
-        """Save a matplotlib figure as ``name.png`` atomically and close it."""
-        import matplotlib.pyplot as plt
+        """Save a matplotlib figure as ``name.png`` atomically.
 
-        path = self.path / f"{name}.png"
+        Figures are :class:`matplotlib.figure.Figure` objects (no pyplot state to close).
+        """
+        path = self.path / f"{safe_name(name)}.png"
         with atomic_path(path) as tmp:
             figure.savefig(tmp, dpi=dpi, bbox_inches="tight")
-        plt.close(figure)
         self.outputs.append(path.name)
         return path
 
     def write_json(self, name: str, data: Any) -> Path:
         """Write a JSON document ``name.json`` atomically."""
-        path = self.path / f"{name}.json"
+        path = self.path / f"{safe_name(name)}.json"
         atomic_write_text(path, json.dumps(_jsonable(data), indent=2))
         self.outputs.append(path.name)
         return path
 
     def file(self, name: str) -> Path:
-        """Path of an extra output file inside the run folder (caller writes it atomically)."""
+        """Path of an extra output file inside the run folder (caller writes it atomically).
+
+        ``name`` is sanitised with :func:`safe_name` (its extension kept), so it cannot leave
+        the folder.
+        """
+        name = safe_name(name)
         self.outputs.append(name)
         return self.path / name
 
@@ -251,8 +418,12 @@ class RunFolder:
             "command": self.command,
             "status": status,
             "error": error,
+            "pid": os.getpid(),
+            "folder": os.fspath(self.final_path),
             "started_at": self._started_at,
-            "finished_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "finished_at": None
+            if status == "running"
+            else _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "argv": sys.argv,
             "inputs": self.inputs,
             "parameters": _jsonable(self.parameters),
