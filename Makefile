@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint typecheck bench clean
 
 install: $(STAMP)
 
@@ -19,12 +19,15 @@ demo: install
 	$(BIN)/cathodescope demo --out demo_output --overwrite
 
 test: install
-	$(BIN)/python -m pytest -n 2 -q tests
+	$(BIN)/python -m pytest -n 2 -q --doctest-modules src/cathodescope tests
 
 lint: install
 	$(BIN)/python -m pip install --quiet "ruff>=0.6"
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: install
+	$(BIN)/python -m mypy src/cathodescope
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py
