@@ -29,6 +29,7 @@ _COMMAND_MODULES = (
     "spm",
     "xrd",
     "thermal",
+    "report",
 )
 
 
@@ -144,7 +145,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``error: ...`` on stderr), 1 for an unexpected failure (a one-line summary; the traceback
     with ``--debug``), 130 when interrupted.
     """
-    args_list, flags = _split_global_flags(list(sys.argv[1:] if argv is None else argv))
+    from cathodescope.common.command_line import reset_command_line, set_command_line
+
+    raw = list(sys.argv[1:] if argv is None else argv)
+    token = set_command_line(raw)
+    try:
+        return _main(raw)
+    finally:
+        reset_command_line(token)
+
+
+def _main(raw: list[str]) -> int:
+    args_list, flags = _split_global_flags(raw)
     parser = build_parser()
     args = parser.parse_args(args_list)
     flags = {k: v or bool(getattr(args, k, False)) for k, v in flags.items()}

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from cathodescope.common.atomic import atomic_path, atomic_write_text, current_umask, sha256_file
+from cathodescope.common.command_line import command_line
 from cathodescope.errors import CathodescopeWarning, OutputExistsError, OutputPathError
 
 _VERSIONED_PACKAGES = (
@@ -424,7 +425,7 @@ class RunFolder:
             "finished_at": None
             if status == "running"
             else _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            "argv": sys.argv,
+            "argv": command_line(),
             "inputs": self.inputs,
             "parameters": _jsonable(self.parameters),
             "versions": package_versions(),
