@@ -7,9 +7,11 @@ independent parse of its bytes or text in the test, or published reference value
 
 from __future__ import annotations
 
+import json
 import struct
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from cathodescope.errors import CathodescopeWarning, FileFormatError, TruncatedFileError
@@ -225,3 +227,28 @@ def test_unknown_binary_is_refused(tmp_path):
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
     with pytest.raises(FileFormatError, match="no known pattern format"):
         read_pattern(path)
+
+
+def test_cli_peaks_on_content_detected_files(xrd_dir, tmp_path, capsys):
+    from cathodescope.cli import main
+
+    out = tmp_path / "corundum"
+    args = ["xrd", "peaks", str(xrd_dir / "corundum.xye"), "--wavelength", str(CU_KA1_NIST)]
+    args += ["--window", "34.6:35.75:35.15:104", "--doublet", "--ka2-ratio", "0.5"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert "1 peaks fitted" in capsys.readouterr().out
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "ok" and "peak_fits.png" in manifest["outputs"]
+    row = pd.read_csv(out / "peaks.csv").iloc[0]
+    ref = d_to_two_theta(d_spacing_hexagonal([(1, 0, 4)], NIST_676A_A, NIST_676A_C), CU_KA1_NIST)
+    assert row["center_deg"] == pytest.approx(float(ref[0]), abs=0.01)
+    # the GSAS standard file named .raw goes to the GSAS reader, not the Bruker one
+    out2 = tmp_path / "garnet"
+    assert (
+        main(
+            ["xrd", "peaks", str(xrd_dir / "gsas_std_garnet.raw"), "--window", "30:32",
+             "--out", str(out2)]
+        )
+        == 0
+    )  # fmt: skip
+    assert json.loads((out2 / "manifest.json").read_text())["inputs"][0]["sha256"]

@@ -110,13 +110,24 @@ def thermal_run(
     overwrite : bool
         Replace the contents of a non-empty ``out``.
     parameters : mapping, optional
-        Parameters to record in the manifest (default: the trace path).
+        Parameters to record in the manifest (default: the arguments above).
 
     Returns
     -------
     GasReleaseResult
     """
-    params = dict({"trace": os.fspath(trace)} if parameters is None else parameters)
+    used = {
+        "trace": os.fspath(trace),
+        "temperature_column": temperature_column,
+        "time_column": time_column,
+        "channels": None if channels is None else list(channels),
+        "onset": onset,
+        "sharp_fwhm": sharp_fwhm,
+        "smooth": smooth,
+        "xrd_table": None if xrd_table is None else os.fspath(xrd_table),
+        "tolerance": tolerance,
+    }
+    params = dict(used if parameters is None else parameters)
     with RunFolder(out, command="thermal", parameters=params, overwrite=overwrite) as run:
         table, chosen = read_trace_table(
             trace, temperature_column=temperature_column, time_column=time_column,

@@ -8,6 +8,7 @@ CSV and Parquet and the figures as PNG into ``out``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -110,8 +111,9 @@ def _load(
     return pattern
 
 
-def _record(parameters: Mapping[str, Any] | None, defaults: Mapping[str, Any]) -> dict:
-    return dict(defaults if parameters is None else parameters)
+def _record(parameters: Mapping[str, Any] | None, used: Mapping[str, Any]) -> dict:
+    """What the manifest records: the caller's parameters (the CLI's options) or those used."""
+    return dict(used if parameters is None else parameters)
 
 
 def xrd_peaks_run(
@@ -153,7 +155,17 @@ def xrd_peaks_run(
     -------
     PeakFitResult
     """
-    params = _record(parameters, {"pattern": os.fspath(pattern), "doublet": doublet})
+    params = _record(
+        parameters,
+        {
+            "pattern": os.fspath(pattern),
+            "windows": [dataclasses.asdict(w) for w in windows],
+            "wavelength": wavelength,
+            "convert_to": convert_to,
+            "doublet": doublet,
+            "ka2_ratio": ka2_ratio,
+        },
+    )
     with RunFolder(out, command="xrd peaks", parameters=params, overwrite=overwrite) as run:
         data = _load(run, pattern, wavelength, convert_to)
         with run.timer("fit"):
@@ -203,7 +215,21 @@ def xrd_lattice_run(
     -------
     LatticeRun
     """
-    params = _record(parameters, {"pattern": os.fspath(pattern), "a": a, "c": c})
+    params = _record(
+        parameters,
+        {
+            "pattern": os.fspath(pattern),
+            "a": a,
+            "c": c,
+            "half_width": half_width,
+            "correction": correction,
+            "instrumental_fwhm": instrumental_fwhm,
+            "wavelength": wavelength,
+            "convert_to": convert_to,
+            "doublet": doublet,
+            "ka2_ratio": ka2_ratio,
+        },
+    )
     with RunFolder(out, command="xrd lattice", parameters=params, overwrite=overwrite) as run:
         data = _load(run, pattern, wavelength, convert_to)
         wl = pattern_wavelength(data, None)
@@ -326,7 +352,24 @@ def xrd_series_run(
     -------
     SeriesRun
     """
-    params = _record(parameters, {"patterns": [os.fspath(p) for p in patterns]})
+    params = _record(
+        parameters,
+        {
+            "patterns": [os.fspath(p) for p in patterns],
+            "temperatures": temperatures
+            if isinstance(temperatures, str | None)
+            else list(temperatures),
+            "a": a,
+            "c": c,
+            "half_width": half_width,
+            "block": block,
+            "regrid": regrid,
+            "wavelength": wavelength,
+            "convert_to": convert_to,
+            "doublet": doublet,
+            "ka2_ratio": ka2_ratio,
+        },
+    )
     with RunFolder(out, command="xrd series", parameters=params, overwrite=overwrite) as run:
         temps = frame_temperatures(temperatures, len(patterns))
         series = read_series(patterns, wavelength=wavelength, temperature=temps, regrid=regrid)
