@@ -62,8 +62,12 @@ def test_truncated_and_foreign_raw(shared_data, tmp_path):
     with pytest.raises(TruncatedFileError, match="truncated"):
         read_bruker_raw(cut)
     other = tmp_path / "x.raw"
-    other.write_bytes(b"RAW4.00" + bytes(100))
+    other.write_bytes(b"RAW9.99" + bytes(100))
     with pytest.raises(FileFormatError, match="magic bytes"):
+        read_bruker_raw(other)
+    # RAW4 is read since issue 14; a RAW4 magic with no range in it is a truncated file
+    other.write_bytes(b"RAW4.00" + bytes(100))
+    with pytest.raises(TruncatedFileError, match="truncated"):
         read_bruker_raw(other)
 
 

@@ -15,12 +15,12 @@ from cathodescope.errors import (
 )
 from cathodescope.io import make_series
 from cathodescope.phantom import gas_release_trace, heating_series
+from cathodescope.report import plot_heating_contour
 from cathodescope.xrd import (
     analyze_gas_release,
     convert_wavelength,
     detect_thermal_transitions,
     join_on_temperature,
-    plot_heating_contour,
 )
 
 
@@ -71,9 +71,6 @@ def test_contour_plot_and_missing_temperature(heating):
     series, _ = heating
     fig = plot_heating_contour(series, detect_thermal_transitions(series))
     assert len(fig.axes) == 2  # image + colour bar
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
     bare = make_series(series.values[:3], series.two_theta.values, wavelength=1.5406)
     with pytest.raises(MissingMetadataError, match="temperature_C"):
         detect_thermal_transitions(bare)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cathodescope.cli._common import add_out_arguments, open_run, parse_list
+from cathodescope.cli._common import add_out_arguments, parse_list
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,63 +52,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _thermal(args: argparse.Namespace) -> int:
-    import matplotlib.pyplot as plt
-    import pandas as pd
+    from cathodescope.workflows.thermal import thermal_run
 
-    from cathodescope.errors import FileFormatError
-    from cathodescope.xrd import analyze_gas_release, join_on_temperature
-
-    with open_run(args, "thermal") as run:
-        try:
-            table = pd.read_csv(args.trace)
-        except (OSError, ValueError) as exc:
-            raise FileFormatError(f"cannot read {args.trace} as CSV: {exc}") from exc
-        run.add_input(args.trace)
-        if args.temperature_column not in table.columns:
-            raise FileFormatError(
-                f"{args.trace} has no column {args.temperature_column!r}; columns are "
-                f"{list(table.columns)} (use --temperature-column)."
-            )
-        skip = {args.temperature_column, args.time_column}
-        channels = args.channels or [
-            c for c in table.columns if c not in skip and pd.api.types.is_numeric_dtype(table[c])
-        ]
-        missing = [c for c in channels if c not in table.columns]
-        if missing:
-            raise FileFormatError(f"channels {missing} not in {list(table.columns)}.")
-        time = table[args.time_column] if args.time_column else None
-        with run.timer("analyze"):
-            result = analyze_gas_release(
-                table[args.temperature_column],
-                table[channels],
-                time=time,
-                onset=args.onset,
-                sharp_fwhm_c=args.sharp_fwhm,
-                smooth_c=args.smooth,
-            )
-        run.write_table("gas_release", result.summary)
-        run.write_table("gas_curves", result.curves)
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for _, row in result.summary.iterrows():
-            ch = row["channel"]
-            ax.plot(result.curves.temperature_C, result.curves[f"{ch}_net"], label=ch)
-            ax.axvline(row["onset_C"], ls=":", color="grey")
-            ax.axvline(row["peak_C"], ls="--", color="grey")
-        ax.set_xlabel("temperature (C)")
-        ax.set_ylabel("signal above baseline")
-        ax.legend(fontsize=8)
-        run.write_figure("gas_release", fig)
-        run.results["gas_release"] = result.summary.to_dict(orient="records")
-        if args.xrd_table:
-            xrd = pd.read_csv(args.xrd_table)
-            run.add_input(args.xrd_table)
-            run.write_table(
-                "xrd_gas_joined",
-                join_on_temperature(xrd, result.curves, tolerance_c=args.tolerance),
-            )
+    result = thermal_run(
+        args.trace,
+        out=args.out,
+        temperature_column=args.temperature_column,
+        time_column=args.time_column,
+        channels=args.channels,
+        onset=args.onset,
+        sharp_fwhm=args.sharp_fwhm,
+        smooth=args.smooth,
+        xrd_table=args.xrd_table,
+        tolerance=args.tolerance,
+        overwrite=args.overwrite,
+        parameters=vars(args),
+    )
     for _, row in result.summary.iterrows():
         print(
             f"{row.channel}: onset {row.onset_C:.1f} C, peak {row.peak_C:.1f} C, FWHM "
             f"{row.fwhm_C:.1f} C ({row.classification})"
         )
+    print(f"-> {args.out}")
     return 0

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cathodescope.cli._common import add_out_arguments, open_run
+from cathodescope.cli._common import add_out_arguments
 
 
 def _window(text: str) -> Any:
     """Parse ``LO:HI:C1[,C2...][:NAME1[,NAME2...]]`` (deg)."""
+    from cathodescope.errors import ParameterError
     from cathodescope.xrd import PeakWindow
 
     parts = text.split(":")
@@ -27,7 +28,7 @@ def _window(text: str) -> Any:
     names = tuple(parts[3].split(",")) if len(parts) > 3 else ()
     try:
         return PeakWindow(lo, hi, centers, names)
-    except Exception as exc:  # ParameterError -> argparse message
+    except ParameterError as exc:  # -> argparse message
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
@@ -60,7 +61,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="xrd_command", metavar="SUBCOMMAND")
 
     p = sub.add_parser("peaks", help="fit pseudo-Voigt peaks in windows of one pattern")
-    p.add_argument("pattern", help="pattern file (.xy .xye .dat .uxd .raw .gsa .fxye)")
+    p.add_argument(
+        "pattern",
+        help="pattern file (xy/xye/dat, pyFAI, Fit2D .chi, UXD, Bruker or Stoe RAW, GSAS), "
+        "format recognised from its content",
+    )
     p.add_argument(
         "--window",
         type=_window,
@@ -117,111 +122,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
-def _load(args: argparse.Namespace, run: Any) -> Any:
-    from cathodescope.io import read_pattern
-    from cathodescope.xrd import convert_wavelength
-
-    pattern = read_pattern(args.pattern, wavelength=args.wavelength)
-    run.add_input(args.pattern)
-    if args.convert_to is not None:
-        pattern = convert_wavelength(pattern, args.convert_to)
-    return pattern
-
-
-def _fit_figure(pattern: Any, result: Any, windows: Any) -> Any:
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from cathodescope.xrd import kalpha2_position, pseudo_voigt
-
-    n = len(windows)
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3), squeeze=False)
-    x_all = pattern.two_theta.values
-    ratio = result.parameters.get("ratio", 0.0)
-    for ax, win in zip(axes[0], windows, strict=True):
-        sel = (x_all >= win.lo) & (x_all <= win.hi)
-        x = x_all[sel]
-        ax.plot(x, pattern.values[sel], ".", ms=3, color="k", label="data")
-        rows = result.table[result.table["peak"].isin(win.names) & (result.table["frame"] == 0)]
-        xm = 0.5 * (x[0] + x[-1])
-        model = rows["bg0"].iloc[0] + rows["bg1"].iloc[0] * (x - xm)
-        for _, r in rows.iterrows():
-            model = model + pseudo_voigt(x, r.center_deg, r.fwhm_deg, r.eta, r.area)
-            if ratio:
-                c2 = kalpha2_position(
-                    r.center_deg, result.parameters["wl1"], result.parameters["wl2"]
-                )
-                model = model + pseudo_voigt(x, float(c2), r.fwhm_deg, r.eta, ratio * r.area)
-        ax.plot(x, model, "-", color="C3", label="fit")
-        ax.set_title(", ".join(win.names), fontsize=9)
-        ax.set_xlabel("2theta (deg)")
-        ax.set_xlim(x[0], x[-1])
-        ax.set_ylim(bottom=min(0, float(np.min(pattern.values[sel]))))
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
 def _peaks(args: argparse.Namespace) -> int:
-    from cathodescope.xrd import fit_peaks
+    from cathodescope.workflows.xrd import xrd_peaks_run
 
-    with open_run(args, "xrd peaks") as run:
-        pattern = _load(args, run)
-        with run.timer("fit"):
-            result = fit_peaks(pattern, args.window, doublet=args.doublet, ka2_ratio=args.ka2_ratio)
-        run.write_table("peaks", result.table)
-        run.write_figure("peak_fits", _fit_figure(pattern, result, args.window))
-        run.results["fit_parameters"] = result.parameters
+    result = xrd_peaks_run(
+        args.pattern,
+        args.window,
+        out=args.out,
+        wavelength=args.wavelength,
+        convert_to=args.convert_to,
+        doublet=args.doublet,
+        ka2_ratio=args.ka2_ratio,
+        overwrite=args.overwrite,
+        parameters=vars(args),
+    )
     print(f"{len(result.table)} peaks fitted -> {args.out}")
     return 0
 
 
 def _lattice(args: argparse.Namespace) -> int:
-    import matplotlib.pyplot as plt
+    from cathodescope.workflows.xrd import xrd_lattice_run
 
-    from cathodescope.xrd import (
-        fit_peaks,
-        layered_oxide_lattice,
-        layered_peak_windows,
-        pattern_wavelength,
-        williamson_hall,
+    run = xrd_lattice_run(
+        args.pattern,
+        out=args.out,
+        a=args.a,
+        c=args.c,
+        half_width=args.half_width,
+        correction=args.correction,
+        instrumental_fwhm=args.instrumental_fwhm,
+        wavelength=args.wavelength,
+        convert_to=args.convert_to,
+        doublet=args.doublet,
+        ka2_ratio=args.ka2_ratio,
+        overwrite=args.overwrite,
+        parameters=vars(args),
     )
-
-    with open_run(args, "xrd lattice") as run:
-        pattern = _load(args, run)
-        wl = pattern_wavelength(pattern, None)
-        windows = layered_peak_windows(args.a, args.c, wl, half_width=args.half_width)
-        with run.timer("fit"):
-            peaks = fit_peaks(pattern, windows, doublet=args.doublet, ka2_ratio=args.ka2_ratio)
-            lattice = layered_oxide_lattice(peaks, wavelength=wl, correction=args.correction)
-        run.write_table("peaks", peaks.table)
-        run.write_table("lattice", lattice.table)
-        run.write_figure("peak_fits", _fit_figure(pattern, peaks, windows))
-        t = peaks.table
-        try:
-            wh = williamson_hall(
-                t.center_deg,
-                t.fwhm_deg,
-                wl,
-                fwhm_err=t.fwhm_err_deg,
-                instrumental_fwhm=args.instrumental_fwhm,
-                names=list(t.peak),
-            )
-        except Exception as exc:
-            run.warn(f"Williamson-Hall analysis skipped: {exc}")
-        else:
-            run.write_table("williamson_hall", wh.to_dataframe())
-            run.write_table("williamson_hall_points", wh.points)
-            fig, ax = plt.subplots(figsize=(4, 3))
-            ax.plot(wh.points.x_4sin_theta, wh.points.y_beta_cos_theta, "o")
-            xs = wh.points.x_4sin_theta
-            ax.plot(xs, wh.intercept + wh.slope * xs, "-")
-            ax.set_xlabel("4 sin(theta)")
-            ax.set_ylabel("beta cos(theta) (rad)")
-            run.write_figure("williamson_hall", fig)
-            run.results["williamson_hall"] = wh.to_dataframe().iloc[0].to_dict()
-        run.results["lattice"] = lattice.table.iloc[0].to_dict()
-    row = lattice.table.iloc[0]
+    row = run.lattice.table.iloc[0]
     print(
         f"a = {row.a_A:.5f} +/- {row.a_err_A:.5f} A, c = {row.c_A:.5f} +/- {row.c_err_A:.5f} A "
         f"-> {args.out}"
@@ -229,61 +166,24 @@ def _lattice(args: argparse.Namespace) -> int:
     return 0
 
 
-def _temperatures(text: str | None, n: int) -> Any:
-    import numpy as np
-
-    if text is None:
-        return None
-    if ":" in text:
-        start, step = (float(v) for v in text.split(":"))
-        return start + step * np.arange(n)
-    return np.array([float(v) for v in text.split(",")])
-
-
 def _series(args: argparse.Namespace) -> int:
-    from cathodescope.io import read_series
-    from cathodescope.xrd import (
-        convert_wavelength,
-        detect_thermal_transitions,
-        layered_oxide_lattice,
-        layered_peak_windows,
-        pattern_wavelength,
-        plot_heating_contour,
-        track_peaks,
-    )
+    from cathodescope.workflows.xrd import xrd_series_run
 
-    with open_run(args, "xrd series") as run:
-        temps = _temperatures(args.temperatures, len(args.patterns))
-        series = read_series(
-            args.patterns, wavelength=args.wavelength, temperature=temps, regrid=args.regrid
-        )
-        for path in args.patterns:
-            run.add_input(path)
-        if args.convert_to is not None:
-            series = convert_wavelength(series, args.convert_to)
-        wl = pattern_wavelength(series, None)
-        windows = layered_peak_windows(args.a, args.c, wl, half_width=args.half_width)
-        with run.timer("track"):
-            peaks = track_peaks(
-                series,
-                windows,
-                doublet=args.doublet,
-                ka2_ratio=args.ka2_ratio,
-                block=args.block,
-                progress=True,
-            )
-        run.write_table("peaks", peaks.table)
-        with run.timer("lattice"):
-            lattice = layered_oxide_lattice(peaks, wavelength=wl)
-        run.write_table("lattice", lattice.table)
-        if temps is not None:
-            with run.timer("transitions"):
-                tr = detect_thermal_transitions(series)
-            run.write_table("transition_signatures", tr.signatures)
-            run.write_table("transition_onsets", tr.onsets)
-            run.write_figure("heating_contour", plot_heating_contour(series, tr))
-            run.results["onsets_C"] = dict(
-                zip(tr.onsets.event, tr.onsets.temperature_C, strict=True)
-            )
-    print(f"{series.sizes['frame']} frames tracked -> {args.out}")
+    run = xrd_series_run(
+        args.patterns,
+        out=args.out,
+        temperatures=args.temperatures,
+        a=args.a,
+        c=args.c,
+        half_width=args.half_width,
+        block=args.block,
+        regrid=args.regrid,
+        wavelength=args.wavelength,
+        convert_to=args.convert_to,
+        doublet=args.doublet,
+        ka2_ratio=args.ka2_ratio,
+        overwrite=args.overwrite,
+        parameters=vars(args),
+    )
+    print(f"{run.series.sizes['frame']} frames tracked -> {args.out}")
     return 0

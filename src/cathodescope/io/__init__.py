@@ -12,6 +12,7 @@ from cathodescope.common.atomic import (
     sha256_file,
 )
 from cathodescope.io._biologic import read_biologic_mpr, read_biologic_mpt
+from cathodescope.io._bruker_raw import read_bruker_raw
 from cathodescope.io._cycler_table import (
     CANONICAL_COLUMNS,
     STEP_TYPES,
@@ -19,8 +20,11 @@ from cathodescope.io._cycler_table import (
     join_cycling_tables,
 )
 from cathodescope.io._cyclers import read_arbin_csv, read_cycler, read_cycler_csv, read_neware_ndax
+from cathodescope.io._gsas import read_gsas
 from cathodescope.io._maccor import read_maccor
+from cathodescope.io._pattern import make_pattern, make_series
 from cathodescope.io._spm import SPMScan, read_gwy, read_ibw, read_nanoscope, read_spm
+from cathodescope.io._stoe import read_stoe_raw
 from cathodescope.io._txm import (
     RawProjections,
     make_projections,
@@ -31,6 +35,7 @@ from cathodescope.io._txm import (
     read_tiff_stack,
     read_xradia,
 )
+from cathodescope.io._uxd import read_uxd
 from cathodescope.io._volumes import as_channel_array, read_channel, read_channels
 from cathodescope.io._xas import (
     AthenaGroup,
@@ -41,16 +46,7 @@ from cathodescope.io._xas import (
     resolve_energy_units,
     write_athena_json,
 )
-from cathodescope.io._xrd import (
-    make_pattern,
-    make_series,
-    read_bruker_raw,
-    read_gsas,
-    read_pattern,
-    read_series,
-    read_uxd,
-    read_xy,
-)
+from cathodescope.io._xrd import PATTERN_FORMATS, detect_pattern_format, read_pattern, read_series
 from cathodescope.io._xrf import (
     read_maps_h5,
     read_pyxrf_h5,
@@ -58,9 +54,11 @@ from cathodescope.io._xrf import (
     read_xrf_tiffs,
     write_pyxrf_h5,
 )
+from cathodescope.io._xy import read_chi, read_xy
 
 __all__ = [
     "CANONICAL_COLUMNS",
+    "PATTERN_FORMATS",
     "STEP_TYPES",
     "AthenaGroup",
     "RawProjections",
@@ -70,6 +68,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "build_cycling_table",
+    "detect_pattern_format",
     "join_cycling_tables",
     "make_pattern",
     "make_projections",
@@ -82,6 +81,7 @@ __all__ = [
     "read_bruker_raw",
     "read_channel",
     "read_channels",
+    "read_chi",
     "read_cycler",
     "read_cycler_csv",
     "read_data_exchange",
@@ -98,6 +98,7 @@ __all__ = [
     "read_pyxrf_h5",
     "read_series",
     "read_spm",
+    "read_stoe_raw",
     "read_tiff_stack",
     "read_uxd",
     "read_xanes_stack",

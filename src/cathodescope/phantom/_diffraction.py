@@ -161,7 +161,7 @@ def layered_oxide_pattern(
         ``a``, ``c``, ``wavelength``, ``zero_shift`` and ``peaks`` (DataFrame: ``hkl``,
         ``d_A``, ``two_theta_deg`` (true, without zero shift), ``area``).
     """
-    from cathodescope.io._xrd import make_pattern
+    from cathodescope.io import make_pattern
 
     table = dict(LAYERED_REFERENCE_INTENSITIES if intensities is None else intensities)
     if two_theta is None:
@@ -256,7 +256,7 @@ def heating_series(
         ``spinel``, ``rocksalt``), ``spinel_frame`` and ``rocksalt_frame`` (first frame whose
         fraction of the new phase exceeds 0.5).
     """
-    from cathodescope.io._xrd import make_series
+    from cathodescope.io import make_series
 
     temps = np.arange(30.0, 501.0, 5.0) if temperatures is None else np.asarray(temperatures, float)
     if two_theta is None:

@@ -14,6 +14,8 @@ from cathodescope.report._scene import write_scene_report
 from cathodescope.report._summary import key_numbers
 
 _FIGURES = ("plot_channel_profiles", "plot_density", "plot_depth_slice", "plot_ratio_profile")
+_XRD_FIGURES = ("plot_heating_contour", "plot_peak_fits", "plot_williamson_hall")
+_THERMAL_FIGURES = ("plot_gas_release",)
 
 __all__ = [
     "RunFolder",
@@ -29,6 +31,8 @@ __all__ = [
     "write_sample_pages",
     "write_scene_report",
     *_FIGURES,
+    *_XRD_FIGURES,
+    *_THERMAL_FIGURES,
 ]
 
 
@@ -37,4 +41,12 @@ def __getattr__(name: str) -> Any:
         from cathodescope.report import _profile_figures
 
         return getattr(_profile_figures, name)
+    if name in _XRD_FIGURES:
+        from cathodescope.report import _xrd
+
+        return getattr(_xrd, name)
+    if name in _THERMAL_FIGURES:
+        from cathodescope.report import _thermal
+
+        return getattr(_thermal, name)
     raise AttributeError(f"module 'cathodescope.report' has no attribute {name!r}")

@@ -3,26 +3,33 @@
 Patterns and series (read with :mod:`cathodescope.io`), 2theta/d/Q and wavelength conversion,
 pseudo-Voigt and Ka-doublet peak fitting and tracking, hexagonal (R-3m) lattice parameters,
 Williamson-Hall size/strain, layered -> spinel -> rock-salt transitions on heating and
-gas-release (mass-spectrometry) curves.
+gas-release (mass-spectrometry) curves. Figures of these results are in
+:mod:`cathodescope.report` (``plot_peak_fits``, ``plot_williamson_hall``,
+``plot_heating_contour``, ``plot_gas_release``).
 """
 
 from cathodescope.xrd._gas import GasReleaseResult, analyze_gas_release, join_on_temperature
 from cathodescope.xrd._lattice import (
     LAYERED_HKL,
     LatticeResult,
-    WilliamsonHallResult,
     d_spacing_hexagonal,
     fit_hexagonal_lattice,
     layered_oxide_lattice,
     layered_peak_windows,
-    williamson_hall,
 )
-from cathodescope.xrd._peaks import PeakFitResult, PeakWindow, fit_peaks, pseudo_voigt, track_peaks
+from cathodescope.xrd._peaks import (
+    PeakFitResult,
+    PeakWindow,
+    fit_peaks,
+    peak_fit_curve,
+    pseudo_voigt,
+    track_peaks,
+)
+from cathodescope.xrd._sizestrain import WilliamsonHallResult, williamson_hall
 from cathodescope.xrd._thermal import (
     ThermalTransitions,
     detect_thermal_transitions,
     layered_windows,
-    plot_heating_contour,
 )
 from cathodescope.xrd._units import (
     CU_KA1_A,
@@ -63,7 +70,7 @@ __all__ = [
     "layered_peak_windows",
     "layered_windows",
     "pattern_wavelength",
-    "plot_heating_contour",
+    "peak_fit_curve",
     "pseudo_voigt",
     "q_to_two_theta",
     "track_peaks",

@@ -70,6 +70,75 @@ def _smooth(y: np.ndarray, t: np.ndarray, smooth_c: float) -> np.ndarray:
     return savgol_filter(y, n, 3)
 
 
+def _baseline(
+    t: np.ndarray, y: np.ndarray, edge_fraction: float, baseline: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Baseline through the first and last ``edge_fraction`` of the points, and their indices."""
+    n_edge = max(3, round(edge_fraction * t.size))
+    edges = np.r_[0:n_edge, t.size - n_edge : t.size]
+    if baseline == "linear":
+        coef = np.polyfit(t[edges], y[edges], 1)
+        return np.polyval(coef, t), edges
+    return np.zeros_like(y), edges
+
+
+def _parabolic_max(sm: np.ndarray, t: np.ndarray, i_pk: int) -> tuple[float, float]:
+    """Temperature and height of the maximum from a parabola through it and its neighbours."""
+    if 0 < i_pk < t.size - 1:
+        y0, y1, y2 = sm[i_pk - 1 : i_pk + 2]
+        den = y0 - 2 * y1 + y2
+        shift = 0.5 * (y0 - y2) / den if den < 0 else 0.0
+        dt = t[i_pk + 1] - t[i_pk]
+        return float(t[i_pk] + np.clip(shift, -0.5, 0.5) * dt), float(y1 - 0.25 * (y0 - y2) * shift)
+    return float(t[i_pk]), float(sm[i_pk])
+
+
+def _crossing(sm: np.ndarray, t: np.ndarray, i_pk: int, level: float, side: str) -> float:
+    """Temperature where the smoothed curve crosses ``level`` left or right of the maximum."""
+    if side == "left":
+        idx = np.flatnonzero(sm[: i_pk + 1] < level)
+        if idx.size == 0:
+            return np.nan
+        j = idx[-1]
+        return float(np.interp(level, [sm[j], sm[j + 1]], [t[j], t[j + 1]]))
+    idx = np.flatnonzero(sm[i_pk:] < level)
+    if idx.size == 0:
+        return np.nan
+    j = i_pk + idx[0]
+    return float(np.interp(level, [sm[j], sm[j - 1]], [t[j], t[j - 1]]))
+
+
+def _tangent_onset(
+    t: np.ndarray,
+    net: np.ndarray,
+    sm: np.ndarray,
+    i_pk: int,
+    height: float,
+    fwhm: float,
+    smooth_c: float,
+) -> tuple[float, float | None]:
+    """Extrapolated onset (steepest tangent to zero) and the re-located peak temperature."""
+    from scipy.signal import savgol_filter
+
+    start = np.flatnonzero(sm[: i_pk + 1] < 0.05 * height)
+    j0 = int(start[-1]) if start.size else 0
+    # slope and level from a cubic Savitzky-Golay fit over half the FWHM: a derivative of
+    # noisy data needs a window scaled to the peak, not to the sampling
+    dt = float(np.median(np.diff(t)))
+    width = max(smooth_c, 0.5 * fwhm) if np.isfinite(fwhm) else smooth_c
+    n_w = max(5, round(width / dt) | 1)
+    n_w = min(n_w, t.size - 1 if (t.size - 1) % 2 else t.size - 2)
+    level = savgol_filter(net, n_w, 3)
+    slope = savgol_filter(net, n_w, 3, deriv=1, delta=dt)
+    # re-locate the maximum on the peak-scaled smoothing (noise moves it on broad peaks)
+    k_pk = int(np.argmax(level))
+    peak_t = _parabolic_max(level, t, k_pk)[0] if 0 < k_pk < t.size - 1 else None
+    seg = slice(j0, i_pk + 1)
+    j = j0 + int(np.argmax(slope[seg]))
+    s = slope[j]
+    return (float(t[j] - level[j] / s) if s > 0 else np.nan), peak_t
+
+
 def _one_channel(
     t: np.ndarray,
     y: np.ndarray,
@@ -84,13 +153,7 @@ def _one_channel(
     min_snr: float,
     sharp_fwhm_c: float,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    n_edge = max(3, round(edge_fraction * t.size))
-    edges = np.r_[0:n_edge, t.size - n_edge : t.size]
-    if baseline == "linear":
-        coef = np.polyfit(t[edges], y[edges], 1)
-        base = np.polyval(coef, t)
-    else:
-        base = np.zeros_like(y)
+    base, edges = _baseline(t, y, edge_fraction, baseline)
     net = y - base
     noise = float(np.std(net[edges], ddof=1))
     sm = _smooth(net, t, smooth_c)
@@ -101,57 +164,14 @@ def _one_channel(
             f"channel {name!r}: highest point is {height:.3g} above the baseline, below {min_snr} "
             f"x noise ({noise:.3g}); no release peak (lower min_snr or check the channel)."
         )
-    if 0 < i_pk < t.size - 1:  # parabola through the maximum and its neighbours
-        y0, y1, y2 = sm[i_pk - 1 : i_pk + 2]
-        den = y0 - 2 * y1 + y2
-        shift = 0.5 * (y0 - y2) / den if den < 0 else 0.0
-        dt = t[i_pk + 1] - t[i_pk]
-        peak_t = float(t[i_pk] + np.clip(shift, -0.5, 0.5) * dt)
-        height = float(y1 - 0.25 * (y0 - y2) * shift)
-    else:
-        peak_t = float(t[i_pk])
+    peak_t, height = _parabolic_max(sm, t, i_pk)
     half = 0.5 * height
-
-    def crossing(level: float, side: str) -> float:
-        if side == "left":
-            idx = np.flatnonzero(sm[: i_pk + 1] < level)
-            if idx.size == 0:
-                return np.nan
-            j = idx[-1]
-            return float(np.interp(level, [sm[j], sm[j + 1]], [t[j], t[j + 1]]))
-        idx = np.flatnonzero(sm[i_pk:] < level)
-        if idx.size == 0:
-            return np.nan
-        j = i_pk + idx[0]
-        return float(np.interp(level, [sm[j], sm[j - 1]], [t[j], t[j - 1]]))
-
-    fwhm = crossing(half, "right") - crossing(half, "left")
+    fwhm = _crossing(sm, t, i_pk, half, "right") - _crossing(sm, t, i_pk, half, "left")
     if onset == "tangent":
-        start = np.flatnonzero(sm[: i_pk + 1] < 0.05 * height)
-        j0 = int(start[-1]) if start.size else 0
-        # slope and level from a cubic Savitzky-Golay fit over half the FWHM: a derivative of
-        # noisy data needs a window scaled to the peak, not to the sampling
-        from scipy.signal import savgol_filter
-
-        dt = float(np.median(np.diff(t)))
-        width = max(smooth_c, 0.5 * fwhm) if np.isfinite(fwhm) else smooth_c
-        n_w = max(5, round(width / dt) | 1)
-        n_w = min(n_w, t.size - 1 if (t.size - 1) % 2 else t.size - 2)
-        level = savgol_filter(net, n_w, 3)
-        slope = savgol_filter(net, n_w, 3, deriv=1, delta=dt)
-        # re-locate the maximum on the peak-scaled smoothing (noise moves it on broad peaks)
-        k_pk = int(np.argmax(level))
-        if 0 < k_pk < t.size - 1:
-            y0, y1, y2 = level[k_pk - 1 : k_pk + 2]
-            den = y0 - 2 * y1 + y2
-            sh = 0.5 * (y0 - y2) / den if den < 0 else 0.0
-            peak_t = float(t[k_pk] + np.clip(sh, -0.5, 0.5) * (t[k_pk + 1] - t[k_pk]))
-        seg = slice(j0, i_pk + 1)
-        j = j0 + int(np.argmax(slope[seg]))
-        s = slope[j]
-        onset_t = float(t[j] - level[j] / s) if s > 0 else np.nan
+        onset_t, moved = _tangent_onset(t, net, sm, i_pk, height, fwhm, smooth_c)
+        peak_t = peak_t if moved is None else moved
     else:
-        onset_t = crossing(onset_fraction * height, "left")
+        onset_t = _crossing(sm, t, i_pk, onset_fraction * height, "left")
     amount = float(np.trapezoid(net, t))
     cumulative = np.concatenate([[0.0], np.cumsum(0.5 * (net[1:] + net[:-1]) * np.diff(t))])
     row = {

@@ -12,6 +12,7 @@ Every frame of a series is fitted at once (batched Gauss-Newton, the problem bei
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -20,18 +21,16 @@ import numpy as np
 import pandas as pd
 
 from cathodescope._validation import check_choice, check_positive
-from cathodescope.errors import InsufficientPeaksError, ParameterError
+from cathodescope.errors import CathodescopeWarning, InsufficientPeaksError, ParameterError
 from cathodescope.xrd._peaks import PeakFitResult
 
 __all__ = [
     "LAYERED_HKL",
     "LatticeResult",
-    "WilliamsonHallResult",
     "d_spacing_hexagonal",
     "fit_hexagonal_lattice",
     "layered_oxide_lattice",
     "layered_peak_windows",
-    "williamson_hall",
 ]
 
 #: The five reflections used for layered oxides (hexagonal indices of R-3m).
@@ -188,20 +187,35 @@ def fit_hexagonal_lattice(
             f"need at least {n_par} indexed peaks including one with l != 0 (e.g. 003) and one "
             f"with h or k != 0 (e.g. 110) for correction={correction!r}; got {int(n_valid.max())}."
         )
-    # linear start: Q = 1/d^2 = hh A + ll C, solved per frame by weighted least squares
-    q_obs = (2 * np.sin(np.radians(np.where(valid, tth_f, 90.0) / 2)) / wl) ** 2
-    dq = 4 * np.sin(np.radians(tth_f)) / (2 * wl**2) * np.radians(1.0)  # dQ/d(2theta deg)
-    wq = np.where(valid, w / np.maximum(dq, 1e-30) ** 2, 0.0)
-    m = np.stack([np.broadcast_to(hh, tth.shape), np.broadcast_to(ll, tth.shape)], axis=-1)
-    ata = np.einsum("fn,fnp,fnq->fpq", wq, m, m) + 1e-30 * np.eye(2)
-    atb = np.einsum("fn,fnp,fn->fp", wq, m, q_obs)
-    ac = np.linalg.solve(ata[usable], atb[usable][..., None])[..., 0]
-    p = np.zeros((tth.shape[0], n_par))
-    p[usable, :2] = ac
-    p[~usable, :2] = 1.0
+    model = _PositionModel(hh, ll, wl, correction)
+    p = _linear_start(model, tth_f, valid, w, usable, n_par)
     sw = np.sqrt(w)
+    p = _gauss_newton(model, p, tth_f, sw, usable, max_iter)
+    t, jac = model(p)
+    r = (tth_f - t) * sw
+    chi2 = np.sum(r * r, axis=1)
+    dof = np.maximum(n_valid - n_par, 0)
+    redchi = np.where(dof > 0, chi2 / np.maximum(dof, 1), np.nan)
+    jw = jac * sw[..., None]
+    cov = np.linalg.pinv(jw.transpose(0, 2, 1) @ jw)
+    if scale_covar == "auto":
+        cov = cov * np.where(dof > 0, np.maximum(redchi, 1.0), 1.0)[:, None, None]
+    elif scale_covar:
+        cov = cov * np.where(dof > 0, redchi, 1.0)[:, None, None]
+    out = _lattice_output(p, cov, correction, usable)
+    out["redchi"] = np.where(usable, redchi, np.nan)
+    out["n_peaks"] = n_valid
+    return out
 
-    def model(par):
+
+class _PositionModel:
+    """Bragg positions (deg) of hkl for cell parameters A = 1/a^2, C = 1/c^2 (+ corrections)."""
+
+    def __init__(self, hh: np.ndarray, ll: np.ndarray, wl: float, correction: str) -> None:
+        self.hh, self.ll, self.wl, self.correction = hh, ll, wl, correction
+
+    def __call__(self, par: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        hh, ll, wl, correction = self.hh, self.ll, self.wl, self.correction
         qv = par[:, 0:1] * hh + par[:, 1:2] * ll
         qv = np.maximum(qv, 1e-12)
         s = np.clip(wl * np.sqrt(qv) / 2, 0, 1 - 1e-12)
@@ -223,6 +237,39 @@ def fit_hexagonal_lattice(
         cols = [d_t_dq * hh, d_t_dq * ll, *extra]
         return t, np.stack(cols, axis=-1)
 
+
+def _linear_start(
+    model: _PositionModel,
+    tth_f: np.ndarray,
+    valid: np.ndarray,
+    w: np.ndarray,
+    usable: np.ndarray,
+    n_par: int,
+) -> np.ndarray:
+    """Start values: Q = 1/d^2 = hh A + ll C, solved per frame by weighted least squares."""
+    wl = model.wl
+    q_obs = (2 * np.sin(np.radians(np.where(valid, tth_f, 90.0) / 2)) / wl) ** 2
+    dq = 4 * np.sin(np.radians(tth_f)) / (2 * wl**2) * np.radians(1.0)  # dQ/d(2theta deg)
+    wq = np.where(valid, w / np.maximum(dq, 1e-30) ** 2, 0.0)
+    shape = tth_f.shape
+    m = np.stack([np.broadcast_to(model.hh, shape), np.broadcast_to(model.ll, shape)], axis=-1)
+    ata = np.einsum("fn,fnp,fnq->fpq", wq, m, m) + 1e-30 * np.eye(2)
+    atb = np.einsum("fn,fnp,fn->fp", wq, m, q_obs)
+    ac = np.linalg.solve(ata[usable], atb[usable][..., None])[..., 0]
+    p = np.zeros((shape[0], n_par))
+    p[usable, :2] = ac
+    p[~usable, :2] = 1.0
+    return p
+
+
+def _gauss_newton(
+    model: _PositionModel,
+    p: np.ndarray,
+    tth_f: np.ndarray,
+    sw: np.ndarray,
+    usable: np.ndarray,
+    max_iter: int,
+) -> np.ndarray:
     for _ in range(max_iter):
         t, jac = model(p)
         r = (tth_f - t) * sw
@@ -235,17 +282,13 @@ def fit_hexagonal_lattice(
         scale = np.abs(p) + 1e-12
         if np.all(np.abs(step) <= 1e-13 * scale):
             break
-    t, jac = model(p)
-    r = (tth_f - t) * sw
-    chi2 = np.sum(r * r, axis=1)
-    dof = np.maximum(n_valid - n_par, 0)
-    redchi = np.where(dof > 0, chi2 / np.maximum(dof, 1), np.nan)
-    jw = jac * sw[..., None]
-    cov = np.linalg.pinv(jw.transpose(0, 2, 1) @ jw)
-    if scale_covar == "auto":
-        cov = cov * np.where(dof > 0, np.maximum(redchi, 1.0), 1.0)[:, None, None]
-    elif scale_covar:
-        cov = cov * np.where(dof > 0, redchi, 1.0)[:, None, None]
+    return p
+
+
+def _lattice_output(
+    p: np.ndarray, cov: np.ndarray, correction: str, usable: np.ndarray
+) -> dict[str, np.ndarray]:
+    """a, c (Angstrom) and the corrections with standard errors from A = 1/a^2, C = 1/c^2."""
     big_a, big_c = p[:, 0], p[:, 1]
     a = 1 / np.sqrt(big_a)
     c = 1 / np.sqrt(big_c)
@@ -261,8 +304,6 @@ def fit_hexagonal_lattice(
         "zero_err": np.full(a.shape, np.nan),
         "displacement": np.full(a.shape, np.nan),
         "displacement_err": np.full(a.shape, np.nan),
-        "redchi": redchi,
-        "n_peaks": n_valid,
     }
     j = 2
     if correction in ("zero", "both"):
@@ -270,10 +311,7 @@ def fit_hexagonal_lattice(
         j += 1
     if correction in ("displacement", "both"):
         out["displacement"], out["displacement_err"] = p[:, j], np.sqrt(cov[:, j, j])
-    for key in out:
-        if key != "n_peaks":
-            out[key] = np.where(usable, out[key], np.nan)
-    return out
+    return {key: np.where(usable, value, np.nan) for key, value in out.items()}
 
 
 def layered_oxide_lattice(
@@ -314,6 +352,12 @@ def layered_oxide_lattice(
         No wavelength given or recorded.
     InsufficientPeaksError
         Too few indexed peaks.
+
+    Warns
+    -----
+    CathodescopeWarning
+        I(003)/I(104), or a, c and c/a, of some frames rest on peak fits that did not converge
+        (the table's ``converged`` column); the numbers are still returned.
     """
     from cathodescope.xrd._units import _wl
 
@@ -379,6 +423,7 @@ def layered_oxide_lattice(
         ratio = i3 / i4
         out["i003_i104"] = ratio
         out["i003_i104_err"] = np.abs(ratio) * np.sqrt((e3 / i3) ** 2 + (e4 / i4) ** 2)
+    _warn_unconverged(sub, names, significant, pos.index.to_numpy())
     for coord in ("temperature_C", "time_s", "soc"):
         if coord in table.columns:
             out[coord] = table.groupby("frame")[coord].first().reindex(out["frame"]).to_numpy()
@@ -392,160 +437,36 @@ def layered_oxide_lattice(
     return LatticeResult(out, params)
 
 
-@dataclass(frozen=True)
-class WilliamsonHallResult:
-    """Crystallite size and microstrain from a Williamson-Hall plot.
-
-    ``beta cos(theta) = K lambda / L + 4 epsilon sin(theta)`` with beta the (instrument-
-    corrected) breadth in radians.
-
-    Attributes
-    ----------
-    size_nm, size_err_nm : float
-        Crystallite size L (nm) and its standard error (inf when the intercept is <= 0).
-    strain, strain_err : float
-        Microstrain epsilon (dimensionless) and its standard error.
-    intercept, slope : float
-        Fitted line (radians).
-    points : pandas.DataFrame
-        ``peak``, ``two_theta_deg``, ``beta_rad``, ``x_4sin_theta``, ``y_beta_cos_theta``.
-    parameters : dict
-        Wavelength, K, instrumental breadth, subtraction rule.
-    """
-
-    size_nm: float
-    size_err_nm: float
-    strain: float
-    strain_err: float
-    intercept: float
-    slope: float
-    points: pd.DataFrame
-    parameters: dict[str, Any] = field(default_factory=dict)
-
-    def to_dataframe(self) -> pd.DataFrame:
-        """One-row summary table."""
-        return pd.DataFrame(
-            [
-                {
-                    "size_nm": self.size_nm,
-                    "size_err_nm": self.size_err_nm,
-                    "strain": self.strain,
-                    "strain_err": self.strain_err,
-                    "intercept": self.intercept,
-                    "slope": self.slope,
-                }
-            ]
+def _warn_unconverged(
+    sub: pd.DataFrame, names: Sequence[str], used: np.ndarray, frames: np.ndarray
+) -> None:
+    """Warn when a, c, c/a or I(003)/I(104) rest on peak fits that did not converge."""
+    if "converged" not in sub.columns:
+        return
+    conv = sub.pivot(index="frame", columns="peak", values="converged")[list(names)]
+    bad = ~conv.to_numpy(dtype=bool)
+    texts = []
+    if "003" in names and "104" in names:
+        cols = [list(names).index("003"), list(names).index("104")]
+        ratio_bad = bad[:, cols].any(axis=1)
+        if ratio_bad.any():
+            texts.append(
+                f"I(003)/I(104) of {int(ratio_bad.sum())} of {len(frames)} frame(s) (first: frame "
+                f"{int(frames[ratio_bad][0])}) comes from peak fits that did not converge"
+            )
+    lattice_bad = (bad & used).any(axis=1)
+    if lattice_bad.any():
+        texts.append(
+            f"a, c and c/a of {int(lattice_bad.sum())} frame(s) (first: frame "
+            f"{int(frames[lattice_bad][0])}) use peak positions from unconverged fits"
         )
-
-
-def williamson_hall(
-    two_theta: Sequence[float] | np.ndarray,
-    fwhm: Sequence[float] | np.ndarray,
-    wavelength: float,
-    *,
-    fwhm_err: Sequence[float] | np.ndarray | None = None,
-    instrumental_fwhm: float | Sequence[float] | np.ndarray = 0.0,
-    subtraction: Literal["quadratic", "linear"] = "quadratic",
-    k: float = 0.9,
-    names: Sequence[str] | None = None,
-) -> WilliamsonHallResult:
-    """Williamson-Hall analysis: crystallite size and microstrain from peak widths.
-
-    Parameters
-    ----------
-    two_theta, fwhm : array_like, shape (n,)
-        Peak positions and FWHM in degrees.
-    wavelength : float
-        Wavelength in Angstrom.
-    fwhm_err : array_like, optional
-        FWHM standard errors (deg); weights of the line fit (else unweighted).
-    instrumental_fwhm : float or array_like
-        Instrumental FWHM (deg) at each peak (e.g. from a LaB6 standard), subtracted first.
-    subtraction : {"quadratic", "linear"}
-        ``beta^2 = B^2 - b^2`` (Gaussian profiles) or ``beta = B - b`` (Lorentzian).
-    k : float
-        Scherrer constant.
-    names : sequence of str, optional
-        Peak labels for the points table.
-
-    Returns
-    -------
-    WilliamsonHallResult
-
-    Raises
-    ------
-    InsufficientPeaksError
-        Fewer than 3 peaks (a line through 2 points has no uncertainty).
-    ParameterError
-        A peak narrower than the instrumental breadth.
-    """
-    check_choice(subtraction, ("quadratic", "linear"), "subtraction")
-    wl = check_positive(wavelength, "wavelength (Angstrom)")
-    tth = np.asarray(two_theta, dtype=float)
-    b_obs = np.asarray(fwhm, dtype=float)
-    if tth.size < 3 or tth.size != b_obs.size:
-        raise InsufficientPeaksError(
-            f"Williamson-Hall needs >= 3 peaks with one width each, got {tth.size} positions and "
-            f"{b_obs.size} widths."
+    if texts:
+        warnings.warn(
+            "; ".join(texts) + ": check the windows (--a/--c, --half-width) or raise max_iter "
+            "before reporting these numbers (the peak table's 'converged' column says which).",
+            CathodescopeWarning,
+            stacklevel=3,
         )
-    b_inst = np.broadcast_to(np.asarray(instrumental_fwhm, dtype=float), tth.shape)
-    if np.any(b_obs <= b_inst):
-        raise ParameterError(
-            "a peak is narrower than the instrumental FWHM; check instrumental_fwhm (deg)."
-        )
-    if subtraction == "quadratic":
-        beta_deg = np.sqrt(b_obs**2 - b_inst**2)
-        dbeta = b_obs / beta_deg
-    else:
-        beta_deg = b_obs - b_inst
-        dbeta = np.ones_like(b_obs)
-    beta = np.radians(beta_deg)
-    theta = np.radians(tth / 2)
-    xv = 4 * np.sin(theta)
-    yv = beta * np.cos(theta)
-    if fwhm_err is not None:
-        sy = np.radians(np.asarray(fwhm_err, dtype=float)) * dbeta * np.cos(theta)
-        wts = 1 / np.maximum(sy, 1e-300) ** 2
-    else:
-        wts = np.ones_like(yv)
-    design = np.column_stack([np.ones_like(xv), xv])
-    ata = design.T @ (design * wts[:, None])
-    coef = np.linalg.solve(ata, design.T @ (wts * yv))
-    resid = yv - design @ coef
-    dof = tth.size - 2
-    s2 = float(np.sum(wts * resid**2) / dof)
-    cov = np.linalg.inv(ata) * s2  # scaled by the reduced chi-square, as lmfit does
-    intercept, slope = float(coef[0]), float(coef[1])
-    lam_nm = wl / 10.0
-    if intercept > 0:
-        size = k * lam_nm / intercept
-        size_err = size * np.sqrt(cov[0, 0]) / intercept
-    else:
-        size, size_err = np.inf, np.inf
-    points = pd.DataFrame(
-        {
-            "peak": list(names) if names is not None else [f"{t:.3f}" for t in tth],
-            "two_theta_deg": tth,
-            "beta_rad": beta,
-            "x_4sin_theta": xv,
-            "y_beta_cos_theta": yv,
-        }
-    )
-    return WilliamsonHallResult(
-        size_nm=float(size),
-        size_err_nm=float(size_err),
-        strain=slope,
-        strain_err=float(np.sqrt(cov[1, 1])),
-        intercept=intercept,
-        slope=slope,
-        points=points,
-        parameters={
-            "wavelength_A": wl,
-            "k": k,
-            "instrumental_fwhm_deg": b_inst.tolist(),
-            "subtraction": subtraction,
-        },
-    )
 
 
 def layered_peak_windows(

@@ -1,24 +1,11 @@
-"""Pseudo-Voigt (and Ka1/Ka2 doublet) peak fitting over windows, single patterns and series.
-
-The fitter is a batched Levenberg-Marquardt written in numpy: all frames of a window are fitted
-at once (stacked Jacobians, batched normal equations). lmfit/scipy fit one spectrum per call and
-would need ~10^5 Python-level fits for a 10^4-frame series; lmfit remains the independent
-reference in the tests (same model, same weights, same covariance scaling).
-
-Model in one window (x = 2theta in degrees)::
-
-    y(x) = sum_k A_k [pV(x; c_k, w_k, eta_k) + r pV(x; c2(c_k), w_k, eta_k)] + b0 + b1 (x - x_mid)
-
-with the area-normalised pseudo-Voigt ``pV = eta L + (1 - eta) G`` (FWHM ``w`` for both), ``r``
-the Ka2/Ka1 intensity ratio (``r = 0`` without doublet) and ``c2`` the Ka2 position from
-Bragg's law, sin(c2/2) = (lambda2/lambda1) sin(c/2).
+"""Fitting peaks in windows of one pattern or of every frame of a series, tracking them through
+a series, and evaluating the fitted model (see :mod:`cathodescope.xrd._peak_model`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -27,290 +14,18 @@ import xarray as xr
 
 from cathodescope._validation import check_choice, check_finite, check_positive
 from cathodescope.errors import EmptyWindowError, NonMonotonicAxisError, ParameterError
+from cathodescope.xrd._peak_model import _CG, _fit_window_frames, pseudo_voigt
+from cathodescope.xrd._peak_types import PeakFitResult, PeakWindow
 from cathodescope.xrd._units import CU_KA2_A, KA2_KA1_RATIO
 
 __all__ = [
     "PeakFitResult",
     "PeakWindow",
     "fit_peaks",
+    "peak_fit_curve",
     "pseudo_voigt",
     "track_peaks",
 ]
-
-_CG = np.sqrt(4 * np.log(2) / np.pi)
-_4LN2 = 4 * np.log(2)
-_PARAMS = ("area", "center", "fwhm", "eta")
-
-
-def pseudo_voigt(
-    x: np.ndarray, center: float, fwhm: float, eta: float, area: float = 1.0
-) -> np.ndarray:
-    """Area-normalised pseudo-Voigt profile.
-
-    Parameters
-    ----------
-    x : array_like
-        Abscissa (2theta in degrees).
-    center, fwhm : float
-        Position and full width at half maximum (same units as ``x``).
-    eta : float
-        Lorentzian fraction, 0 (Gaussian) to 1 (Lorentzian).
-    area : float
-        Integrated area.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``area * (eta L + (1 - eta) G)``, same shape as ``x``.
-
-    Examples
-    --------
-    >>> x = np.linspace(-50, 50, 200001)
-    >>> round(float(np.trapezoid(pseudo_voigt(x, 0.0, 1.0, 0.0), x)), 6)
-    1.0
-    """
-    u = (np.asarray(x, dtype=float) - center) / fwhm
-    g = _CG / fwhm * np.exp(-_4LN2 * u * u)
-    lor = (2 / np.pi) / fwhm / (1 + 4 * u * u)
-    return area * (eta * lor + (1 - eta) * g)
-
-
-@dataclass(frozen=True)
-class PeakWindow:
-    """A 2theta window holding one or more peaks fitted together.
-
-    Parameters
-    ----------
-    lo, hi : float
-        Window limits, 2theta in degrees.
-    centers : tuple of float
-        Starting Ka1 positions (deg) of the peaks in the window.
-    names : tuple of str, optional
-        Peak labels (e.g. ``("108", "110")``); default ``"p<lo>_<i>"``.
-    """
-
-    lo: float
-    hi: float
-    centers: tuple[float, ...]
-    names: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        centers = tuple(float(c) for c in np.atleast_1d(self.centers))
-        object.__setattr__(self, "centers", centers)
-        if not (np.isfinite(self.lo) and np.isfinite(self.hi)) or self.hi <= self.lo:
-            raise ParameterError(f"window needs lo < hi (deg), got {self.lo}..{self.hi}.")
-        if not centers:
-            raise ParameterError("a PeakWindow needs at least one starting center.")
-        if any(not self.lo <= c <= self.hi for c in centers):
-            raise ParameterError(f"centers {centers} must lie inside {self.lo}..{self.hi} deg.")
-        names = tuple(self.names) or tuple(f"p{self.lo:.2f}_{i}" for i in range(len(centers)))
-        if len(names) != len(centers):
-            raise ParameterError(f"{len(names)} names for {len(centers)} centers.")
-        object.__setattr__(self, "names", names)
-
-    @classmethod
-    def around(cls, center: float, half_width: float, name: str | None = None) -> PeakWindow:
-        """One-peak window ``center +/- half_width`` (deg)."""
-        return cls(center - half_width, center + half_width, (center,), (name,) if name else ())
-
-
-@dataclass(frozen=True)
-class PeakFitResult:
-    """Fitted peaks of one pattern or of every frame of a series.
-
-    Attributes
-    ----------
-    table : pandas.DataFrame
-        One row per (frame, peak): ``frame``, ``peak``, ``window``, ``center_deg``,
-        ``center_err_deg``, ``fwhm_deg``, ``fwhm_err_deg``, ``eta``, ``eta_err``, ``area``,
-        ``area_err`` (intensity x deg), ``height`` (intensity, Ka1 component), ``bg0``, ``bg1``
-        (intensity, intensity/deg), ``redchi``, ``n_points``, ``converged``, and the per-frame
-        coordinates of a series (``temperature_C``, ``time_s``, ``soc``) when present.
-    parameters : dict
-        Options used (windows, doublet, ratio, wavelengths, weights, block).
-    """
-
-    table: pd.DataFrame
-    parameters: dict[str, Any] = field(default_factory=dict)
-
-    def to_dataframe(self) -> pd.DataFrame:
-        """The result table (a copy)."""
-        return self.table.copy()
-
-    def peak(self, name: str) -> pd.DataFrame:
-        """Rows of one peak, one per frame."""
-        return self.table[self.table["peak"] == name].reset_index(drop=True)
-
-
-# -- the model ---------------------------------------------------------------------------------
-
-
-class _WindowModel:
-    """Sum of K pseudo-Voigt peaks (optionally Ka doublets) plus a linear background."""
-
-    def __init__(self, x: np.ndarray, k: int, ratio: float, lam_ratio: float) -> None:
-        self.x = x
-        self.xmid = 0.5 * (x[0] + x[-1])
-        self.k = k
-        self.ratio = ratio
-        self.lam_ratio = lam_ratio
-        self.n_par = 4 * k + 2
-
-    def _components(self, c, w, eta, need_jac):
-        # c, w, eta: (F, K); returns profile values (F, K, N) and derivatives
-        x = self.x[None, None, :]
-        wv = w[..., None]
-        u = (x - c[..., None]) / wv
-        u2 = u * u
-        g = _CG / wv * np.exp(-_4LN2 * u2)
-        den = 1 + 4 * u2
-        lor = (2 / np.pi) / wv / den
-        e = eta[..., None]
-        pv = e * lor + (1 - e) * g
-        if not need_jac:
-            return pv, None
-        dg_dc = g * (2 * _4LN2) * u / wv
-        dl_dc = lor * 8 * u / (wv * den)
-        dg_dw = g / wv * (2 * _4LN2 * u2 - 1)
-        dl_dw = lor / wv * (4 * u2 - 1) / den
-        dpv_dc = e * dl_dc + (1 - e) * dg_dc
-        dpv_dw = e * dl_dw + (1 - e) * dg_dw
-        dpv_de = lor - g
-        return pv, (dpv_dc, dpv_dw, dpv_de)
-
-    def __call__(self, p: np.ndarray, need_jac: bool = True):
-        """p: (F, P). Returns f (F, N) and J (F, N, P) (or None)."""
-        k = self.k
-        a = p[:, 0 : 4 * k : 4]
-        c = p[:, 1 : 4 * k : 4]
-        w = p[:, 2 : 4 * k : 4]
-        eta = p[:, 3 : 4 * k : 4]
-        b0 = p[:, 4 * k]
-        b1 = p[:, 4 * k + 1]
-        dx = self.x - self.xmid
-        pv1, d1 = self._components(c, w, eta, need_jac)
-        prof = pv1
-        if self.ratio:
-            s2 = np.clip(np.sin(np.radians(c / 2)) * self.lam_ratio, 0, 1 - 1e-12)
-            c2 = 2 * np.degrees(np.arcsin(s2))
-            dc2_dc = self.lam_ratio * np.cos(np.radians(c / 2)) / np.cos(np.radians(c2 / 2))
-            pv2, d2 = self._components(c2, w, eta, need_jac)
-            prof = pv1 + self.ratio * pv2
-        f = (a[:, None, :] @ prof)[:, 0, :] + b0[:, None] + b1[:, None] * dx[None, :]
-        if not need_jac:
-            return f, None
-        dpv_dc, dpv_dw, dpv_de = d1
-        if self.ratio:
-            dpv_dc = dpv_dc + self.ratio * d2[0] * dc2_dc[..., None]
-            dpv_dw = dpv_dw + self.ratio * d2[1]
-            dpv_de = dpv_de + self.ratio * d2[2]
-        n_f, n = f.shape
-        jac = np.empty((n_f, n, self.n_par))
-        av = a[..., None]
-        jac[:, :, 0 : 4 * k : 4] = prof.transpose(0, 2, 1)
-        jac[:, :, 1 : 4 * k : 4] = (av * dpv_dc).transpose(0, 2, 1)
-        jac[:, :, 2 : 4 * k : 4] = (av * dpv_dw).transpose(0, 2, 1)
-        jac[:, :, 3 : 4 * k : 4] = (av * dpv_de).transpose(0, 2, 1)
-        jac[:, :, 4 * k] = 1.0
-        jac[:, :, 4 * k + 1] = dx[None, :]
-        return f, jac
-
-
-def _gram(jw: np.ndarray) -> np.ndarray:
-    """Batched J^T J, (F, N, P) -> (F, P, P), through BLAS matmul (einsum is ~5x slower)."""
-    return jw.transpose(0, 2, 1) @ jw
-
-
-def _batched_lm(
-    model: _WindowModel,
-    y: np.ndarray,
-    sw: np.ndarray,
-    p0: np.ndarray,
-    lower: np.ndarray,
-    upper: np.ndarray,
-    *,
-    max_iter: int = 200,
-    ftol: float = 1e-10,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Projected Levenberg-Marquardt on F independent problems at once.
-
-    Parameters
-    ----------
-    y, sw : (F, N)
-        Data and sqrt(weights).
-    p0, lower, upper : (F, P)
-        Start and box bounds.
-
-    Returns
-    -------
-    p (F, P), cov (F, P, P) unscaled inverse curvature, chi2 (F,), converged (F,) bool.
-    """
-    p = np.clip(p0.astype(float).copy(), lower, upper)
-    n_f, n_par = p.shape
-    lam = np.full(n_f, 1e-3)
-    active = np.ones(n_f, dtype=bool)
-    converged = np.zeros(n_f, dtype=bool)
-    f, _ = model(p, need_jac=False)
-    chi2 = np.sum(((y - f) * sw) ** 2, axis=1)
-    eye = np.eye(n_par)
-    for _ in range(max_iter):
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
-            break
-        pa = p[idx]
-        f, jac = model(pa)
-        r = (y[idx] - f) * sw[idx]
-        jw = jac * sw[idx][..., None]
-        a_mat = _gram(jw)
-        g = (jw.transpose(0, 2, 1) @ r[..., None])[..., 0]
-        diag = np.einsum("fpp->fp", a_mat)
-        floor = 1e-12 * np.maximum(diag.max(axis=1, keepdims=True), 1e-300)
-        diag = np.maximum(diag, floor)
-        # up to 8 damping increases per outer iteration, all frames in lock step
-        pending = np.ones(idx.size, dtype=bool)
-        for _ in range(8):
-            sub = np.flatnonzero(pending)
-            if sub.size == 0:
-                break
-            lhs = a_mat[sub] + (lam[idx[sub]][:, None, None] * eye) * diag[sub][:, :, None]
-            try:
-                step = np.linalg.solve(lhs, g[sub][..., None])[..., 0]
-            except np.linalg.LinAlgError:
-                step = np.einsum("fpq,fq->fp", np.linalg.pinv(lhs), g[sub])
-            trial = np.clip(pa[sub] + step, lower[idx[sub]], upper[idx[sub]])
-            ft, _ = model(trial, need_jac=False)
-            chi_t = np.sum(((y[idx[sub]] - ft) * sw[idx[sub]]) ** 2, axis=1)
-            old = chi2[idx[sub]]
-            better = chi_t <= old
-            good = sub[better]
-            gi = idx[good]
-            rel = (old[better] - chi_t[better]) / np.maximum(old[better], 1e-300)
-            small_step = np.all(
-                np.abs(trial[better] - pa[good]) <= 1e-10 * (np.abs(pa[good]) + 1e-10), axis=1
-            )
-            p[gi] = trial[better]
-            chi2[gi] = chi_t[better]
-            lam[gi] = np.maximum(lam[gi] / 5, 1e-12)
-            done = (rel < ftol) | small_step
-            converged[gi[done]] = True
-            active[gi[done]] = False
-            pending[good] = False
-            bad = sub[~better]
-            lam[idx[bad]] = lam[idx[bad]] * 4
-            stuck = lam[idx[bad]] > 1e12
-            converged[idx[bad][stuck]] = True  # no further decrease possible: at the minimum
-            active[idx[bad][stuck]] = False
-            pending[bad[stuck]] = False
-        pa = p[idx]
-    # covariance at the solution: inverse of J^T W J
-    _, jac = model(p)
-    jw = jac * sw[..., None]
-    a_mat = _gram(jw)
-    cov = np.linalg.pinv(a_mat, hermitian=True)
-    return p, cov, chi2, converged
-
-
-# -- public fitting functions ------------------------------------------------------------------
 
 
 def _as_windows(windows: Sequence[PeakWindow] | PeakWindow) -> list[PeakWindow]:
@@ -323,151 +38,6 @@ def _as_windows(windows: Sequence[PeakWindow] | PeakWindow) -> list[PeakWindow]:
         if not isinstance(w, PeakWindow):
             raise ParameterError(f"expected PeakWindow objects, got {type(w).__name__}.")
     return out
-
-
-def _weights(y: np.ndarray, sigma: np.ndarray | None, mode: str) -> np.ndarray:
-    if mode == "none":
-        return np.ones_like(y)
-    if mode == "sigma":
-        if sigma is None:
-            raise ParameterError("weights='sigma' needs a 'sigma' coordinate on the pattern.")
-        s = np.broadcast_to(sigma, y.shape)
-        return 1.0 / np.where(s > 0, s, np.inf)
-    return 1.0 / np.sqrt(np.maximum(y, 1.0))  # poisson
-
-
-def _initial(
-    x: np.ndarray, y: np.ndarray, win: PeakWindow, centers: np.ndarray, fwhm0: float | None
-) -> np.ndarray:
-    """Starting parameters (F, P) from data: linear background through the window ends."""
-    n_f = y.shape[0]
-    k = len(win.centers)
-    m = max(1, min(3, x.size // 5))
-    xl, xr_ = x[:m].mean(), x[-m:].mean()
-    yl, yr = y[:, :m].mean(axis=1), y[:, -m:].mean(axis=1)
-    slope = (yr - yl) / max(xr_ - xl, 1e-12)
-    xmid = 0.5 * (x[0] + x[-1])
-    b0 = yl + slope * (xmid - xl)
-    excess = y - (b0[:, None] + slope[:, None] * (x - xmid)[None, :])
-    dx = np.median(np.diff(x))
-    if fwhm0 is None:
-        h = np.maximum(excess.max(axis=1), 1e-12)
-        area_tot = np.clip(np.trapezoid(np.clip(excess, 0, None), x, axis=1), 0, None)
-        w_est = area_tot / (h * 1.0645 * k)
-        fwhm0 = float(np.clip(np.median(w_est), 2 * dx, 0.5 * (x[-1] - x[0])))
-    p = np.empty((n_f, 4 * k + 2))
-    for i in range(k):
-        ci = centers[:, i]
-        # linear interpolation of each frame's excess at its own center, vectorised
-        j = np.clip(np.searchsorted(x, ci) - 1, 0, x.size - 2)
-        frac = np.clip((ci - x[j]) / (x[j + 1] - x[j]), 0.0, 1.0)
-        rows = np.arange(n_f)
-        yi = excess[rows, j] * (1 - frac) + excess[rows, j + 1] * frac
-        p[:, 4 * i] = np.maximum(yi, 1e-6 * np.abs(y).max(axis=1) + 1e-12) * fwhm0 * 1.0645
-        p[:, 4 * i + 1] = ci
-        p[:, 4 * i + 2] = fwhm0
-        p[:, 4 * i + 3] = 0.5
-    p[:, 4 * k] = b0
-    p[:, 4 * k + 1] = slope
-    return p
-
-
-def _bounds(x: np.ndarray, k: int, n_f: int, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
-    dx = float(np.median(np.diff(x)))
-    lower = np.full(4 * k + 2, -np.inf)
-    upper = np.full(4 * k + 2, np.inf)
-    lower[0 : 4 * k : 4] = 0.0
-    lower[1 : 4 * k : 4] = lo
-    upper[1 : 4 * k : 4] = hi
-    lower[2 : 4 * k : 4] = 0.25 * dx
-    upper[2 : 4 * k : 4] = hi - lo
-    lower[3 : 4 * k : 4] = 0.0
-    upper[3 : 4 * k : 4] = 1.0
-    return np.broadcast_to(lower, (n_f, lower.size)), np.broadcast_to(upper, (n_f, upper.size))
-
-
-def _xcorr_shift(model: _WindowModel, x: np.ndarray, y: np.ndarray, p0: np.ndarray) -> np.ndarray:
-    """Per-frame shift (deg) of the data relative to the seed model, by FFT cross-correlation."""
-    k = model.k
-    seed = p0[:1].copy()
-    seed[:, 4 * k :] = 0.0  # peaks only
-    template, _ = model(seed, need_jac=False)
-    template = template[0] - template[0].mean()
-    n = x.size
-    m = max(1, min(3, n // 5))
-    slope = (y[:, -m:].mean(axis=1) - y[:, :m].mean(axis=1)) / max(
-        x[-m:].mean() - x[:m].mean(), 1e-12
-    )
-    net = y - (y[:, :m].mean(axis=1)[:, None] + slope[:, None] * (x - x[:m].mean())[None, :])
-    net = net - net.mean(axis=1, keepdims=True)
-    nfft = 2 * n
-    corr = np.fft.irfft(
-        np.fft.rfft(net, nfft) * np.conj(np.fft.rfft(template, nfft))[None, :], nfft
-    )
-    max_lag = n // 3
-    lags = np.r_[0 : max_lag + 1, -max_lag:0]
-    cc = np.concatenate([corr[:, : max_lag + 1], corr[:, nfft - max_lag :]], axis=1)
-    best = np.argmax(cc, axis=1)
-    lag = lags[best].astype(float)
-    # parabolic sub-sample refinement
-    i0 = np.clip(best, 1, cc.shape[1] - 2)
-    rows = np.arange(cc.shape[0])
-    c_m, c_0, c_p = cc[rows, i0 - 1], cc[rows, i0], cc[rows, i0 + 1]
-    den = c_m - 2 * c_0 + c_p
-    frac = np.where((den < 0) & (best == i0), 0.5 * (c_m - c_p) / np.where(den < 0, den, -1), 0.0)
-    lag = lag + np.clip(frac, -0.5, 0.5)
-    dx = (x[-1] - x[0]) / (n - 1)
-    return lag * dx
-
-
-def _fit_window_frames(
-    x_all: np.ndarray,
-    y_all: np.ndarray,
-    sigma_all: np.ndarray | None,
-    win: PeakWindow,
-    lo: float,
-    hi: float,
-    p_seed: np.ndarray | None,
-    centers0: np.ndarray,
-    *,
-    model_opts: Mapping[str, float],
-    weights: str,
-    fwhm0: float | None,
-    scale_covar: bool,
-    max_iter: int,
-) -> dict[str, np.ndarray]:
-    sel = (x_all >= lo) & (x_all <= hi)
-    x = x_all[sel]
-    k = len(win.centers)
-    n_par = 4 * k + 2
-    if x.size <= n_par:
-        raise EmptyWindowError(
-            f"window {lo:.3f}-{hi:.3f} deg holds {x.size} points, fewer than the {n_par + 1} "
-            "needed for its peaks and background; widen the window or check the 2theta range."
-        )
-    y = y_all[:, sel]
-    sig = None if sigma_all is None else np.broadcast_to(sigma_all, y_all.shape)[:, sel]
-    sw = _weights(y, sig, weights)
-    model = _WindowModel(x, k, model_opts["ratio"], model_opts["lam_ratio"])
-    if p_seed is None:
-        p0 = _initial(x, y, win, centers0, fwhm0)
-    else:
-        p0 = np.array(p_seed, dtype=float)
-        init = _initial(x, y, win, p0[:, 1 : 4 * k : 4], None)
-        # keep a vanished peak able to come back: never start an area at exactly zero
-        p0[:, 0 : 4 * k : 4] = np.maximum(p0[:, 0 : 4 * k : 4], 0.05 * init[:, 0 : 4 * k : 4])
-        p0[:, 4 * k :] = init[:, 4 * k :]
-        # frames of a block may have moved away from the seed: shift each frame's start by
-        # the lag that best aligns its net profile with the seed's model (cross-correlation)
-        p0[:, 1 : 4 * k : 4] += _xcorr_shift(model, x, y, p0)[:, None]
-    lower, upper = _bounds(x, k, y.shape[0], lo, hi)
-    p, cov, chi2, conv = _batched_lm(model, y, sw, p0, lower, upper, max_iter=max_iter)
-    dof = max(x.size - n_par, 1)
-    redchi = chi2 / dof
-    if scale_covar:
-        cov = cov * redchi[:, None, None]
-    err = np.sqrt(np.clip(np.einsum("fpp->fp", cov), 0, None))
-    return {"p": p, "err": err, "redchi": redchi, "converged": conv, "n_points": x.size}
 
 
 def _model_options(
@@ -643,6 +213,76 @@ def fit_peaks(
     )
 
 
+def peak_fit_curve(
+    pattern: xr.DataArray,
+    result: PeakFitResult,
+    window: PeakWindow,
+    *,
+    frame: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The fitted model of one window evaluated on the pattern's points in that window.
+
+    Sum of the window's fitted pseudo-Voigt peaks (with their Ka2 components when the fit used
+    doublets) plus its linear background ``bg0 + bg1 (x - x_mid)``, ``x_mid`` being the middle
+    of the window's data points, exactly as :func:`fit_peaks` models it.
+
+    Parameters
+    ----------
+    pattern : xarray.DataArray
+        The pattern that was fitted (dim ``two_theta``, deg).
+    result : PeakFitResult
+        Output of :func:`fit_peaks` (or :func:`track_peaks`, whose windows may have moved with
+        the peaks: then only frame 0 is on the window given here).
+    window : PeakWindow
+        One of the windows of the fit.
+    frame : int
+        Frame of a series result.
+
+    Returns
+    -------
+    x : numpy.ndarray
+        2theta (deg) of the pattern's points inside the window.
+    model : numpy.ndarray
+        Model intensity at ``x`` (units of the pattern).
+
+    Raises
+    ------
+    EmptyWindowError
+        The window holds no points of the pattern.
+    ParameterError
+        The result has no row for this window's peaks in ``frame``.
+
+    Examples
+    --------
+    >>> from cathodescope.io import make_pattern
+    >>> x = np.linspace(17, 21, 401)
+    >>> p = make_pattern(x, 100 + pseudo_voigt(x, 19.0, 0.1, 0.3, 500.0))
+    >>> win = PeakWindow(18, 20, (18.95,), ("003",))
+    >>> xs, model = peak_fit_curve(p, fit_peaks(p, win, weights="none"), win)
+    >>> bool(np.allclose(model, p.sel(two_theta=xs).values, rtol=1e-6))
+    True
+    """
+    from cathodescope.xrd._units import kalpha2_position
+
+    x_all = _check_axis(pattern)
+    x = x_all[(x_all >= window.lo) & (x_all <= window.hi)]
+    if x.size == 0:
+        raise EmptyWindowError(f"window {window.lo}-{window.hi} deg holds no pattern points.")
+    t = result.table
+    rows = t[t["peak"].isin(window.names) & (t["frame"] == frame)]
+    if rows.empty:
+        raise ParameterError(f"no fitted peaks {window.names} in frame {frame} of the result.")
+    ratio = result.parameters.get("ratio", 0.0)
+    xm = 0.5 * (x[0] + x[-1])
+    model = rows["bg0"].iloc[0] + rows["bg1"].iloc[0] * (x - xm)
+    for _, r in rows.iterrows():
+        model = model + pseudo_voigt(x, r.center_deg, r.fwhm_deg, r.eta, r.area)
+        if ratio:
+            c2 = kalpha2_position(r.center_deg, result.parameters["wl1"], result.parameters["wl2"])
+            model = model + pseudo_voigt(x, float(c2), r.fwhm_deg, r.eta, ratio * r.area)
+    return x, np.asarray(model, dtype=float)
+
+
 def _attach_frame_coords(table: pd.DataFrame, pattern: xr.DataArray) -> pd.DataFrame:
     if "frame" not in pattern.dims:
         return table
@@ -706,7 +346,6 @@ def track_peaks(
     check_choice(weights, ("poisson", "sigma", "none"), "weights")
     if int(block) < 1:
         raise ParameterError(f"block must be >= 1, got {block}.")
-    block = int(block)
     wins = _as_windows(windows)
     x = _check_axis(series)
     if series.ndim != 2 or series.dims[0] == "two_theta":
@@ -720,8 +359,12 @@ def track_peaks(
         raise EmptyWindowError("the series has no frames.")
     sigma = None if "sigma" not in series.coords else np.asarray(series.coords["sigma"].values)
     opts = _model_options(series, doublet, ka2_ratio, wavelength2, wavelength)
-    frames = np.arange(n_f)
-    starts = list(range(1, n_f, block))
+    fit = {
+        "model_opts": opts,
+        "weights": weights,
+        "fwhm0": fwhm_guess,
+        "scale_covar": scale_covar,
+    }
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -729,77 +372,10 @@ def track_peaks(
         bar = tqdm(total=len(wins) * n_f, desc="tracking peaks", unit="frame")
     tables = []
     for win in wins:
-        k = len(win.centers)
-        c_first = np.array(win.centers)
-        p_all = np.empty((n_f, 4 * k + 2))
-        e_all = np.empty_like(p_all)
-        red = np.empty(n_f)
-        conv = np.zeros(n_f, dtype=bool)
-        npts = np.zeros(n_f, dtype=int)
-        res0 = _fit_window_frames(
-            x,
-            y[:1],
-            sigma,
-            win,
-            win.lo,
-            win.hi,
-            None,
-            c_first[None, :],
-            model_opts=opts,
-            weights=weights,
-            fwhm0=fwhm_guess,
-            scale_covar=scale_covar,
-            max_iter=4 * max_iter,
+        res = _track_window(
+            x, y, sigma, win, fit, block=int(block), follow=follow, max_iter=max_iter, bar=bar
         )
-        p_all[0], e_all[0], red[0], conv[0] = (
-            res0["p"][0],
-            res0["err"][0],
-            res0["redchi"][0],
-            res0["converged"][0],
-        )
-        npts[0] = res0["n_points"]
-        c_ref = res0["p"][0, 1 : 4 * k : 4].mean()
-        if bar is not None:
-            bar.update(1)
-        last = 0
-        for s in starts:
-            e = min(s + block, n_f)
-            seed = p_all[last]
-            shift = seed[1 : 4 * k : 4].mean() - c_ref if follow else 0.0
-            lo, hi = win.lo + shift, win.hi + shift
-            res = _fit_window_frames(
-                x,
-                y[s:e],
-                sigma,
-                win,
-                lo,
-                hi,
-                np.repeat(seed[None, :], e - s, axis=0),
-                None,
-                model_opts=opts,
-                weights=weights,
-                fwhm0=fwhm_guess,
-                scale_covar=scale_covar,
-                max_iter=max_iter,
-            )
-            p_all[s:e], e_all[s:e], red[s:e], conv[s:e] = (
-                res["p"],
-                res["err"],
-                res["redchi"],
-                res["converged"],
-            )
-            npts[s:e] = res["n_points"]
-            last = e - 1
-            if bar is not None:
-                bar.update(e - s)
-        tables.extend(
-            _rows(
-                {"p": p_all, "err": e_all, "redchi": red, "converged": conv, "n_points": npts},
-                win,
-                frames,
-                opts,
-            )
-        )
+        tables.extend(_rows(res, win, np.arange(n_f), opts))
     if bar is not None:
         bar.close()
     table = _attach_frame_coords(pd.concat(tables, ignore_index=True), series)
@@ -808,10 +384,60 @@ def track_peaks(
         "doublet": doublet,
         **opts,
         "weights": weights,
-        "block": block,
+        "block": int(block),
         "follow": follow,
         "scale_covar": scale_covar,
     }
     return PeakFitResult(
         table.sort_values(["frame", "peak"], kind="stable").reset_index(drop=True), params
     )
+
+
+def _track_window(
+    x: np.ndarray,
+    y: np.ndarray,
+    sigma: np.ndarray | None,
+    win: PeakWindow,
+    fit: Mapping[str, Any],
+    *,
+    block: int,
+    follow: bool,
+    max_iter: int,
+    bar: Any,
+) -> dict[str, np.ndarray]:
+    """Track the peaks of one window: frame 0 from its centers, then seeded blocks."""
+    n_f = y.shape[0]
+    k = len(win.centers)
+    out = {
+        "p": np.empty((n_f, 4 * k + 2)),
+        "err": np.empty((n_f, 4 * k + 2)),
+        "redchi": np.empty(n_f),
+        "converged": np.zeros(n_f, dtype=bool),
+        "n_points": np.zeros(n_f, dtype=int),
+    }
+
+    def store(res: dict[str, np.ndarray], s: int, e: int) -> None:
+        for key in ("p", "err", "redchi", "converged"):
+            out[key][s:e] = res[key]
+        out["n_points"][s:e] = res["n_points"]
+        if bar is not None:
+            bar.update(e - s)
+
+    res0 = _fit_window_frames(
+        x, y[:1], sigma, win, win.lo, win.hi, None, np.array(win.centers)[None, :],
+        **fit, max_iter=4 * max_iter,
+    )  # fmt: skip
+    store(res0, 0, 1)
+    c_ref = res0["p"][0, 1 : 4 * k : 4].mean()
+    last = 0
+    for s in range(1, n_f, block):
+        e = min(s + block, n_f)
+        seed = out["p"][last]
+        shift = seed[1 : 4 * k : 4].mean() - c_ref if follow else 0.0
+        res = _fit_window_frames(
+            x, y[s:e], sigma, win, win.lo + shift, win.hi + shift,
+            np.repeat(seed[None, :], e - s, axis=0), None, **fit, max_iter=max_iter,
+        )  # fmt: skip
+        store(res, s, e)
+        last = e - 1
+    return out

@@ -34,7 +34,6 @@ __all__ = [
     "ThermalTransitions",
     "detect_thermal_transitions",
     "layered_windows",
-    "plot_heating_contour",
 ]
 
 #: d-spacing windows (Angstrom) of the three signatures (low d, high d).
@@ -193,8 +192,6 @@ def detect_thermal_transitions(
     EmptyWindowError
         A signature window lies outside the measured range.
     """
-    from scipy.signal import find_peaks, savgol_filter
-
     if "temperature_C" not in series.coords:
         raise MissingMetadataError(
             "the series has no 'temperature_C' coordinate; build it with make_series(..., "
@@ -216,60 +213,23 @@ def detect_thermal_transitions(
     win = layered_windows(wl, d_windows)
     if d_windows is None or "003" not in d_windows:
         win["003"] = _auto_003_window(x, y[:n_ref].mean(axis=0), *win["003"], wl)
-    # (003)
-    x3, net3 = _band(x, y, *win["003"], "(003)")
-    i003 = np.trapezoid(net3, x3, axis=1)
-    ref = float(np.median(i003[:n_ref]))
-    if not ref > 0:
-        raise EmptyWindowError("no (003) intensity in the first frames: is the sample layered?")
-    i003n = i003 / ref
-    # spinel (220)
-    x2, net2 = _band(x, y, *win["220_spinel"], "spinel (220)")
-    i220 = np.trapezoid(net2, x2, axis=1)
-    dx = float(np.median(np.diff(x2)))
-    noise = float(np.std(net2[:n_ref], axis=None) * dx * np.sqrt(x2.size)) if n_ref else 0.0
-    i220_max = float(i220.max())
-    if i220_max > min_snr * max(noise, 1e-300):
-        i220n = (i220 - np.median(i220[:n_ref])) / (i220_max - np.median(i220[:n_ref]))
-    else:
-        i220n = np.zeros_like(i220)
-    # (108)/(110)
-    x8, net8 = _band(x, y, *win["108_110"], "(108)/(110)")
-    n_max = np.zeros(y.shape[0], dtype=int)
-    k = max(5, (int(0.03 / max(np.median(np.diff(x8)), 1e-9)) | 1))
-    for i in range(y.shape[0]):
-        prof = savgol_filter(net8[i], k, 2) if k < net8.shape[1] else net8[i]
-        top = prof.max()
-        if top <= 0:
-            continue
-        peaks, _ = find_peaks(prof, prominence=merge_prominence * top)
-        n_max[i] = peaks.size
+    i003n = _signature_003(x, y, win["003"], n_ref)
+    i220n, spinel_seen = _signature_220(x, y, win["220_spinel"], n_ref, min_snr)
+    n_max = _maxima_108_110(x, y, win["108_110"], merge_prominence)
     vanished = i003n < vanish_fraction
     spinel = i220n > appear_fraction
     merged = n_max == 1
-    events: dict[str, int | None] = {
-        "003_vanishing": _first_persistent(vanished, 0, persist),
-        "108_110_merging": _first_persistent(merged & (np.arange(n_max.size) > 0), 0, persist),
-        "spinel_220_appearing": _first_persistent(spinel, 0, persist),
-    }
-    votes = vanished.astype(int) + spinel.astype(int) + merged.astype(int)
-    t_sp = _first_persistent(votes >= 2, 0, persist)
-    events["layered_to_spinel"] = t_sp
-    t_rs = None
-    if t_sp is not None and i220_max > min_snr * max(noise, 1e-300):
-        i_top = t_sp + int(np.argmax(i220n[t_sp:]))
-        faded = (i220n < appear_fraction) & vanished
-        t_rs = _first_persistent(faded, i_top, persist)
-    events["spinel_to_rocksalt"] = t_rs
+    events = _events(
+        vanished, spinel, merged, i220n, spinel_seen, persist=persist, appear=appear_fraction
+    )
     phase = np.full(y.shape[0], "layered", dtype=object)
-    if t_sp is not None:
-        phase[t_sp:] = "spinel"
-    if t_rs is not None:
-        phase[t_rs:] = "rock-salt"
-    frames = np.arange(y.shape[0])
+    if events["layered_to_spinel"] is not None:
+        phase[events["layered_to_spinel"] :] = "spinel"
+    if events["spinel_to_rocksalt"] is not None:
+        phase[events["spinel_to_rocksalt"] :] = "rock-salt"
     signatures = pd.DataFrame(
         {
-            "frame": frames,
+            "frame": np.arange(y.shape[0]),
             "temperature_C": temps,
             "i003_norm": i003n,
             "i220_norm": i220n,
@@ -303,65 +263,76 @@ def detect_thermal_transitions(
     return ThermalTransitions(signatures, onsets, params)
 
 
-def plot_heating_contour(
-    series: xr.DataArray,
-    transitions: ThermalTransitions | None = None,
+def _signature_003(
+    x: np.ndarray, y: np.ndarray, window: tuple[float, float], n_ref: int
+) -> np.ndarray:
+    """(003) net intensity per frame, normalised to the median of the first frames."""
+    x3, net3 = _band(x, y, *window, "(003)")
+    i003 = np.trapezoid(net3, x3, axis=1)
+    ref = float(np.median(i003[:n_ref]))
+    if not ref > 0:
+        raise EmptyWindowError("no (003) intensity in the first frames: is the sample layered?")
+    return i003 / ref
+
+
+def _signature_220(
+    x: np.ndarray, y: np.ndarray, window: tuple[float, float], n_ref: int, min_snr: float
+) -> tuple[np.ndarray, bool]:
+    """Spinel (220) net intensity scaled 0 (first frames) .. 1 (maximum); and whether its
+    maximum stands ``min_snr`` noise standard deviations above the first frames."""
+    x2, net2 = _band(x, y, *window, "spinel (220)")
+    i220 = np.trapezoid(net2, x2, axis=1)
+    dx = float(np.median(np.diff(x2)))
+    noise = float(np.std(net2[:n_ref], axis=None) * dx * np.sqrt(x2.size)) if n_ref else 0.0
+    i220_max = float(i220.max())
+    seen = i220_max > min_snr * max(noise, 1e-300)
+    if seen:
+        return (i220 - np.median(i220[:n_ref])) / (i220_max - np.median(i220[:n_ref])), seen
+    return np.zeros_like(i220), seen
+
+
+def _maxima_108_110(
+    x: np.ndarray, y: np.ndarray, window: tuple[float, float], merge_prominence: float
+) -> np.ndarray:
+    """Number of resolved maxima in the (108)/(110) band of each frame."""
+    from scipy.signal import find_peaks, savgol_filter
+
+    x8, net8 = _band(x, y, *window, "(108)/(110)")
+    n_max = np.zeros(y.shape[0], dtype=int)
+    k = max(5, (int(0.03 / max(np.median(np.diff(x8)), 1e-9)) | 1))
+    for i in range(y.shape[0]):
+        prof = savgol_filter(net8[i], k, 2) if k < net8.shape[1] else net8[i]
+        top = prof.max()
+        if top <= 0:
+            continue
+        peaks, _ = find_peaks(prof, prominence=merge_prominence * top)
+        n_max[i] = peaks.size
+    return n_max
+
+
+def _events(
+    vanished: np.ndarray,
+    spinel: np.ndarray,
+    merged: np.ndarray,
+    i220n: np.ndarray,
+    spinel_seen: bool,
     *,
-    log: bool = True,
-    ax: Any = None,
-) -> Any:
-    """Contour (image) plot of intensity vs 2theta (x) and temperature (y).
-
-    Parameters
-    ----------
-    series : xarray.DataArray
-        Dims ``("frame", "two_theta")`` with ``temperature_C``.
-    transitions : ThermalTransitions, optional
-        Draw the onset temperatures as horizontal lines.
-    log : bool
-        Logarithmic colour scale.
-    ax : matplotlib Axes, optional
-        Axes to draw in (default: a new figure).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import LogNorm
-
-    if "temperature_C" not in series.coords:
-        raise MissingMetadataError("the series has no 'temperature_C' coordinate to plot against.")
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(7, 5))
-    else:
-        fig = ax.figure
-    z = np.asarray(series.transpose("frame", "two_theta").values, dtype=float)
-    norm = LogNorm(vmin=max(np.nanpercentile(z, 1), 1e-3), vmax=np.nanmax(z)) if log else None
-    mesh = ax.pcolormesh(
-        series.two_theta.values,
-        series.temperature_C.values,
-        np.clip(z, 1e-3, None),
-        shading="nearest",
-        norm=norm,
-        cmap="viridis",
-    )
-    fig.colorbar(mesh, ax=ax, label=series.attrs.get("units", "intensity"))
-    if transitions is not None:
-        for _, row in transitions.onsets.iterrows():
-            if row["event"] in ("layered_to_spinel", "spinel_to_rocksalt") and np.isfinite(
-                row["temperature_C"]
-            ):
-                ax.axhline(row["temperature_C"], color="w", ls="--", lw=1)
-                ax.text(
-                    ax.get_xlim()[0],
-                    row["temperature_C"],
-                    f" {row['event']}",
-                    color="w",
-                    va="bottom",
-                    fontsize=8,
-                )
-    wl = series.attrs.get("wavelength_A")
-    ax.set_xlabel("2theta (deg)" + (f", lambda = {wl:g} A" if wl else ""))
-    ax.set_ylabel("temperature (C)")
-    return fig
+    persist: int,
+    appear: float,
+) -> dict[str, int | None]:
+    """First frames of each signature and of the two transitions (None: not seen)."""
+    events: dict[str, int | None] = {
+        "003_vanishing": _first_persistent(vanished, 0, persist),
+        "108_110_merging": _first_persistent(merged & (np.arange(merged.size) > 0), 0, persist),
+        "spinel_220_appearing": _first_persistent(spinel, 0, persist),
+    }
+    votes = vanished.astype(int) + spinel.astype(int) + merged.astype(int)
+    t_sp = _first_persistent(votes >= 2, 0, persist)
+    events["layered_to_spinel"] = t_sp
+    t_rs = None
+    if t_sp is not None and spinel_seen:
+        i_top = t_sp + int(np.argmax(i220n[t_sp:]))
+        faded = (i220n < appear) & vanished
+        t_rs = _first_persistent(faded, i_top, persist)
+    events["spinel_to_rocksalt"] = t_rs
+    return events
