@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _split_global_flags(argv: Sequence[str]) -> tuple[list[str], dict[str, bool]]:
     """Take ``--debug``, ``-q`` and ``-v`` from anywhere on the command line."""
     flags = dict.fromkeys(set(_GLOBAL_FLAGS.values()), False)
-    rest = []
+    rest: list[str] = []
     for i, arg in enumerate(argv):
         if arg == "--":
             rest.extend(argv[i:])

@@ -20,7 +20,18 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
 
     The temporary file keeps the target's suffix so that writers which choose their format by
     extension (matplotlib, pandas, tifffile) behave as for the target. On any exception the
-    temporary file is removed and the target is left untouched.
+    temporary file is removed and the target is left untouched. The file gets the permissions
+    the umask allows (not mkstemp's 0600).
+
+    Parameters
+    ----------
+    target : str or path-like
+        The file to write.
+
+    Yields
+    ------
+    Path
+        The temporary file to write instead.
 
     Examples
     --------
@@ -50,26 +61,73 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def current_umask() -> int:
-    """Return the process umask (read without changing it for longer than one call)."""
+    """Return the process umask (read without changing it for longer than one call).
+
+    Returns
+    -------
+    int
+        The umask, e.g. ``0o022``.
+    """
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
 
 
 def atomic_write_bytes(target: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``target`` atomically and return the target path."""
+    """Write ``data`` to ``target`` atomically.
+
+    Parameters
+    ----------
+    target : str or path-like
+        The file to write.
+    data : bytes
+        Its content.
+
+    Returns
+    -------
+    Path
+        The target path.
+    """
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
     return Path(target)
 
 
 def atomic_write_text(target: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> Path:
-    """Write ``text`` to ``target`` atomically and return the target path."""
+    """Write ``text`` to ``target`` atomically.
+
+    Parameters
+    ----------
+    target : str or path-like
+        The file to write.
+    text : str
+        Its content.
+    encoding : str
+        Text encoding.
+
+    Returns
+    -------
+    Path
+        The target path.
+    """
     return atomic_write_bytes(target, text.encode(encoding))
 
 
 def sha256_file(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
-    """Return the hex SHA-256 of a file, read in chunks (works for files bigger than RAM)."""
+    """Return the hex SHA-256 of a file, read in chunks (works for files bigger than RAM).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+    chunk_size : int
+        Bytes read at a time.
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(chunk_size), b""):

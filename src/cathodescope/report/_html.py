@@ -181,7 +181,7 @@ def _run_section(
     if fragment:
         parts.append("<h3>Interactive figure</h3>" + fragment)
     if run.figures:
-        figs = []
+        figs: list[str] = []
         for name, path in run.figures.items():
             copied = assets.copy(path, f"{prefix}__{name}.png")
             figs.append(
@@ -191,7 +191,7 @@ def _run_section(
             )
         parts.append("<h3>Figures</h3>" + "".join(figs))
     if run.tables:
-        items = []
+        table_items: list[str] = []
         for name, path in run.tables.items():
             copied = assets.copy(path, f"{prefix}__{name}.csv")
             copied_tables[name] = copied
@@ -200,7 +200,7 @@ def _run_section(
                 f"<li><a href='{_e(copied)}' download>{_e(name)}.csv</a> "
                 f"<span class='meta'>({shape[0]} rows x {shape[1]} columns)</span></li>"
             )
-        parts.append("<h3>Tables</h3><ul>" + "".join(items) + "</ul>")
+        parts.append("<h3>Tables</h3><ul>" + "".join(table_items) + "</ul>")
     parts.append("</section>")
     return "\n".join(parts), copied_tables
 

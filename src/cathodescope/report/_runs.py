@@ -15,7 +15,7 @@ from cathodescope.errors import FileFormatError, InputNotFoundError, MissingMeta
 class RunRecord:
     """A finished run folder as the sample report sees it.
 
-    Attributes
+    Parameters
     ----------
     path : Path
         The run folder.
@@ -119,7 +119,17 @@ def load_run(path: str | os.PathLike[str], labels: dict[str, Any] | None = None)
 
 @dataclass(frozen=True)
 class Sample:
-    """One sample of a report: a name, a description and its runs."""
+    """One sample of a report: a name, a description and its runs.
+
+    Parameters
+    ----------
+    name : str
+        Sample name, used as page title and in comparisons.
+    runs : tuple of RunRecord
+        Its run folders.
+    description : str
+        Free text shown under the title.
+    """
 
     name: str
     runs: tuple[RunRecord, ...]
