@@ -196,7 +196,7 @@ def _run_section(
             copied = assets.copy(path, f"{prefix}__{name}.csv")
             copied_tables[name] = copied
             shape = pd.read_csv(path, nrows=None).shape
-            items.append(
+            table_items.append(
                 f"<li><a href='{_e(copied)}' download>{_e(name)}.csv</a> "
                 f"<span class='meta'>({shape[0]} rows x {shape[1]} columns)</span></li>"
             )
