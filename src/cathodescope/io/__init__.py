@@ -25,13 +25,16 @@ from cathodescope.io._txm import (
     RawProjections,
     make_projections,
     read_angles_file,
-    read_data_exchange,
-    read_fxi,
     read_projections,
     read_tiff_stack,
-    read_xradia,
 )
-from cathodescope.io._volumes import as_channel_array, read_channel, read_channels
+from cathodescope.io._txm_hdf5 import read_data_exchange, read_fxi
+from cathodescope.io._volumes import (
+    as_channel_array,
+    read_channel,
+    read_channels,
+    split_dataset_path,
+)
 from cathodescope.io._xas import (
     AthenaGroup,
     read_athena,
@@ -41,6 +44,7 @@ from cathodescope.io._xas import (
     resolve_energy_units,
     write_athena_json,
 )
+from cathodescope.io._xradia import energy_from_file_name, read_xradia
 from cathodescope.io._xrd import (
     make_pattern,
     make_series,
@@ -70,6 +74,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "build_cycling_table",
+    "energy_from_file_name",
     "join_cycling_tables",
     "make_pattern",
     "make_projections",
@@ -109,6 +114,7 @@ __all__ = [
     "read_xy",
     "resolve_energy_units",
     "sha256_file",
+    "split_dataset_path",
     "write_athena_json",
     "write_pyxrf_h5",
 ]

@@ -25,6 +25,22 @@ def split_dataset_path(spec: str | os.PathLike[str]) -> tuple[Path, str | None]:
     """Split ``file.h5:/group/data`` into ``(Path("file.h5"), "/group/data")``.
 
     A plain path returns ``(path, None)``. Windows drive letters (``C:\\...``) are not split.
+
+    Parameters
+    ----------
+    spec : str or path
+        ``file`` or ``file:dataset``.
+
+    Returns
+    -------
+    (pathlib.Path, str or None)
+        The container file and the dataset inside it (None for a plain path).
+
+    Examples
+    --------
+    >>> path, dataset = split_dataset_path("scan.h5:/exchange/ni")
+    >>> path.name, dataset
+    ('scan.h5', '/exchange/ni')
     """
     text = os.fspath(spec)
     head, sep, tail = text.rpartition(":")

@@ -223,13 +223,14 @@ class RunFolder:
         return csv_path
 
     def write_figure(self, name: str, figure: Any, *, dpi: int = 150) -> Path:
-        """Save a matplotlib figure as ``name.png`` atomically and close it."""
-        import matplotlib.pyplot as plt
-
+        """Save a matplotlib figure as ``name.png`` atomically (and close it if pyplot made it)."""
         path = self.path / f"{name}.png"
         with atomic_path(path) as tmp:
             figure.savefig(tmp, dpi=dpi, bbox_inches="tight")
-        plt.close(figure)
+        if getattr(figure.canvas, "manager", None) is not None:  # a pyplot figure: release it
+            import matplotlib.pyplot as plt
+
+            plt.close(figure)
         self.outputs.append(path.name)
         return path
 

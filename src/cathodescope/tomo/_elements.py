@@ -265,7 +265,7 @@ def decompose(
     if factor is None:
         raise ParameterError(
             f"attenuation units {units!r} not understood; expected '1/um', '1/cm' or '1/m' "
-            "(reconstruct with pixel_size_um= to get 1/um)."
+            "(reconstruct with spacing= to get 1/um)."
         )
     mat = attenuation_matrix(energies, names)  # (n_E, n_k) cm^2/g
     mu = np.stack(arrays).reshape(len(energies), -1) * factor  # 1/cm

@@ -21,7 +21,7 @@ from cathodescope.errors import (
     ProjectionGeometryError,
     ShapeMismatchError,
 )
-from cathodescope.io._txm import RawProjections
+from cathodescope.io import RawProjections
 
 
 def _reference(frames: Any, shape: tuple[int, int], name: str) -> np.ndarray:

@@ -1,0 +1,15 @@
+"""Multi-step runs that write one run folder each: wiring only, every step lives in its package.
+
+Modules (one per job; import them explicitly, nothing is imported here):
+
+- :mod:`cathodescope.workflows.profile` -- ``cathodescope profile``: read one file per channel,
+  segment, depth profiles, tables, figures and manifest.
+- :mod:`cathodescope.workflows.tomo` -- ``cathodescope tomo reconstruct`` (one projection file
+  to a chunked volume) and ``cathodescope tomo pipeline`` (TOML config: projections at several
+  energies -> elemental volumes -> depth profiles).
+- :mod:`cathodescope.workflows.demo` -- ``cathodescope demo`` (phantom scene -> profiles
+  compared with the truth) and ``cathodescope demo --from-projections`` (simulated TXM scans
+  through the whole tomography chain).
+
+This layer sits above :mod:`cathodescope.report` and below :mod:`cathodescope.cli`.
+"""
