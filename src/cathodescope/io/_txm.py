@@ -16,6 +16,7 @@ from __future__ import annotations
 import glob
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,6 +27,7 @@ import numpy as np
 from cathodescope._validation import normalize_spacing
 from cathodescope.errors import (
     CathodescopeError,
+    EnergyFromFileNameWarning,
     FileFormatError,
     MissingMetadataError,
     ProjectionGeometryError,
@@ -406,7 +408,10 @@ def read_projections(
     if suffix in (".xrm", ".txrm"):
         from cathodescope.io._xradia import read_xradia
 
-        raw = read_xradia(p, reference=reference)
+        with warnings.catch_warnings():
+            if energy_ev is not None:  # given: a guess from the file name is not used
+                warnings.simplefilter("ignore", EnergyFromFileNameWarning)
+            raw = read_xradia(p, reference=reference)
     elif suffix in (".tif", ".tiff") or p.is_dir():
         if angles is None:
             raise MissingMetadataError(

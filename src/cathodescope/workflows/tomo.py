@@ -111,13 +111,19 @@ def read_scans(cfg: Mapping[str, Any], *, energies: Mapping[str, float] | None =
             "(and energy_ev = ... if the file does not record it)."
         )
     overrides = dict(energies or {})
+    known = {e.get("file") for e in scans_cfg} | {Path(e.get("file", "")).name for e in scans_cfg}
+    if set(overrides) - known:
+        raise ParameterError(
+            f"--energy names {sorted(set(overrides) - known)}, which are not [[scan]] files of "
+            f"the config ({[e.get('file') for e in scans_cfg]})."
+        )
     scans = []
     for entry in scans_cfg:
         if "file" not in entry:
             raise ParameterError(f"[[scan]] entry {entry} has no 'file'.")
         _check_keys(entry, _SCAN_KEYS, "[[scan]]")
         path = base / entry["file"]
-        energy = overrides.pop(entry["file"], overrides.pop(path.name, entry.get("energy_ev")))
+        energy = overrides.get(entry["file"], overrides.get(path.name, entry.get("energy_ev")))
         scans.append(
             read_projections(
                 path,
@@ -128,11 +134,6 @@ def read_scans(cfg: Mapping[str, Any], *, energies: Mapping[str, float] | None =
                 energy_ev=energy,
                 spacing=entry.get("spacing"),
             )
-        )
-    if overrides:
-        raise ParameterError(
-            f"--energy names {sorted(overrides)}, which are not [[scan]] files of the config "
-            f"({[e['file'] for e in scans_cfg]})."
         )
     return scans
 
