@@ -83,7 +83,12 @@ def register(subparsers: Any) -> None:
         description="Transmission X-ray microscopy tomography.",
     )
     sub = parser.add_subparsers(dest="tomo_command", metavar="SUBCOMMAND")
+    _add_reconstruct(sub)
+    _add_pipeline(sub)
+    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
+
+def _add_reconstruct(sub: Any) -> None:
     rec = sub.add_parser(
         "reconstruct",
         help="reconstruct one raw projection file (Data Exchange, FXI, Xradia, TIFF)",
@@ -144,6 +149,8 @@ def register(subparsers: Any) -> None:
     rec.add_argument("--no-progress", action="store_true", help="hide progress bars")
     rec.set_defaults(func=_reconstruct)
 
+
+def _add_pipeline(sub: Any) -> None:
     pipe = sub.add_parser(
         "pipeline",
         help="raw files per energy -> elemental volumes -> depth profiles (TOML config)",
@@ -171,7 +178,6 @@ def register(subparsers: Any) -> None:
     )
     pipe.add_argument("--no-progress", action="store_true", help="hide progress bars")
     pipe.set_defaults(func=_pipeline)
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
 def _reconstruct(args: argparse.Namespace) -> int:

@@ -113,6 +113,70 @@ def _ole_array(ole: Any, stream: str, dtype: str) -> np.ndarray | None:
     return np.frombuffer(ole.openstream(stream).read(), dtype=dtype)
 
 
+def _read_frames(ole: Any, p: Path) -> np.ndarray:
+    """The image stack ``(n_images, ny, nx)`` of an open Xradia file."""
+    width = _ole_array(ole, "ImageInfo/ImageWidth", "<i4")
+    height = _ole_array(ole, "ImageInfo/ImageHeight", "<i4")
+    if width is None or height is None:
+        raise MissingMetadataError(f"{p} lacks ImageInfo/ImageWidth or ImageHeight.")
+    nx, ny = int(width[0]), int(height[0])
+    dtype_code = _ole_array(ole, "ImageInfo/DataType", "<i4")
+    n_images_arr = _ole_array(ole, "ImageInfo/NoOfImages", "<i4")
+    n_images = int(n_images_arr[0]) if n_images_arr is not None else 1
+    streams = []
+    for k in range(1, n_images + 1):
+        folder = (k - 1) // 100 + 1
+        name = f"ImageData{folder}/Image{k}"
+        if not ole.exists(name):
+            break
+        streams.append(name)
+    if not streams:
+        raise FileFormatError(f"{p} has no ImageData*/Image* streams: no image to read.")
+    frame_bytes = ole.get_size(streams[0])
+    if dtype_code is not None and int(dtype_code[0]) in _XRADIA_DTYPES:
+        dtype = _XRADIA_DTYPES[int(dtype_code[0])]
+    else:  # infer from the stream size
+        dtype = np.dtype("<f4") if frame_bytes == 4 * nx * ny else np.dtype("<u2")
+    frames = []
+    for name in streams:
+        raw = ole.openstream(name).read()
+        if len(raw) < nx * ny * dtype.itemsize:
+            raise TruncatedFileError(
+                f"{p}: {name} holds {len(raw)} bytes, expected {nx * ny * dtype.itemsize} for a "
+                f"{ny} x {nx} {dtype} image; the file is truncated: copy it again."
+            )
+        frames.append(np.frombuffer(raw[: nx * ny * dtype.itemsize], dtype=dtype).reshape(ny, nx))
+    return np.stack(frames)
+
+
+def _reference_frame(ole: Any, ny: int, nx: int) -> np.ndarray | None:
+    """The flat-field frame stored in the file (``ReferenceData/Image``), if any."""
+    if not ole.exists("ReferenceData/Image"):
+        return None
+    ref_raw = ole.openstream("ReferenceData/Image").read()
+    ref_dtype = np.dtype("<f4") if len(ref_raw) >= 4 * nx * ny else np.dtype("<u2")
+    return np.frombuffer(ref_raw[: nx * ny * ref_dtype.itemsize], ref_dtype).reshape(ny, nx)
+
+
+def _xradia_metadata(ole: Any, p: Path) -> dict[str, Any]:
+    """Magnifications, exposure, binning and date of an open Xradia file."""
+    meta: dict[str, Any] = {"format": "xradia_" + p.suffix.lstrip(".").lower()}
+    for key, stream, dt in (
+        ("xray_magnification", "ImageInfo/XrayMagnification", "<f4"),
+        ("optical_magnification", "ImageInfo/OpticalMagnification", "<f4"),
+        ("exposure_s", "ImageInfo/ExpTimes", "<f4"),
+        ("horizontal_bin", "ImageInfo/HorizontalBin", "<i4"),
+    ):
+        arr = _ole_array(ole, stream, dt)
+        if arr is not None and arr.size:
+            meta[key] = float(arr[0])
+    if ole.exists("ImageInfo/Date"):
+        meta["date"] = (
+            ole.openstream("ImageInfo/Date").read().split(b"\0")[0].decode(errors="replace")
+        )
+    return meta
+
+
 def read_xradia(
     path: PathLike, *, reference: PathLike | RawProjections | None = None
 ) -> RawProjections:
@@ -167,41 +231,8 @@ def read_xradia(
             f"{p}: cannot parse the OLE2 container ({exc}); copy it again."
         ) from exc
     try:
-        width = _ole_array(ole, "ImageInfo/ImageWidth", "<i4")
-        height = _ole_array(ole, "ImageInfo/ImageHeight", "<i4")
-        if width is None or height is None:
-            raise MissingMetadataError(f"{p} lacks ImageInfo/ImageWidth or ImageHeight.")
-        nx, ny = int(width[0]), int(height[0])
-        dtype_code = _ole_array(ole, "ImageInfo/DataType", "<i4")
-        n_images_arr = _ole_array(ole, "ImageInfo/NoOfImages", "<i4")
-        n_images = int(n_images_arr[0]) if n_images_arr is not None else 1
-        streams = []
-        for k in range(1, n_images + 1):
-            folder = (k - 1) // 100 + 1
-            name = f"ImageData{folder}/Image{k}"
-            if not ole.exists(name):
-                break
-            streams.append(name)
-        if not streams:
-            raise FileFormatError(f"{p} has no ImageData*/Image* streams: no image to read.")
-        frame_bytes = ole.get_size(streams[0])
-        if dtype_code is not None and int(dtype_code[0]) in _XRADIA_DTYPES:
-            dtype = _XRADIA_DTYPES[int(dtype_code[0])]
-        else:  # infer from the stream size
-            dtype = np.dtype("<f4") if frame_bytes == 4 * nx * ny else np.dtype("<u2")
-        frames = []
-        for name in streams:
-            raw = ole.openstream(name).read()
-            if len(raw) < nx * ny * dtype.itemsize:
-                raise TruncatedFileError(
-                    f"{p}: {name} holds {len(raw)} bytes, expected {nx * ny * dtype.itemsize} for a "
-                    f"{ny} x {nx} {dtype} image; the file is truncated: copy it again."
-                )
-            frames.append(
-                np.frombuffer(raw[: nx * ny * dtype.itemsize], dtype=dtype).reshape(ny, nx)
-            )
-        data = np.stack(frames)
-        n = data.shape[0]
+        data = _read_frames(ole, p)
+        n, ny, nx = data.shape
         angles = _ole_array(ole, "ImageInfo/Angles", "<f4")
         pixel = _ole_array(ole, "ImageInfo/PixelSize", "<f4")
         if angles is None or angles.size < n:
@@ -209,27 +240,8 @@ def read_xradia(
                 f"{p}: ImageInfo/Angles has {0 if angles is None else angles.size} values for {n} "
                 "images; pass the angles explicitly with make_projections()."
             )
-        flats = None
-        if ole.exists("ReferenceData/Image"):
-            ref_raw = ole.openstream("ReferenceData/Image").read()
-            ref_dtype = np.dtype("<f4") if len(ref_raw) >= 4 * nx * ny else np.dtype("<u2")
-            flats = np.frombuffer(ref_raw[: nx * ny * ref_dtype.itemsize], ref_dtype).reshape(
-                ny, nx
-            )
-        meta: dict[str, Any] = {"format": "xradia_" + p.suffix.lstrip(".").lower()}
-        for key, stream, dt in (
-            ("xray_magnification", "ImageInfo/XrayMagnification", "<f4"),
-            ("optical_magnification", "ImageInfo/OpticalMagnification", "<f4"),
-            ("exposure_s", "ImageInfo/ExpTimes", "<f4"),
-            ("horizontal_bin", "ImageInfo/HorizontalBin", "<i4"),
-        ):
-            arr = _ole_array(ole, stream, dt)
-            if arr is not None and arr.size:
-                meta[key] = float(arr[0])
-        if ole.exists("ImageInfo/Date"):
-            meta["date"] = (
-                ole.openstream("ImageInfo/Date").read().split(b"\0")[0].decode(errors="replace")
-            )
+        flats = _reference_frame(ole, ny, nx)
+        meta = _xradia_metadata(ole, p)
         energy_ev = _xradia_energy(ole, p, n, meta)
     finally:
         ole.close()

@@ -179,6 +179,20 @@ def _register_energies(
     return registrations
 
 
+def _register_volumes(
+    attenuation: dict[float, Any], ref_e: float, order: Sequence[float]
+) -> dict[float, tuple[float, float, float]]:
+    """Register every energy's volume onto the reference in 3D (``attenuation`` updated)."""
+    shifts = {}
+    for e in order:
+        if e == ref_e:
+            continue
+        reg3, moved = register_volumes(attenuation[ref_e], attenuation[e])
+        shifts[e] = reg3.shift
+        attenuation[e] = attenuation[e].copy(data=moved)
+    return shifts
+
+
 def _rotation_centre(
     reference: Any, angles: np.ndarray, centre: float | str, method: str
 ) -> CentreResult:
@@ -337,14 +351,7 @@ def process_energies(
             spacing=voxel,
         )
         attenuation[e].attrs["energy_ev"] = e
-    volume_shifts: dict[float, tuple[float, float, float]] = {}
-    if register_3d:
-        for e in energies:
-            if e == ref_e:
-                continue
-            reg3, moved = register_volumes(attenuation[ref_e], attenuation[e])
-            volume_shifts[e] = reg3.shift
-            attenuation[e] = attenuation[e].copy(data=moved)
+    volume_shifts = _register_volumes(attenuation, ref_e, energies) if register_3d else {}
     channels, differences, dec = _elemental_channels(attenuation, elements, method, matrix_elements)
     params = {
         "energies_ev": sorted(energies),

@@ -105,6 +105,53 @@ def composition_to_densities(
     return out
 
 
+def _density_volumes(densities: Mapping[str, Any]) -> tuple[list[str], list[np.ndarray]]:
+    """Element names and float32 volumes, checked to share one (z, n, n) shape."""
+    if not densities:
+        raise ParameterError("densities is empty: give at least one element volume (g/cm^3).")
+    names = list(densities)
+    vols = [np.asarray(densities[el], dtype=np.float32) for el in names]
+    shape = vols[0].shape
+    if len(shape) != 3 or shape[1] != shape[2]:
+        raise ShapeMismatchError(
+            f"density volumes must be (z, n, n) with a square (y, x) plane, got {shape}."
+        )
+    for el, v in zip(names, vols, strict=True):
+        if v.shape != shape:
+            raise ShapeMismatchError(f"density of {el} has shape {v.shape}, expected {shape}.")
+    return names, vols
+
+
+def _shifted(total: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Each projection ``k`` moved by ``shifts[k]`` (cubic spline, edges held)."""
+    moved = np.empty_like(total)
+    for k in range(total.shape[0]):
+        moved[k] = (
+            ndi.shift(total[k], shifts[k], order=3, mode="nearest")
+            if np.any(shifts[k])
+            else total[k]
+        )
+    return moved
+
+
+def _counts(
+    rng: np.random.Generator,
+    line: np.ndarray,
+    flat_mean: np.ndarray,
+    dark_counts: float,
+    n_flats: int,
+    n_darks: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Poisson counts of projections, flats and darks (in this order of random draws)."""
+    nz, n_det = flat_mean.shape
+    counts = rng.poisson(flat_mean[None] * np.exp(-line)) + rng.poisson(dark_counts, line.shape)
+    flats = rng.poisson(flat_mean[None], (n_flats, nz, n_det)) + rng.poisson(
+        dark_counts, (n_flats, nz, n_det)
+    )
+    darks = rng.poisson(dark_counts, (n_darks, nz, n_det))
+    return counts, flats, darks
+
+
 def simulate_projections(
     densities: Mapping[str, Any],
     *,
@@ -164,19 +211,8 @@ def simulate_projections(
     rng = np.random.default_rng(seed)
     voxel = _voxel(spacing)
     sz, _, sx = voxel
-    if not densities:
-        raise ParameterError("densities is empty: give at least one element volume (g/cm^3).")
-    names = list(densities)
-    vols = [np.asarray(densities[el], dtype=np.float32) for el in names]
-    shape = vols[0].shape
-    if len(shape) != 3 or shape[1] != shape[2]:
-        raise ShapeMismatchError(
-            f"density volumes must be (z, n, n) with a square (y, x) plane, got {shape}."
-        )
-    for el, v in zip(names, vols, strict=True):
-        if v.shape != shape:
-            raise ShapeMismatchError(f"density of {el} has shape {v.shape}, expected {shape}.")
-    nz, n, _ = shape
+    names, vols = _density_volumes(densities)
+    nz, n, _ = vols[0].shape
     energies = tuple(float(e) for e in energies_ev)
     ref_e = float(reference_energy_ev) if reference_energy_ev is not None else energies[-1]
     angles = (
@@ -187,12 +223,12 @@ def simulate_projections(
     n_det = n + 2 * int(detector_margin_px)
     centre = (n_det - 1) / 2.0 + float(centre_offset_px)
     # line integrals of each element density, (angle, z, det) in g/cm^3 * px
-    line = {}
-    for el, v in zip(names, vols, strict=True):
-        p = forward_project(
+    line = {
+        el: forward_project(
             np.ascontiguousarray(v.transpose(1, 2, 0)), angles, n_det=n_det, centre=centre
-        )
-        line[el] = p.transpose(0, 2, 1)
+        ).transpose(0, 2, 1)
+        for el, v in zip(names, vols, strict=True)
+    }
     mass_att = attenuation_matrix(energies, names)  # (n_E, n_el) cm^2/g
     px_cm = sx * 1e-4
     yy = np.linspace(-1, 1, nz)[:, None]
@@ -207,19 +243,9 @@ def simulate_projections(
         else:
             sh = rng.uniform(-max_shift_px, max_shift_px, size=(angles.size, 2))
         shifts[energy] = sh
-        moved = np.empty_like(total)
-        for k in range(angles.size):
-            moved[k] = (
-                ndi.shift(total[k], sh[k], order=3, mode="nearest") if np.any(sh[k]) else total[k]
-            )
-        flat_mean = flat_counts * beam
-        counts = rng.poisson(flat_mean[None] * np.exp(-moved)) + rng.poisson(
-            dark_counts, moved.shape
+        counts, flats, darks = _counts(
+            rng, _shifted(total, sh), flat_counts * beam, dark_counts, n_flats, n_darks
         )
-        flats = rng.poisson(flat_mean[None], (n_flats, nz, n_det)) + rng.poisson(
-            dark_counts, (n_flats, nz, n_det)
-        )
-        darks = rng.poisson(dark_counts, (n_darks, nz, n_det))
         out.append(
             make_projections(
                 counts.astype(np.float32),

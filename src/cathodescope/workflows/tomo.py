@@ -338,6 +338,28 @@ def _middle_rows_centre(lines: Any, angles: Any, method: str) -> tuple[float, st
     return found.centre, found.method
 
 
+def _read_input(run: Any, path: Path, **options: Any) -> Any:
+    """Read the projections (lazily where the format allows) and record the inputs."""
+    from cathodescope.io import read_projections
+
+    run.add_input(path)
+    raw = read_projections(path, lazy=True, **options)
+    if options.get("reference") is not None and path.suffix.lower() in (".xrm", ".txrm"):
+        run.add_input(options["reference"], role="reference")
+    return raw
+
+
+def _report_volume(run: Any, volume: Any, title: str, *, slab: int) -> None:
+    """Per-slice statistics (read slab by slab), units, spacing and the middle slice."""
+    from cathodescope.report import plot_volume_slices
+    from cathodescope.tomo import slice_statistics
+
+    run.write_table("slices", slice_statistics(volume, slab=slab))
+    run.results["units"] = volume.attrs["units"]
+    run.results["spacing_um"] = volume.attrs["spacing_um"]
+    run.write_figure("middle_slice", plot_volume_slices({"attenuation": volume}, title))
+
+
 def run_reconstruction(
     input_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -415,38 +437,26 @@ def run_reconstruction(
     -------
     Reconstruction
     """
-    from cathodescope.io import read_projections
-    from cathodescope.report import RunFolder, plot_volume_slices
-    from cathodescope.tomo import preprocess, reconstruct, slice_statistics, volume_spacing
+    from cathodescope.report import RunFolder
+    from cathodescope.tomo import preprocess, reconstruct, volume_spacing
 
     check_choice(volume_format, ("zarr", "h5"), "volume_format")
     path = Path(input_path)
     voxel = volume_spacing(spacing)
     if parameters is None:
-        parameters = {
-            "input": os.fspath(path),
-            "spacing": voxel,
-            "energy_ev": energy_ev,
-            "centre": centre,
-            "centre_method": centre_method,
-            "algorithm": algorithm,
-            "filter": filter_name,
-            "iterations": iterations,
-            "rows": None if rows is None else (rows.start, rows.stop),
-            "slab": slab,
-            "zinger_threshold": zinger_threshold,
-            "ring_width": ring_width,
-            "min_transmission": min_transmission,
-            "volume_format": volume_format,
-        }
+        parameters = {"input": os.fspath(path), "spacing": voxel, "energy_ev": energy_ev}
+        parameters.update(centre=centre, centre_method=centre_method, algorithm=algorithm)
+        parameters.update(filter=filter_name, iterations=iterations, slab=slab)
+        parameters.update(rows=None if rows is None else (rows.start, rows.stop))
+        parameters.update(zinger_threshold=zinger_threshold, ring_width=ring_width)
+        parameters.update(min_transmission=min_transmission, volume_format=volume_format)
     with RunFolder(
         out_dir, command="tomo reconstruct", parameters=parameters, overwrite=overwrite
     ) as run:
-        run.add_input(path)
         with run.timer("read"):
-            raw = read_projections(
+            raw = _read_input(
+                run,
                 path,
-                lazy=True,
                 reference=reference,
                 angles=angles,
                 flats=flats,
@@ -454,11 +464,11 @@ def run_reconstruction(
                 energy_ev=energy_ev,
                 spacing=None if voxel is None else (voxel[0], voxel[2]),
             )
-            if reference is not None and path.suffix.lower() in (".xrm", ".txrm"):
-                run.add_input(reference, role="reference")
         if rows is not None:
             raw = raw.select_rows(rows)
         run.results["energy_ev"] = raw.energy_ev
+        # the -log stack goes to disk slab by slab (never the whole stack in memory); it is kept
+        # in the run folder only with keep_projections
         log_path = (
             run.file("projections_minus_log.h5")
             if keep_projections
@@ -498,11 +508,5 @@ def run_reconstruction(
         if not keep_projections:
             del lines
             log_path.unlink(missing_ok=True)
-        run.write_table("slices", slice_statistics(volume, slab=slab))
-        run.results["units"] = volume.attrs["units"]
-        run.results["spacing_um"] = volume.attrs["spacing_um"]
-        run.write_figure(
-            "middle_slice",
-            plot_volume_slices({"attenuation": volume}, f"{path.name}, centre {centre_px:.2f} px"),
-        )
+        _report_volume(run, volume, f"{path.name}, centre {centre_px:.2f} px", slab=slab)
     return Reconstruction(volume=volume, centre_px=centre_px, centre_method=method, path=run.path)
