@@ -300,6 +300,16 @@ def read_angles_file(path: PathLike) -> np.ndarray:
     """Read projection angles in degrees from a text file (one number per line or per row).
 
     Lines starting with ``#`` are ignored; if rows have several columns the last one is used.
+
+    Parameters
+    ----------
+    path : path
+        Text file.
+
+    Returns
+    -------
+    ndarray, shape (n_angles,)
+        Angles in degrees.
     """
     p = Path(path)
     try:

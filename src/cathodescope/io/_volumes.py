@@ -80,6 +80,11 @@ def as_channel_array(
         Channel name, e.g. ``"Ni"``.
     units : str
         Units of the intensities.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``(y, x)`` or ``(z, y, x)``; coordinates in um when ``spacing`` is given.
     """
     if isinstance(data, xr.DataArray) and spacing is None:
         return data
@@ -208,6 +213,20 @@ def read_channels(
     spacing: float | Sequence[float] | None = None,
 ) -> dict[str, xr.DataArray]:
     """Read one file per channel and check that they describe the same grid.
+
+    Parameters
+    ----------
+    specs : sequence of path
+        One file (or ``file:dataset``) per channel, see :func:`read_channel`.
+    names : sequence of str
+        Channel names in file order.
+    spacing : float or sequence of float, optional
+        Pixel/voxel size in um (array axis order) for the coordinates.
+
+    Returns
+    -------
+    dict of str to xarray.DataArray
+        The channels by name, in file order.
 
     Raises
     ------

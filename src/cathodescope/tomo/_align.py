@@ -89,7 +89,11 @@ def shift_projections(projections: Any, shifts: np.ndarray, *, order: int = 3) -
     Parameters
     ----------
     projections : array-like, shape (n_angles, ny, nx)
+        Projections (any units).
     shifts : ndarray, shape (n_angles, 2) or (2,)
+        ``(dy, dx)`` in pixels per projection (or one for all).
+    order : int
+        Spline order of the interpolation.
 
     Returns
     -------
@@ -223,6 +227,8 @@ def correct_magnification(projections: Any, scale: float, *, order: int = 3) -> 
     projections : array-like, shape (n_angles, ny, nx) or (ny, nx)
     scale : float
         Magnification ratio (> 0).
+    order : int
+        Spline order of the interpolation.
 
     Returns
     -------
@@ -307,6 +313,8 @@ def find_rotation_centre(
         Line integrals.
     angles_deg : ndarray, optional
         Degrees (taken from the DataArray's ``angle`` coordinate if omitted).
+    method : {"auto", "mirror", "sinusoid", "sharpness"}
+        See Methods above.
     rows : slice, optional
         Detector rows used (default all for mirror/sinusoid, the middle row for sharpness).
     search_px : float, optional
@@ -454,10 +462,13 @@ def correct_jitter(
     projections : array-like, shape (n_angles, ny, nx)
         Line integrals.
     angles_deg : ndarray, shape (n_angles,)
+        Degrees.
     centre : float, optional
         Rotation-axis column (pixels).
     iterations : int
         Reprojection rounds (2-5 are usually enough).
+    upsample_factor : int
+        Subpixel precision 1/upsample_factor px of each registration.
 
     Returns
     -------

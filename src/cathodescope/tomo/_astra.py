@@ -44,9 +44,27 @@ def astra_reconstruct_slice(
     Same geometry and units as :func:`fbp` (``parallel_vec`` geometry with the detector shifted so
     that the rotation axis projects on ``centre``).
 
+    Parameters
+    ----------
+    sinogram : ndarray, shape (n_angles, n_det)
+        Line integrals of one slice.
+    angles_deg : ndarray, shape (n_angles,)
+        Degrees.
+    centre : float, optional
+        Rotation-axis column in pixels (default detector centre).
+    size : int, optional
+        Slice side in pixels (default ``n_det``).
+    algorithm : {"FBP", "SIRT"}
+        astra algorithm.
+    iterations : int
+        SIRT iterations.
+    filter_name : str
+        astra FBP filter (``"ram-lak"``, ``"shepp-logan"``, ...).
+
     Returns
     -------
     ndarray, shape (size, size), float32
+        Attenuation in 1/pixel.
     """
     try:
         import astra

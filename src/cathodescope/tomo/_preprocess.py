@@ -85,6 +85,11 @@ def normalize(counts: np.ndarray, flat: np.ndarray, dark: np.ndarray | None = No
         Averaged flat field (counts).
     dark : ndarray, shape (ny, nx), optional
         Averaged dark frame (counts); zero if absent.
+
+    Returns
+    -------
+    ndarray, shape of ``counts``
+        Transmission (dimensionless).
     """
     d = 0.0 if dark is None else dark
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -93,6 +98,18 @@ def normalize(counts: np.ndarray, flat: np.ndarray, dark: np.ndarray | None = No
 
 def minus_log(transmission: np.ndarray, *, where: str = "") -> np.ndarray:
     """Line integrals ``-ln(T)`` of a normalized transmission.
+
+    Parameters
+    ----------
+    transmission : ndarray
+        Flat/dark-normalized transmission (dimensionless).
+    where : str
+        Where the data come from, for the error message (e.g. a file name).
+
+    Returns
+    -------
+    ndarray, same shape, float32
+        ``-ln(T)`` (dimensionless).
 
     Raises
     ------
@@ -128,6 +145,13 @@ def suppress_rings(
         Line integrals.
     width : int
         Width in detector pixels of the median used as the smooth reference (odd, > ring width).
+    axis_angle, axis_det : int
+        Axes of the angles and of the detector columns.
+
+    Returns
+    -------
+    ndarray, same shape
+        Line integrals with the column offsets removed.
     """
     arr = np.asarray(sinograms, dtype=np.float32)
     mean = arr.mean(axis=axis_angle, keepdims=True)

@@ -34,7 +34,23 @@ _ALGORITHMS = ("fbp", "sirt", "astra_fbp", "astra_sirt")
 def check_centre(centre: float | None, n_det: int) -> float:
     """Return the rotation centre (detector column, pixels), checking that it is on the detector.
 
-    ``None`` means the centre of the detector, ``(n_det - 1) / 2``.
+    Parameters
+    ----------
+    centre : float or None
+        Rotation-axis column in pixels; ``None`` means the centre of the detector,
+        ``(n_det - 1) / 2``.
+    n_det : int
+        Detector columns.
+
+    Returns
+    -------
+    float
+        The centre in pixels.
+
+    Raises
+    ------
+    RotationCentreError
+        If the centre is not a number or lies outside the detector.
     """
     if centre is None:
         return (n_det - 1) / 2.0

@@ -183,6 +183,8 @@ def simulate_projections(
     angles_deg : sequence of float, optional
         Projection angles (default ``n_angles`` evenly over [0, 180] degrees, both ends included,
         so 180-degree mirror pairs exist).
+    n_angles : int
+        Number of angles when ``angles_deg`` is not given.
     reference_energy_ev : float, optional
         Energy with no injected shift (default the last, usually the morphology energy).
     flat_counts, dark_counts : float
