@@ -25,7 +25,7 @@ RADIUS = 1.2  # um
 
 def _scans(spacing):
     densities, _ = demo_particle_densities(32, spacing=spacing, radius_um=RADIUS)
-    scans, sim = simulate_projections(
+    scans, _ = simulate_projections(
         densities,
         spacing=spacing,
         energies_ev=edge_energy_pairs(("Ni",))["Ni"],
@@ -77,7 +77,7 @@ def test_config_keys_and_energy_overrides(shared_data, tmp_path):
     cfg = {"_base_dir": str(folder), "scan": [{"file": name}]}
     (scan,) = read_scans(cfg, energies={name: 8323.5})  # no file-name warning: the energy is given
     assert scan.energy_ev == 8323.5
-    with pytest.raises(ParameterError, match="not .*scan.* files"):
+    with pytest.raises(ParameterError, match=r"not \[\[scan\]\] files"):
         read_scans(cfg, energies={"other.xrm": 8000.0})
 
 
@@ -93,3 +93,18 @@ def test_cli_reconstruct_anisotropic_spacing(shared_data, tmp_path):
     assert main([*args, "--out", str(tmp_path / "bad"), "--spacing", "0.2,0.1,0.3"]) == 1
     with pytest.raises(SystemExit):
         main([*args, "--out", str(tmp_path / "old"), "--pixel-size", "0.1"])
+
+
+def test_cli_pipeline_energy_option_is_checked(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text('[[scan]]\nfile = "a.h5"\n')
+    for bad in ("a.h5", "a.h5=zero", "=8000", "a.h5=-5"):
+        with pytest.raises(SystemExit):
+            main(["tomo", "pipeline", str(config), "--out", str(tmp_path / "o"), "--energy", bad])
+    # a well-formed override naming no [[scan]] file is refused before anything is read
+    code = main(
+        ["tomo", "pipeline", str(config), "--out", str(tmp_path / "o"), "--energy", "b.h5=8000"]
+    )
+    assert code == 1
+    failed = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert "--energy names ['b.h5']" in failed["error"]

@@ -161,6 +161,29 @@ def suppress_rings(
     return arr - (mean - smooth)
 
 
+def _flat_and_dark(
+    raw: RawProjections, zinger_threshold: float | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Averaged flat (zingers removed from >= 3 frames) and dark frames, checked against the data."""
+    if raw.flats is None:
+        raise ProjectionGeometryError(
+            f"{raw.source or 'projections'} have no flat-field (white/reference) frames; attach "
+            "them with raw.with_flats(...) or read the reference file."
+        )
+    ny, nx = (int(s) for s in raw.data.shape[1:])
+    flats = np.asarray(getattr(raw.flats, "data", raw.flats), np.float32)
+    if flats.ndim == 3 and flats.shape[1:] != (ny, nx):
+        raise ShapeMismatchError(
+            f"flats are {flats.shape[1:]} (y, x) but the projections are {(ny, nx)}; use reference "
+            "frames recorded with the same binning and region of interest."
+        )
+    if zinger_threshold is not None and flats.ndim == 3 and flats.shape[0] >= 3:
+        flats, _ = remove_zingers(flats, threshold=zinger_threshold, axes=(1, 2))
+    flat = _reference(flats, (ny, nx), "flats")
+    dark = None if raw.darks is None else _reference(raw.darks, (ny, nx), "darks")
+    return flat, dark
+
+
 def preprocess(
     raw: RawProjections,
     *,
@@ -211,23 +234,9 @@ def preprocess(
     import xarray as xr
     from tqdm.auto import tqdm
 
-    if raw.flats is None:
-        raise ProjectionGeometryError(
-            f"{raw.source or 'projections'} have no flat-field (white/reference) frames; attach "
-            "them with raw.with_flats(...) or read the reference file."
-        )
     slab = int(check_positive(slab, "slab"))
     n_ang, ny, nx = (int(s) for s in raw.data.shape)
-    flats = np.asarray(getattr(raw.flats, "data", raw.flats), np.float32)
-    if flats.ndim == 3 and flats.shape[1:] != (ny, nx):
-        raise ShapeMismatchError(
-            f"flats are {flats.shape[1:]} (y, x) but the projections are {(ny, nx)}; use reference "
-            "frames recorded with the same binning and region of interest."
-        )
-    if zinger_threshold is not None and flats.ndim == 3 and flats.shape[0] >= 3:
-        flats, _ = remove_zingers(flats, threshold=zinger_threshold, axes=(1, 2))
-    flat = _reference(flats, (ny, nx), "flats")
-    dark = None if raw.darks is None else _reference(raw.darks, (ny, nx), "darks")
+    flat, dark = _flat_and_dark(raw, zinger_threshold)
     source = raw.data.data
 
     n_zingers = 0
