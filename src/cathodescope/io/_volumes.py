@@ -174,7 +174,9 @@ def read_channel(
 def _read_hdf5(path: Path, inner: str | None) -> np.ndarray:
     import h5py
 
-    with h5py.File(path, "r") as fh:
+    from cathodescope.common.hdf5 import open_h5
+
+    with open_h5(path) as fh:
         if inner is None:
             datasets: list[str] = []
             fh.visititems(

@@ -278,6 +278,7 @@ def preprocess(
     import h5py
 
     from cathodescope.common.atomic import atomic_path
+    from cathodescope.common.hdf5 import open_h5
 
     path = Path(out)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:
@@ -290,6 +291,6 @@ def preprocess(
             sl, block = run_slab(y0)
             dset[:, sl, :] = block
     attrs["n_zingers"] = n_zingers
-    fh = h5py.File(path, "r")
+    fh = open_h5(path, "-log projection")
     lazy = da.from_array(fh["projections"], chunks=(n_ang, min(slab, ny), nx))
     return xr.DataArray(lazy, dims=("angle", "y", "x"), coords=raw.data.coords, attrs=attrs)

@@ -144,9 +144,9 @@ def open_volume(path: str | os.PathLike[str], *, dataset: str = "volume") -> Any
     if p.suffix.lower() == ".zarr":
         arr = da.from_zarr(str(p))
     elif p.suffix.lower() in (".h5", ".hdf5", ".nxs"):
-        import h5py
+        from cathodescope.common.hdf5 import open_h5
 
-        fh = h5py.File(p, "r")  # kept open by the dask graph for lazy reads
+        fh = open_h5(p, "volume")  # kept open by the dask graph for lazy reads
         if dataset not in fh:
             fh.close()
             raise FileFormatError(
