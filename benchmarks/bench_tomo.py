@@ -120,17 +120,17 @@ def bench_end_to_end(n: int, n_angles: int) -> None:
     from cathodescope.tomo import (
         demo_particle_densities,
         edge_energy_pairs,
-        run_pipeline,
         simulate_projections,
     )
+    from cathodescope.workflows.tomo import run_pipeline
 
     spacing = 0.1 * 64 / n  # same physical particle (2.6 um radius) at any size
     t0 = time.perf_counter()
-    densities, truth = demo_particle_densities(n, spacing_um=spacing)
+    densities, truth = demo_particle_densities(n, spacing=spacing)
     energies = [e for pair in edge_energy_pairs(("Mn", "Co", "Ni")).values() for e in pair]
     scans, sim = simulate_projections(
         densities,
-        spacing_um=spacing,
+        spacing=spacing,
         energies_ev=energies,
         n_angles=n_angles,
         flat_counts=1e5,

@@ -106,6 +106,14 @@ class AlignmentError(CathodescopeError, RuntimeError):
     """Registration between energies or volumes failed (no overlap, no contrast)."""
 
 
+class UndersamplingWarning(CathodescopeRunWarning):
+    """Too few projection angles, or too small an angular range, for the detector width."""
+
+
+class EnergyFromFileNameWarning(CathodescopeRunWarning):
+    """A photon energy was taken from a file name because the file itself does not record it."""
+
+
 # --- xas ------------------------------------------------------------------------------------
 
 

@@ -13,8 +13,13 @@ from cathodescope.errors import (
     ParameterError,
     ShapeMismatchError,
 )
-from cathodescope.io import atomic_path, read_channel, read_channels, sha256_file
-from cathodescope.io._volumes import split_dataset_path
+from cathodescope.io import (
+    atomic_path,
+    read_channel,
+    read_channels,
+    sha256_file,
+    split_dataset_path,
+)
 from cathodescope.report import RunFolder
 
 

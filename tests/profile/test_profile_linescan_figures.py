@@ -7,7 +7,7 @@ import pytest
 
 from cathodescope.errors import ParameterError, ShapeMismatchError
 from cathodescope.profile import convex_hull_fill, depth_map, depth_profiles, radial_line_scans
-from cathodescope.report._profile_figures import (
+from cathodescope.report import (
     plot_channel_profiles,
     plot_density,
     plot_depth_slice,

@@ -160,7 +160,7 @@ def test_edge_difference_keeps_negative_values():
 
 def test_pipeline_refuses_element_without_bracketing_pair():
     from cathodescope.errors import MissingMetadataError
-    from cathodescope.io._txm import make_projections
+    from cathodescope.io import make_projections
     from cathodescope.tomo import process_energies
 
     def scan(energy):
@@ -169,7 +169,7 @@ def test_pipeline_refuses_element_without_bracketing_pair():
             [0, 45, 90, 135],
             flats=np.full((3, 8), 1000.0),
             energy_ev=energy,
-            pixel_size_um=0.05,
+            spacing=0.05,
         )
 
     ni_pair = [scan(e) for e in edge_energy_pairs(["Ni"])["Ni"]]

@@ -66,17 +66,17 @@ def _write_fxi(path, scan):
         fh["img_dark"] = scan.darks.values.astype(np.float32)
         fh["angle"] = scan.angles
         fh["X_eng"] = scan.energy_ev / 1000.0  # keV, as FXI stores it
-        fh["Pixel Size"] = f"{scan.pixel_size_um * 1000:.1f}nm"
+        fh["Pixel Size"] = f"{scan.spacing[1] * 1000:.1f}nm"
 
 
 def test_cli_pipeline_from_toml(tmp_path):
     from cathodescope.tomo import demo_particle_densities, edge_energy_pairs, simulate_projections
 
-    densities, _ = demo_particle_densities(48, spacing_um=0.1, radius_um=2.05)
+    densities, _ = demo_particle_densities(48, spacing=0.1, radius_um=2.05)
     energies = [e for pair in edge_energy_pairs(("Ni", "Mn")).values() for e in pair]
     scans, sim = simulate_projections(
         densities,
-        spacing_um=0.1,
+        spacing=0.1,
         energies_ev=energies,
         n_angles=91,
         flat_counts=1e5,

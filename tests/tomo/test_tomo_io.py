@@ -12,7 +12,7 @@ from cathodescope.errors import (
     ShapeMismatchError,
     TruncatedFileError,
 )
-from cathodescope.io._txm import (
+from cathodescope.io import (
     make_projections,
     read_data_exchange,
     read_fxi,
@@ -44,7 +44,7 @@ def test_xradia_real_files(shared_data):
     assert raw.flats.shape == (1, 1024, 1024)
     # metadata from the OLE streams: energy named in the file name, 2x2-binned pixel size
     assert abs(raw.energy_ev - 8353.0) < 0.1
-    assert abs(raw.pixel_size_um - 0.0389) < 1e-3
+    assert abs(raw.spacing[1] - 0.0389) < 1e-3
     np.testing.assert_allclose(raw.angles, [-0.042], atol=1e-4)
     assert raw.metadata["xray_magnification"] == 38.0
     assert raw.data.values.dtype == np.uint16
@@ -86,7 +86,7 @@ def test_fxi_layout(tmp_path, rng):
     _write_fxi(path, rng)
     raw = read_fxi(path)
     assert raw.energy_ev == pytest.approx(8353.0)
-    assert raw.pixel_size_um == pytest.approx(0.0213)
+    assert raw.spacing == pytest.approx((0.0213, 0.0213))
     np.testing.assert_allclose(raw.angles, np.linspace(-90, 90, 5))
     np.testing.assert_allclose(raw.data["x"].values, np.arange(6) * 0.0213)
     assert read_projections(path).flats.shape == (3, 4, 6)
@@ -117,7 +117,7 @@ def test_tiff_stack_with_angles_file(tmp_path, rng):
         tmp_path / "angles.txt",
         flats=tmp_path / "flat.tiff",
         energy_ev=8000.0,
-        pixel_size_um=0.05,
+        spacing=0.05,
     )
     np.testing.assert_array_equal(raw.data.values, data)
     np.testing.assert_allclose(raw.angles, [0, 45, 90, 135])

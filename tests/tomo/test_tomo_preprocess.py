@@ -10,7 +10,7 @@ from cathodescope.errors import (
     ProjectionGeometryError,
     ShapeMismatchError,
 )
-from cathodescope.io._txm import make_projections
+from cathodescope.io import make_projections
 from cathodescope.tomo import (
     fbp,
     forward_project,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.ndimage as ndi
 
-from cathodescope.io._txm import read_data_exchange, read_xradia
+from cathodescope.io import read_data_exchange, read_xradia
 from cathodescope.tomo import (
     astra_reconstruct_slice,
     edge_difference,

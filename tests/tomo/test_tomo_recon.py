@@ -101,8 +101,8 @@ def test_reconstruct_chunked_store_equals_in_memory(tmp_path, suffix):
     angles = np.linspace(0, 180, 60, endpoint=False)
     vol = np.stack([_shepp(n) * (1 + 0.1 * k) for k in range(nz)])  # (z, y, x)
     proj = forward_project(np.ascontiguousarray(vol.transpose(1, 2, 0)), angles).transpose(0, 2, 1)
-    mem = reconstruct(proj, angles, slab=3, pixel_size_um=0.5)
-    disk = reconstruct(proj, angles, slab=3, pixel_size_um=0.5, out=tmp_path / f"v{suffix}")
+    mem = reconstruct(proj, angles, slab=3, spacing=0.5)
+    disk = reconstruct(proj, angles, slab=3, spacing=0.5, out=tmp_path / f"v{suffix}")
     np.testing.assert_allclose(np.asarray(disk.values), mem.values, atol=1e-6)
     assert mem.attrs["units"] == "1/um"
     # 1/um = (1/px) / 0.5 um

@@ -43,7 +43,7 @@ def roundtrip():
     energies = [e for pair in edge_energy_pairs().values() for e in pair]
     scans, sim = simulate_projections(
         densities,
-        spacing_um=SPACING,
+        spacing=SPACING,
         energies_ev=energies,
         n_angles=121,
         flat_counts=1e5,

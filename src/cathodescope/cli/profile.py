@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cathodescope.cli._common import add_out_arguments, open_run, parse_list, parse_spacing
+from cathodescope.cli._common import add_out_arguments, parse_list, parse_spacing
 
 _EPILOG = """\
 examples:
@@ -162,31 +162,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cathodescope.io import read_channel, read_channels
-    from cathodescope.io._volumes import split_dataset_path
-    from cathodescope.profile import analyze_scene
-    from cathodescope.report import write_scene_report
+    """Run :func:`cathodescope.workflows.profile.run_profile` with the parsed options."""
+    from cathodescope.workflows.profile import run_profile
 
     params = {k: v for k, v in vars(args).items() if k != "func"}
-    with open_run(args, "profile", params) as run_folder:
-        with run_folder.timer("read"):
-            channels = read_channels(args.files, args.channels)
-            for path, name in zip(args.files, args.channels, strict=True):
-                run_folder.add_input(split_dataset_path(path)[0], channel=name)
-            segment_on = args.segment_on
-            if segment_on is not None and segment_on not in channels:
-                run_folder.add_input(split_dataset_path(segment_on)[0], role="segmentation image")
-                segment_on = read_channel(segment_on)
-        with run_folder.timer("analysis"):
-            analysis = analyze_scene(
-                channels,
-                spacing=args.spacing,
-                segment_on=segment_on,
-                dilate_um=args.dilate_um,
-                progress=not args.no_progress,
-                **engine_options(args),
-            )
-        with run_folder.timer("report"):
-            write_scene_report(analysis, run_folder, channels=channels)
+    analysis, run_folder = run_profile(
+        args.files,
+        args.channels,
+        args.out,
+        spacing=args.spacing,
+        segment_on=args.segment_on,
+        dilate_um=args.dilate_um,
+        engine=engine_options(args),
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        parameters=params,
+    )
     print(f"{analysis.segmentation.n_particles} particles; tables and figures in {run_folder.path}")
     return 0

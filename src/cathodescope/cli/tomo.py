@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cathodescope.cli._common import add_out_arguments, open_run
+from cathodescope.cli._common import add_out_arguments, parse_spacing
 
 
 def _centre(text: str) -> str | float:
@@ -40,6 +40,41 @@ def _rows(text: str) -> slice:
     return slice(a, b)
 
 
+def _energy_override(text: str) -> tuple[str, float]:
+    name, sep, value = text.rpartition("=")
+    try:
+        energy = float(value)
+    except ValueError:
+        energy = float("nan")
+    if not sep or not name or not energy > 0:
+        raise argparse.ArgumentTypeError(
+            f"--energy must be FILE=EV (a [[scan]] file of the config and its photon energy in "
+            f"eV), got {text!r}"
+        )
+    return name, energy
+
+
+def _spacing3(text: str) -> tuple[float, ...]:
+    values = parse_spacing(text)
+    if len(values) not in (1, 3):
+        raise argparse.ArgumentTypeError(
+            f"--spacing takes one value or three (z,y,x) in um, got {text!r}"
+        )
+    return values
+
+
+def _positive_energy(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(
+            f"--energy must be a photon energy in eV > 0, got {text!r}"
+        )
+    return value
+
+
 def register(subparsers: Any) -> None:
     """Add ``tomo reconstruct`` and ``tomo pipeline``."""
     parser = subparsers.add_parser(
@@ -48,7 +83,12 @@ def register(subparsers: Any) -> None:
         description="Transmission X-ray microscopy tomography.",
     )
     sub = parser.add_subparsers(dest="tomo_command", metavar="SUBCOMMAND")
+    _add_reconstruct(sub)
+    _add_pipeline(sub)
+    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
+
+def _add_reconstruct(sub: Any) -> None:
     rec = sub.add_parser(
         "reconstruct",
         help="reconstruct one raw projection file (Data Exchange, FXI, Xradia, TIFF)",
@@ -63,7 +103,14 @@ def register(subparsers: Any) -> None:
     rec.add_argument("--angles", help="angles file in degrees (TIFF input)")
     rec.add_argument("--flats", help="flat-field TIFF(s) (TIFF input)")
     rec.add_argument("--darks", help="dark TIFF(s) (TIFF input)")
-    rec.add_argument("--pixel-size", type=float, help="pixel size in um (overrides the file)")
+    rec.add_argument(
+        "--spacing",
+        type=_spacing3,
+        help="voxel size in um, one value or z,y,x with y = x (overrides the file's pixel size)",
+    )
+    rec.add_argument(
+        "--energy", type=_positive_energy, help="photon energy in eV (overrides the file)"
+    )
     rec.add_argument(
         "--centre", type=_centre, default="auto", help="rotation-axis column in px or 'auto'"
     )
@@ -102,10 +149,13 @@ def register(subparsers: Any) -> None:
     rec.add_argument("--no-progress", action="store_true", help="hide progress bars")
     rec.set_defaults(func=_reconstruct)
 
+
+def _add_pipeline(sub: Any) -> None:
     pipe = sub.add_parser(
         "pipeline",
         help="raw files per energy -> elemental volumes -> depth profiles (TOML config)",
-        description="Run the whole chain from a TOML config (see cathodescope.tomo.run_pipeline).",
+        description="Run the whole chain from a TOML config (see "
+        "cathodescope.workflows.tomo.run_pipeline).",
     )
     pipe.add_argument("config", help="pipeline TOML file")
     pipe.add_argument("--out", help="run folder (default: [output] dir of the config)")
@@ -113,120 +163,61 @@ def register(subparsers: Any) -> None:
     pipe.add_argument(
         "--volumes", default="zarr", choices=("zarr", "h5", "none"), help="store volumes"
     )
+    pipe.add_argument(
+        "--spacing",
+        type=_spacing3,
+        help="voxel size in um, one value or z,y,x with y = x (overrides the files and "
+        "[processing] spacing)",
+    )
+    pipe.add_argument(
+        "--energy",
+        type=_energy_override,
+        action="append",
+        metavar="FILE=EV",
+        help="photon energy in eV of a [[scan]] file that does not record it (repeatable)",
+    )
     pipe.add_argument("--no-progress", action="store_true", help="hide progress bars")
     pipe.set_defaults(func=_pipeline)
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
 def _reconstruct(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from cathodescope.workflows.tomo import run_reconstruction
 
-    import numpy as np
-    import pandas as pd
-
-    from cathodescope.io._txm import read_projections, read_tiff_stack, read_xradia
-    from cathodescope.tomo import find_rotation_centre, preprocess, reconstruct
-    from cathodescope.tomo._pipeline import _slices_figure
-
-    progress = not args.no_progress
-    path = Path(args.input)
     params = {k: v for k, v in vars(args).items() if k != "func"}
-    with open_run(args, "tomo reconstruct", params) as run:
-        run.add_input(path)
-        with run.timer("read"):
-            if path.suffix.lower() in (".xrm", ".txrm"):
-                raw = read_xradia(path, reference=args.reference)
-                if args.reference:
-                    run.add_input(args.reference, role="reference")
-            elif path.suffix.lower() in (".tif", ".tiff") or path.is_dir():
-                raw = read_tiff_stack(path, args.angles, flats=args.flats, darks=args.darks)
-            else:
-                raw = read_projections(path, lazy=True)
-        if args.pixel_size is not None:
-            from dataclasses import replace
-
-            raw = replace(raw, pixel_size_um=args.pixel_size)
-        if args.rows is not None:
-            from dataclasses import replace
-
-            rows = args.rows
-            raw = replace(
-                raw,
-                data=raw.data.isel(y=rows),
-                flats=None if raw.flats is None else raw.flats.isel(y=rows),
-                darks=None if raw.darks is None else raw.darks.isel(y=rows),
-            )
-        # the -log stack goes to disk slab by slab (never the whole stack in memory); it is kept
-        # in the run folder only with --keep-projections
-        log_path = (
-            run.file("projections_minus_log.h5")
-            if args.keep_projections
-            else run.path / ".projections_minus_log.tmp.h5"
-        )
-        with run.timer("preprocess"):
-            lines = preprocess(
-                raw,
-                zinger_threshold=args.zinger_threshold,
-                ring_width=args.ring_width or None,
-                min_transmission=args.min_transmission,
-                slab=args.slab,
-                out=log_path,
-                progress=progress,
-            )
-        run.results["n_zingers"] = lines.attrs.get("n_zingers")
-        with run.timer("centre"):
-            if args.centre == "auto":  # from at most 16 rows around the middle of the detector
-                mid, ny = lines.shape[1] // 2, lines.shape[1]
-                rows = slice(max(0, mid - 8), min(ny, mid + 8))
-                found = find_rotation_centre(
-                    np.asarray(lines[:, rows, :].values), raw.angles, method=args.centre_method
-                )
-                centre, method = found.centre, found.method
-            else:
-                centre, method = float(args.centre), "given"
-        run.results["rotation_centre_px"] = centre
-        run.results["centre_method"] = method
-        suffix = ".zarr" if args.volume_format == "zarr" else ".h5"
-        with run.timer("reconstruct"):
-            volume = reconstruct(
-                lines,
-                raw.angles,
-                centre=centre,
-                algorithm=args.algorithm,
-                filter_name=args.filter,
-                iterations=args.iterations,
-                slab=args.slab,
-                pixel_size_um=raw.pixel_size_um,
-                out=run.file("volume" + suffix),
-                progress=progress,
-            )
-        if not args.keep_projections:
-            del lines
-            log_path.unlink(missing_ok=True)
-        values = np.asarray(volume.values)
-        stats = pd.DataFrame(
-            {
-                "z_index": np.arange(values.shape[0]),
-                "mean": values.mean(axis=(1, 2)),
-                "std": values.std(axis=(1, 2)),
-                "min": values.min(axis=(1, 2)),
-                "max": values.max(axis=(1, 2)),
-            }
-        )
-        run.write_table("slices", stats)
-        run.results["units"] = volume.attrs["units"]
-        run.write_figure(
-            "middle_slice",
-            _slices_figure({"attenuation": volume}, f"{path.name}, centre {centre:.2f} px"),
-        )
-        print(
-            f"volume {values.shape} ({volume.attrs['units']}) written to {run.path}; centre {centre:.2f} px ({method})"
-        )
+    rec = run_reconstruction(
+        args.input,
+        args.out,
+        reference=args.reference,
+        angles=args.angles,
+        flats=args.flats,
+        darks=args.darks,
+        spacing=args.spacing,
+        energy_ev=args.energy,
+        centre=args.centre,
+        centre_method=args.centre_method,
+        algorithm=args.algorithm,
+        filter_name=args.filter,
+        iterations=args.iterations,
+        rows=args.rows,
+        slab=args.slab,
+        zinger_threshold=args.zinger_threshold,
+        ring_width=args.ring_width or None,
+        min_transmission=args.min_transmission,
+        volume_format=args.volume_format,
+        keep_projections=args.keep_projections,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        parameters=params,
+    )
+    print(
+        f"volume {tuple(rec.volume.shape)} ({rec.volume.attrs['units']}) written to {rec.path}; "
+        f"centre {rec.centre_px:.2f} px ({rec.centre_method})"
+    )
     return 0
 
 
 def _pipeline(args: argparse.Namespace) -> int:
-    from cathodescope.tomo import run_pipeline
+    from cathodescope.workflows.tomo import run_pipeline
 
     result, analysis = run_pipeline(
         args.config,
@@ -234,6 +225,8 @@ def _pipeline(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=not args.no_progress,
         save_volumes=args.volumes,
+        spacing=args.spacing,
+        energies=dict(args.energy or []),
     )
     print(
         f"{analysis.segmentation.n_particles} particle(s); centre {result.centre.centre:.2f} px; "

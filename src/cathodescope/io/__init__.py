@@ -29,14 +29,17 @@ from cathodescope.io._txm import (
     RawProjections,
     make_projections,
     read_angles_file,
-    read_data_exchange,
-    read_fxi,
     read_projections,
     read_tiff_stack,
-    read_xradia,
 )
+from cathodescope.io._txm_hdf5 import read_data_exchange, read_fxi
 from cathodescope.io._uxd import read_uxd
-from cathodescope.io._volumes import as_channel_array, read_channel, read_channels
+from cathodescope.io._volumes import (
+    as_channel_array,
+    read_channel,
+    read_channels,
+    split_dataset_path,
+)
 from cathodescope.io._xas import (
     AthenaGroup,
     read_athena,
@@ -46,6 +49,7 @@ from cathodescope.io._xas import (
     resolve_energy_units,
     write_athena_json,
 )
+from cathodescope.io._xradia import energy_from_file_name, read_xradia
 from cathodescope.io._xrd import PATTERN_FORMATS, detect_pattern_format, read_pattern, read_series
 from cathodescope.io._xrf import (
     read_maps_h5,
@@ -69,6 +73,7 @@ __all__ = [
     "atomic_write_text",
     "build_cycling_table",
     "detect_pattern_format",
+    "energy_from_file_name",
     "join_cycling_tables",
     "make_pattern",
     "make_projections",
@@ -110,6 +115,7 @@ __all__ = [
     "read_xy",
     "resolve_energy_units",
     "sha256_file",
+    "split_dataset_path",
     "write_athena_json",
     "write_pyxrf_h5",
 ]

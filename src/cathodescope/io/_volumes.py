@@ -25,6 +25,22 @@ def split_dataset_path(spec: str | os.PathLike[str]) -> tuple[Path, str | None]:
     """Split ``file.h5:/group/data`` into ``(Path("file.h5"), "/group/data")``.
 
     A plain path returns ``(path, None)``. Windows drive letters (``C:\\...``) are not split.
+
+    Parameters
+    ----------
+    spec : str or path
+        ``file`` or ``file:dataset``.
+
+    Returns
+    -------
+    (pathlib.Path, str or None)
+        The container file and the dataset inside it (None for a plain path).
+
+    Examples
+    --------
+    >>> path, dataset = split_dataset_path("scan.h5:/exchange/ni")
+    >>> path.name, dataset
+    ('scan.h5', '/exchange/ni')
     """
     text = os.fspath(spec)
     head, sep, tail = text.rpartition(":")
@@ -64,6 +80,11 @@ def as_channel_array(
         Channel name, e.g. ``"Ni"``.
     units : str
         Units of the intensities.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``(y, x)`` or ``(z, y, x)``; coordinates in um when ``spacing`` is given.
     """
     if isinstance(data, xr.DataArray) and spacing is None:
         return data
@@ -153,7 +174,9 @@ def read_channel(
 def _read_hdf5(path: Path, inner: str | None) -> np.ndarray:
     import h5py
 
-    with h5py.File(path, "r") as fh:
+    from cathodescope.common.hdf5 import open_h5
+
+    with open_h5(path) as fh:
         if inner is None:
             datasets: list[str] = []
             fh.visititems(
@@ -192,6 +215,20 @@ def read_channels(
     spacing: float | Sequence[float] | None = None,
 ) -> dict[str, xr.DataArray]:
     """Read one file per channel and check that they describe the same grid.
+
+    Parameters
+    ----------
+    specs : sequence of path
+        One file (or ``file:dataset``) per channel, see :func:`read_channel`.
+    names : sequence of str
+        Channel names in file order.
+    spacing : float or sequence of float, optional
+        Pixel/voxel size in um (array axis order) for the coordinates.
+
+    Returns
+    -------
+    dict of str to xarray.DataArray
+        The channels by name, in file order.
 
     Raises
     ------

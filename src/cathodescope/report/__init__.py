@@ -1,7 +1,8 @@
 """Reporting: run folders with manifest, tables and figures, and the HTML sample report.
 
-The figure functions are loaded on first use so that ``import cathodescope.report`` does not
-import matplotlib.
+One private module per family of figures (``_profiles``, ``_tomo``, ``_xrd``, ...), drawn with
+matplotlib's object API. The figure functions are loaded on first use so that
+``import cathodescope.report`` does not import matplotlib.
 """
 
 from typing import Any
@@ -13,9 +14,19 @@ from cathodescope.report._runs import RunRecord, Sample, load_run, read_sample_f
 from cathodescope.report._scene import write_scene_report
 from cathodescope.report._summary import key_numbers
 
-_FIGURES = ("plot_channel_profiles", "plot_density", "plot_depth_slice", "plot_ratio_profile")
-_XRD_FIGURES = ("plot_heating_contour", "plot_peak_fits", "plot_williamson_hall")
-_THERMAL_FIGURES = ("plot_gas_release",)
+# public figure function -> private module that draws it
+_FIGURES = {
+    "plot_channel_profiles": "_profiles",
+    "plot_density": "_profiles",
+    "plot_depth_slice": "_profiles",
+    "plot_ratio_profile": "_profiles",
+    "plot_registration": "_tomo",
+    "plot_volume_slices": "_tomo",
+    "plot_heating_contour": "_xrd",
+    "plot_peak_fits": "_xrd",
+    "plot_williamson_hall": "_xrd",
+    "plot_gas_release": "_thermal",
+}
 
 __all__ = [
     "RunFolder",
@@ -31,22 +42,12 @@ __all__ = [
     "write_sample_pages",
     "write_scene_report",
     *_FIGURES,
-    *_XRD_FIGURES,
-    *_THERMAL_FIGURES,
 ]
 
 
 def __getattr__(name: str) -> Any:
     if name in _FIGURES:
-        from cathodescope.report import _profile_figures
+        import importlib
 
-        return getattr(_profile_figures, name)
-    if name in _XRD_FIGURES:
-        from cathodescope.report import _xrd
-
-        return getattr(_xrd, name)
-    if name in _THERMAL_FIGURES:
-        from cathodescope.report import _thermal
-
-        return getattr(_thermal, name)
+        return getattr(importlib.import_module(f"cathodescope.report.{_FIGURES[name]}"), name)
     raise AttributeError(f"module 'cathodescope.report' has no attribute {name!r}")

@@ -76,7 +76,7 @@ def _largest_particles(analysis: Any, count: int) -> list[int]:
 def _write_figures(
     analysis: Any, run: RunFolder, channels: Mapping[str, Any] | None, count: int
 ) -> None:
-    from cathodescope.report import _profile_figures as figs
+    from cathodescope.report import _profiles as figs
 
     depth = analysis.depth
     first = str(depth.profiles["channel"].iloc[0])
@@ -99,7 +99,7 @@ def _write_figures(
 def _slice_figure(analysis: Any, channels: Mapping[str, Any], pid: int, box: tuple[slice, ...]):
     """Slice through the particle's centroid: intensity, mask and hull outlines, depth map."""
     from cathodescope.profile import convex_hull_fill, depth_map
-    from cathodescope.report import _profile_figures as figs
+    from cathodescope.report import _profiles as figs
 
     labels = np.asarray(analysis.segmentation.labels)
     box = tuple(

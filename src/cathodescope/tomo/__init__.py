@@ -1,9 +1,13 @@
-"""TXM tomography: raw projections -> aligned elemental volumes -> depth profiles.
+"""TXM tomography: raw projections -> aligned elemental volumes.
 
 Pre-processing (flat/dark normalization, zingers, -log, rings), per-angle registration between
 energies, rotation centre, jitter correction, reconstruction (our batched numba FBP/SIRT, astra
-as reference), 3D registration, K-edge differences and xraydb-based decomposition into element
-densities, a forward simulator, and the config-driven pipeline behind ``cathodescope tomo``.
+as reference) slab by slab into chunked stores, 3D registration, K-edge differences and
+xraydb-based decomposition into element densities (:func:`process_energies` chains them), and a
+forward simulator with ground truth. The config-driven run folders (``cathodescope tomo``) are
+in :mod:`cathodescope.workflows.tomo`.
+
+Spacing is ``(z, y, x)`` in um: ``z`` the detector row pitch, ``y == x`` the column pitch.
 """
 
 from cathodescope.tomo._align import (
@@ -17,6 +21,7 @@ from cathodescope.tomo._align import (
     register_volumes,
     shift_projections,
 )
+from cathodescope.tomo._astra import astra_reconstruct_slice
 from cathodescope.tomo._elements import (
     Decomposition,
     EdgePair,
@@ -26,15 +31,7 @@ from cathodescope.tomo._elements import (
     edge_energy_pairs,
     edge_pair,
 )
-from cathodescope.tomo._pipeline import (
-    ElementalVolumes,
-    demo_particle_densities,
-    load_config,
-    process_energies,
-    run_demo_from_projections,
-    run_pipeline,
-    true_depth_ratios,
-)
+from cathodescope.tomo._energies import ElementalVolumes, process_energies
 from cathodescope.tomo._preprocess import (
     minus_log,
     normalize,
@@ -43,22 +40,24 @@ from cathodescope.tomo._preprocess import (
     suppress_rings,
 )
 from cathodescope.tomo._recon import (
+    angular_sampling_problems,
     angular_weights,
-    astra_reconstruct_slice,
     backproject,
     check_centre,
     fbp,
     filter_sinogram,
     forward_project,
-    reconstruct,
     sirt,
 )
 from cathodescope.tomo._simulate import (
     SimulationTruth,
     composition_to_densities,
+    demo_particle_densities,
     simulate_projections,
+    true_depth_ratios,
 )
-from cathodescope.tomo._store import open_volume
+from cathodescope.tomo._stack import reconstruct, reconstruct_batch, volume_spacing
+from cathodescope.tomo._store import open_volume, slice_statistics, write_volume
 
 __all__ = [
     "CentreResult",
@@ -68,6 +67,7 @@ __all__ = [
     "ProjectionRegistration",
     "SimulationTruth",
     "VolumeRegistration",
+    "angular_sampling_problems",
     "angular_weights",
     "astra_reconstruct_slice",
     "attenuation_matrix",
@@ -85,21 +85,22 @@ __all__ = [
     "filter_sinogram",
     "find_rotation_centre",
     "forward_project",
-    "load_config",
     "minus_log",
     "normalize",
     "open_volume",
     "preprocess",
     "process_energies",
     "reconstruct",
+    "reconstruct_batch",
     "register_projections",
     "register_volumes",
     "remove_zingers",
-    "run_demo_from_projections",
-    "run_pipeline",
     "shift_projections",
     "simulate_projections",
     "sirt",
+    "slice_statistics",
     "suppress_rings",
     "true_depth_ratios",
+    "volume_spacing",
+    "write_volume",
 ]

@@ -89,7 +89,11 @@ def shift_projections(projections: Any, shifts: np.ndarray, *, order: int = 3) -
     Parameters
     ----------
     projections : array-like, shape (n_angles, ny, nx)
+        Projections (any units).
     shifts : ndarray, shape (n_angles, 2) or (2,)
+        ``(dy, dx)`` in pixels per projection (or one for all).
+    order : int
+        Spline order of the interpolation.
 
     Returns
     -------
@@ -223,6 +227,8 @@ def correct_magnification(projections: Any, scale: float, *, order: int = 3) -> 
     projections : array-like, shape (n_angles, ny, nx) or (ny, nx)
     scale : float
         Magnification ratio (> 0).
+    order : int
+        Spline order of the interpolation.
 
     Returns
     -------
@@ -307,6 +313,8 @@ def find_rotation_centre(
         Line integrals.
     angles_deg : ndarray, optional
         Degrees (taken from the DataArray's ``angle`` coordinate if omitted).
+    method : {"auto", "mirror", "sinusoid", "sharpness"}
+        See Methods above.
     rows : slice, optional
         Detector rows used (default all for mirror/sinusoid, the middle row for sharpness).
     search_px : float, optional
@@ -342,63 +350,79 @@ def find_rotation_centre(
         method = "mirror" if len(pairs) >= 3 else "sharpness"
     sel = arr[:, rows, :] if rows is not None else arr
     if method == "mirror":
-        from skimage.registration import phase_cross_correlation
-
-        if not pairs:
-            raise RotationCentreError(
-                "no projections 180 degrees apart (within tol_deg); use method='sharpness' or "
-                "'sinusoid'."
-            )
-        estimates = []
-        for i, j in pairs:
-            a = sel[i]
-            b = sel[j][:, ::-1]
-            shift, _, _ = phase_cross_correlation(a, b, upsample_factor=100, normalization=None)
-            # flipped opposite view: b[i] = a[i + 2c - (nx - 1)], so the shift registering b
-            # onto a is 2c - (nx - 1)
-            estimates.append(((nx - 1) + shift[1]) / 2.0)
-        est = np.asarray(estimates)
-        centre = float(np.median(est))
-        details = {"n_pairs": len(pairs), "spread_px": float(est.std()) if est.size > 1 else 0.0}
+        centre, details = _centre_mirror(sel, pairs)
     elif method == "sinusoid":
-        profile = sel.sum(axis=1)  # (n_angles, nx)
-        mass = profile.sum(axis=1)
-        if np.any(mass <= 0):
-            raise RotationCentreError(
-                "some projections have no absorption; 'sinusoid' needs the sample in view."
-            )
-        com = (profile * np.arange(nx)).sum(axis=1) / mass
-        theta = np.radians(angles)
-        design = np.stack([np.ones_like(theta), np.cos(theta), np.sin(theta)], axis=1)
-        coef, *_ = np.linalg.lstsq(design, com, rcond=None)
-        centre = float(coef[0])
-        resid = com - design @ coef
-        details = {"rms_residual_px": float(np.sqrt(np.mean(resid**2)))}
+        centre, details = _centre_sinusoid(sel, angles)
     else:
         row = sel[:, sel.shape[1] // 2, :] if rows is None else sel.mean(axis=1)
-        half = search_px if search_px is not None else nx / 4.0
-        # coarse search on a detector binned to <= ~128 px, then 0.5 px and 0.1 px refinements
-        b = max(1, nx // 128)
-        nb = nx // b
-        binned = row[:, : nb * b].reshape(row.shape[0], nb, b).mean(axis=2)
-        mid_b = (nb - 1) / 2.0
-        coarse_b = np.arange(
-            max(0.0, mid_b - half / b), min(nb - 1.0, mid_b + half / b) + 1e-9, 1.0
-        )
-        vals = _entropy_of_centres(binned, angles, coarse_b)
-        coarse = coarse_b * b + (b - 1) / 2.0
-        best = coarse[int(np.argmin(vals))]
-        for step, width in ((0.5, float(b)), (0.1, 0.5)):
-            trial = np.arange(max(0.0, best - width), min(nx - 1.0, best + width) + 1e-9, step)
-            best = float(trial[int(np.argmin(_entropy_of_centres(row, angles, trial)))])
-        centre = best
-        details = {"coarse_centres": coarse.tolist(), "coarse_entropy": vals.tolist()}
+        centre, details = _centre_sharpness(row, angles, search_px)
     if not (0 <= centre <= nx - 1):
         raise RotationCentreError(
             f"rotation centre found at {centre:.2f} px, outside the detector (0..{nx - 1}); the "
             "projections may not cover the rotation axis: give the centre explicitly."
         )
     return CentreResult(centre=centre, method=method, details=details)
+
+
+def _centre_mirror(sel: np.ndarray, pairs: list) -> tuple[float, dict[str, Any]]:
+    """Median centre of the opposite-view pairs registered after flipping one of them."""
+    from skimage.registration import phase_cross_correlation
+
+    if not pairs:
+        raise RotationCentreError(
+            "no projections 180 degrees apart (within tol_deg); use method='sharpness' or "
+            "'sinusoid'."
+        )
+    nx = sel.shape[2]
+    estimates = []
+    for i, j in pairs:
+        a = sel[i]
+        b = sel[j][:, ::-1]
+        shift, _, _ = phase_cross_correlation(a, b, upsample_factor=100, normalization=None)
+        # flipped opposite view: b[i] = a[i + 2c - (nx - 1)], so the shift registering b
+        # onto a is 2c - (nx - 1)
+        estimates.append(((nx - 1) + shift[1]) / 2.0)
+    est = np.asarray(estimates)
+    details = {"n_pairs": len(pairs), "spread_px": float(est.std()) if est.size > 1 else 0.0}
+    return float(np.median(est)), details
+
+
+def _centre_sinusoid(sel: np.ndarray, angles: np.ndarray) -> tuple[float, dict[str, Any]]:
+    """Centre of the sinusoid fitted to the centre of mass of each projection."""
+    nx = sel.shape[2]
+    profile = sel.sum(axis=1)  # (n_angles, nx)
+    mass = profile.sum(axis=1)
+    if np.any(mass <= 0):
+        raise RotationCentreError(
+            "some projections have no absorption; 'sinusoid' needs the sample in view."
+        )
+    com = (profile * np.arange(nx)).sum(axis=1) / mass
+    theta = np.radians(angles)
+    design = np.stack([np.ones_like(theta), np.cos(theta), np.sin(theta)], axis=1)
+    coef, *_ = np.linalg.lstsq(design, com, rcond=None)
+    resid = com - design @ coef
+    return float(coef[0]), {"rms_residual_px": float(np.sqrt(np.mean(resid**2)))}
+
+
+def _centre_sharpness(
+    row: np.ndarray, angles: np.ndarray, search_px: float | None
+) -> tuple[float, dict[str, Any]]:
+    """Centre minimising the histogram entropy of the reconstructed row (coarse to fine)."""
+    nx = row.shape[1]
+    half = search_px if search_px is not None else nx / 4.0
+    # coarse search on a detector binned to <= ~128 px, then 0.5 px and 0.1 px refinements
+    b = max(1, nx // 128)
+    nb = nx // b
+    binned = row[:, : nb * b].reshape(row.shape[0], nb, b).mean(axis=2)
+    mid_b = (nb - 1) / 2.0
+    coarse_b = np.arange(max(0.0, mid_b - half / b), min(nb - 1.0, mid_b + half / b) + 1e-9, 1.0)
+    vals = _entropy_of_centres(binned, angles, coarse_b)
+    coarse = coarse_b * b + (b - 1) / 2.0
+    best = coarse[int(np.argmin(vals))]
+    for step, width in ((0.5, float(b)), (0.1, 0.5)):
+        trial = np.arange(max(0.0, best - width), min(nx - 1.0, best + width) + 1e-9, step)
+        best = float(trial[int(np.argmin(_entropy_of_centres(row, angles, trial)))])
+    return best, {"coarse_centres": coarse.tolist(), "coarse_entropy": vals.tolist()}
 
 
 def _entropy_of_centres(row: np.ndarray, angles: np.ndarray, centres: np.ndarray) -> np.ndarray:
@@ -454,10 +478,13 @@ def correct_jitter(
     projections : array-like, shape (n_angles, ny, nx)
         Line integrals.
     angles_deg : ndarray, shape (n_angles,)
+        Degrees.
     centre : float, optional
         Rotation-axis column (pixels).
     iterations : int
         Reprojection rounds (2-5 are usually enough).
+    upsample_factor : int
+        Subpixel precision 1/upsample_factor px of each registration.
 
     Returns
     -------

@@ -68,6 +68,11 @@ def edge_pair(
     edges : sequence of str
         Edge names considered.
 
+    Returns
+    -------
+    EdgePair
+        Element, edge name, edge energy (xraydb) and the two energies.
+
     Raises
     ------
     EdgeBracketError
@@ -156,7 +161,20 @@ def edge_difference(below: Any, above: Any, *, pair: EdgePair | None = None) -> 
 
 
 def attenuation_matrix(energies_ev: Sequence[float], elements: Sequence[str]) -> np.ndarray:
-    """Mass attenuation coefficients (cm^2/g, xraydb Elam, total) shape (n_energies, n_elements)."""
+    """Mass attenuation coefficients (xraydb Elam, total) of elements at energies.
+
+    Parameters
+    ----------
+    energies_ev : sequence of float
+        Photon energies in eV.
+    elements : sequence of str
+        Element symbols.
+
+    Returns
+    -------
+    ndarray, shape (n_energies, n_elements)
+        Mass attenuation coefficients in cm^2/g.
+    """
     import xraydb
 
     e = np.asarray(energies_ev, dtype=float)
@@ -265,7 +283,7 @@ def decompose(
     if factor is None:
         raise ParameterError(
             f"attenuation units {units!r} not understood; expected '1/um', '1/cm' or '1/m' "
-            "(reconstruct with pixel_size_um= to get 1/um)."
+            "(reconstruct with spacing= to get 1/um)."
         )
     mat = attenuation_matrix(energies, names)  # (n_E, n_k) cm^2/g
     mu = np.stack(arrays).reshape(len(energies), -1) * factor  # 1/cm

@@ -21,7 +21,7 @@ from cathodescope.errors import (
     ProjectionGeometryError,
     ShapeMismatchError,
 )
-from cathodescope.io._txm import RawProjections
+from cathodescope.io import RawProjections
 
 
 def _reference(frames: Any, shape: tuple[int, int], name: str) -> np.ndarray:
@@ -85,6 +85,11 @@ def normalize(counts: np.ndarray, flat: np.ndarray, dark: np.ndarray | None = No
         Averaged flat field (counts).
     dark : ndarray, shape (ny, nx), optional
         Averaged dark frame (counts); zero if absent.
+
+    Returns
+    -------
+    ndarray, shape of ``counts``
+        Transmission (dimensionless).
     """
     d = 0.0 if dark is None else dark
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -93,6 +98,18 @@ def normalize(counts: np.ndarray, flat: np.ndarray, dark: np.ndarray | None = No
 
 def minus_log(transmission: np.ndarray, *, where: str = "") -> np.ndarray:
     """Line integrals ``-ln(T)`` of a normalized transmission.
+
+    Parameters
+    ----------
+    transmission : ndarray
+        Flat/dark-normalized transmission (dimensionless).
+    where : str
+        Where the data come from, for the error message (e.g. a file name).
+
+    Returns
+    -------
+    ndarray, same shape, float32
+        ``-ln(T)`` (dimensionless).
 
     Raises
     ------
@@ -128,6 +145,13 @@ def suppress_rings(
         Line integrals.
     width : int
         Width in detector pixels of the median used as the smooth reference (odd, > ring width).
+    axis_angle, axis_det : int
+        Axes of the angles and of the detector columns.
+
+    Returns
+    -------
+    ndarray, same shape
+        Line integrals with the column offsets removed.
     """
     arr = np.asarray(sinograms, dtype=np.float32)
     mean = arr.mean(axis=axis_angle, keepdims=True)
@@ -135,6 +159,29 @@ def suppress_rings(
     size[axis_det] = int(width)
     smooth = ndi.median_filter(mean, size=tuple(size), mode="nearest")
     return arr - (mean - smooth)
+
+
+def _flat_and_dark(
+    raw: RawProjections, zinger_threshold: float | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Averaged flat (zingers removed from >= 3 frames) and dark frames, checked against the data."""
+    if raw.flats is None:
+        raise ProjectionGeometryError(
+            f"{raw.source or 'projections'} have no flat-field (white/reference) frames; attach "
+            "them with raw.with_flats(...) or read the reference file."
+        )
+    ny, nx = (int(s) for s in raw.data.shape[1:])
+    flats = np.asarray(getattr(raw.flats, "data", raw.flats), np.float32)
+    if flats.ndim == 3 and flats.shape[1:] != (ny, nx):
+        raise ShapeMismatchError(
+            f"flats are {flats.shape[1:]} (y, x) but the projections are {(ny, nx)}; use reference "
+            "frames recorded with the same binning and region of interest."
+        )
+    if zinger_threshold is not None and flats.ndim == 3 and flats.shape[0] >= 3:
+        flats, _ = remove_zingers(flats, threshold=zinger_threshold, axes=(1, 2))
+    flat = _reference(flats, (ny, nx), "flats")
+    dark = None if raw.darks is None else _reference(raw.darks, (ny, nx), "darks")
+    return flat, dark
 
 
 def preprocess(
@@ -187,23 +234,9 @@ def preprocess(
     import xarray as xr
     from tqdm.auto import tqdm
 
-    if raw.flats is None:
-        raise ProjectionGeometryError(
-            f"{raw.source or 'projections'} have no flat-field (white/reference) frames; attach "
-            "them with raw.with_flats(...) or read the reference file."
-        )
     slab = int(check_positive(slab, "slab"))
     n_ang, ny, nx = (int(s) for s in raw.data.shape)
-    flats = np.asarray(getattr(raw.flats, "data", raw.flats), np.float32)
-    if flats.ndim == 3 and flats.shape[1:] != (ny, nx):
-        raise ShapeMismatchError(
-            f"flats are {flats.shape[1:]} (y, x) but the projections are {(ny, nx)}; use reference "
-            "frames recorded with the same binning and region of interest."
-        )
-    if zinger_threshold is not None and flats.ndim == 3 and flats.shape[0] >= 3:
-        flats, _ = remove_zingers(flats, threshold=zinger_threshold, axes=(1, 2))
-    flat = _reference(flats, (ny, nx), "flats")
-    dark = None if raw.darks is None else _reference(raw.darks, (ny, nx), "darks")
+    flat, dark = _flat_and_dark(raw, zinger_threshold)
     source = raw.data.data
 
     n_zingers = 0
@@ -245,6 +278,7 @@ def preprocess(
     import h5py
 
     from cathodescope.common.atomic import atomic_path
+    from cathodescope.common.hdf5 import open_h5
 
     path = Path(out)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:
@@ -257,6 +291,6 @@ def preprocess(
             sl, block = run_slab(y0)
             dset[:, sl, :] = block
     attrs["n_zingers"] = n_zingers
-    fh = h5py.File(path, "r")
+    fh = open_h5(path, "-log projection")
     lazy = da.from_array(fh["projections"], chunks=(n_ang, min(slab, ny), nx))
     return xr.DataArray(lazy, dims=("angle", "y", "x"), coords=raw.data.coords, attrs=attrs)

@@ -3,26 +3,19 @@
 All functions use the geometry documented in :mod:`cathodescope.tomo._kernels` (astra's
 ``parallel`` convention). Angles are in degrees; the rotation centre is a detector column index
 (pixels, ``(n_det - 1) / 2`` when the axis is centred); reconstructed values are in inverse
-detector pixels (multiply by ``1 / pixel_size_um`` for 1/um), which :func:`reconstruct` does when
-it knows the pixel size.
+detector pixels (divide by the detector column pitch in um for 1/um), which
+:func:`cathodescope.tomo.reconstruct` does when it knows the spacing.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import scipy.fft
 
-from cathodescope._validation import check_choice, check_finite, check_positive
+from cathodescope._validation import check_choice, check_finite
 from cathodescope.errors import (
     ParameterError,
     ProjectionGeometryError,
@@ -41,7 +34,23 @@ _ALGORITHMS = ("fbp", "sirt", "astra_fbp", "astra_sirt")
 def check_centre(centre: float | None, n_det: int) -> float:
     """Return the rotation centre (detector column, pixels), checking that it is on the detector.
 
-    ``None`` means the centre of the detector, ``(n_det - 1) / 2``.
+    Parameters
+    ----------
+    centre : float or None
+        Rotation-axis column in pixels; ``None`` means the centre of the detector,
+        ``(n_det - 1) / 2``.
+    n_det : int
+        Detector columns.
+
+    Returns
+    -------
+    float
+        The centre in pixels.
+
+    Raises
+    ------
+    RotationCentreError
+        If the centre is not a number or lies outside the detector.
     """
     if centre is None:
         return (n_det - 1) / 2.0
@@ -85,6 +94,57 @@ def angular_weights(angles_deg: np.ndarray) -> np.ndarray:
     weights = np.empty_like(w_sorted)
     weights[order] = w_sorted
     return weights
+
+
+def angular_sampling_problems(angles_deg: np.ndarray, n_det: int) -> list[str]:
+    """Say what is wrong with an angle set for a detector of ``n_det`` columns, if anything.
+
+    Two rules of thumb of parallel-beam tomography are checked: the angles should span about
+    180 degrees (modulo 180; a smaller range leaves a missing wedge), and their number should
+    not be far below ``pi / 2 * n_det`` (the angular Nyquist criterion; streaks appear well
+    before 10x below it).
+
+    Parameters
+    ----------
+    angles_deg : ndarray, shape (n_angles,)
+        Projection angles in degrees.
+    n_det : int
+        Detector columns (pixels).
+
+    Returns
+    -------
+    list of str
+        One sentence per problem (empty when the sampling is adequate).
+
+    Examples
+    --------
+    >>> angular_sampling_problems(np.linspace(0, 180, 400, endpoint=False), 256)
+    []
+    >>> len(angular_sampling_problems(np.linspace(-45, 45, 7), 256))
+    2
+    """
+    angles = np.asarray(angles_deg, dtype=float).ravel()
+    problems = []
+    needed = math.pi / 2.0 * int(n_det)
+    if angles.size < 0.1 * needed:
+        problems.append(
+            f"{angles.size} projection angles for a {n_det}-pixel detector: far below the "
+            f"~pi/2 * {n_det} = {needed:.0f} angles that sample every slice fully (streak "
+            "artefacts, blurred edges); acquire more angles, bin the detector, or prefer "
+            "algorithm='sirt'"
+        )
+    theta = np.sort(np.mod(angles, 180.0))
+    if theta.size > 1:
+        gaps = np.diff(np.concatenate([theta, [theta[0] + 180.0]]))
+        span = 180.0 - float(gaps.max())
+        mean_step = 180.0 / theta.size
+        if 180.0 - span > max(20.0, 3 * mean_step):
+            problems.append(
+                f"the angles cover only {span:.0f} of 180 degrees (largest gap "
+                f"{gaps.max():.0f} degrees): a missing wedge elongates features along the "
+                "unsampled direction"
+            )
+    return problems
 
 
 def _check_sinogram(sinogram: np.ndarray, angles_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -371,316 +431,3 @@ def sirt(
         if nonnegative:
             np.maximum(x, 0, out=x)
     return x[:, :, 0] if squeeze else x
-
-
-# -- astra-toolbox (reference) -------------------------------------------------------------------
-
-
-def _astra_geometry(angles_deg: np.ndarray, n_det: int, centre: float, size: int) -> tuple:
-    import astra
-
-    theta = np.radians(angles_deg)
-    vec = np.zeros((theta.size, 6))
-    vec[:, 0] = np.sin(theta)
-    vec[:, 1] = -np.cos(theta)
-    u = np.stack([np.cos(theta), np.sin(theta)], axis=1)
-    vec[:, 4:6] = u
-    vec[:, 2:4] = ((n_det - 1) / 2.0 - centre) * u
-    return astra.create_vol_geom(size, size), astra.create_proj_geom("parallel_vec", n_det, vec)
-
-
-def astra_reconstruct_slice(
-    sinogram: np.ndarray,
-    angles_deg: np.ndarray,
-    *,
-    centre: float | None = None,
-    size: int | None = None,
-    algorithm: Literal["FBP", "SIRT"] = "FBP",
-    iterations: int = 100,
-    filter_name: str = "ram-lak",
-) -> np.ndarray:
-    """Reconstruct one slice with astra-toolbox on the CPU (the reference implementation).
-
-    Same geometry and units as :func:`fbp` (``parallel_vec`` geometry with the detector shifted so
-    that the rotation axis projects on ``centre``).
-
-    Returns
-    -------
-    ndarray, shape (size, size), float32
-    """
-    try:
-        import astra
-    except ImportError as exc:  # pragma: no cover - astra is in the tomo extra
-        raise ParameterError(
-            "astra-toolbox is not installed; pip install 'cathodescope[tomo]' or use "
-            "algorithm='fbp' (ours)."
-        ) from exc
-    check_choice(algorithm, ("FBP", "SIRT"), "algorithm")
-    sino, angles = _check_sinogram(sinogram, angles_deg)
-    if sino.ndim != 2:
-        raise ProjectionGeometryError(
-            "astra_reconstruct_slice takes one (n_angles, n_det) sinogram."
-        )
-    n_det = sino.shape[1]
-    c = check_centre(centre, n_det)
-    n = int(size or n_det)
-    if algorithm == "FBP":
-        # astra's CPU FBP only accepts the plain 'parallel' geometry (axis at the detector
-        # centre): widen the detector with edge values and shift the sinogram (cubic spline)
-        # so that the rotation axis lands on the middle column.
-        import scipy.ndimage as ndi
-
-        delta = (n_det - 1) / 2.0 - c
-        pad = math.ceil(abs(delta)) + 1
-        sino = np.pad(sino, ((0, 0), (pad, pad)), mode="edge")
-        sino = ndi.shift(sino, (0, delta), order=3, mode="nearest").astype(np.float32)
-        n_det, c = sino.shape[1], (sino.shape[1] - 1) / 2.0
-        vol_geom = astra.create_vol_geom(n, n)
-        proj_geom = astra.create_proj_geom("parallel", 1.0, n_det, np.radians(angles))
-    else:
-        vol_geom, proj_geom = _astra_geometry(angles, n_det, c, n)
-    proj_id = astra.create_projector("linear", proj_geom, vol_geom)
-    sino_id = astra.data2d.create("-sino", proj_geom, sino)
-    rec_id = astra.data2d.create("-vol", vol_geom, 0.0)
-    cfg = astra.astra_dict(algorithm)
-    cfg["ProjectorId"] = proj_id
-    cfg["ProjectionDataId"] = sino_id
-    cfg["ReconstructionDataId"] = rec_id
-    if algorithm == "FBP":
-        cfg["FilterType"] = filter_name
-    else:
-        cfg["option"] = {"MinConstraint": 0.0}
-    alg_id = astra.algorithm.create(cfg)
-    try:
-        astra.algorithm.run(alg_id, int(iterations) if algorithm == "SIRT" else 1)
-        rec = astra.data2d.get(rec_id)
-    finally:
-        astra.algorithm.delete(alg_id)
-        astra.data2d.delete([sino_id, rec_id])
-        astra.projector.delete(proj_id)
-    return np.asarray(rec, dtype=np.float32)
-
-
-# -- stacks: slab by slab, written in chunks --------------------------------------------------
-
-
-def reconstruct_batch(
-    sinograms: np.ndarray,
-    angles_deg: np.ndarray,
-    *,
-    centre: float | None = None,
-    algorithm: Algorithm = "fbp",
-    filter_name: FilterName = "ramp",
-    size: int | None = None,
-    iterations: int = 100,
-    n_threads: int | None = None,
-) -> np.ndarray:
-    """Reconstruct a batch of sinograms ``(n_angles, n_slices, n_det)`` (projection order).
-
-    Returns
-    -------
-    ndarray, shape (n_slices, size, size), float32, attenuation in 1/pixel
-    """
-    check_choice(algorithm, _ALGORITHMS, "algorithm")
-    arr = np.asarray(sinograms, dtype=np.float32)
-    if arr.ndim != 3:
-        raise ProjectionGeometryError(
-            f"expected (n_angles, n_slices, n_det), got shape {arr.shape}."
-        )
-    if algorithm in ("fbp", "sirt"):
-        batch = np.ascontiguousarray(arr.transpose(0, 2, 1))  # (angle, det, slice)
-        if algorithm == "fbp":
-            rec = fbp(batch, angles_deg, centre=centre, filter_name=filter_name, size=size)
-        else:
-            rec = sirt(batch, angles_deg, centre=centre, size=size, iterations=iterations)
-        return np.ascontiguousarray(rec.transpose(2, 0, 1))
-    name = "FBP" if algorithm == "astra_fbp" else "SIRT"
-    astra_filter = {"ramp": "ram-lak"}.get(filter_name, filter_name)
-
-    def one(k: int) -> np.ndarray:
-        return astra_reconstruct_slice(
-            arr[:, k, :],
-            angles_deg,
-            centre=centre,
-            size=size,
-            algorithm=name,
-            iterations=iterations,
-            filter_name=astra_filter,
-        )
-
-    workers = n_threads or os.cpu_count() or 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        slices = list(pool.map(one, range(arr.shape[1])))
-    return np.stack(slices)
-
-
-@contextlib.contextmanager
-def _volume_store(
-    path: Path, shape: tuple[int, int, int], chunks: tuple[int, int, int]
-) -> Iterator[Callable[[slice, np.ndarray], None]]:
-    """Open a chunked float32 store (.h5/.hdf5 or .zarr) under a temporary name; rename on success."""
-    suffix = path.suffix.lower()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix in (".h5", ".hdf5", ".nxs"):
-        import h5py
-
-        from cathodescope.common.atomic import atomic_path
-
-        with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:
-            dset = fh.create_dataset("volume", shape=shape, dtype="f4", chunks=chunks)
-
-            def write(sl: slice, block: np.ndarray) -> None:
-                dset[sl] = block
-
-            yield write
-    elif suffix == ".zarr":
-        import zarr
-
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.stem}.", suffix=".zarr.part", dir=path.parent))
-        try:
-            arr = zarr.open_array(str(tmp), mode="w", shape=shape, chunks=chunks, dtype="f4")
-
-            def write(sl: slice, block: np.ndarray) -> None:
-                arr[sl] = block
-
-            yield write
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    else:
-        raise ParameterError(
-            f"volume output {path.name!r}: use a .h5/.hdf5 file or a .zarr folder."
-        )
-
-
-def reconstruct(
-    projections: Any,
-    angles_deg: np.ndarray | None = None,
-    *,
-    centre: float | None = None,
-    algorithm: Algorithm = "fbp",
-    filter_name: FilterName = "ramp",
-    size: int | None = None,
-    iterations: int = 100,
-    slab: int = 32,
-    pixel_size_um: float | None = None,
-    out: str | os.PathLike[str] | None = None,
-    progress: bool = False,
-) -> Any:
-    """Reconstruct a stack of -log projections slice by slice, in slabs of detector rows.
-
-    Each slab of ``slab`` detector rows is read, reconstructed (all its slices together for our
-    FBP/SIRT, in a thread pool for astra) and written before the next is read, so the volume
-    never has to fit in memory when ``out`` is given.
-
-    Parameters
-    ----------
-    projections : DataArray or array-like, shape (n_angles, n_rows, n_det)
-        Line integrals (-log transmission), dims ``(angle, y, x)``. h5py/zarr/dask arrays are read
-        slab by slab. A DataArray supplies ``angle`` (degrees) and, through ``x`` spacing or
-        ``attrs["pixel_size_um"]``, the pixel size.
-    angles_deg : ndarray, shape (n_angles,), optional
-        Angles in degrees (required unless ``projections`` is a DataArray with an ``angle`` coord).
-    centre : float, optional
-        Rotation-axis column in pixels (default detector centre).
-    algorithm : {"fbp", "sirt", "astra_fbp", "astra_sirt"}
-    filter_name : {"ramp", "shepp-logan", "cosine", "hamming", "hann"}
-    size : int, optional
-        Side of each reconstructed slice in pixels (default ``n_det``).
-    iterations : int
-        SIRT iterations.
-    slab : int
-        Detector rows per chunk (memory: ``n_angles * slab * n_det * 4`` bytes plus the output).
-    pixel_size_um : float, optional
-        Pixel size in um: values are converted to 1/um and coordinates to um.
-    out : path, optional
-        ``.h5``/``.hdf5`` (dataset ``volume``) or ``.zarr`` store written chunk by chunk (under a
-        temporary name, renamed when complete); the returned DataArray is then backed lazily by it.
-    progress : bool
-        Show a tqdm progress bar over slabs.
-
-    Returns
-    -------
-    xarray.DataArray, dims (z, y, x), float32
-        Linear attenuation in 1/um (``attrs["units"]``) when the pixel size is known, else
-        1/pixel.
-    """
-    import xarray as xr
-    from tqdm.auto import tqdm
-
-    check_choice(algorithm, _ALGORITHMS, "algorithm")
-    slab = int(check_positive(slab, "slab"))
-    data = projections
-    if isinstance(projections, xr.DataArray):
-        if angles_deg is None and "angle" in projections.coords:
-            angles_deg = np.asarray(projections["angle"].values, dtype=float)
-        if pixel_size_um is None:
-            pixel_size_um = projections.attrs.get("pixel_size_um")
-        data = projections.data
-    if angles_deg is None:
-        raise ProjectionGeometryError(
-            "no projection angles: pass angles_deg (degrees) or a DataArray with an 'angle' coordinate."
-        )
-    angles = np.asarray(angles_deg, dtype=float).ravel()
-    shape = tuple(int(s) for s in data.shape)
-    if len(shape) != 3:
-        raise ProjectionGeometryError(
-            f"projections must be (n_angles, n_rows, n_det), got shape {shape}."
-        )
-    n_ang, n_rows, n_det = shape
-    if n_ang != angles.size:
-        raise ProjectionGeometryError(
-            f"{n_ang} projections but {angles.size} angles; give one angle per projection."
-        )
-    c = check_centre(centre, n_det)
-    n = int(size or n_det)
-    scale = 1.0 if pixel_size_um is None else 1.0 / check_positive(pixel_size_um, "pixel_size_um")
-    units = "1/pixel" if pixel_size_um is None else "1/um"
-    spacing = 1.0 if pixel_size_um is None else float(pixel_size_um)
-    coords = {
-        "z": np.arange(n_rows) * spacing,
-        "y": (np.arange(n) - (n - 1) / 2) * spacing,
-        "x": (np.arange(n) - (n - 1) / 2) * spacing,
-    }
-    attrs = {
-        "units": units,
-        "long_name": "linear attenuation coefficient",
-        "algorithm": algorithm,
-        "centre_px": c,
-        "filter": filter_name,
-        "pixel_size_um": pixel_size_um,
-    }
-    starts = range(0, n_rows, slab)
-    bar = tqdm(starts, desc=f"reconstruct ({algorithm})", unit="slab", disable=not progress)
-
-    def run_slab(y0: int) -> tuple[slice, np.ndarray]:
-        sl = slice(y0, min(y0 + slab, n_rows))
-        block = np.asarray(data[:, sl, :], dtype=np.float32)
-        rec = reconstruct_batch(
-            block,
-            angles,
-            centre=c,
-            algorithm=algorithm,
-            filter_name=filter_name,
-            size=n,
-            iterations=iterations,
-        )
-        return sl, rec * np.float32(scale)
-
-    if out is None:
-        volume = np.empty((n_rows, n, n), np.float32)
-        for y0 in bar:
-            sl, rec = run_slab(y0)
-            volume[sl] = rec
-        return xr.DataArray(volume, dims=("z", "y", "x"), coords=coords, attrs=attrs)
-    path = Path(out)
-    with _volume_store(path, (n_rows, n, n), (min(slab, n_rows), n, n)) as write:
-        for y0 in bar:
-            sl, rec = run_slab(y0)
-            write(sl, rec)
-    from cathodescope.tomo._store import open_volume
-
-    return open_volume(path).assign_coords(coords).assign_attrs(attrs)

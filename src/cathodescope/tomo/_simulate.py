@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.ndimage as ndi
 
-from cathodescope._validation import check_positive
 from cathodescope.errors import ParameterError, ShapeMismatchError
-from cathodescope.io._txm import RawProjections, make_projections
+from cathodescope.io import RawProjections, make_projections
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,8 @@ class SimulationTruth:
     angles_deg : ndarray
     energies_ev : tuple of float
     reference_energy_ev : float
-    spacing_um : float
+    spacing : tuple of float
+        Voxel size ``(z, y, x)`` in um (the detector pitch is ``(z, x)``).
     densities : dict[str, ndarray]
         The input partial densities (g/cm^3), (z, y, x).
     parameters : dict
@@ -46,9 +47,18 @@ class SimulationTruth:
     angles_deg: np.ndarray
     energies_ev: tuple[float, ...]
     reference_energy_ev: float
-    spacing_um: float
+    spacing: tuple[float, float, float]
     densities: dict[str, np.ndarray]
     parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def _voxel(spacing: float | Sequence[float]) -> tuple[float, float, float]:
+    from cathodescope.tomo._stack import volume_spacing
+
+    voxel = volume_spacing(spacing)
+    if voxel is None:
+        raise ParameterError("spacing is required: the voxel size in um, one value or (z, y, x).")
+    return voxel
 
 
 def composition_to_densities(
@@ -95,10 +105,57 @@ def composition_to_densities(
     return out
 
 
+def _density_volumes(densities: Mapping[str, Any]) -> tuple[list[str], list[np.ndarray]]:
+    """Element names and float32 volumes, checked to share one (z, n, n) shape."""
+    if not densities:
+        raise ParameterError("densities is empty: give at least one element volume (g/cm^3).")
+    names = list(densities)
+    vols = [np.asarray(densities[el], dtype=np.float32) for el in names]
+    shape = vols[0].shape
+    if len(shape) != 3 or shape[1] != shape[2]:
+        raise ShapeMismatchError(
+            f"density volumes must be (z, n, n) with a square (y, x) plane, got {shape}."
+        )
+    for el, v in zip(names, vols, strict=True):
+        if v.shape != shape:
+            raise ShapeMismatchError(f"density of {el} has shape {v.shape}, expected {shape}.")
+    return names, vols
+
+
+def _shifted(total: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Each projection ``k`` moved by ``shifts[k]`` (cubic spline, edges held)."""
+    moved = np.empty_like(total)
+    for k in range(total.shape[0]):
+        moved[k] = (
+            ndi.shift(total[k], shifts[k], order=3, mode="nearest")
+            if np.any(shifts[k])
+            else total[k]
+        )
+    return moved
+
+
+def _counts(
+    rng: np.random.Generator,
+    line: np.ndarray,
+    flat_mean: np.ndarray,
+    dark_counts: float,
+    n_flats: int,
+    n_darks: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Poisson counts of projections, flats and darks (in this order of random draws)."""
+    nz, n_det = flat_mean.shape
+    counts = rng.poisson(flat_mean[None] * np.exp(-line)) + rng.poisson(dark_counts, line.shape)
+    flats = rng.poisson(flat_mean[None], (n_flats, nz, n_det)) + rng.poisson(
+        dark_counts, (n_flats, nz, n_det)
+    )
+    darks = rng.poisson(dark_counts, (n_darks, nz, n_det))
+    return counts, flats, darks
+
+
 def simulate_projections(
     densities: Mapping[str, Any],
     *,
-    spacing_um: float,
+    spacing: float | Sequence[float],
     energies_ev: Sequence[float],
     angles_deg: Sequence[float] | None = None,
     n_angles: int = 181,
@@ -117,15 +174,17 @@ def simulate_projections(
     Parameters
     ----------
     densities : mapping element -> array (z, y, x)
-        Partial densities in g/cm^3 on a cubic-voxel grid (rotation axis along ``z`` through
-        the centre of the ``(y, x)`` plane, which must be square).
-    spacing_um : float
-        Voxel size in um (also the detector pixel size).
+        Partial densities in g/cm^3 (rotation axis along ``z`` through the centre of the
+        ``(y, x)`` plane, which must be square).
+    spacing : float or (z, y, x)
+        Voxel size in um; ``y == x`` (the detector pitch is ``(z, x)``).
     energies_ev : sequence of float
         Photon energies in eV.
     angles_deg : sequence of float, optional
         Projection angles (default ``n_angles`` evenly over [0, 180] degrees, both ends included,
         so 180-degree mirror pairs exist).
+    n_angles : int
+        Number of angles when ``angles_deg`` is not given.
     reference_energy_ev : float, optional
         Energy with no injected shift (default the last, usually the morphology energy).
     flat_counts, dark_counts : float
@@ -152,20 +211,10 @@ def simulate_projections(
     from cathodescope.tomo._recon import forward_project
 
     rng = np.random.default_rng(seed)
-    spacing = check_positive(spacing_um, "spacing_um")
-    if not densities:
-        raise ParameterError("densities is empty: give at least one element volume (g/cm^3).")
-    names = list(densities)
-    vols = [np.asarray(densities[el], dtype=np.float32) for el in names]
-    shape = vols[0].shape
-    if len(shape) != 3 or shape[1] != shape[2]:
-        raise ShapeMismatchError(
-            f"density volumes must be (z, n, n) with a square (y, x) plane, got {shape}."
-        )
-    for el, v in zip(names, vols, strict=True):
-        if v.shape != shape:
-            raise ShapeMismatchError(f"density of {el} has shape {v.shape}, expected {shape}.")
-    nz, n, _ = shape
+    voxel = _voxel(spacing)
+    sz, _, sx = voxel
+    names, vols = _density_volumes(densities)
+    nz, n, _ = vols[0].shape
     energies = tuple(float(e) for e in energies_ev)
     ref_e = float(reference_energy_ev) if reference_energy_ev is not None else energies[-1]
     angles = (
@@ -176,14 +225,14 @@ def simulate_projections(
     n_det = n + 2 * int(detector_margin_px)
     centre = (n_det - 1) / 2.0 + float(centre_offset_px)
     # line integrals of each element density, (angle, z, det) in g/cm^3 * px
-    line = {}
-    for el, v in zip(names, vols, strict=True):
-        p = forward_project(
+    line = {
+        el: forward_project(
             np.ascontiguousarray(v.transpose(1, 2, 0)), angles, n_det=n_det, centre=centre
-        )
-        line[el] = p.transpose(0, 2, 1)
+        ).transpose(0, 2, 1)
+        for el, v in zip(names, vols, strict=True)
+    }
     mass_att = attenuation_matrix(energies, names)  # (n_E, n_el) cm^2/g
-    px_cm = spacing * 1e-4
+    px_cm = sx * 1e-4
     yy = np.linspace(-1, 1, nz)[:, None]
     xx = np.linspace(-1, 1, n_det)[None, :]
     beam = (1.0 + 0.15 * np.exp(-(xx**2 + yy**2)) + 0.03 * np.sin(7 * xx)).astype(np.float64)
@@ -196,19 +245,9 @@ def simulate_projections(
         else:
             sh = rng.uniform(-max_shift_px, max_shift_px, size=(angles.size, 2))
         shifts[energy] = sh
-        moved = np.empty_like(total)
-        for k in range(angles.size):
-            moved[k] = (
-                ndi.shift(total[k], sh[k], order=3, mode="nearest") if np.any(sh[k]) else total[k]
-            )
-        flat_mean = flat_counts * beam
-        counts = rng.poisson(flat_mean[None] * np.exp(-moved)) + rng.poisson(
-            dark_counts, moved.shape
+        counts, flats, darks = _counts(
+            rng, _shifted(total, sh), flat_counts * beam, dark_counts, n_flats, n_darks
         )
-        flats = rng.poisson(flat_mean[None], (n_flats, nz, n_det)) + rng.poisson(
-            dark_counts, (n_flats, nz, n_det)
-        )
-        darks = rng.poisson(dark_counts, (n_darks, nz, n_det))
         out.append(
             make_projections(
                 counts.astype(np.float32),
@@ -216,7 +255,7 @@ def simulate_projections(
                 flats=flats.astype(np.float32),
                 darks=darks.astype(np.float32),
                 energy_ev=energy,
-                pixel_size_um=spacing,
+                spacing=(sz, sx),
                 source=f"simulated {energy:.1f} eV",
                 metadata={"format": "simulated"},
             )
@@ -227,7 +266,7 @@ def simulate_projections(
         angles_deg=angles,
         energies_ev=energies,
         reference_energy_ev=ref_e,
-        spacing_um=spacing,
+        spacing=voxel,
         densities={el: v for el, v in zip(names, vols, strict=True)},
         parameters={
             "flat_counts": flat_counts,
@@ -239,3 +278,73 @@ def simulate_projections(
         },
     )
     return out, truth
+
+
+def demo_particle_densities(
+    size: int = 64,
+    *,
+    spacing: float | Sequence[float] = 0.1,
+    radius_um: float | None = None,
+) -> tuple[dict[str, np.ndarray], Any]:
+    """Ground truth of the demo: one NMC sphere with the paper-like layered Ni/Mn/Co profile.
+
+    Rendered with :func:`cathodescope.phantom.render_particles` (composition
+    :func:`cathodescope.phantom.paper_profile` versus depth) and converted to partial densities of
+    ``Li(Ni,Mn,Co)O2`` at 4.75 g/cm^3 (:func:`composition_to_densities`).
+
+    Parameters
+    ----------
+    size : int
+        Side of the square ``(y, x)`` plane in voxels; ``z`` has ``size * x / z`` slices so that
+        the box is a cube in um.
+    spacing : float or (z, y, x)
+        Voxel size in um (``y == x``).
+    radius_um : float, optional
+        Sphere radius (default 0.41 of the box side).
+
+    Returns
+    -------
+    densities : dict element -> (nz, size, size) float32, g/cm^3
+    truth : cathodescope.phantom.ParticleTruth
+    """
+    from cathodescope.phantom import Spheroid, render_particles
+
+    voxel = _voxel(spacing)
+    sz, _, sx = voxel
+    nz = round(size * sx / sz)
+    c = (size - 1) * sx / 2.0
+    cz = (nz - 1) * sz / 2.0
+    r = radius_um if radius_um is not None else 0.41 * size * sx
+    images, truth = render_particles(
+        [Spheroid((cz, c, c), (r, r, r))],
+        (nz, size, size),
+        spacing=voxel if sz != sx else sx,
+        channels=("Ni", "Mn", "Co"),
+    )
+    occ = sum(np.asarray(v, dtype=np.float64) for v in images.values())
+    fractions = {
+        k: np.where(occ > 0, np.asarray(v) / np.maximum(occ, 1e-12), 0.0) for k, v in images.items()
+    }
+    return composition_to_densities(fractions, occ), truth
+
+
+def true_depth_ratios(truth: Any, *, bin_width_um: float, max_depth_um: float) -> pd.DataFrame:
+    """Ground-truth ratios of particle 1 at depth-bin centres (the phantom's exact profile).
+
+    Parameters
+    ----------
+    truth : cathodescope.phantom.ParticleTruth
+        Truth of :func:`demo_particle_densities`.
+    bin_width_um : float
+        Depth bin width in um.
+    max_depth_um : float
+        Deepest bin edge in um.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: element, depth_um (bin centre, um), ratio (true molar fraction).
+    """
+    centres = np.arange(bin_width_um / 2, max_depth_um, bin_width_um)
+    rows = [(el, float(d), float(fn(d))) for el, fn in truth.profiles[1].items() for d in centres]
+    return pd.DataFrame(rows, columns=["element", "depth_um", "ratio"])

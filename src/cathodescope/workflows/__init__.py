@@ -1,6 +1,19 @@
-"""Multi-step runs that write a run folder: wiring only, each step lives in its package.
+"""Multi-step runs that write one run folder each: wiring only, every step lives in its package.
 
-The layer between :mod:`cathodescope.report` (figures, run folders) and :mod:`cathodescope.cli`
-(argument parsing). One public module per job; the command line calls exactly one function of
-one of them, and so can a script or a notebook.
+Modules (one per job; import them explicitly, nothing is imported here):
+
+- :mod:`cathodescope.workflows.profile` -- ``cathodescope profile``: read one file per channel,
+  segment, depth profiles, tables, figures and manifest.
+- :mod:`cathodescope.workflows.tomo` -- ``cathodescope tomo reconstruct`` (one projection file
+  to a chunked volume) and ``cathodescope tomo pipeline`` (TOML config: projections at several
+  energies -> elemental volumes -> depth profiles).
+- :mod:`cathodescope.workflows.demo` -- ``cathodescope demo`` (phantom scene -> profiles
+  compared with the truth) and ``cathodescope demo --from-projections`` (simulated TXM scans
+  through the whole tomography chain).
+- :mod:`cathodescope.workflows.xrd` -- ``cathodescope xrd peaks|lattice|series``.
+- :mod:`cathodescope.workflows.thermal` -- ``cathodescope thermal``: gas release on heating.
+- :mod:`cathodescope.workflows.report` -- ``cathodescope report``: the HTML sample report of
+  run folders, and ``report --compare``.
+
+This layer sits above :mod:`cathodescope.report` and below :mod:`cathodescope.cli`.
 """
