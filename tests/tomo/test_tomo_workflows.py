@@ -90,7 +90,7 @@ def test_cli_reconstruct_anisotropic_spacing(shared_data, tmp_path):
     assert manifest["results"]["units"] == "1/um"
     assert manifest["results"]["spacing_um"] == [0.2, 0.1, 0.1]
     assert open_volume(out / "volume.zarr").shape == (2, 640, 640)
-    assert main([*args, "--out", str(tmp_path / "bad"), "--spacing", "0.2,0.1,0.3"]) == 1
+    assert main([*args, "--out", str(tmp_path / "bad"), "--spacing", "0.2,0.1,0.3"]) == 2
     with pytest.raises(SystemExit):
         main([*args, "--out", str(tmp_path / "old"), "--pixel-size", "0.1"])
 
@@ -105,6 +105,6 @@ def test_cli_pipeline_energy_option_is_checked(tmp_path):
     code = main(
         ["tomo", "pipeline", str(config), "--out", str(tmp_path / "o"), "--energy", "b.h5=8000"]
     )
-    assert code == 1
+    assert code == 2
     failed = json.loads((tmp_path / "o" / "manifest.json").read_text())
     assert "--energy names ['b.h5']" in failed["error"]
