@@ -11,7 +11,9 @@ from cathodescope.common.atomic import (
     atomic_write_text,
     sha256_file,
 )
+from cathodescope.io._athena import AthenaGroup, read_athena, write_athena_json
 from cathodescope.io._biologic import read_biologic_mpr, read_biologic_mpt
+from cathodescope.io._columns import read_xas_columns
 from cathodescope.io._cycler_table import (
     CANONICAL_COLUMNS,
     STEP_TYPES,
@@ -32,15 +34,10 @@ from cathodescope.io._txm import (
     read_xradia,
 )
 from cathodescope.io._volumes import as_channel_array, read_channel, read_channels
-from cathodescope.io._xas import (
-    AthenaGroup,
-    read_athena,
-    read_xanes_stack,
-    read_xas_columns,
-    read_xdi,
-    resolve_energy_units,
-    write_athena_json,
-)
+from cathodescope.io._xanes_stack import read_xanes_stack
+from cathodescope.io._xas_common import resolve_energy_units
+from cathodescope.io._xas_files import read_xas_file
+from cathodescope.io._xdi import read_xdi
 from cathodescope.io._xrd import (
     make_pattern,
     make_series,
@@ -102,6 +99,7 @@ __all__ = [
     "read_uxd",
     "read_xanes_stack",
     "read_xas_columns",
+    "read_xas_file",
     "read_xdi",
     "read_xradia",
     "read_xrf_map",

@@ -185,7 +185,7 @@ def xanes_stack_phantom(
     standards: Mapping[str, Any],
     *,
     shape: tuple[int, int] = (64, 64),
-    pixel_size_um: float = 0.03,
+    spacing: float | tuple[float, float] = 0.03,
     energy: np.ndarray | None = None,
     noise: float = 0.01,
     edge_step: float = 1.0,
@@ -211,7 +211,7 @@ def xanes_stack_phantom(
     import xarray as xr
 
     rng = np.random.default_rng(1) if rng is None else rng
-    sp = normalize_spacing(pixel_size_um, 2)
+    sp = normalize_spacing(spacing, 2)
     names = list(standards)
     k = len(names)
     first = standards[names[0]]

@@ -10,8 +10,9 @@ from cathodescope.report._runfolder import RunFolder
 from cathodescope.report._scene import write_scene_report
 
 _FIGURES = ("plot_channel_profiles", "plot_density", "plot_depth_slice", "plot_ratio_profile")
+_XAS_FIGURES = ("plot_lcf", "plot_normalization", "plot_surface_bulk", "plot_xanes_maps")
 
-__all__ = ["RunFolder", "write_scene_report", *_FIGURES]
+__all__ = ["RunFolder", "write_scene_report", *_FIGURES, *_XAS_FIGURES]
 
 
 def __getattr__(name: str) -> Any:
@@ -19,4 +20,8 @@ def __getattr__(name: str) -> Any:
         from cathodescope.report import _profile_figures
 
         return getattr(_profile_figures, name)
+    if name in _XAS_FIGURES:
+        from cathodescope.report import _xas
+
+        return getattr(_xas, name)
     raise AttributeError(f"module 'cathodescope.report' has no attribute {name!r}")

@@ -22,7 +22,7 @@ from cathodescope.xas._selfabs import (
     correct_self_absorption_thick,
     fluorescence_forward,
 )
-from cathodescope.xas._surface import plot_surface_bulk, surface_bulk_table
+from cathodescope.xas._surface import surface_bulk_table
 from cathodescope.xas._valence import (
     ChargeBalance,
     average_valence,
@@ -52,7 +52,6 @@ __all__ = [
     "nominal_valence",
     "normalize",
     "normalize_athena_group",
-    "plot_surface_bulk",
     "simplex_lstsq",
     "surface_bulk_table",
     "surface_charge_balance",

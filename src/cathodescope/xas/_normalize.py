@@ -458,7 +458,7 @@ def normalize(
 
 
 def normalize_athena_group(group: Any, *, use_stored_e0: bool = True) -> Normalization:
-    """Normalize an :class:`~cathodescope.io._xas.AthenaGroup` with ATHENA's stored parameters.
+    """Normalize an :class:`~cathodescope.io.AthenaGroup` with ATHENA's stored parameters.
 
     The energy axis is ``stored x + bkg_eshift`` (ATHENA's displayed axis), as ATHENA uses for
     groups whose stored values are current (``update_norm == 0``); the window convention

@@ -1,0 +1,411 @@
+"""X-ray absorption runs that write a run folder: normalize, calibrate, LCF, XANES maps.
+
+Wiring only: reading lives in :mod:`cathodescope.io`, the analysis in :mod:`cathodescope.xas`,
+figures and the run folder in :mod:`cathodescope.report`. Each function is what one
+``cathodescope xas ...`` command runs, callable from Python with the same options.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+NORM_KEYS = ("e0", "pre1", "pre2", "norm1", "norm2", "nnorm")
+
+
+@dataclass(frozen=True)
+class XasRun:
+    """What an XAS run wrote.
+
+    Attributes
+    ----------
+    path : Path
+        The run folder.
+    results : dict
+        The headline numbers also stored in ``manifest.json`` (``results``).
+    warnings : tuple of str
+        Warnings recorded in the manifest.
+    summary : str
+        A short text for the terminal (e.g. the weights table).
+    """
+
+    path: Path
+    results: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    summary: str = ""
+
+
+def _open(out: str | os.PathLike[str], command: str, parameters: Any, overwrite: bool):
+    from cathodescope.report import RunFolder
+
+    return RunFolder(out, command=command, parameters=parameters, overwrite=overwrite)
+
+
+def _as_dataarray(spectrum: Any) -> Any:
+    return spectrum if hasattr(spectrum, "dims") else spectrum.to_dataarray()
+
+
+def _call_parameters(values: Mapping[str, Any], given: Mapping[str, Any] | None) -> dict:
+    """Manifest parameters: those given, else the call's own arguments."""
+    if given is not None:
+        return dict(given)
+    return {k: v for k, v in values.items() if k != "parameters"}
+
+
+def _norm_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in dict(options or {}).items() if v is not None}
+
+
+def run_normalize(
+    path: str | os.PathLike[str],
+    *,
+    out: str | os.PathLike[str],
+    group: str | None = None,
+    athena_params: bool = False,
+    e0_method: str = "derivative_max",
+    energy_units: str = "auto",
+    normalize_options: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+    parameters: Mapping[str, Any] | None = None,
+) -> XasRun:
+    """Normalize every spectrum of a file; write ``summary``, ``normalized`` and a figure.
+
+    Parameters
+    ----------
+    path : path-like
+        XDI, column file or ATHENA project.
+    out : path-like
+        Run folder to create.
+    group : str, optional
+        One group of an ATHENA project (default: all).
+    athena_params : bool
+        Normalize ATHENA groups with the parameters stored in the project.
+    e0_method : {"derivative_max", "first_inflection", "half_step"}
+        How e0 is found when it is not given.
+    energy_units : {"auto", "eV", "keV"}
+        Units of a column file's energy.
+    normalize_options : mapping, optional
+        ``e0, pre1, pre2, norm1, norm2`` (eV) and ``nnorm`` for :func:`cathodescope.xas.normalize`.
+    overwrite : bool
+        Write into a non-empty ``out``.
+    parameters : mapping, optional
+        Parameters recorded in the manifest (default: these arguments).
+
+    Returns
+    -------
+    XasRun
+    """
+    params = _call_parameters(locals(), parameters)
+    import pandas as pd
+
+    from cathodescope.io import AthenaGroup, read_xas_file
+    from cathodescope.report import plot_normalization
+    from cathodescope.xas import normalize, normalize_athena_group
+
+    opts = _norm_options(normalize_options)
+    with _open(out, "xas normalize", params, overwrite) as run:
+        run.add_input(path)
+        spectra = read_xas_file(path, group=group, energy_units=energy_units)
+        results, rows, long = {}, [], []
+        with run.timer("normalize"):
+            for name, s in spectra.items():
+                if isinstance(s, AthenaGroup):
+                    r = (
+                        normalize_athena_group(s)
+                        if athena_params
+                        else normalize(s.to_dataarray(), e0_method=e0_method, **opts)
+                    )
+                    stored = s.edge_step
+                else:
+                    r = normalize(s, e0_method=e0_method, **opts)
+                    stored = float("nan")
+                results[name] = r
+                rows.append(
+                    {
+                        "spectrum": name,
+                        "e0_eV": r.e0,
+                        "edge_step": r.edge_step,
+                        "stored_edge_step": stored,
+                        **{k: r.parameters[k] for k in ("pre1", "pre2", "norm1", "norm2", "nnorm")},
+                    }
+                )
+                df = r.to_dataframe()
+                df.insert(0, "spectrum", name)
+                long.append(df)
+        run.write_table("summary", pd.DataFrame(rows))
+        run.write_table("normalized", pd.concat(long, ignore_index=True))
+        run.write_figure("normalized", plot_normalization(results))
+        run.results["n_spectra"] = len(results)
+    return XasRun(Path(out), dict(run.results), tuple(run.warnings))
+
+
+def run_calibrate(
+    reference: str | os.PathLike[str],
+    *,
+    out: str | os.PathLike[str],
+    element: str,
+    edge: str = "K",
+    group: str | None = None,
+    sample: str | os.PathLike[str] | None = None,
+    energy_units: str = "auto",
+    overwrite: bool = False,
+    parameters: Mapping[str, Any] | None = None,
+) -> XasRun:
+    """Shift a reference foil to the tabulated edge; apply the shift to a sample.
+
+    Parameters
+    ----------
+    reference : path-like
+        Reference-foil spectrum (the first group of a project, or ``group``).
+    out : path-like
+        Run folder to create.
+    element, edge : str
+        Absorber and edge of the tabulated (xraydb) energy.
+    group : str, optional
+        Group of an ATHENA project holding the reference.
+    sample : path-like, optional
+        Spectra to shift by the same amount (``calibrated_<name>`` tables).
+    energy_units : {"auto", "eV", "keV"}
+        Units of a column file's energy.
+    overwrite : bool
+        Write into a non-empty ``out``.
+    parameters : mapping, optional
+        Parameters recorded in the manifest.
+
+    Returns
+    -------
+    XasRun
+        ``results``: ``shift_eV``, ``measured_e0_eV``, ``tabulated_e0_eV``.
+    """
+    params = _call_parameters(locals(), parameters)
+    import pandas as pd
+
+    from cathodescope.io import read_xas_file
+    from cathodescope.xas import calibrate
+
+    with _open(out, "xas calibrate", params, overwrite) as run:
+        run.add_input(reference)
+        ref = next(iter(read_xas_file(reference, group=group, energy_units=energy_units).values()))
+        cal = calibrate(_as_dataarray(ref), element=element, edge=edge)
+        run.write_table("calibration", cal.to_dataframe())
+        run.results["shift_eV"] = cal.shift
+        if sample:
+            run.add_input(sample)
+            for name, s in read_xas_file(sample, energy_units=energy_units).items():
+                shifted = cal.apply(_as_dataarray(s))
+                run.write_table(
+                    f"calibrated_{Path(name).stem}",
+                    pd.DataFrame({"energy_eV": shifted.energy.values, "mu": shifted.values}),
+                )
+    summary = (
+        f"shift {cal.shift:+.3f} eV (measured {cal.measured_e0:.3f}, tabulated "
+        f"{cal.tabulated_e0:.3f})"
+    )
+    return XasRun(Path(out), dict(run.results), tuple(run.warnings), summary)
+
+
+def run_lcf(
+    spectrum: str | os.PathLike[str],
+    standards: Mapping[str, str | os.PathLike[str]],
+    *,
+    out: str | os.PathLike[str],
+    fit_range: tuple[float, float],
+    group: str | None = None,
+    normalize_first: bool = False,
+    normalize_options: Mapping[str, Any] | None = None,
+    fit_shifts: bool = False,
+    max_shift: float = 2.0,
+    uncertainty: str = "profile",
+    combinations: bool = False,
+    valences: Mapping[str, float] | None = None,
+    energy_units: str = "auto",
+    overwrite: bool = False,
+    parameters: Mapping[str, Any] | None = None,
+) -> XasRun:
+    """Linear combination fit of one spectrum; write ``weights``, ``fit`` and a figure.
+
+    Parameters
+    ----------
+    spectrum : path-like
+        The spectrum to fit (the first group of a project, or ``group``).
+    standards : mapping of name to path-like
+        One file per standard (its first spectrum).
+    out : path-like
+        Run folder to create.
+    fit_range : (float, float)
+        Fit window, eV.
+    group : str, optional
+        Group of an ATHENA project holding the spectrum.
+    normalize_first : bool
+        Normalize the spectrum (with ``normalize_options``) and the standards (defaults) first.
+    normalize_options : mapping, optional
+        ``e0, pre1, pre2, norm1, norm2`` (eV), ``nnorm`` for the spectrum's normalization.
+    fit_shifts : bool
+        Fit one energy shift per standard, within ``max_shift`` eV.
+    max_shift : float
+        Bound of the shifts, eV.
+    uncertainty : {"profile", "bootstrap", "none"}
+        Intervals of the weights.
+    combinations : bool
+        Also rank every combination of standards (``combinations`` table).
+    valences : mapping of name to float, optional
+        Oxidation state of each standard, for the average valence.
+    energy_units : {"auto", "eV", "keV"}
+        Units of column files' energy.
+    overwrite : bool
+        Write into a non-empty ``out``.
+    parameters : mapping, optional
+        Parameters recorded in the manifest.
+
+    Returns
+    -------
+    XasRun
+        ``results``: ``r_factor``, ``reduced_chi2`` and, with ``valences``, ``average_valence``
+        and ``average_valence_stderr``; ``summary`` is the weights table.
+    """
+    params = _call_parameters(locals(), parameters)
+    import pandas as pd
+
+    from cathodescope.io import read_xas_file
+    from cathodescope.report import plot_lcf
+    from cathodescope.xas import average_valence, lcf, lcf_combinations, normalize
+
+    with _open(out, "xas lcf", params, overwrite) as run:
+        run.add_input(spectrum)
+        for path in standards.values():
+            run.add_input(path)
+        spec = next(iter(read_xas_file(spectrum, group=group, energy_units=energy_units).values()))
+        spec = _as_dataarray(spec)
+        stds = {
+            name: _as_dataarray(next(iter(read_xas_file(p, energy_units=energy_units).values())))
+            for name, p in standards.items()
+        }
+        if normalize_first:
+            spec = normalize(spec, **_norm_options(normalize_options)).to_dataarray("flat")
+            stds = {k: normalize(v).to_dataarray("flat") for k, v in stds.items()}
+        kw = {"fit_range": tuple(fit_range), "fit_shifts": fit_shifts, "max_shift": max_shift}
+        with run.timer("lcf"):
+            res = lcf(spec, stds, **kw, uncertainty=uncertainty)
+            if combinations:
+                table, _ = lcf_combinations(spec, stds, **kw)
+                run.write_table("combinations", table)
+        weights = res.to_dataframe()
+        run.write_table("weights", weights)
+        run.write_table(
+            "fit",
+            pd.DataFrame(
+                {
+                    "energy_eV": res.energy,
+                    "data": res.data,
+                    "model": res.model,
+                    "residual": res.residual,
+                }
+            ),
+        )
+        if valences:
+            v, s = average_valence(
+                dict(zip(res.standards, res.weights, strict=True)),
+                {k: float(x) for k, x in valences.items()},
+                uncertainties=dict(zip(res.standards, res.stderr, strict=True)),
+            )
+            run.results["average_valence"] = v
+            run.results["average_valence_stderr"] = s
+        run.results.update({"r_factor": res.r_factor, "reduced_chi2": res.reduced_chi2})
+        run.write_figure("lcf", plot_lcf(res))
+    return XasRun(Path(out), dict(run.results), tuple(run.warnings), weights.to_string(index=False))
+
+
+def run_map(
+    stack_path: str | os.PathLike[str],
+    energies: str | os.PathLike[str] | Sequence[float],
+    standards: Mapping[str, str | os.PathLike[str]],
+    *,
+    out: str | os.PathLike[str],
+    spacing: float | Sequence[float],
+    fit_range: tuple[float, float],
+    dataset: str | None = None,
+    chunks: int | None = None,
+    energy_units: str = "auto",
+    normalize_options: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+    parameters: Mapping[str, Any] | None = None,
+) -> XasRun:
+    """Per-pixel XANES maps of a stack; write ``pixels``, ``maps.nc`` and a figure.
+
+    Parameters
+    ----------
+    stack_path : path-like
+        TIFF or HDF5 stack (energy, y, x).
+    energies : path-like or sequence of float
+        One energy per frame (a text file, or the values).
+    standards : mapping of name to path-like
+        One file per standard.
+    out : path-like
+        Run folder to create.
+    spacing : float or (float, float)
+        Pixel size in um (``y, x``).
+    fit_range : (float, float)
+        LCF window, eV.
+    dataset : str, optional
+        HDF5 dataset path.
+    chunks : int, optional
+        Image rows per dask block (stacks larger than memory).
+    energy_units : {"auto", "eV", "keV"}
+        Units of ``energies``.
+    normalize_options : mapping, optional
+        ``e0, pre1, pre2, norm1, norm2`` (eV), ``nnorm`` of the per-pixel normalization.
+    overwrite : bool
+        Write into a non-empty ``out``.
+    parameters : mapping, optional
+        Parameters recorded in the manifest.
+
+    Returns
+    -------
+    XasRun
+        ``results``: ``masked_pixels``; ``summary`` says how many pixels were mapped.
+    """
+    params = _call_parameters(locals(), parameters)
+    from cathodescope.common.atomic import atomic_path
+    from cathodescope.io import read_xanes_stack, read_xas_file
+    from cathodescope.report import plot_xanes_maps
+    from cathodescope.xas import xanes_maps
+
+    with _open(out, "xas map", params, overwrite) as run:
+        run.add_input(stack_path)
+        stack = read_xanes_stack(
+            stack_path, energies, spacing=spacing, energy_units=energy_units, dataset=dataset
+        )
+        stds = {
+            name: _as_dataarray(next(iter(read_xas_file(p).values())))
+            for name, p in standards.items()
+        }
+        with run.timer("maps"):
+            maps = xanes_maps(
+                stack,
+                stds,
+                fit_range=tuple(fit_range),
+                chunks=chunks,
+                progress=True,
+                **_norm_options(normalize_options),
+            )
+        run.write_table("pixels", maps.to_dataframe())
+        ds = maps.fractions.to_dataset(dim="channel")
+        for name, da in (
+            ("edge_energy", maps.edge_energy),
+            ("edge_step", maps.edge_step),
+            ("r_factor", maps.r_factor),
+            ("low_edge_jump", maps.mask),
+        ):
+            ds[name] = da.astype("float64") if name == "low_edge_jump" else da
+        with atomic_path(run.file("maps.nc")) as tmp:
+            ds.to_netcdf(tmp, engine="scipy")
+        run.write_figure("maps", plot_xanes_maps(maps))
+        run.results["masked_pixels"] = int(maps.mask.values.sum())
+    summary = f"mapped {stack.sizes['y']}x{stack.sizes['x']} pixels"
+    return XasRun(Path(out), dict(run.results), tuple(run.warnings), summary)
+
+
+__all__ = ["XasRun", "run_calibrate", "run_lcf", "run_map", "run_normalize"]
