@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from cathodescope.cli._common import add_out_arguments, parse_spacing
+from cathodescope.cli._common import add_out_arguments, parse_list, parse_spacing
 
 _NORM_KEYS = ("e0", "pre1", "pre2", "norm1", "norm2", "nnorm")
 
@@ -35,6 +35,21 @@ def _report(run: Any, text: str) -> int:
         print(f"warning: {w}", file=sys.stderr)
     print(text)
     return 0
+
+
+def _add_channel_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--channels",
+        type=parse_list,
+        help="detector channels to sum, e.g. 'fe_ka_mca*' (XDI names or patterns) or 3,4,5 "
+        "(column numbers of a column file, from 0)",
+    )
+    p.add_argument("--i0", help="column dividing the summed channels (XDI default: i0)")
+    p.add_argument(
+        "--dead-time",
+        action="store_true",
+        help="dead-time correct each channel (dtfactor or icr/ocr columns of the XDI file)",
+    )
 
 
 def _add_norm_options(p: argparse.ArgumentParser) -> None:
@@ -66,6 +81,9 @@ def _cmd_normalize(args: argparse.Namespace) -> int:
         e0_method=args.e0_method,
         energy_units=args.energy_units,
         normalize_options=_norm_options(args),
+        channels=args.channels,
+        i0=args.i0,
+        dead_time=args.dead_time,
         overwrite=args.overwrite,
         parameters=vars(args),
     )
@@ -98,6 +116,7 @@ def _cmd_lcf(args: argparse.Namespace) -> int:
         out=args.out,
         fit_range=tuple(args.fit_range),
         group=args.group,
+        athena_params=args.athena_params,
         normalize_first=args.normalize,
         normalize_options=_norm_options(args),
         fit_shifts=args.fit_shifts,
@@ -106,10 +125,11 @@ def _cmd_lcf(args: argparse.Namespace) -> int:
         combinations=args.combinations,
         valences={k: float(v) for k, v in _parse_named(args.valence, "--valence").items()},
         energy_units=args.energy_units,
+        r_factor_threshold=args.r_factor_max,
         overwrite=args.overwrite,
         parameters=vars(args),
     )
-    return _report(run, run.summary)
+    return _report(run, f"{run.summary}\n-> {run.path}")
 
 
 def _cmd_map(args: argparse.Namespace) -> int:
@@ -141,6 +161,7 @@ def _add_normalize(sub: Any) -> None:
         action="store_true",
         help="use the parameters stored in the ATHENA project",
     )
+    _add_channel_options(n)
     _add_norm_options(n)
     add_out_arguments(n)
     n.set_defaults(func=_cmd_normalize)
@@ -160,8 +181,14 @@ def _add_calibrate(sub: Any) -> None:
 
 def _add_lcf(sub: Any) -> None:
     f = sub.add_parser("lcf", help="linear combination fit (weights >= 0, sum = 1)")
-    f.add_argument("spectrum")
-    f.add_argument("--standard", action="append", required=True, metavar="NAME=FILE")
+    f.add_argument("spectrum", help="spectrum file, or FILE:GROUP for an ATHENA project group")
+    f.add_argument(
+        "--standard",
+        action="append",
+        required=True,
+        metavar="NAME=FILE[:GROUP]",
+        help="a standard; a project with several groups needs :GROUP",
+    )
     f.add_argument("--fit-range", nargs=2, type=float, required=True, metavar=("EMIN", "EMAX"))
     f.add_argument("--fit-shifts", action="store_true")
     f.add_argument("--max-shift", type=float, default=2.0)
@@ -174,12 +201,23 @@ def _add_lcf(sub: Any) -> None:
     )
     f.add_argument("--normalize", action="store_true", help="normalize inputs first")
     f.add_argument(
+        "--athena-params",
+        action="store_true",
+        help="normalize ATHENA groups (data and standards) with their stored parameters",
+    )
+    f.add_argument(
+        "--r-factor-max",
+        type=float,
+        default=0.02,
+        help="warn when the fit's R-factor is above this (default 0.02)",
+    )
+    f.add_argument(
         "--valence",
         action="append",
         metavar="NAME=V",
         help="oxidation state of each standard, for the average valence",
     )
-    f.add_argument("--group")
+    f.add_argument("--group", help="group of the spectrum's ATHENA project (or FILE:GROUP)")
     _add_norm_options(f)
     add_out_arguments(f)
     f.set_defaults(func=_cmd_lcf)

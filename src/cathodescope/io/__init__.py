@@ -36,7 +36,7 @@ from cathodescope.io._txm import (
 from cathodescope.io._volumes import as_channel_array, read_channel, read_channels
 from cathodescope.io._xanes_stack import read_xanes_stack
 from cathodescope.io._xas_common import resolve_energy_units
-from cathodescope.io._xas_files import read_xas_file
+from cathodescope.io._xas_files import read_xas_file, read_xas_spectrum, split_group
 from cathodescope.io._xdi import read_xdi
 from cathodescope.io._xrd import (
     make_pattern,
@@ -100,6 +100,7 @@ __all__ = [
     "read_xanes_stack",
     "read_xas_columns",
     "read_xas_file",
+    "read_xas_spectrum",
     "read_xdi",
     "read_xradia",
     "read_xrf_map",
@@ -107,6 +108,7 @@ __all__ = [
     "read_xy",
     "resolve_energy_units",
     "sha256_file",
+    "split_group",
     "write_athena_json",
     "write_pyxrf_h5",
 ]

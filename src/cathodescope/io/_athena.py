@@ -108,15 +108,22 @@ class AthenaGroup:
         """
         return not bool(self.args.get("update_norm", 0))
 
-    def normalization_parameters(self) -> dict[str, float | int]:
+    @property
+    def fixed_step(self) -> bool:
+        """True when ATHENA's edge step was fixed by the user (``bkg_fixstep``), not fitted."""
+        return bool(_as_float(self.args.get("bkg_fixstep", 0)) or 0)
+
+    def normalization_parameters(self) -> dict[str, Any]:
         """The stored normalization parameters in *cathodescope* convention.
 
         Returns a dict with ``e0`` (eV), ``pre1``, ``pre2``, ``norm1``, ``norm2`` (eV relative
         to e0), ``nnorm``: the polynomial *order* of the post-edge curve, which is ATHENA's
-        ``bkg_nnorm`` (number of coefficients) minus one, i.e. larch's ``nnorm``, and
-        ``window_convention`` (:attr:`engine`); all are keywords of ``xas.normalize``.
+        ``bkg_nnorm`` (number of coefficients) minus one, i.e. larch's ``nnorm``,
+        ``window_convention`` (:attr:`engine`) and, for a group whose step was fixed in ATHENA
+        (``bkg_fixstep``), ``step`` (the stored ``bkg_step``): all are keywords of
+        ``xas.normalize``.
         """
-        return {
+        params: dict[str, Any] = {
             "e0": self.e0,
             "pre1": self._num("bkg_pre1"),
             "pre2": self._num("bkg_pre2"),
@@ -125,6 +132,9 @@ class AthenaGroup:
             "nnorm": int(self._num("bkg_nnorm")) - 1,
             "window_convention": self.engine,
         }
+        if self.fixed_step:
+            params["step"] = self.edge_step
+        return params
 
     def to_dataarray(self, *, apply_eshift: bool = True):
         """The group as a spectrum ``DataArray`` (eV); ``apply_eshift`` adds ``bkg_eshift``."""
@@ -251,7 +261,9 @@ def _decompress(path: Path) -> str:
                 f"{path}: the gzip stream is truncated or corrupt ({exc}); the project file was "
                 "not completely copied. Re-export it from ATHENA."
             ) from exc
-    return raw.decode("utf-8", errors="replace")
+    text = raw.decode("utf-8", errors="replace")
+    # Windows (CRLF) and old Mac (CR) line endings: the grammar below is line based
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 _NUM_LIST = re.compile(r"^@(\w+)\s*=\s*\((.*)\)\s*;\s*$", re.DOTALL)

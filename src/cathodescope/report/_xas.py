@@ -13,33 +13,53 @@ import numpy as np
 from matplotlib.figure import Figure
 
 
-def plot_normalization(results: Mapping[str, Any]) -> Figure:
-    """Flattened mu(E) of several normalized spectra, overlaid.
+def plot_normalization(
+    results: Mapping[str, Any], *, xanes_window: tuple[float, float] = (-20.0, 60.0)
+) -> Figure:
+    """The four views an ATHENA user checks: mu(E) with the pre- and post-edge lines and e0,
+    normalized (flattened) mu(E), its derivative, and a XANES zoom.
 
     Parameters
     ----------
     results : mapping of str to Normalization
         Results of :func:`cathodescope.xas.normalize`, keyed by spectrum name.
+    xanes_window : (float, float)
+        Zoom window relative to each spectrum's e0, eV.
 
     Returns
     -------
     matplotlib.figure.Figure
-        Energy (eV) against flattened mu(E); a legend when there are at most 12 spectra.
+        2 x 2 panels, energy in eV; e0 marked on each; a legend when there are at most 12
+        spectra.
     """
-    fig = Figure(figsize=(6, 4))
-    ax = fig.subplots()
-    for name, r in results.items():
-        ax.plot(r.energy, r.flat, lw=1, label=name)
-    ax.set_xlabel("energy (eV)")
-    ax.set_ylabel("flattened mu(E)")
+    fig = Figure(figsize=(10, 7))
+    (ax_mu, ax_norm), (ax_der, ax_zoom) = fig.subplots(2, 2)
+    for i, (name, r) in enumerate(results.items()):
+        color = f"C{i % 10}"
+        ax_mu.plot(r.energy, r.mu, color=color, lw=1, label=name)
+        ax_mu.plot(r.energy, r.pre_edge, color=color, lw=0.8, ls="--")
+        ax_mu.plot(r.energy, r.post_edge, color=color, lw=0.8, ls=":")
+        ax_mu.axvline(r.e0, color=color, lw=0.6, alpha=0.6)
+        ax_norm.plot(r.energy, r.flat, color=color, lw=1, label=name)
+        ax_der.plot(r.energy, r.derivative, color=color, lw=1, label=name)
+        ax_der.axvline(r.e0, color=color, lw=0.6, alpha=0.6)
+        zoom = (r.energy >= r.e0 + xanes_window[0]) & (r.energy <= r.e0 + xanes_window[1])
+        ax_zoom.plot(r.energy[zoom], r.flat[zoom], color=color, lw=1, marker=".", ms=2)
+        ax_zoom.axvline(r.e0, color=color, lw=0.6, alpha=0.6)
+    ax_mu.set_ylabel("mu(E); pre-edge --, post-edge :, e0 |")
+    ax_norm.set_ylabel("flattened mu(E)")
+    ax_der.set_ylabel("d norm(E) / dE (1/eV)")
+    ax_zoom.set_ylabel(f"XANES, e0 {xanes_window[0]:+g} to {xanes_window[1]:+g} eV")
+    for ax in (ax_mu, ax_norm, ax_der, ax_zoom):
+        ax.set_xlabel("energy (eV)")
     if len(results) <= 12:
-        ax.legend(fontsize=7)
+        ax_norm.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
 
 def plot_lcf(result: Any, *, ylabel: str = "normalized mu(E)") -> Figure:
-    """Data, LCF model and residual of one linear combination fit.
+    """Data, LCF model, each weighted component, and the residual below.
 
     Parameters
     ----------
@@ -51,15 +71,28 @@ def plot_lcf(result: Any, *, ylabel: str = "normalized mu(E)") -> Figure:
     Returns
     -------
     matplotlib.figure.Figure
+        Top: data, model and ``weight x standard`` for each standard (weights and 68 %
+        intervals in the legend, R-factor in the title); bottom: residual.
     """
-    fig = Figure(figsize=(6, 4))
-    ax = fig.subplots()
+    fig = Figure(figsize=(6.5, 5.5))
+    ax, ax_res = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax.plot(result.energy, result.data, "k.", ms=3, label="data")
     ax.plot(result.energy, result.model, "r-", label="LCF")
-    ax.plot(result.energy, result.residual, "b-", lw=0.8, label="residual")
-    ax.set_xlabel("energy (eV)")
+    if result.components is not None:
+        for j, name in enumerate(result.standards):
+            w, lo, hi = result.weights[j], result.ci_low[j], result.ci_high[j]
+            ci = f" [{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) and np.isfinite(hi) else ""
+            ax.plot(
+                result.energy, result.components[:, j], lw=0.9, ls="--", label=f"{name} {w:.3f}{ci}"
+            )
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8)
+    ax.set_title(f"R-factor {result.r_factor:.4g}", fontsize=9)
+    ax.legend(fontsize=7)
+    ax_res.plot(result.energy, result.residual, "b-", lw=0.8)
+    ax_res.axhline(0.0, color="0.5", lw=0.6)
+    ax_res.set_ylabel("residual")
+    ax_res.set_xlabel("energy (eV)")
+    fig.tight_layout()
     return fig
 
 

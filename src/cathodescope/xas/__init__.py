@@ -6,6 +6,7 @@ Readers live in :mod:`cathodescope.io` (``read_xdi``, ``read_xas_columns``, ``re
 """
 
 from cathodescope.xas._calibrate import Alignment, Calibration, align, calibrate, tabulated_edge
+from cathodescope.xas._diagnostics import LCFDiagnostics, diagnose_lcf, runs_test_z
 from cathodescope.xas._lcf import LCFResult, lcf, lcf_combinations, simplex_lstsq
 from cathodescope.xas._maps import XanesMaps, xanes_maps
 from cathodescope.xas._normalize import (
@@ -35,6 +36,7 @@ __all__ = [
     "Alignment",
     "Calibration",
     "ChargeBalance",
+    "LCFDiagnostics",
     "LCFResult",
     "Normalization",
     "XanesMaps",
@@ -44,6 +46,7 @@ __all__ = [
     "calibrate",
     "correct_self_absorption",
     "correct_self_absorption_thick",
+    "diagnose_lcf",
     "find_e0",
     "fluorescence_forward",
     "half_step_energy",
@@ -52,6 +55,7 @@ __all__ = [
     "nominal_valence",
     "normalize",
     "normalize_athena_group",
+    "runs_test_z",
     "simplex_lstsq",
     "surface_bulk_table",
     "surface_charge_balance",

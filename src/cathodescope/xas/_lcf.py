@@ -182,6 +182,8 @@ class LCFResult:
         Fit window energies (eV), fitted spectrum and best model.
     parameters : dict
         Fit range, quantity fitted, options.
+    components : ndarray, shape (n_points, k), optional
+        Each standard times its weight on the fit energies (they add up to ``model``).
     """
 
     standards: tuple[str, ...]
@@ -198,6 +200,7 @@ class LCFResult:
     data: np.ndarray
     model: np.ndarray
     parameters: dict[str, Any] = field(default_factory=dict)
+    components: np.ndarray | None = None
 
     @property
     def residual(self) -> np.ndarray:
@@ -465,6 +468,7 @@ def lcf(
         energy=ef,
         data=yf,
         model=model,
+        components=a * w[None, :] * sig[:, None],
         parameters={
             "fit_range": (lo, hi),
             "fit_shifts": fit_shifts,

@@ -21,6 +21,7 @@ nearest e0); we follow ATHENA, which is what reproduces the steps stored in ATHE
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -28,7 +29,12 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from cathodescope._validation import check_choice
-from cathodescope.errors import EdgeNotFoundError, ParameterError, TooFewPointsError
+from cathodescope.errors import (
+    EdgeNotFoundError,
+    ParameterError,
+    TooFewPointsError,
+    XASQualityWarning,
+)
 from cathodescope.xas._spectrum import as_spectrum
 
 E0Method = Literal["derivative_max", "first_inflection", "half_step"]
@@ -253,6 +259,11 @@ class Normalization:
     flat: np.ndarray
     parameters: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def derivative(self) -> np.ndarray:
+        """d(norm)/dE in 1/eV, shape (n,) (central differences on the measured grid)."""
+        return np.gradient(self.norm, self.energy)
+
     def to_dataframe(self):
         """Columns ``energy_eV, mu, pre_edge, post_edge, norm, flat``."""
         import pandas as pd
@@ -291,6 +302,24 @@ def _window(
     i1 = _index_of(energy, e0 + lo)
     i2 = _index_nearest(energy, e0 + hi)
     return i1, i2
+
+
+MIN_PRE_POINTS = 5
+"""Fewer pre-edge points than this in the window raise an :class:`XASQualityWarning`."""
+
+
+def _warn_few_points(n: int, *, n_pre: bool, lo: float, hi: float, e0: float, nnorm: int) -> None:
+    need = MIN_PRE_POINTS if n_pre else nnorm + 4
+    if n >= need:
+        return
+    which, keys = ("pre-edge", "pre1/pre2") if n_pre else ("post-edge", "norm1/norm2")
+    warnings.warn(
+        f"{which} window [{lo:g}, {hi:g}] eV around e0={e0:g} holds only {n} points (fewer "
+        f"than {need}): the {which} curve, hence the edge step, rests on too few points; "
+        f"widen {keys} or measure a longer {which} region.",
+        XASQualityWarning,
+        stacklevel=3,
+    )
 
 
 def normalize(
@@ -398,6 +427,7 @@ def normalize(
             f"pre-edge window [{pre1:g}, {pre2:g}] eV around e0={e0:g} holds {max(p2 - p1, 0)} "
             "points; at least 2 are needed: widen it or measure further below the edge."
         )
+    _warn_few_points(p2 - p1, n_pre=True, lo=pre1, hi=pre2, e0=e0, nnorm=nnorm)
     pre_poly = np.polynomial.Polynomial.fit(e[p1:p2], mu[p1:p2], 1).convert()
     pre_coefs = tuple(float(c) for c in np.pad(pre_poly.coef, (0, 2 - pre_poly.coef.size)))
     pre_edge = pre_coefs[0] + pre_coefs[1] * e
@@ -408,6 +438,7 @@ def normalize(
             f"polynomial of order {nnorm} needs at least {nnorm + 2}: widen the window or "
             "lower nnorm."
         )
+    _warn_few_points(n2 - n1, n_pre=False, lo=norm1, hi=norm2, e0=e0, nnorm=nnorm)
     post_poly = np.polynomial.Polynomial.fit(e[n1:n2], (mu - pre_edge)[n1:n2], nnorm).convert()
     post_coefs = tuple(
         float(c) for c in np.pad(post_poly.coef, (0, nnorm + 1 - post_poly.coef.size))
