@@ -1,4 +1,4 @@
-"""``cathodescope xas normalize|calibrate|lcf|map``: thin CLI over :mod:`cathodescope.workflows.xas`.
+"""``cathodescope xas normalize|calibrate|lcf|map|selfabs|merge``: thin CLI over :mod:`cathodescope.workflows.xas`.
 
 Each handler parses its options, calls one workflow and prints where the results are (and the
 warnings the run recorded). Sub-commands of other modules hook into the ``xas`` sub-parsers
@@ -152,6 +152,95 @@ def _cmd_map(args: argparse.Namespace) -> int:
     return _report(run, f"{run.summary} -> {run.path}")
 
 
+def _cmd_selfabs(args: argparse.Namespace) -> int:
+    from cathodescope.workflows.xas import run_selfabs
+
+    run = run_selfabs(
+        args.fluorescence,
+        out=args.out,
+        formula=args.formula,
+        density=args.density,
+        element=args.element,
+        edge=args.edge,
+        line=args.line,
+        incidence_deg=args.incidence,
+        exit_deg=args.exit,
+        thickness_um=args.thickness,
+        transmission=args.transmission,
+        transmission_incidence_deg=args.transmission_incidence,
+        athena_params=not args.default_normalization,
+        overwrite=args.overwrite,
+        parameters=vars(args),
+    )
+    return _report(run, f"{run.summary} -> {run.path}")
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from cathodescope.workflows.xas import run_merge
+
+    run = run_merge(
+        args.input,
+        out=args.out,
+        groups=args.groups,
+        reference=args.reference,
+        e0_method=args.e0_method,
+        max_shift=args.max_shift,
+        overwrite=args.overwrite,
+        parameters=vars(args),
+    )
+    return _report(run, f"{run.summary} -> {run.path}")
+
+
+def _add_merge(sub: Any) -> None:
+    m = sub.add_parser("merge", help="align repeat scans (derivative), merge, one e0 for all")
+    m.add_argument("input", help="ATHENA project holding the repeat scans")
+    m.add_argument("--groups", type=parse_list, help="the repeats, comma-separated (default: all)")
+    m.add_argument("--reference", help="group to align on (default: the first)")
+    m.add_argument(
+        "--e0-method",
+        default="derivative_max",
+        choices=["derivative_max", "first_inflection", "half_step"],
+    )
+    m.add_argument("--max-shift", type=float, default=10.0, help="largest shift, eV")
+    add_out_arguments(m)
+    m.set_defaults(func=_cmd_merge)
+
+
+def _add_selfabs(sub: Any) -> None:
+    s = sub.add_parser("selfabs", help="self-absorption correction of fluorescence XANES")
+    s.add_argument("fluorescence", help="fluorescence spectrum: FILE or FILE:GROUP")
+    s.add_argument("--formula", required=True, help="sample composition, e.g. MnO")
+    s.add_argument("--density", type=float, required=True, help="g/cm^3 of the dense solid")
+    s.add_argument("--element", required=True, help="absorber, e.g. Mn")
+    s.add_argument("--edge", default="K")
+    s.add_argument("--line", default="Ka1", help="fluorescence line (xraydb name)")
+    s.add_argument("--incidence", type=float, default=45.0, help="beam to surface, degrees")
+    s.add_argument("--exit", type=float, default=45.0, help="surface to detector, degrees")
+    s.add_argument(
+        "--thickness",
+        type=float,
+        help="thickness in um (default: from --transmission, else infinitely thick)",
+    )
+    s.add_argument(
+        "--transmission",
+        help="transmission spectrum of the same sample (FILE or FILE:GROUP): its edge step "
+        "gives the thickness, and the result is compared with it",
+    )
+    s.add_argument(
+        "--transmission-incidence",
+        type=float,
+        default=90.0,
+        help="beam-to-surface angle of the transmission scan, degrees (90: normal)",
+    )
+    s.add_argument(
+        "--default-normalization",
+        action="store_true",
+        help="normalize ATHENA groups with the defaults instead of their stored parameters",
+    )
+    add_out_arguments(s)
+    s.set_defaults(func=_cmd_selfabs)
+
+
 def _add_normalize(sub: Any) -> None:
     n = sub.add_parser("normalize", help="ATHENA/larch normalization of spectra")
     n.add_argument("input", help="XDI, column file, or ATHENA .prj")
@@ -243,7 +332,7 @@ def _add_map(sub: Any) -> None:
 
 
 def register(subparsers: Any) -> Any:
-    """Add ``xas`` with sub-commands normalize, calibrate, lcf and map.
+    """Add ``xas`` with sub-commands normalize, calibrate, lcf, map, selfabs and merge.
 
     Returns the ``xas`` sub-parsers object, so that other modules can add sub-commands.
     """
@@ -253,4 +342,6 @@ def register(subparsers: Any) -> Any:
     _add_calibrate(sub)
     _add_lcf(sub)
     _add_map(sub)
+    _add_selfabs(sub)
+    _add_merge(sub)
     return sub

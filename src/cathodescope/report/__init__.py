@@ -10,7 +10,13 @@ from cathodescope.report._runfolder import RunFolder
 from cathodescope.report._scene import write_scene_report
 
 _FIGURES = ("plot_channel_profiles", "plot_density", "plot_depth_slice", "plot_ratio_profile")
-_XAS_FIGURES = ("plot_lcf", "plot_normalization", "plot_surface_bulk", "plot_xanes_maps")
+_XAS_FIGURES = (
+    "plot_lcf",
+    "plot_normalization",
+    "plot_selfabs",
+    "plot_surface_bulk",
+    "plot_xanes_maps",
+)
 
 __all__ = ["RunFolder", "write_scene_report", *_FIGURES, *_XAS_FIGURES]
 

@@ -158,3 +158,35 @@ def plot_surface_bulk(table: Any, *, ylabel: str = "Ni$^{2+}$ fraction") -> Figu
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_selfabs(table: Any, *, e0: float, window: tuple[float, float] = (-30.0, 120.0)) -> Figure:
+    """Measured and self-absorption-corrected fluorescence (and the transmission spectrum).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``energy_eV, measured, corrected`` and optionally ``transmission`` (normalized).
+    e0 : float
+        Edge energy (eV), marked and used for the zoom.
+    window : (float, float)
+        Energies shown, relative to e0 (eV).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    e = table["energy_eV"].to_numpy()
+    sel = (e >= e0 + window[0]) & (e <= e0 + window[1])
+    ax.plot(e[sel], table["measured"].to_numpy()[sel], "C0-", lw=1, label="fluorescence")
+    ax.plot(e[sel], table["corrected"].to_numpy()[sel], "C3-", lw=1.2, label="corrected")
+    if "transmission" in table:
+        ax.plot(e[sel], table["transmission"].to_numpy()[sel], "k--", lw=1, label="transmission")
+    ax.axvline(e0, color="0.5", lw=0.6)
+    ax.set_xlabel("energy (eV)")
+    ax.set_ylabel("normalized mu(E)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

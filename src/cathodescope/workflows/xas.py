@@ -497,4 +497,236 @@ def run_map(
     return XasRun(Path(out), dict(run.results), tuple(run.warnings), summary)
 
 
-__all__ = ["XasRun", "run_calibrate", "run_lcf", "run_map", "run_normalize"]
+def _normalized(name: str, spectrum: Any, athena_params: bool) -> Any:
+    """Normalization of one spectrum: ATHENA's stored parameters for a group, else defaults."""
+    from cathodescope.io import AthenaGroup
+    from cathodescope.xas import normalize, normalize_athena_group
+
+    if isinstance(spectrum, AthenaGroup) and athena_params:
+        return normalize_athena_group(spectrum)
+    return normalize(_as_dataarray(spectrum))
+
+
+def run_selfabs(
+    fluorescence: str | os.PathLike[str],
+    *,
+    out: str | os.PathLike[str],
+    formula: str,
+    density: float,
+    element: str,
+    edge: str = "K",
+    line: str = "Ka1",
+    incidence_deg: float = 45.0,
+    exit_deg: float = 45.0,
+    thickness_um: float | None = None,
+    transmission: str | os.PathLike[str] | None = None,
+    transmission_incidence_deg: float = 90.0,
+    athena_params: bool = True,
+    compare_window: tuple[float, float] = (-20.0, 80.0),
+    overwrite: bool = False,
+    parameters: Mapping[str, Any] | None = None,
+) -> XasRun:
+    """Self-absorption correction of a fluorescence spectrum; write ``selfabs`` and a figure.
+
+    Parameters
+    ----------
+    fluorescence : str or path-like
+        The fluorescence spectrum, ``FILE`` or ``FILE:GROUP``.
+    out : path-like
+        Run folder to create.
+    formula : str
+        Composition of the sample, e.g. ``"MnO"`` or ``"LiNi0.6Mn0.2Co0.2O2"``.
+    density : float
+        g/cm^3 of the dense material (a powder film is described by its equivalent dense
+        thickness, see :func:`cathodescope.xas.thickness_from_edge_step`).
+    element, edge, line : str
+        Absorber, edge and fluorescence line.
+    incidence_deg, exit_deg : float
+        Beam-to-surface and surface-to-detector angles of the fluorescence measurement.
+    thickness_um : float, optional
+        Sample thickness in um; default: from the ``transmission`` edge step, or the thick
+        limit when there is no transmission spectrum.
+    transmission : str or path-like, optional
+        Transmission spectrum of the same sample (``FILE`` or ``FILE:GROUP``): its edge step
+        gives the thickness, and the corrected spectrum is compared with it (``rms``).
+    transmission_incidence_deg : float
+        Beam-to-surface angle of the transmission scan (90: normal incidence).
+    athena_params : bool
+        Normalize ATHENA groups with their stored parameters (else the defaults).
+    compare_window : (float, float)
+        Window relative to e0 (eV) of the comparison with the transmission spectrum.
+    overwrite : bool
+        Write into a non-empty ``out``.
+    parameters : mapping, optional
+        Parameters recorded in the manifest.
+
+    Returns
+    -------
+    XasRun
+        ``results``: ``thickness_um``, ``thickness_source`` and, with a transmission spectrum,
+        ``rms_corrected`` and ``rms_uncorrected`` (normalized, in ``compare_window``).
+    """
+    params = _call_parameters(locals(), parameters)
+    import numpy as np
+    import pandas as pd
+
+    from cathodescope.io import read_xas_spectrum, split_group
+    from cathodescope.report import plot_selfabs
+    from cathodescope.xas import (
+        absorption_model,
+        correct_self_absorption,
+        thickness_from_edge_step,
+    )
+
+    with _open(out, "xas selfabs", params, overwrite) as run:
+        run.add_input(split_group(fluorescence)[0])
+        name, fy_raw = read_xas_spectrum(fluorescence)
+        fy = _normalized(name, fy_raw, athena_params)
+        model = absorption_model(
+            fy.energy, formula=formula, density=density, element=element, edge=edge, line=line
+        )
+        trans = None
+        if transmission is not None:
+            run.add_input(split_group(transmission)[0])
+            t_name, t_raw = read_xas_spectrum(transmission)
+            trans = _normalized(t_name, t_raw, athena_params)
+        if thickness_um is not None:
+            d, source = float(thickness_um), "given"
+        elif trans is not None:
+            d = thickness_from_edge_step(
+                trans.edge_step, model, incidence_deg=transmission_incidence_deg
+            )
+            source = f"transmission edge step {trans.edge_step:.4g}"
+        else:
+            d, source = None, "thick limit (no thickness, no transmission spectrum)"
+        with run.timer("selfabs"):
+            corrected = correct_self_absorption(
+                fy.flat,
+                model,
+                energy=fy.energy,
+                incidence_deg=incidence_deg,
+                exit_deg=exit_deg,
+                thickness_um=d,
+            )
+        table = pd.DataFrame({"energy_eV": fy.energy, "measured": fy.flat, "corrected": corrected})
+        run.results.update(
+            {"thickness_um": d if d is not None else "inf", "thickness_source": source}
+        )
+        if trans is not None:
+            table["transmission"] = np.interp(fy.energy, trans.energy, trans.flat)
+            sel = (fy.energy >= fy.e0 + compare_window[0]) & (
+                fy.energy <= fy.e0 + compare_window[1]
+            )
+            rms = float(np.sqrt(np.mean((corrected - table["transmission"])[sel] ** 2)))
+            rms0 = float(np.sqrt(np.mean((fy.flat - table["transmission"])[sel] ** 2)))
+            run.results.update({"rms_corrected": rms, "rms_uncorrected": rms0})
+            if rms > rms0:
+                run.warn(
+                    f"the correction moved the spectrum away from the transmission spectrum "
+                    f"(RMS {rms0:.3f} -> {rms:.3f} in e0{compare_window[0]:+g}.."
+                    f"{compare_window[1]:+g} eV): check composition, angles and thickness "
+                    f"({source})."
+                )
+        run.write_table("selfabs", table)
+        run.write_figure("selfabs", plot_selfabs(table, e0=fy.e0))
+    summary = f"thickness {run.results['thickness_um']} um ({source})"
+    if "rms_corrected" in run.results:
+        summary += (
+            f"; RMS vs transmission {run.results['rms_uncorrected']:.4f} -> "
+            f"{run.results['rms_corrected']:.4f}"
+        )
+    return XasRun(Path(out), dict(run.results), tuple(run.warnings), summary)
+
+
+def run_merge(
+    path: str | os.PathLike[str],
+    *,
+    out: str | os.PathLike[str],
+    groups: Sequence[str] | None = None,
+    reference: str | None = None,
+    e0_method: str = "derivative_max",
+    max_shift: float = 10.0,
+    energy_units: str = "auto",
+    overwrite: bool = False,
+    parameters: Mapping[str, Any] | None = None,
+) -> XasRun:
+    """Align and merge repeat scans; one e0 for all; write ``repeats``, ``merged``, a figure.
+
+    Parameters
+    ----------
+    path : path-like
+        An ATHENA project holding the repeats (or any file :func:`read_xas_file` reads).
+    out : path-like
+        Run folder to create.
+    groups : sequence of str, optional
+        The repeats (default: every group of the project).
+    reference : str, optional
+        The scan to align on (default: the first).
+    e0_method : {"derivative_max", "first_inflection", "half_step"}
+        How e0 is found on the merge.
+    max_shift : float
+        Largest alignment shift, eV.
+    energy_units : {"auto", "eV", "keV"}
+        Units of a column file's energy.
+    overwrite : bool
+        Write into a non-empty ``out``.
+    parameters : mapping, optional
+        Parameters recorded in the manifest.
+
+    Returns
+    -------
+    XasRun
+        ``results``: ``e0_eV`` (of the merge), ``e0_spread_eV`` (of the repeats' consistent
+        e0), ``e0_spread_independent_eV`` (scan by scan), ``multi_step``.
+    """
+    params = _call_parameters(locals(), parameters)
+
+    from cathodescope.io import read_xas_file
+    from cathodescope.report import plot_normalization
+    from cathodescope.xas import merge_repeats, normalize
+
+    with _open(out, "xas merge", params, overwrite) as run:
+        run.add_input(path)
+        found = read_xas_file(path, energy_units=energy_units)
+        if groups:
+            missing = [g for g in groups if g not in found]
+            if missing:
+                from cathodescope.errors import MissingMetadataError
+
+                raise MissingMetadataError(f"no group {missing} in {path}; groups: {list(found)}.")
+            found = {g: found[g] for g in groups}
+        spectra = {k: _as_dataarray(v) for k, v in found.items()}
+        with run.timer("merge"):
+            m = merge_repeats(
+                spectra, reference=reference, e0_method=e0_method, max_shift=max_shift
+            )
+        run.write_table("repeats", m.to_dataframe())
+        norm = normalize(m.merged, e0=m.e0)
+        merged = norm.to_dataframe()
+        run.write_table("merged", merged)
+        run.write_figure("merged", plot_normalization({"merge": norm}))
+        run.results.update(
+            {
+                "e0_eV": m.e0,
+                "e0_spread_eV": m.spread,
+                "e0_spread_independent_eV": m.spread_independent,
+                "multi_step": m.multi_step,
+                "n_scans": len(m.names),
+            }
+        )
+    summary = (
+        f"merged {len(m.names)} scans: e0 {m.e0:.2f} eV, spread {m.spread:.2f} eV (scan by "
+        f"scan {m.spread_independent:.2f} eV)"
+    )
+    return XasRun(Path(out), dict(run.results), tuple(run.warnings), summary)
+
+
+__all__ = [
+    "XasRun",
+    "run_calibrate",
+    "run_lcf",
+    "run_map",
+    "run_merge",
+    "run_normalize",
+    "run_selfabs",
+]

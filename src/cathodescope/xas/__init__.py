@@ -16,12 +16,14 @@ from cathodescope.xas._normalize import (
     normalize,
     normalize_athena_group,
 )
+from cathodescope.xas._repeats import RepeatMerge, merge_repeats
 from cathodescope.xas._selfabs import (
     AbsorptionModel,
     absorption_model,
     correct_self_absorption,
     correct_self_absorption_thick,
     fluorescence_forward,
+    thickness_from_edge_step,
 )
 from cathodescope.xas._surface import surface_bulk_table
 from cathodescope.xas._valence import (
@@ -39,6 +41,7 @@ __all__ = [
     "LCFDiagnostics",
     "LCFResult",
     "Normalization",
+    "RepeatMerge",
     "XanesMaps",
     "absorption_model",
     "align",
@@ -52,6 +55,7 @@ __all__ = [
     "half_step_energy",
     "lcf",
     "lcf_combinations",
+    "merge_repeats",
     "nominal_valence",
     "normalize",
     "normalize_athena_group",
@@ -60,5 +64,6 @@ __all__ = [
     "surface_bulk_table",
     "surface_charge_balance",
     "tabulated_edge",
+    "thickness_from_edge_step",
     "xanes_maps",
 ]
