@@ -203,7 +203,7 @@ def _dead_time_factor(cols: dict[str, np.ndarray], channel: str, where: str) -> 
     raise MissingMetadataError(
         f"{where}: dead-time correction of {channel!r} needs a 'dtfactor_{det}' column or "
         f"'icr_{det}' and 'ocr_{det}' columns; the file has neither. Leave the correction off "
-        "(no --dead-time) or give a file with them."
+        "(dead_time=False; on the CLI, no --dead-time) or give a file with them."
     )
 
 
