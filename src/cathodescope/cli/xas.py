@@ -108,7 +108,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_lcf(args: argparse.Namespace) -> int:
-    from cathodescope.workflows.xas import run_lcf
+    from cathodescope.workflows.xas_lcf import run_lcf
 
     run = run_lcf(
         args.spectrum,
@@ -153,7 +153,7 @@ def _cmd_map(args: argparse.Namespace) -> int:
 
 
 def _cmd_selfabs(args: argparse.Namespace) -> int:
-    from cathodescope.workflows.xas import run_selfabs
+    from cathodescope.workflows.xas_selfabs import run_selfabs
 
     run = run_selfabs(
         args.fluorescence,

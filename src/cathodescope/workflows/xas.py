@@ -1,62 +1,26 @@
-"""X-ray absorption runs that write a run folder: normalize, calibrate, LCF, XANES maps.
+"""X-ray absorption runs that write a run folder: normalize, calibrate, merge, XANES maps.
 
 Wiring only: reading lives in :mod:`cathodescope.io`, the analysis in :mod:`cathodescope.xas`,
 figures and the run folder in :mod:`cathodescope.report`. Each function is what one
-``cathodescope xas ...`` command runs, callable from Python with the same options.
+``cathodescope xas ...`` command runs, callable from Python with the same options; the LCF and
+self-absorption runs are in :mod:`cathodescope.workflows.xas_lcf` and
+:mod:`cathodescope.workflows.xas_selfabs`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-NORM_KEYS = ("e0", "pre1", "pre2", "norm1", "norm2", "nnorm")
-
-
-@dataclass(frozen=True)
-class XasRun:
-    """What an XAS run wrote.
-
-    Attributes
-    ----------
-    path : Path
-        The run folder.
-    results : dict
-        The headline numbers also stored in ``manifest.json`` (``results``).
-    warnings : tuple of str
-        Warnings recorded in the manifest.
-    summary : str
-        A short text for the terminal (e.g. the weights table).
-    """
-
-    path: Path
-    results: dict[str, Any] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()
-    summary: str = ""
-
-
-def _open(out: str | os.PathLike[str], command: str, parameters: Any, overwrite: bool):
-    from cathodescope.report import RunFolder
-
-    return RunFolder(out, command=command, parameters=parameters, overwrite=overwrite)
-
-
-def _as_dataarray(spectrum: Any) -> Any:
-    return spectrum if hasattr(spectrum, "dims") else spectrum.to_dataarray()
-
-
-def _call_parameters(values: Mapping[str, Any], given: Mapping[str, Any] | None) -> dict:
-    """Manifest parameters: those given, else the call's own arguments."""
-    if given is not None:
-        return dict(given)
-    return {k: v for k, v in values.items() if k != "parameters"}
-
-
-def _norm_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {k: v for k, v in dict(options or {}).items() if v is not None}
+from cathodescope.workflows._xas_common import (
+    XasRun,
+    _as_dataarray,
+    _call_parameters,
+    _norm_options,
+    _open,
+)
 
 
 def run_normalize(
@@ -220,193 +184,6 @@ def run_calibrate(
     return XasRun(Path(out), dict(run.results), tuple(run.warnings), summary)
 
 
-def _looks_normalized(spectrum: Any) -> bool:
-    """Pre-edge near 0 and post-edge near 1 (what a normalized spectrum looks like)."""
-    import numpy as np
-
-    v = np.asarray(spectrum.values, dtype=float)
-    n = max(3, v.size // 10)
-    return abs(float(np.median(v[:n]))) < 0.3 and abs(float(np.median(v[-n:])) - 1.0) < 0.3
-
-
-def _prepare(
-    name: str,
-    spectrum: Any,
-    *,
-    athena_params: bool,
-    normalize_first: bool,
-    options: Mapping[str, Any],
-) -> tuple[Any, str]:
-    """The spectrum to fit and how it was normalized ("athena", "normalize", "as read")."""
-    from cathodescope.io import AthenaGroup
-    from cathodescope.xas import normalize, normalize_athena_group
-
-    if athena_params and isinstance(spectrum, AthenaGroup):
-        return normalize_athena_group(spectrum).to_dataarray("norm").rename(name), "athena"
-    da = _as_dataarray(spectrum)
-    if normalize_first:
-        return normalize(da, **options).to_dataarray("flat").rename(name), "normalize"
-    return da, "as read"
-
-
-def _warn_as_read(run: Any, name: str, spectrum: Any, how: str) -> None:
-    if how == "as read" and not _looks_normalized(spectrum):
-        run.warn(
-            f"{name} was fitted as read, and it does not look normalized (it does not go from "
-            "~0 below the edge to ~1 above it); normalize it (--normalize, or --athena-params "
-            "for ATHENA groups), otherwise the weights mean nothing."
-        )
-
-
-def run_lcf(
-    spectrum: str | os.PathLike[str],
-    standards: Mapping[str, str | os.PathLike[str]],
-    *,
-    out: str | os.PathLike[str],
-    fit_range: tuple[float, float],
-    group: str | None = None,
-    athena_params: bool = False,
-    normalize_first: bool = False,
-    normalize_options: Mapping[str, Any] | None = None,
-    fit_shifts: bool = False,
-    max_shift: float = 2.0,
-    uncertainty: str = "profile",
-    combinations: bool = False,
-    valences: Mapping[str, float] | None = None,
-    energy_units: str = "auto",
-    r_factor_threshold: float = 0.02,
-    overwrite: bool = False,
-    parameters: Mapping[str, Any] | None = None,
-) -> XasRun:
-    """Linear combination fit of one spectrum; write ``weights``, ``fit``, ``components``,
-    ``diagnostics`` and a figure.
-
-    Parameters
-    ----------
-    spectrum : str or path-like
-        The spectrum to fit: a file, or ``FILE:GROUP`` for a group of an ATHENA project.
-    standards : mapping of name to str
-        One spectrum per standard, ``FILE`` or ``FILE:GROUP``; a project with several groups
-        needs its group (an ambiguous or missing group is an error listing the groups).
-    out : path-like
-        Run folder to create.
-    fit_range : (float, float)
-        Fit window, eV.
-    group : str, optional
-        Group of the spectrum's project (same as ``FILE:GROUP``).
-    athena_params : bool
-        Normalize ATHENA groups (data and standards) with the parameters stored in their
-        project and fit ``norm(E)``, as ATHENA's LCF does.
-    normalize_first : bool
-        Normalize the other inputs: the spectrum with ``normalize_options``, the standards with
-        the defaults, and fit the flattened spectra.
-    normalize_options : mapping, optional
-        ``e0, pre1, pre2, norm1, norm2`` (eV), ``nnorm`` for the spectrum's normalization.
-    fit_shifts : bool
-        Fit one energy shift per standard, within ``max_shift`` eV.
-    max_shift : float
-        Bound of the shifts, eV.
-    uncertainty : {"profile", "bootstrap", "none"}
-        Intervals of the weights.
-    combinations : bool
-        Also rank every combination of standards (``combinations`` table).
-    valences : mapping of name to float, optional
-        Oxidation state of each standard, for the average valence.
-    energy_units : {"auto", "eV", "keV"}
-        Units of column files' energy.
-    r_factor_threshold : float
-        Warn when the R-factor is above this (see :func:`cathodescope.xas.diagnose_lcf`).
-    overwrite : bool
-        Write into a non-empty ``out``.
-    parameters : mapping, optional
-        Parameters recorded in the manifest.
-
-    Returns
-    -------
-    XasRun
-        ``results``: ``r_factor``, ``reduced_chi2``, ``normalization`` and, with ``valences``,
-        ``average_valence`` and ``average_valence_stderr``; ``summary`` is the weights table.
-    """
-    params = _call_parameters(locals(), parameters)
-    import pandas as pd
-
-    from cathodescope.io import read_xas_spectrum, split_group
-    from cathodescope.report import plot_lcf
-    from cathodescope.xas import average_valence, diagnose_lcf, lcf, lcf_combinations, normalize
-
-    opts = _norm_options(normalize_options)
-    with _open(out, "xas lcf", params, overwrite) as run:
-        run.add_input(split_group(spectrum)[0])
-        for spec_path in standards.values():
-            run.add_input(split_group(spec_path)[0])
-        name, raw = read_xas_spectrum(spectrum, group=group, energy_units=energy_units)
-        spec, how = _prepare(
-            name, raw, athena_params=athena_params, normalize_first=normalize_first, options=opts
-        )
-        _warn_as_read(run, name, spec, how)
-        stds, how_std = {}, {}
-        for std_name, std_spec in standards.items():
-            _, s_raw = read_xas_spectrum(std_spec, energy_units=energy_units)
-            s_da, s_how = _prepare(
-                std_name, s_raw, athena_params=athena_params, normalize_first=False, options={}
-            )
-            if normalize_first and s_how == "as read":
-                s_da, s_how = normalize(s_da).to_dataarray("flat"), "normalize"
-            _warn_as_read(run, f"standard {std_name}", s_da, s_how)
-            stds[std_name], how_std[std_name] = s_da, s_how
-        kw = {"fit_range": tuple(fit_range), "fit_shifts": fit_shifts, "max_shift": max_shift}
-        with run.timer("lcf"):
-            res = lcf(spec, stds, **kw, uncertainty=uncertainty)
-            if combinations:
-                table, _ = lcf_combinations(spec, stds, **kw)
-                run.write_table("combinations", table)
-        diag = diagnose_lcf(res, spec, stds, r_factor_threshold=r_factor_threshold)
-        weights = res.to_dataframe()
-        run.write_table("weights", weights)
-        run.write_table(
-            "fit",
-            pd.DataFrame(
-                {
-                    "energy_eV": res.energy,
-                    "data": res.data,
-                    "model": res.model,
-                    "residual": res.residual,
-                }
-            ),
-        )
-        comps = pd.DataFrame({"energy_eV": res.energy})
-        for j, std_name in enumerate(res.standards):
-            comps[std_name] = res.components[:, j]
-        run.write_table("components", comps)
-        run.write_table("diagnostics", diag.to_dataframe())
-        if valences:
-            v, s = average_valence(
-                dict(zip(res.standards, res.weights, strict=True)),
-                {k: float(x) for k, x in valences.items()},
-                uncertainties=dict(zip(res.standards, res.stderr, strict=True)),
-            )
-            run.results["average_valence"] = v
-            run.results["average_valence_stderr"] = s
-            if diag.messages:
-                run.warn(
-                    f"average valence {v:.2f} +- {s:.3f}: the fit it comes from is flagged "
-                    f"({'; '.join(m.split(':', 1)[0] for m in diag.messages)}); its interval "
-                    "does not include that misfit."
-                )
-        normalized = how == "athena" or how == "normalize" or _looks_normalized(spec)
-        run.results.update(
-            {
-                "r_factor": res.r_factor,
-                "reduced_chi2": res.reduced_chi2,
-                "normalization": how,
-                "standards_normalization": how_std,
-            }
-        )
-        ylabel = "normalized mu(E)" if normalized else "mu(E) as read (not normalized)"
-        run.write_figure("lcf", plot_lcf(res, ylabel=ylabel))
-    return XasRun(Path(out), dict(run.results), tuple(run.warnings), weights.to_string(index=False))
-
-
 def run_map(
     stack_path: str | os.PathLike[str],
     energies: str | os.PathLike[str] | Sequence[float],
@@ -497,147 +274,6 @@ def run_map(
     return XasRun(Path(out), dict(run.results), tuple(run.warnings), summary)
 
 
-def _normalized(name: str, spectrum: Any, athena_params: bool) -> Any:
-    """Normalization of one spectrum: ATHENA's stored parameters for a group, else defaults."""
-    from cathodescope.io import AthenaGroup
-    from cathodescope.xas import normalize, normalize_athena_group
-
-    if isinstance(spectrum, AthenaGroup) and athena_params:
-        return normalize_athena_group(spectrum)
-    return normalize(_as_dataarray(spectrum))
-
-
-def run_selfabs(
-    fluorescence: str | os.PathLike[str],
-    *,
-    out: str | os.PathLike[str],
-    formula: str,
-    density: float,
-    element: str,
-    edge: str = "K",
-    line: str = "Ka1",
-    incidence_deg: float = 45.0,
-    exit_deg: float = 45.0,
-    thickness_um: float | None = None,
-    transmission: str | os.PathLike[str] | None = None,
-    transmission_incidence_deg: float = 90.0,
-    athena_params: bool = True,
-    compare_window: tuple[float, float] = (-20.0, 80.0),
-    overwrite: bool = False,
-    parameters: Mapping[str, Any] | None = None,
-) -> XasRun:
-    """Self-absorption correction of a fluorescence spectrum; write ``selfabs`` and a figure.
-
-    Parameters
-    ----------
-    fluorescence : str or path-like
-        The fluorescence spectrum, ``FILE`` or ``FILE:GROUP``.
-    out : path-like
-        Run folder to create.
-    formula : str
-        Composition of the sample, e.g. ``"MnO"`` or ``"LiNi0.6Mn0.2Co0.2O2"``.
-    density : float
-        g/cm^3 of the dense material (a powder film is described by its equivalent dense
-        thickness, see :func:`cathodescope.xas.thickness_from_edge_step`).
-    element, edge, line : str
-        Absorber, edge and fluorescence line.
-    incidence_deg, exit_deg : float
-        Beam-to-surface and surface-to-detector angles of the fluorescence measurement.
-    thickness_um : float, optional
-        Sample thickness in um; default: from the ``transmission`` edge step, or the thick
-        limit when there is no transmission spectrum.
-    transmission : str or path-like, optional
-        Transmission spectrum of the same sample (``FILE`` or ``FILE:GROUP``): its edge step
-        gives the thickness, and the corrected spectrum is compared with it (``rms``).
-    transmission_incidence_deg : float
-        Beam-to-surface angle of the transmission scan (90: normal incidence).
-    athena_params : bool
-        Normalize ATHENA groups with their stored parameters (else the defaults).
-    compare_window : (float, float)
-        Window relative to e0 (eV) of the comparison with the transmission spectrum.
-    overwrite : bool
-        Write into a non-empty ``out``.
-    parameters : mapping, optional
-        Parameters recorded in the manifest.
-
-    Returns
-    -------
-    XasRun
-        ``results``: ``thickness_um``, ``thickness_source`` and, with a transmission spectrum,
-        ``rms_corrected`` and ``rms_uncorrected`` (normalized, in ``compare_window``).
-    """
-    params = _call_parameters(locals(), parameters)
-    import numpy as np
-    import pandas as pd
-
-    from cathodescope.io import read_xas_spectrum, split_group
-    from cathodescope.report import plot_selfabs
-    from cathodescope.xas import (
-        absorption_model,
-        correct_self_absorption,
-        thickness_from_edge_step,
-    )
-
-    with _open(out, "xas selfabs", params, overwrite) as run:
-        run.add_input(split_group(fluorescence)[0])
-        name, fy_raw = read_xas_spectrum(fluorescence)
-        fy = _normalized(name, fy_raw, athena_params)
-        model = absorption_model(
-            fy.energy, formula=formula, density=density, element=element, edge=edge, line=line
-        )
-        trans = None
-        if transmission is not None:
-            run.add_input(split_group(transmission)[0])
-            t_name, t_raw = read_xas_spectrum(transmission)
-            trans = _normalized(t_name, t_raw, athena_params)
-        if thickness_um is not None:
-            d, source = float(thickness_um), "given"
-        elif trans is not None:
-            d = thickness_from_edge_step(
-                trans.edge_step, model, incidence_deg=transmission_incidence_deg
-            )
-            source = f"transmission edge step {trans.edge_step:.4g}"
-        else:
-            d, source = None, "thick limit (no thickness, no transmission spectrum)"
-        with run.timer("selfabs"):
-            corrected = correct_self_absorption(
-                fy.flat,
-                model,
-                energy=fy.energy,
-                incidence_deg=incidence_deg,
-                exit_deg=exit_deg,
-                thickness_um=d,
-            )
-        table = pd.DataFrame({"energy_eV": fy.energy, "measured": fy.flat, "corrected": corrected})
-        run.results.update(
-            {"thickness_um": d if d is not None else "inf", "thickness_source": source}
-        )
-        if trans is not None:
-            table["transmission"] = np.interp(fy.energy, trans.energy, trans.flat)
-            sel = (fy.energy >= fy.e0 + compare_window[0]) & (
-                fy.energy <= fy.e0 + compare_window[1]
-            )
-            rms = float(np.sqrt(np.mean((corrected - table["transmission"])[sel] ** 2)))
-            rms0 = float(np.sqrt(np.mean((fy.flat - table["transmission"])[sel] ** 2)))
-            run.results.update({"rms_corrected": rms, "rms_uncorrected": rms0})
-            if rms > rms0:
-                run.warn(
-                    f"the correction moved the spectrum away from the transmission spectrum "
-                    f"(RMS {rms0:.3f} -> {rms:.3f} in e0{compare_window[0]:+g}.."
-                    f"{compare_window[1]:+g} eV): check composition, angles and thickness "
-                    f"({source})."
-                )
-        run.write_table("selfabs", table)
-        run.write_figure("selfabs", plot_selfabs(table, e0=fy.e0))
-    summary = f"thickness {run.results['thickness_um']} um ({source})"
-    if "rms_corrected" in run.results:
-        summary += (
-            f"; RMS vs transmission {run.results['rms_uncorrected']:.4f} -> "
-            f"{run.results['rms_corrected']:.4f}"
-        )
-    return XasRun(Path(out), dict(run.results), tuple(run.warnings), summary)
-
-
 def run_merge(
     path: str | os.PathLike[str],
     *,
@@ -721,12 +357,4 @@ def run_merge(
     return XasRun(Path(out), dict(run.results), tuple(run.warnings), summary)
 
 
-__all__ = [
-    "XasRun",
-    "run_calibrate",
-    "run_lcf",
-    "run_map",
-    "run_merge",
-    "run_normalize",
-    "run_selfabs",
-]
+__all__ = ["XasRun", "run_calibrate", "run_map", "run_merge", "run_normalize"]
