@@ -195,6 +195,22 @@ def half_step_energy(
     The crossing is searched going down from the point nearest ``e0_guess`` to the last point
     below ``level``, then linearly interpolated.
 
+    Parameters
+    ----------
+    energy : ndarray, shape (n,)
+        Energies in eV, increasing.
+    norm : ndarray, shape (n,)
+        Normalized spectrum.
+    e0_guess : float
+        Edge energy near which the crossing is searched, eV.
+    level : float
+        Level of the crossing (0.5: half the edge step).
+
+    Returns
+    -------
+    float
+        Energy of the crossing, eV.
+
     Raises
     ------
     EdgeNotFoundError
@@ -501,6 +517,11 @@ def normalize_athena_group(group: Any, *, use_stored_e0: bool = True) -> Normali
         From :func:`cathodescope.io.read_athena`.
     use_stored_e0 : bool
         Use ``bkg_e0`` (True) or find e0 again (False).
+
+    Returns
+    -------
+    Normalization
+        With ATHENA's windows, polynomial order, e0 and (``bkg_fixstep``) fixed step.
     """
     p = group.normalization_parameters()
     e = group.energy + group.eshift

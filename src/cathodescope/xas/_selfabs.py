@@ -79,6 +79,12 @@ def absorption_model(
         Absorber and edge.
     line : str
         Fluorescence line (xraydb name, ``"Ka1"``, ``"La1"``...).
+
+    Returns
+    -------
+    AbsorptionModel
+        Edge jump and background attenuation (1/cm) on ``energy``, attenuation at the
+        fluorescence energy.
     """
     import xraydb
 
@@ -253,6 +259,17 @@ def correct_self_absorption_thick(
     With ``a = mu_b + g mu_f`` (``g = sin phi / sin theta``) and ``J`` the edge jump, the thick
     limit ``N = n (J + a) / (n J + a)`` inverts exactly. Applied to a thin sample it
     over-corrects (the thin sample is less saturated than assumed).
+
+    Parameters
+    ----------
+    spectrum : xarray.DataArray or array-like, shape (n,)
+        Flattened-normalized fluorescence spectrum on ``model.energy``.
+    model : AbsorptionModel
+        From :func:`absorption_model` on the same energies.
+    incidence_deg, exit_deg : float
+        Angles to the surface in degrees.
+    energy : array-like, optional
+        Energies when ``spectrum`` is a plain array (must equal ``model.energy``).
 
     Returns
     -------
