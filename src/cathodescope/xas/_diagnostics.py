@@ -178,9 +178,10 @@ def diagnose_lcf(
             if fitted_shifts
             else "calibrate the energy axes or refit with --fit-shifts"
         )
+        moved = f", which moves a weight by {dw:.2f}" if dw >= 0.01 else ""
         msgs.append(
-            f"energy offset: the data fit the model {gain:.0%} better shifted by {shift:+.2f} eV, "
-            f"which moves a weight by {dw:.2f}; {hint}."
+            f"energy offset: the data fit the model {gain:.0%} better shifted by {shift:+.2f} eV"
+            f"{moved}; {hint}."
         )
     if result.r_factor > r_factor_threshold:
         msgs.append(

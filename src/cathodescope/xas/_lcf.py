@@ -321,6 +321,15 @@ def _bootstrap_intervals(
     return np.clip(lo, 0, 1), np.clip(hi, 0, 1)
 
 
+def _check_coverage(std: Mapping[str, tuple], lo: float, hi: float, pad: float) -> None:
+    for name, (es, _) in std.items():
+        if es[0] > lo - pad + 1e-9 or es[-1] < hi + pad - 1e-9:
+            raise StandardRangeError(
+                f"standard {name!r} covers {es[0]:g}-{es[-1]:g} eV but the fit needs "
+                f"{lo - pad:g}-{hi + pad:g} eV; narrow fit_range or use a longer standard."
+            )
+
+
 def lcf(
     spectrum: Any,
     standards: Mapping[str, Any] | Sequence[Any],
@@ -401,13 +410,7 @@ def lcf(
     lo, hi = sorted(float(v) for v in fit_range)
     sel = (e >= lo) & (e <= hi)
     ef, yf = e[sel], y[sel]
-    pad = max_shift if fit_shifts else 0.0
-    for name, (es, _) in std.items():
-        if es[0] > lo - pad + 1e-9 or es[-1] < hi + pad - 1e-9:
-            raise StandardRangeError(
-                f"standard {name!r} covers {es[0]:g}-{es[-1]:g} eV but the fit needs "
-                f"{lo - pad:g}-{hi + pad:g} eV; narrow fit_range or use a longer standard."
-            )
+    _check_coverage(std, lo, hi, max_shift if fit_shifts else 0.0)
     n_free = (k - 1) + (k if fit_shifts else 0)
     if ef.size < n_free + 2:
         raise TooFewPointsError(

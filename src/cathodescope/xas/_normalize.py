@@ -338,6 +338,38 @@ def _warn_few_points(n: int, *, n_pre: bool, lo: float, hi: float, e0: float, nn
     )
 
 
+def _default_windows(
+    e: np.ndarray,
+    e0: float,
+    pre1: float | None,
+    pre2: float | None,
+    norm1: float | None,
+    norm2: float | None,
+    nnorm: int | None,
+) -> tuple[float, float, float, float, int]:
+    """Fill the windows and the polynomial order left open, as larch does (see normalize)."""
+    ie0 = _index_nearest(e, e0)
+    if pre1 is None:
+        pre1 = (5.0 if ie0 > 20 else 2.0) * round((e[1] - e0) / (5.0 if ie0 > 20 else 2.0))
+    pre1 = max(float(pre1), e[0] - e0)
+    if pre2 is None:
+        pre2 = 0.5 * pre1
+    pre1, pre2 = sorted((float(pre1), float(pre2)))
+    if norm2 is None:
+        norm2 = 5.0 * round((e[-1] - e0) / 5.0)
+    norm2 = min(float(norm2), e[-1] - e0)
+    if norm1 is None:
+        norm1 = min(25.0, 5.0 * round(norm2 / 15.0))
+    norm1, norm2 = sorted((float(norm1), float(norm2)))
+    if nnorm is None:
+        width = norm2 - norm1
+        nnorm = 2 if width >= 300 else (1 if width >= 30 else 0)
+    nnorm = int(nnorm)
+    if not 0 <= nnorm <= 3:
+        raise ParameterError(f"nnorm (polynomial order) must be 0-3, got {nnorm}.")
+    return pre1, pre2, norm1, norm2, nnorm
+
+
 def normalize(
     spectrum: Any,
     energy: Any = None,
@@ -417,25 +449,7 @@ def normalize(
             f"e0 = {e0:g} eV lies outside the data ({e[0]:g}-{e[-1]:g} eV); give an e0 inside "
             "the scan or let it be found."
         )
-    ie0 = _index_nearest(e, e0)
-    if pre1 is None:
-        pre1 = (5.0 if ie0 > 20 else 2.0) * round((e[1] - e0) / (5.0 if ie0 > 20 else 2.0))
-    pre1 = max(float(pre1), e[0] - e0)
-    if pre2 is None:
-        pre2 = 0.5 * pre1
-    pre1, pre2 = sorted((float(pre1), float(pre2)))
-    if norm2 is None:
-        norm2 = 5.0 * round((e[-1] - e0) / 5.0)
-    norm2 = min(float(norm2), e[-1] - e0)
-    if norm1 is None:
-        norm1 = min(25.0, 5.0 * round(norm2 / 15.0))
-    norm1, norm2 = sorted((float(norm1), float(norm2)))
-    if nnorm is None:
-        width = norm2 - norm1
-        nnorm = 2 if width >= 300 else (1 if width >= 30 else 0)
-    nnorm = int(nnorm)
-    if not 0 <= nnorm <= 3:
-        raise ParameterError(f"nnorm (polynomial order) must be 0-3, got {nnorm}.")
+    pre1, pre2, norm1, norm2, nnorm = _default_windows(e, e0, pre1, pre2, norm1, norm2, nnorm)
 
     p1, p2 = _window(e, e0, pre1, pre2, window_convention)
     if p2 - p1 < 2:
