@@ -169,6 +169,7 @@ def _cmd_selfabs(args: argparse.Namespace) -> int:
         transmission=args.transmission,
         transmission_incidence_deg=args.transmission_incidence,
         athena_params=not args.default_normalization,
+        energy_units=args.energy_units,
         overwrite=args.overwrite,
         parameters=vars(args),
     )
@@ -185,6 +186,7 @@ def _cmd_merge(args: argparse.Namespace) -> int:
         reference=args.reference,
         e0_method=args.e0_method,
         max_shift=args.max_shift,
+        energy_units=args.energy_units,
         overwrite=args.overwrite,
         parameters=vars(args),
     )
@@ -202,6 +204,7 @@ def _add_merge(sub: Any) -> None:
         choices=["derivative_max", "first_inflection", "half_step"],
     )
     m.add_argument("--max-shift", type=float, default=10.0, help="largest shift, eV")
+    m.add_argument("--energy-units", default="auto", choices=["auto", "eV", "keV"])
     add_out_arguments(m)
     m.set_defaults(func=_cmd_merge)
 
@@ -237,6 +240,7 @@ def _add_selfabs(sub: Any) -> None:
         action="store_true",
         help="normalize ATHENA groups with the defaults instead of their stored parameters",
     )
+    s.add_argument("--energy-units", default="auto", choices=["auto", "eV", "keV"])
     add_out_arguments(s)
     s.set_defaults(func=_cmd_selfabs)
 
@@ -258,7 +262,7 @@ def _add_normalize(sub: Any) -> None:
 
 def _add_calibrate(sub: Any) -> None:
     c = sub.add_parser("calibrate", help="shift a reference foil to the tabulated edge")
-    c.add_argument("reference", help="reference-foil spectrum (or .prj with --group)")
+    c.add_argument("reference", help="reference-foil spectrum: FILE, or FILE:GROUP of a project")
     c.add_argument("--element", required=True)
     c.add_argument("--edge", default="K")
     c.add_argument("--group")
@@ -336,7 +340,9 @@ def register(subparsers: Any) -> Any:
 
     Returns the ``xas`` sub-parsers object, so that other modules can add sub-commands.
     """
-    p = subparsers.add_parser("xas", help="X-ray absorption: normalize, calibrate, LCF, maps")
+    p = subparsers.add_parser(
+        "xas", help="X-ray absorption: normalize, calibrate, LCF, maps, self-absorption, merge"
+    )
     sub = p.add_subparsers(dest="xas_command", metavar="SUBCOMMAND")
     _add_normalize(sub)
     _add_calibrate(sub)

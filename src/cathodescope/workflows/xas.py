@@ -135,8 +135,9 @@ def run_calibrate(
 
     Parameters
     ----------
-    reference : path-like
-        Reference-foil spectrum (the first group of a project, or ``group``).
+    reference : str or path-like
+        Reference-foil spectrum: a file, or ``FILE:GROUP`` (or ``group``) for a project group;
+        a project with several groups needs its group.
     out : path-like
         Run folder to create.
     element, edge : str
@@ -160,12 +161,12 @@ def run_calibrate(
     params = _call_parameters(locals(), parameters)
     import pandas as pd
 
-    from cathodescope.io import read_xas_file
+    from cathodescope.io import read_xas_file, read_xas_spectrum, split_group
     from cathodescope.xas import calibrate
 
     with _open(out, "xas calibrate", params, overwrite) as run:
-        run.add_input(reference)
-        ref = next(iter(read_xas_file(reference, group=group, energy_units=energy_units).values()))
+        run.add_input(split_group(reference)[0])
+        _, ref = read_xas_spectrum(reference, group=group, energy_units=energy_units)
         cal = calibrate(_as_dataarray(ref), element=element, edge=edge)
         run.write_table("calibration", cal.to_dataframe())
         run.results["shift_eV"] = cal.shift

@@ -31,6 +31,7 @@ def run_selfabs(
     transmission_incidence_deg: float = 90.0,
     athena_params: bool = True,
     compare_window: tuple[float, float] = (-20.0, 80.0),
+    energy_units: str = "auto",
     overwrite: bool = False,
     parameters: Mapping[str, Any] | None = None,
 ) -> XasRun:
@@ -63,6 +64,8 @@ def run_selfabs(
         Normalize ATHENA groups with their stored parameters (else the defaults).
     compare_window : (float, float)
         Window relative to e0 (eV) of the comparison with the transmission spectrum.
+    energy_units : {"auto", "eV", "keV"}
+        Units of column files' energy.
     overwrite : bool
         Write into a non-empty ``out``.
     parameters : mapping, optional
@@ -88,7 +91,7 @@ def run_selfabs(
 
     with _open(out, "xas selfabs", params, overwrite) as run:
         run.add_input(split_group(fluorescence)[0])
-        name, fy_raw = read_xas_spectrum(fluorescence)
+        name, fy_raw = read_xas_spectrum(fluorescence, energy_units=energy_units)
         fy = _normalized(name, fy_raw, athena_params)
         model = absorption_model(
             fy.energy, formula=formula, density=density, element=element, edge=edge, line=line
@@ -96,7 +99,7 @@ def run_selfabs(
         trans = None
         if transmission is not None:
             run.add_input(split_group(transmission)[0])
-            t_name, t_raw = read_xas_spectrum(transmission)
+            t_name, t_raw = read_xas_spectrum(transmission, energy_units=energy_units)
             trans = _normalized(t_name, t_raw, athena_params)
         if thickness_um is not None:
             d, source = float(thickness_um), "given"
