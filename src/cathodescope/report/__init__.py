@@ -26,6 +26,11 @@ _FIGURES = {
     "plot_peak_fits": "_xrd",
     "plot_williamson_hall": "_xrd",
     "plot_gas_release": "_thermal",
+    "plot_lcf": "_xas",
+    "plot_normalization": "_xas",
+    "plot_selfabs": "_xas",
+    "plot_surface_bulk": "_xas",
+    "plot_xanes_maps": "_xas",
 }
 
 __all__ = [
