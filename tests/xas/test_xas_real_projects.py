@@ -44,7 +44,7 @@ def test_cli_lcf_refuses_a_project_without_group(shared_data, tmp_path, capsys):
     args = ["xas", "lcf", str(prj), "--group", "Mn3O4", "--standard", f"MnO={prj}"]
     args += ["--standard", f"Mn2O3={prj}", "--fit-range", "6527", "6577", "--out", str(tmp_path)]
     rc = main(args)
-    assert rc == 1  # was: exit 0 with both standards silently the first group
+    assert rc == 2  # was: exit 0 with both standards silently the first group
     err = capsys.readouterr().err
     assert "holds 14 groups" in err and "'Mn2O3x'" in err and "FILE:GROUP" in err
 

@@ -1,14 +1,12 @@
 """``cathodescope xas normalize|calibrate|lcf|map|selfabs|merge``: thin CLI over :mod:`cathodescope.workflows.xas`.
 
-Each handler parses its options, calls one workflow and prints where the results are (and the
-warnings the run recorded). Sub-commands of other modules hook into the ``xas`` sub-parsers
+Each handler parses its options, calls one workflow and prints where the results are. Sub-commands of other modules hook into the ``xas`` sub-parsers
 returned by :func:`register` (``add_parser(subparsers)``).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from cathodescope.cli._common import add_out_arguments, parse_list, parse_spacing
@@ -31,8 +29,7 @@ def _norm_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _report(run: Any, text: str) -> int:
-    for w in run.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+    # the run's warnings reached stderr as they happened (RunFolder); here only the results
     print(text)
     return 0
 
