@@ -342,3 +342,4 @@ def register(subparsers: Any) -> None:
     _add_norm_options(m)
     add_out_arguments(m)
     m.set_defaults(func=_cmd_map)
+    __import__("cathodescope.cli.xas_layer", fromlist=["add_parser"]).add_parser(sub)

@@ -6,12 +6,26 @@ import matplotlib.
 
 from typing import Any
 
+from cathodescope.report._layer import (
+    plot_layer_kernels,
+    plot_layer_profile,
+    plot_layer_series,
+    plot_layer_weights,
+)
 from cathodescope.report._runfolder import RunFolder
 from cathodescope.report._scene import write_scene_report
 
 _FIGURES = ("plot_channel_profiles", "plot_density", "plot_depth_slice", "plot_ratio_profile")
 
-__all__ = ["RunFolder", "write_scene_report", *_FIGURES]
+__all__ = [
+    "RunFolder",
+    "plot_layer_kernels",
+    "plot_layer_profile",
+    "plot_layer_series",
+    "plot_layer_weights",
+    "write_scene_report",
+    *_FIGURES,
+]
 
 
 def __getattr__(name: str) -> Any:
