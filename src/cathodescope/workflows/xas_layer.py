@@ -66,6 +66,7 @@ _KERNEL_KEYS = {
     "sphere": {"radius_um", "radius_stderr_um"},
     "tabulated": {"depth_table_nm", "sensitivity", "table"},
 }
+_MAX_PROFILE_FIGURES = 12  # a series writes one profile figure per point up to this many
 _LAYER_KEYS = {"shape", "width_nm", "fixed", "thickness_bounds_nm", "series"}
 
 
@@ -279,7 +280,8 @@ def run_xas_layer(
     out : path-like
         Run folder: ``layer.csv`` (``parameter, value, ci_low, ci_high``), ``probes.csv``
         (``name, kernel, depth_nm, weight, stderr, predicted``), figures, ``manifest.json``.
-        For a series both tables get the index column first, and ``thickness_vs_<index>.png``.
+        For a series both tables get the index column first; figures ``thickness_vs_<index>``,
+        the kernels of the first point and one profile per point (up to 12 points).
     shape, width_nm, fixed
         Override the file's ``[layer]`` options (width in nm).
     overwrite : bool
@@ -322,8 +324,14 @@ def run_xas_layer(
             _write_point(run, result)
             run.results.update(_summary(result))
         else:
-            for i, f in zip(result.index, result.fits, strict=True):
-                _write_point(run, f, f"_{result.index_name}_{i}")
+            from cathodescope.report import plot_layer_kernels, plot_layer_profile
+
+            run.write_figure("layer_kernels", plot_layer_kernels(result.fits[0]))
+            if len(result.fits) <= _MAX_PROFILE_FIGURES:
+                for i, f in zip(result.index, result.fits, strict=True):
+                    run.write_figure(
+                        f"layer_profile_{result.index_name}_{i}", plot_layer_profile(f)
+                    )
             run.results["points"] = {
                 str(i): _summary(f) for i, f in zip(result.index, result.fits, strict=True)
             }

@@ -260,15 +260,17 @@ class _Problem:
             i = int(np.argmin(c2))
             lo, hi = self.t_grid[max(i - 1, 0)], self.t_grid[min(i + 1, self.t_grid.size - 1)]
             t = float(self.t_grid[i])
-            if hi > lo:
-                r = optimize.minimize_scalar(
-                    lambda tt: self._inner(tt, d, fx)[2][0],
-                    bounds=(lo, hi),
-                    method="bounded",
-                    options={"xatol": 1e-6 * max(hi, 1e-3)},
-                )
-                if r.fun <= c2[i]:
-                    t = float(r.x)
+            # zoom in: 4 rounds of 17 points shrink the bracket ~8x each (vectorized)
+            best_c2 = c2[i]
+            for _ in range(4):
+                if not hi > lo:
+                    break
+                ts = np.linspace(lo, hi, 17)
+                c2z = self._inner(ts, d, fx)[2]
+                j = int(np.argmin(c2z))
+                if c2z[j] <= best_c2:
+                    t, best_c2 = float(ts[j]), c2z[j]
+                lo, hi = ts[max(j - 1, 0)], ts[min(j + 1, 16)]
         if self.nuis.size:
             t, d = self._polish_nuisance(t, d, fx)
         a, b, c2 = self._inner(t, d, fx)
