@@ -354,6 +354,20 @@ def test_cli_layer_bad_probe_file(tmp_path, capsys):
     (tmp_path / "p.toml").write_text('[[probe]]\nname = "a"\nkernel = "gaussian"\n')
     assert main(["xas", "layer", str(tmp_path / "p.toml"), "--out", str(tmp_path / "o")]) == 1
     assert "kernel='gaussian' is not one of" in capsys.readouterr().err
+    (tmp_path / "e.toml").write_text(
+        PROBES_TOML.replace('weight_from = "lcf_run:NiO"', "weight = 0.2072\nstderr = 0.005")
+    )
+    argv = [
+        "xas",
+        "layer",
+        str(tmp_path / "e.toml"),
+        "--shape",
+        "erf",
+        "--out",
+        str(tmp_path / "e"),
+    ]
+    assert main(argv) == 1
+    assert "--width NM" in capsys.readouterr().err
     (tmp_path / "q.toml").write_text(PROBES_TOML)
     with pytest.raises(MissingMetadataError, match=r"no weights\.csv"):
         from cathodescope.workflows.xas_layer import read_probe_file

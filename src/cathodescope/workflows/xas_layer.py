@@ -312,6 +312,11 @@ def run_xas_layer(
             options["width_nm"] = width_nm
         if fixed:
             options["fixed"] = {**options.get("fixed", {}), **fixed}
+        if options.get("shape") == "erf" and not options.get("width_nm"):
+            raise ParameterError(
+                "an erf layer needs its transition width: --width NM on the command line or "
+                "width_nm in the [layer] table of the probe file."
+            )
         run.results["fit_options"] = options
         with run.timer("fit"):
             if setup.index_name is None:
