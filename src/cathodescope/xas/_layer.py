@@ -234,6 +234,10 @@ class _Problem:
         grid = np.geomspace(max(self.t_lo, span * 1e-4), span, 96)
         self.t_grid = np.unique(np.concatenate([[self.t_lo], grid, [self.t_hi]]))
         self._C_nominal = self._C(self.t_grid, self.d0)
+        # an uncertain exponential depth is searched on a vectorized grid, others by least squares
+        self._vector_nuisance = self.nuis.size == 1 and (
+            width <= 0 or isinstance(self.kernels[int(self.nuis[0])], ExponentialKernel)
+        )
 
     def _C(self, t, depths):
         cols = []
@@ -248,10 +252,46 @@ class _Problem:
         pen = (((depths - self.d0) / np.where(self.sd > 0, self.sd, 1.0))[self.nuis] ** 2).sum()
         return a, b, c2 + pen
 
+    def _pairs(self, ts, ds, fx):
+        """chi2 for every (thickness, depth of the one uncertain probe) pair: (len(ts), len(ds))."""
+        j = int(self.nuis[0])
+        T, D = np.meshgrid(ts, ds, indexing="ij")
+        cols = []
+        for i, k in enumerate(self.kernels):
+            if i != j:
+                cols.append(np.repeat(step_means(k, ts, self.width, None), ds.size))
+            elif self.width <= 0:
+                cols.append(k.cumulative(T.ravel(), D.ravel()))
+            else:  # exponential: closed form, vectorized in t and depth
+                cols.append(np.asarray(k.step_mean(T.ravel(), self.width, D.ravel())))
+        C = np.stack(cols, axis=1)
+        _, _, c2 = _box_ls(C, self.y, self.s, fx.get("surface_fraction"), fx.get("bulk_fraction"))
+        pen = ((D.ravel() - self.d0[j]) / self.sd[j]) ** 2
+        return (c2 + pen).reshape(T.shape)
+
+    def _zoom_one_nuisance(self, fx):
+        """Grid search and zoom over (t, uncertain depth), vectorized: one uncertain probe."""
+        j = int(self.nuis[0])
+        t_free = "thickness_nm" not in fx
+        ts = self.t_grid if t_free else np.array([float(fx["thickness_nm"])])
+        ds = np.maximum(self.d0[j] + self.sd[j] * np.linspace(-5, 5, 21), 0.05 * self.d0[j])
+        for _ in range(7):
+            c2 = self._pairs(ts, ds, fx)
+            it, idd = np.unravel_index(int(np.argmin(c2)), c2.shape)
+            t, dj = float(ts[it]), float(ds[idd])
+            if t_free:
+                ts = np.linspace(ts[max(it - 1, 0)], ts[min(it + 1, ts.size - 1)], 9)
+            ds = np.linspace(ds[max(idd - 1, 0)], ds[min(idd + 1, ds.size - 1)], 9)
+        d = self.d0.copy()
+        d[j] = dj
+        return t, d
+
     def minimize(self, fx: Mapping[str, float]):
         """Minimum chi2 with the parameters in ``fx`` held; returns (chi2, t, x_s, x_b, depths)."""
         d = self.d0.copy()
-        if "thickness_nm" in fx:
+        if self._vector_nuisance:
+            t, d = self._zoom_one_nuisance(fx)
+        elif "thickness_nm" in fx:
             t = float(fx["thickness_nm"])
         else:
             a, b, c2 = _box_ls(
@@ -271,7 +311,7 @@ class _Problem:
                 if c2z[j] <= best_c2:
                     t, best_c2 = float(ts[j]), c2z[j]
                 lo, hi = ts[max(j - 1, 0)], ts[min(j + 1, 16)]
-        if self.nuis.size:
+        if self.nuis.size and not self._vector_nuisance:
             t, d = self._polish_nuisance(t, d, fx)
         a, b, c2 = self._inner(t, d, fx)
         return float(c2[0]), t, float(a[0]), float(b[0]), d
