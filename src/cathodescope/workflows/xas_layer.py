@@ -261,6 +261,26 @@ def _summary(fit: LayerFit) -> dict[str, Any]:
     }
 
 
+def _write_outputs(run: Any, result: LayerFit | LayerSeries) -> None:
+    """Tables, figures and manifest results of one fit or a series."""
+    from cathodescope.report import plot_layer_kernels, plot_layer_profile, plot_layer_series
+
+    run.write_table("layer", result.to_dataframe())
+    run.write_table("probes", result.probes_dataframe())
+    if isinstance(result, LayerFit):
+        _write_point(run, result)
+        run.results.update(_summary(result))
+    else:
+        run.write_figure("layer_kernels", plot_layer_kernels(result.fits[0]))
+        if len(result.fits) <= _MAX_PROFILE_FIGURES:
+            for i, f in zip(result.index, result.fits, strict=True):
+                run.write_figure(f"layer_profile_{result.index_name}_{i}", plot_layer_profile(f))
+        run.results["points"] = {
+            str(i): _summary(f) for i, f in zip(result.index, result.fits, strict=True)
+        }
+        run.write_figure(f"thickness_vs_{result.index_name}", plot_layer_series(result))
+
+
 def run_xas_layer(
     probe_file: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -293,7 +313,7 @@ def run_xas_layer(
     -------
     LayerFit or LayerSeries
     """
-    from cathodescope.report import RunFolder, plot_layer_series
+    from cathodescope.report import RunFolder
 
     params = (
         dict(parameters)
@@ -323,22 +343,5 @@ def run_xas_layer(
                 result: LayerFit | LayerSeries = fit_layer(setup.probe_sets[None], **options)
             else:
                 result = fit_layer_series(setup.probe_sets, index_name=setup.index_name, **options)
-        run.write_table("layer", result.to_dataframe())
-        run.write_table("probes", result.probes_dataframe())
-        if isinstance(result, LayerFit):
-            _write_point(run, result)
-            run.results.update(_summary(result))
-        else:
-            from cathodescope.report import plot_layer_kernels, plot_layer_profile
-
-            run.write_figure("layer_kernels", plot_layer_kernels(result.fits[0]))
-            if len(result.fits) <= _MAX_PROFILE_FIGURES:
-                for i, f in zip(result.index, result.fits, strict=True):
-                    run.write_figure(
-                        f"layer_profile_{result.index_name}_{i}", plot_layer_profile(f)
-                    )
-            run.results["points"] = {
-                str(i): _summary(f) for i, f in zip(result.index, result.fits, strict=True)
-            }
-            run.write_figure(f"thickness_vs_{result.index_name}", plot_layer_series(result))
+        _write_outputs(run, result)
     return result

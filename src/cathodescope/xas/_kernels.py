@@ -23,7 +23,7 @@ measured.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -502,10 +502,57 @@ class Probe:
             )
 
 
-def rescaled(kernel: Kernel, depth_nm: float) -> Kernel:
-    """The same kind of kernel with another characteristic depth (nm)."""
-    if isinstance(kernel, SphereKernel):
-        return replace(kernel, radius_nm=depth_nm)
-    if isinstance(kernel, ExponentialKernel):
-        return replace(kernel, depth_nm=depth_nm)
-    raise ParameterError("a tabulated kernel has no depth to vary.")
+def fractions_lstsq(C, y, s, a_fix=None, b_fix=None):
+    """Best fractions for given kernel means: the part of the model that is linear.
+
+    Least squares of weights ``y`` (errors ``s``) ~ ``a C + b (1 - C)``, with ``a = x_s`` and
+    ``b = x_b`` in [0, 1] (or held at ``a_fix`` / ``b_fix``), exactly, for every row of ``C``
+    (shape (m, n_probes): the step means of each probe at m trial layers). Returns ``a, b,
+    chi2``, each of shape (m,).
+    """
+    w = 1.0 / s**2
+    P, Q = C, 1.0 - C
+    m = C.shape[0]
+
+    def chi2(a, b):
+        return ((y - a[:, None] * P - b[:, None] * Q) ** 2 * w).sum(axis=1)
+
+    def solve1(X, r):  # best coefficient of X for residual target r, clipped to [0, 1]
+        den = (w * X * X).sum(axis=1)
+        num = (w * X * r).sum(axis=1)
+        safe = np.where(den > 0, den, 1.0)
+        return np.where(den > 0, np.clip(num / safe, 0.0, 1.0), 0.5)
+
+    if a_fix is not None and b_fix is not None:
+        a, b = np.full(m, a_fix), np.full(m, b_fix)
+        return a, b, chi2(a, b)
+    if a_fix is not None:
+        a = np.full(m, a_fix)
+        b = solve1(Q, y - a_fix * P)
+        return a, b, chi2(a, b)
+    if b_fix is not None:
+        b = np.full(m, b_fix)
+        a = solve1(P, y - b_fix * Q)
+        return a, b, chi2(a, b)
+    cands = []
+    spp, sqq, spq = (w * P * P).sum(1), (w * Q * Q).sum(1), (w * P * Q).sum(1)
+    spy, sqy = (w * P * y).sum(1), (w * Q * y).sum(1)
+    det = spp * sqq - spq**2
+    ok = det > 1e-12 * np.maximum(spp * sqq, 1e-300)
+    d = np.where(ok, det, 1.0)
+    a0, b0 = (sqq * spy - spq * sqy) / d, (spp * sqy - spq * spy) / d
+    inside = ok & (a0 >= 0) & (a0 <= 1) & (b0 >= 0) & (b0 <= 1)
+    cands.append((a0, b0, np.where(inside, chi2(np.clip(a0, 0, 1), np.clip(b0, 0, 1)), np.inf)))
+    for edge in (0.0, 1.0):
+        a = np.full(m, edge)
+        b = solve1(Q, y - edge * P)
+        cands.append((a, b, chi2(a, b)))
+        b = np.full(m, edge)
+        a = solve1(P, y - edge * Q)
+        cands.append((a, b, chi2(a, b)))
+    A = np.stack([c[0] for c in cands])
+    B = np.stack([c[1] for c in cands])
+    X = np.stack([c[2] for c in cands])
+    k = np.argmin(X, axis=0)
+    idx = np.arange(m)
+    return A[k, idx], B[k, idx], X[k, idx]

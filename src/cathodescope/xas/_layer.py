@@ -6,15 +6,13 @@ Each probe reports a weight ``w_i +/- s_i`` (an LCF fraction); the model predict
 (:mod:`cathodescope.xas._kernels`). ``chi2 = sum ((w_i - pred_i) / s_i)^2`` plus
 ``((d_j - d_j0) / sd_j)^2`` for every probe whose depth ``d_j`` is uncertain (a nuisance
 parameter, profiled out). For a given ``t`` the model is linear in ``(x_s, x_b)``, so those are
-solved exactly within ``[0, 1]`` and only ``t`` (and the uncertain depths) are searched: on a
-grid first, so no local minimum is mistaken for the best fit.
+solved exactly within ``[0, 1]`` and only ``t`` (and the uncertain depths) are searched, on a
+grid first so that no local minimum is taken for the best fit.
 
-Intervals are profile likelihood: the set of values whose profile ``chi2`` rises less than
-``chi2_1(level)`` (0.989 for 68 %) above the minimum, cut at the bounds. A side that reaches a
-bound without that rise is reported as limited by the bound; a parameter limited by both bounds
-is *not determined* by the data, and when there are fewer probes than free parameters the fit
-says which combination is undetermined and which (e.g. the surface excess ``(x_s - x_b) t``)
-is.
+Intervals are profile likelihood: the values whose profile ``chi2`` rises less than
+``chi2_1(level)`` (0.989 for 68 %) above the minimum, cut at the bounds. A parameter limited by
+both bounds is *not determined*; with fewer probes than unknowns the fit names the undetermined
+combination and what is determined (e.g. the surface excess ``(x_s - x_b) t``).
 """
 
 from __future__ import annotations
@@ -38,10 +36,11 @@ from cathodescope.xas._kernels import (
     TabulatedKernel,
     fluorescence_depth,
     forward_weight,
+    fractions_lstsq,
     step_means,
 )
 
-# the kernels are re-exported from here so that the package imports the layer model in one line
+# kernels re-exported: the package imports the layer model in one line
 __all__ = [
     "ExponentialKernel",
     "FluorescenceDepth",
@@ -149,75 +148,16 @@ class LayerFit:
         import pandas as pd
 
         rows = [
-            {
-                "name": p.name,
-                "kernel": p.kernel.kind,
-                "depth_nm": float(d),
-                "weight": p.weight,
-                "stderr": p.stderr,
-                "predicted": float(w),
-            }
+            (p.name, p.kernel.kind, float(d), p.weight, p.stderr, float(w))
             for p, d, w in zip(self.probes, self.depths_nm, self.predicted, strict=True)
         ]
-        return pd.DataFrame(
-            rows, columns=["name", "kernel", "depth_nm", "weight", "stderr", "predicted"]
-        )
-
-
-# --- the fit problem --------------------------------------------------------------------------
-
-
-def _box_ls(C, y, s, a_fix, b_fix):
-    """Least squares of ``y ~ a C + b (1 - C)`` with ``a, b`` in [0, 1], row by row of ``C``."""
-    w = 1.0 / s**2
-    P, Q = C, 1.0 - C
-    m = C.shape[0]
-
-    def chi2(a, b):
-        return ((y - a[:, None] * P - b[:, None] * Q) ** 2 * w).sum(axis=1)
-
-    def solve1(X, r):  # best coefficient of X for residual target r, clipped to [0, 1]
-        den = (w * X * X).sum(axis=1)
-        num = (w * X * r).sum(axis=1)
-        safe = np.where(den > 0, den, 1.0)
-        return np.where(den > 0, np.clip(num / safe, 0.0, 1.0), 0.5)
-
-    if a_fix is not None and b_fix is not None:
-        a, b = np.full(m, a_fix), np.full(m, b_fix)
-        return a, b, chi2(a, b)
-    if a_fix is not None:
-        a = np.full(m, a_fix)
-        b = solve1(Q, y - a_fix * P)
-        return a, b, chi2(a, b)
-    if b_fix is not None:
-        b = np.full(m, b_fix)
-        a = solve1(P, y - b_fix * Q)
-        return a, b, chi2(a, b)
-    cands = []
-    spp, sqq, spq = (w * P * P).sum(1), (w * Q * Q).sum(1), (w * P * Q).sum(1)
-    spy, sqy = (w * P * y).sum(1), (w * Q * y).sum(1)
-    det = spp * sqq - spq**2
-    ok = det > 1e-12 * np.maximum(spp * sqq, 1e-300)
-    d = np.where(ok, det, 1.0)
-    a0, b0 = (sqq * spy - spq * sqy) / d, (spp * sqy - spq * spy) / d
-    inside = ok & (a0 >= 0) & (a0 <= 1) & (b0 >= 0) & (b0 <= 1)
-    cands.append((a0, b0, np.where(inside, chi2(np.clip(a0, 0, 1), np.clip(b0, 0, 1)), np.inf)))
-    for edge in (0.0, 1.0):
-        a = np.full(m, edge)
-        b = solve1(Q, y - edge * P)
-        cands.append((a, b, chi2(a, b)))
-        b = np.full(m, edge)
-        a = solve1(P, y - edge * Q)
-        cands.append((a, b, chi2(a, b)))
-    A = np.stack([c[0] for c in cands])
-    B = np.stack([c[1] for c in cands])
-    X = np.stack([c[2] for c in cands])
-    k = np.argmin(X, axis=0)
-    idx = np.arange(m)
-    return A[k, idx], B[k, idx], X[k, idx]
+        columns = ["name", "kernel", "depth_nm", "weight", "stderr", "predicted"]
+        return pd.DataFrame(rows, columns=columns)
 
 
 class _Problem:
+    """chi2 of a set of probes; its minimum with parameters held; profile intervals."""
+
     def __init__(self, probes, width, fixed, t_bounds, level):
         self.probes = tuple(probes)
         self.kernels = [p.kernel for p in self.probes]
@@ -246,9 +186,14 @@ class _Problem:
             cols.append(step_means(k, t, self.width, dep))
         return np.stack(cols, axis=1)
 
+    def _lin(self, C, fx):
+        return fractions_lstsq(
+            C, self.y, self.s, fx.get("surface_fraction"), fx.get("bulk_fraction")
+        )
+
     def _inner(self, t, depths, fx):
         C = self._C(np.atleast_1d(t), depths)
-        a, b, c2 = _box_ls(C, self.y, self.s, fx.get("surface_fraction"), fx.get("bulk_fraction"))
+        a, b, c2 = self._lin(C, fx)
         pen = (((depths - self.d0) / np.where(self.sd > 0, self.sd, 1.0))[self.nuis] ** 2).sum()
         return a, b, c2 + pen
 
@@ -265,7 +210,7 @@ class _Problem:
             else:  # exponential: closed form, vectorized in t and depth
                 cols.append(np.asarray(k.step_mean(T.ravel(), self.width, D.ravel())))
         C = np.stack(cols, axis=1)
-        _, _, c2 = _box_ls(C, self.y, self.s, fx.get("surface_fraction"), fx.get("bulk_fraction"))
+        _, _, c2 = self._lin(C, fx)
         pen = ((D.ravel() - self.d0[j]) / self.sd[j]) ** 2
         return (c2 + pen).reshape(T.shape)
 
@@ -294,9 +239,7 @@ class _Problem:
         elif "thickness_nm" in fx:
             t = float(fx["thickness_nm"])
         else:
-            a, b, c2 = _box_ls(
-                self._C_nominal, self.y, self.s, fx.get("surface_fraction"), fx.get("bulk_fraction")
-            )
+            a, b, c2 = self._lin(self._C_nominal, fx)
             i = int(np.argmin(c2))
             lo, hi = self.t_grid[max(i - 1, 0)], self.t_grid[min(i + 1, self.t_grid.size - 1)]
             t = float(self.t_grid[i])
@@ -328,9 +271,7 @@ class _Problem:
         def resid(v):
             tt, dd = unpack(v)
             C = self._C(np.array([tt]), dd)
-            a, b, _ = _box_ls(
-                C, self.y, self.s, fx.get("surface_fraction"), fx.get("bulk_fraction")
-            )
+            a, b, _ = self._lin(C, fx)
             pred = a[0] * C[0] + b[0] * (1 - C[0])
             return np.concatenate(
                 [(self.y - pred) / self.s, (dd[nuis] - self.d0[nuis]) / self.sd[nuis]]
@@ -401,9 +342,7 @@ def _excess_valley(prob: _Problem, chi2_min: float) -> tuple[float, float] | Non
     if "thickness_nm" in prob.fixed:
         return None
     fx = prob.fixed
-    a, b, c2 = _box_ls(
-        prob._C_nominal, prob.y, prob.s, fx.get("surface_fraction"), fx.get("bulk_fraction")
-    )
+    a, b, c2 = prob._lin(prob._C_nominal, fx)
     inside = c2 <= chi2_min + prob.thr
     if not inside.any():
         return None
@@ -474,16 +413,51 @@ def _structure(prob, vals, depths, free, estimates, chi2_min):
 
 
 def _default_t_max(probes: Sequence[Probe]) -> float:
+    """Smallest sphere radius, else 10x the deepest kernel (end of the deepest table), nm."""
     radii = [p.kernel.radius_nm for p in probes if isinstance(p.kernel, SphereKernel)]
-    if radii:
-        return float(min(radii))
-    ends = [
-        float(p.kernel.z_nm[-1])
-        if isinstance(p.kernel, TabulatedKernel)
-        else 10.0 * p.kernel.depth_nm
-        for p in probes
-    ]
-    return float(max(ends))
+    tabs = [float(p.kernel.z_nm[-1]) for p in probes if isinstance(p.kernel, TabulatedKernel)]
+    deep = [10.0 * p.kernel.depth_nm for p in probes if isinstance(p.kernel, ExponentialKernel)]
+    return float(min(radii)) if radii else float(max(tabs + deep))
+
+
+def _estimates(prob: _Problem, best: dict[str, float], chi2_min: float):
+    """Profile-likelihood estimate of every parameter (held ones marked fixed)."""
+    out = {}
+    for n in PARAMETERS:
+        v = best[n]
+        if n in prob.fixed:
+            out[n] = ParameterEstimate(n, v, v, v, "fixed", "fixed")
+            continue
+        (lo, lby), (hi, hby) = prob.interval(n, best, chi2_min)
+        out[n] = ParameterEstimate(n, v, min(lo, v), max(hi, v), lby, hby)
+    return out
+
+
+def _check_options(probes, shape, width_nm, fixed, thickness_bounds_nm, level):
+    """Validated (width, fixed values, thickness bounds) of :func:`fit_layer`."""
+    if len(probes) < 2:
+        raise ParameterError(
+            f"a layer fit needs >= 2 probes of different depth, got {len(probes)}."
+        )
+    names = [p.name for p in probes]
+    if len(set(names)) != len(names):
+        raise ParameterError(f"probe names must be unique, got {names}.")
+    check_choice(shape, _SHAPES, "shape")
+    width = check_positive(width_nm, "width_nm") if shape == "erf" else 0.0
+    if not 0 < level < 1:
+        raise ParameterError(f"level must be in (0, 1), got {level}.")
+    fixed = dict(fixed or {})
+    for k, v in fixed.items():
+        check_choice(k, PARAMETERS, "fixed parameter")
+        lo, hi = (0.0, np.inf) if k == "thickness_nm" else (0.0, 1.0)
+        if not lo <= float(v) <= hi:
+            raise ParameterError(f"fixed {k} = {v} is outside [{lo}, {hi}].")
+        fixed[k] = float(v)
+    t_bounds = thickness_bounds_nm or (0.0, _default_t_max(probes))
+    t_lo, t_hi = (float(b) for b in t_bounds)
+    if not 0 <= t_lo < t_hi:
+        raise ParameterError(f"thickness_bounds_nm must be 0 <= low < high, got {t_bounds}.")
+    return width, fixed, (t_lo, t_hi)
 
 
 def fit_layer(
@@ -535,38 +509,13 @@ def fit_layer(
     20
     """
     probes = tuple(probes)
-    if len(probes) < 2:
-        raise ParameterError(
-            f"a layer fit needs >= 2 probes of different depth, got {len(probes)}."
-        )
-    names = [p.name for p in probes]
-    if len(set(names)) != len(names):
-        raise ParameterError(f"probe names must be unique, got {names}.")
-    check_choice(shape, _SHAPES, "shape")
-    width = check_positive(width_nm, "width_nm") if shape == "erf" else 0.0
-    if not 0 < level < 1:
-        raise ParameterError(f"level must be in (0, 1), got {level}.")
-    fixed = dict(fixed or {})
-    for k, v in fixed.items():
-        check_choice(k, PARAMETERS, "fixed parameter")
-        lo, hi = (0.0, np.inf) if k == "thickness_nm" else (0.0, 1.0)
-        if not lo <= float(v) <= hi:
-            raise ParameterError(f"fixed {k} = {v} is outside [{lo}, {hi}].")
-        fixed[k] = float(v)
-    t_bounds = thickness_bounds_nm or (0.0, _default_t_max(probes))
-    t_lo, t_hi = (float(b) for b in t_bounds)
-    if not 0 <= t_lo < t_hi:
-        raise ParameterError(f"thickness_bounds_nm must be 0 <= low < high, got {t_bounds}.")
+    width, fixed, (t_lo, t_hi) = _check_options(
+        probes, shape, width_nm, fixed, thickness_bounds_nm, level
+    )
     prob = _Problem(probes, width, fixed, (t_lo, t_hi), level)
     chi2_min, t, xs, xb, depths = prob.minimize(fixed)
     best = {"thickness_nm": t, "surface_fraction": xs, "bulk_fraction": xb}
-    estimates = {}
-    for n in PARAMETERS:
-        if n in fixed:
-            estimates[n] = ParameterEstimate(n, fixed[n], fixed[n], fixed[n], "fixed", "fixed")
-            continue
-        (lo, lby), (hi, hby) = prob.interval(n, best, chi2_min)
-        estimates[n] = ParameterEstimate(n, best[n], min(lo, best[n]), max(hi, best[n]), lby, hby)
+    estimates = _estimates(prob, best, chi2_min)
     free = [n for n in PARAMETERS if n not in fixed]
     excess, determined, message = _structure(prob, best, depths, free, estimates, chi2_min)
     C = prob._C(np.array([t]), depths)[0]
@@ -583,14 +532,8 @@ def fit_layer(
         surface_excess_nm=excess,
         determined=determined,
         message=message,
-        parameters={
-            "shape": shape,
-            "width_nm": width,
-            "fixed": fixed,
-            "thickness_bounds_nm": (t_lo, t_hi),
-            "level": level,
-            "delta_chi2": prob.thr,
-        },
+        parameters={"shape": shape, "width_nm": width, "fixed": fixed, "level": level}
+        | {"thickness_bounds_nm": (t_lo, t_hi), "delta_chi2": prob.thr},
     )
 
 
