@@ -373,3 +373,41 @@ def test_cli_layer_bad_probe_file(tmp_path, capsys):
         from cathodescope.workflows.xas_layer import read_probe_file
 
         read_probe_file(tmp_path / "q.toml")
+
+
+def test_uniform_weights_say_there_is_no_layer():
+    ks = [ExponentialKernel(5.0), ExponentialKernel(116.0), SphereKernel(5000.0)]
+    fit = fit_layer([Probe(f"p{i}", k, 0.3, 0.005) for i, k in enumerate(ks)], warn=False)
+    assert "consistent with no layer (uniform x = 0.3)" in fit.message
+    assert fit.estimates["thickness_nm"].status == "undetermined"
+
+
+def test_probe_file_kernels_tabulated_and_given_depth(tmp_path):
+    from cathodescope.workflows.xas_layer import read_probe_file
+
+    z = np.linspace(0.0, 60.0, 61)
+    pd.DataFrame({"depth_nm": z, "sensitivity": np.exp(-z / 6.0)}).to_csv(
+        tmp_path / "tey.csv", index=False
+    )
+    (tmp_path / "p.toml").write_text(
+        "[layer]\nfixed = { bulk_fraction = 0.2 }\n"
+        '[[probe]]\nname = "TEY"\nkernel = "tabulated"\ntable = "tey.csv"\n'
+        "weight = 0.7\nstderr = 0.01\n"
+        '[[probe]]\nname = "TEY inline"\nkernel = "tabulated"\n'
+        "depth_table_nm = [0.0, 10.0]\nsensitivity = [1.0, 1.0]\nweight = 0.7\nstderr = 0.01\n"
+        '[[probe]]\nname = "FY"\nkernel = "fluorescence"\ndepth_nm = 150.0\n'
+        "depth_stderr_nm = 20.0\nweight = 0.3\nstderr = 0.01\n"
+    )
+    setup = read_probe_file(tmp_path / "p.toml")
+    assert setup.index_name is None and setup.options == {"fixed": {"bulk_fraction": 0.2}}
+    tey, inline, fy = setup.probe_sets[None]
+    assert isinstance(tey.kernel, TabulatedKernel) and tey.kernel.z_nm[-1] == 60.0
+    assert inline.kernel.depth_nm == pytest.approx(5.0)  # mean depth of a uniform 10 nm
+    assert fy.kernel.kind == "fluorescence" and fy.kernel.depth_nm == 150.0
+    assert fy.depth_stderr_nm == 20.0
+    assert setup.inputs == (tmp_path / "tey.csv",)
+    (tmp_path / "bad.toml").write_text(
+        '[[probe]]\nname = "x"\nkernel = "sphere"\nradius_nm = 5.0\nweight = 0.2\nstderr = 0.01\n'
+    )
+    with pytest.raises(ParameterError, match=r"unknown keys \['radius_nm'\]"):
+        read_probe_file(tmp_path / "bad.toml")

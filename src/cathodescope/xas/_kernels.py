@@ -556,3 +556,43 @@ def fractions_lstsq(C, y, s, a_fix=None, b_fix=None):
     k = np.argmin(X, axis=0)
     idx = np.arange(m)
     return A[k, idx], B[k, idx], X[k, idx]
+
+
+def weight_jacobian(
+    kernels: list[Kernel],
+    values: dict[str, float],
+    names: list[str],
+    *,
+    width: float = 0.0,
+    depths: np.ndarray | None = None,
+) -> np.ndarray:
+    """Derivatives of the predicted weights, shape (n_kernels, len(names)), central differences.
+
+    ``values`` holds ``thickness_nm`` (nm), ``surface_fraction`` and ``bulk_fraction``;
+    ``names`` the parameters to differentiate; ``depths`` the kernel depths (nm) if not nominal.
+    """
+    d = [None] * len(kernels) if depths is None else list(depths)
+
+    def pred(v):
+        c = np.array(
+            [
+                float(
+                    k.step_mean(
+                        v["thickness_nm"],
+                        width,
+                        None if d[i] is None or d[i] == k.depth_nm else d[i],
+                    )
+                )
+                for i, k in enumerate(kernels)
+            ]
+        )
+        return v["surface_fraction"] * c + v["bulk_fraction"] * (1 - c)
+
+    cols = []
+    for n in names:
+        h = 1e-4 * max(abs(values[n]), 1e-2)
+        up, dn = dict(values), dict(values)
+        up[n] = values[n] + h
+        dn[n] = max(values[n] - h, 0.0)
+        cols.append((pred(up) - pred(dn)) / (up[n] - dn[n]))
+    return np.stack(cols, axis=1)

@@ -38,6 +38,7 @@ from cathodescope.xas._kernels import (
     forward_weight,
     fractions_lstsq,
     step_means,
+    weight_jacobian,
 )
 
 # kernels re-exported: the package imports the layer model in one line
@@ -320,23 +321,6 @@ class _Problem:
 # --- what the data determine ------------------------------------------------------------------
 
 
-def _jacobian(prob: _Problem, vals: dict[str, float], depths, free: list[str]) -> np.ndarray:
-    """d(pred_i / s_i) / d(free parameter), by central differences."""
-
-    def pred(v):
-        C = prob._C(np.array([v["thickness_nm"]]), depths)[0]
-        return (v["surface_fraction"] * C + v["bulk_fraction"] * (1 - C)) / prob.s
-
-    cols = []
-    for n in free:
-        h = 1e-4 * max(abs(vals[n]), 1e-2 if n != "thickness_nm" else 1e-2 * prob.t_hi)
-        up, dn = dict(vals), dict(vals)
-        lo, hi = prob.bounds(n)
-        up[n], dn[n] = min(vals[n] + h, hi), max(vals[n] - h, lo)
-        cols.append((pred(up) - pred(dn)) / (up[n] - dn[n]))
-    return np.stack(cols, axis=1)
-
-
 def _excess_valley(prob: _Problem, chi2_min: float) -> tuple[float, float] | None:
     """Range of ``(x_s - x_b) t`` over the thickness profile within the threshold."""
     if "thickness_nm" in prob.fixed:
@@ -356,7 +340,8 @@ def _structure(prob, vals, depths, free, estimates, chi2_min):
     excess = (xs - xb) * t
     if not free:
         return (excess, 0.0), (), ""
-    J = _jacobian(prob, vals, depths, free)
+    J = weight_jacobian(prob.kernels, vals, free, width=prob.width, depths=depths)
+    J /= prob.s[:, None]
     _, sv, vt = np.linalg.svd(J, full_matrices=True)
     rank = int(np.sum(sv > 1e-7 * max(sv.max(initial=0.0), 1e-300)))
     cov = np.linalg.pinv(J.T @ J, rcond=1e-10, hermitian=True)
@@ -381,9 +366,14 @@ def _structure(prob, vals, depths, free, estimates, chi2_min):
             f"{n} {d:+.2f}{' x t' if n == 'thickness_nm' else ''}"
             for n, d in zip(free, direction, strict=True)
         )
+        n = len(prob.probes)
+        head = (
+            f"{n} probes cannot determine {len(free)} unknowns"
+            if n < len(free)
+            else ("at the best fit the weights do not constrain every unknown")
+        )
         lines.append(
-            f"{len(prob.probes)} probes cannot determine {len(free)} unknowns "
-            f"({', '.join(free)}): the predicted weights do not change along ({dtxt})."
+            f"{head} ({', '.join(free)}): the predicted weights do not change along ({dtxt})."
         )
     for n in free:
         e = estimates[n]
@@ -408,6 +398,10 @@ def _structure(prob, vals, depths, free, estimates, chi2_min):
         )
     if parts:
         lines.append("The data give: " + "; ".join(parts) + ".")
+    wt = 1.0 / prob.s**2
+    x_u = float((wt * prob.y).sum() / wt.sum())
+    if float((wt * (prob.y - x_u) ** 2).sum()) - chi2_min <= stats.chi2.ppf(0.68, 2):
+        lines.append(f"The weights are consistent with no layer (uniform x = {x_u:.4g}).")
     lines.append(f"To determine every parameter, {_DOC_FIX} of another depth.")
     return (excess, ex_err), tuple(determined), " ".join(lines)
 
