@@ -198,63 +198,46 @@ class _Problem:
         pen = (((depths - self.d0) / np.where(self.sd > 0, self.sd, 1.0))[self.nuis] ** 2).sum()
         return a, b, c2 + pen
 
-    def _pairs(self, ts, ds, fx):
-        """chi2 for every (thickness, depth of the one uncertain probe) pair: (len(ts), len(ds))."""
-        j = int(self.nuis[0])
+    def _grid_chi2(self, ts, ds, fx, cached=False):
+        """chi2 on a (thickness, depth of the one uncertain probe) grid: (len(ts), len(ds))."""
+        j = int(self.nuis[0]) if self._vector_nuisance else -1
         T, D = np.meshgrid(ts, ds, indexing="ij")
         cols = []
         for i, k in enumerate(self.kernels):
             if i != j:
-                cols.append(np.repeat(step_means(k, ts, self.width, None), ds.size))
+                c = self._C_nominal[:, i] if cached else step_means(k, ts, self.width, None)
+                cols.append(np.repeat(c, ds.size))
             elif self.width <= 0:
                 cols.append(k.cumulative(T.ravel(), D.ravel()))
             else:  # exponential: closed form, vectorized in t and depth
                 cols.append(np.asarray(k.step_mean(T.ravel(), self.width, D.ravel())))
-        C = np.stack(cols, axis=1)
-        _, _, c2 = self._lin(C, fx)
-        pen = ((D.ravel() - self.d0[j]) / self.sd[j]) ** 2
-        return (c2 + pen).reshape(T.shape)
-
-    def _zoom_one_nuisance(self, fx):
-        """Grid search and zoom over (t, uncertain depth), vectorized: one uncertain probe."""
-        j = int(self.nuis[0])
-        t_free = "thickness_nm" not in fx
-        ts = self.t_grid if t_free else np.array([float(fx["thickness_nm"])])
-        ds = np.maximum(self.d0[j] + self.sd[j] * np.linspace(-5, 5, 21), 0.05 * self.d0[j])
-        for _ in range(7):
-            c2 = self._pairs(ts, ds, fx)
-            it, idd = np.unravel_index(int(np.argmin(c2)), c2.shape)
-            t, dj = float(ts[it]), float(ds[idd])
-            if t_free:
-                ts = np.linspace(ts[max(it - 1, 0)], ts[min(it + 1, ts.size - 1)], 9)
-            ds = np.linspace(ds[max(idd - 1, 0)], ds[min(idd + 1, ds.size - 1)], 9)
-        d = self.d0.copy()
-        d[j] = dj
-        return t, d
+        c2 = self._lin(np.stack(cols, axis=1), fx)[2]
+        if j >= 0:
+            c2 = c2 + ((D.ravel() - self.d0[j]) / self.sd[j]) ** 2
+        return c2.reshape(T.shape)
 
     def minimize(self, fx: Mapping[str, float]):
-        """Minimum chi2 with the parameters in ``fx`` held; returns (chi2, t, x_s, x_b, depths)."""
+        """Minimum chi2 with the parameters in ``fx`` held; returns (chi2, t, x_s, x_b, depths).
+
+        Grid search, then zoom rounds (bracket / 4 or / 8 each), vectorized."""
+        t_free = "thickness_nm" not in fx
+        t = float(fx.get("thickness_nm", 0.0))
+        ts = self.t_grid if t_free else np.array([t])
+        j = int(self.nuis[0]) if self._vector_nuisance else -1
         d = self.d0.copy()
-        if self._vector_nuisance:
-            t, d = self._zoom_one_nuisance(fx)
-        elif "thickness_nm" in fx:
-            t = float(fx["thickness_nm"])
-        else:
-            a, b, c2 = self._lin(self._C_nominal, fx)
-            i = int(np.argmin(c2))
-            lo, hi = self.t_grid[max(i - 1, 0)], self.t_grid[min(i + 1, self.t_grid.size - 1)]
-            t = float(self.t_grid[i])
-            # zoom in: 4 rounds of 17 points shrink the bracket ~8x each (vectorized)
-            best_c2 = c2[i]
-            for _ in range(4):
-                if not hi > lo:
-                    break
-                ts = np.linspace(lo, hi, 17)
-                c2z = self._inner(ts, d, fx)[2]
-                j = int(np.argmin(c2z))
-                if c2z[j] <= best_c2:
-                    t, best_c2 = float(ts[j]), c2z[j]
-                lo, hi = ts[max(j - 1, 0)], ts[min(j + 1, 16)]
+        ds = np.array([np.nan])
+        if j >= 0:
+            ds = np.maximum(self.d0[j] + self.sd[j] * np.linspace(-5, 5, 21), 0.05 * self.d0[j])
+        best, (rounds, n) = np.inf, ((7, 9) if j >= 0 else (4, 17))
+        for r in range(rounds if (t_free or j >= 0) else 0):
+            c2 = self._grid_chi2(ts, ds, fx, cached=(r == 0 and t_free))
+            it, idd = np.unravel_index(int(np.argmin(c2)), c2.shape)
+            if c2[it, idd] <= best:
+                best, t, d[j] = c2[it, idd], float(ts[it]), ds[idd] if j >= 0 else d[j]
+            if t_free:
+                ts = np.linspace(ts[max(it - 1, 0)], ts[min(it + 1, ts.size - 1)], n)
+            if j >= 0:
+                ds = np.linspace(ds[max(idd - 1, 0)], ds[min(idd + 1, ds.size - 1)], n)
         if self.nuis.size and not self._vector_nuisance:
             t, d = self._polish_nuisance(t, d, fx)
         a, b, c2 = self._inner(t, d, fx)
@@ -325,13 +308,14 @@ def _excess_valley(prob: _Problem, chi2_min: float) -> tuple[float, float] | Non
     """Range of ``(x_s - x_b) t`` over the thickness profile within the threshold."""
     if "thickness_nm" in prob.fixed:
         return None
-    fx = prob.fixed
-    a, b, c2 = prob._lin(prob._C_nominal, fx)
-    inside = c2 <= chi2_min + prob.thr
-    if not inside.any():
+    inside = np.flatnonzero(prob._lin(prob._C_nominal, prob.fixed)[2] <= chi2_min + prob.thr)
+    if not inside.size:
         return None
-    ex = (a - b)[inside] * prob.t_grid[inside]
-    return float(ex.min()), float(ex.max())
+    g = prob.t_grid
+    ts = np.linspace(g[max(inside[0] - 1, 0)], g[min(inside[-1] + 1, g.size - 1)], 801)
+    a, b, c2 = prob._inner(ts, prob.d0, prob.fixed)
+    ex = ((a - b) * ts)[c2 <= chi2_min + prob.thr]
+    return (float(ex.min()), float(ex.max())) if ex.size else None
 
 
 def _structure(prob, vals, depths, free, estimates, chi2_min):
@@ -390,7 +374,7 @@ def _structure(prob, vals, depths, free, estimates, chi2_min):
             "not determined by the data (the interval runs from bound to bound): "
             f"{', '.join(undetermined)}."
         )
-    valley = _excess_valley(prob, chi2_min)
+    valley = _excess_valley(prob, chi2_min) if rank < len(free) or undetermined else None
     if ex_local and valley is not None and valley[1] - valley[0] <= 0.5 * max(abs(excess), 1e-9):
         determined.append("surface_excess_nm")
         parts.append(
@@ -402,8 +386,22 @@ def _structure(prob, vals, depths, free, estimates, chi2_min):
     x_u = float((wt * prob.y).sum() / wt.sum())
     if float((wt * (prob.y - x_u) ** 2).sum()) - chi2_min <= stats.chi2.ppf(0.68, 2):
         lines.append(f"The weights are consistent with no layer (uniform x = {x_u:.4g}).")
-    lines.append(f"To determine every parameter, {_DOC_FIX} of another depth.")
+    if rank < len(free) or undetermined:
+        lines.append(f"To determine every parameter, {_DOC_FIX} of another depth.")
     return (excess, ex_err), tuple(determined), " ".join(lines)
+
+
+def _misfit(probes, predicted, stderr) -> str:
+    """A sentence when a probe sits > 3 standard errors from the fitted layer's prediction."""
+    z = (np.array([p.weight for p in probes]) - predicted) / stderr
+    i = int(np.argmax(np.abs(z)))
+    if abs(z[i]) <= 3:
+        return ""
+    return (
+        f"Probe {probes[i].name!r} is {z[i]:+.1f} standard errors from the layer's prediction "
+        f"({predicted[i]:.4g} vs {probes[i].weight:.4g}): no layer within the bounds reproduces "
+        "every weight; check the weights, their errors and the kernels."
+    )
 
 
 def _default_t_max(probes: Sequence[Probe]) -> float:
@@ -514,6 +512,7 @@ def fit_layer(
     excess, determined, message = _structure(prob, best, depths, free, estimates, chi2_min)
     C = prob._C(np.array([t]), depths)[0]
     predicted = xs * C + xb * (1 - C)
+    message = " ".join(m for m in (message, _misfit(probes, predicted, prob.s)) if m)
     if message and warn:
         warnings.warn(f"layer fit: {message}", CathodescopeRunWarning, stacklevel=2)
     return LayerFit(
