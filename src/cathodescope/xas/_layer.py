@@ -228,7 +228,7 @@ class _Problem:
         ds = np.array([np.nan])
         if j >= 0:
             ds = np.maximum(self.d0[j] + self.sd[j] * np.linspace(-5, 5, 21), 0.05 * self.d0[j])
-        best, (rounds, n) = np.inf, ((7, 9) if j >= 0 else (4, 17))
+        best, (rounds, n) = np.inf, ((8, 9) if j >= 0 else (5, 17))
         for r in range(rounds if (t_free or j >= 0) else 0):
             c2 = self._grid_chi2(ts, ds, fx, cached=(r == 0 and t_free))
             it, idd = np.unravel_index(int(np.argmin(c2)), c2.shape)
