@@ -411,3 +411,12 @@ def test_probe_file_kernels_tabulated_and_given_depth(tmp_path):
     )
     with pytest.raises(ParameterError, match=r"unknown keys \['radius_nm'\]"):
         read_probe_file(tmp_path / "bad.toml")
+
+
+def test_inconsistent_weights_are_called_out():
+    """TEY 0.789 and FY 0.292 need a 20 nm layer over x_b = 0.2; a bulk weight of 0 +/- 0.006
+    cannot follow (the layer alone gives ~0.025 in a 5 um sphere)."""
+    w = _truth_weights()
+    fit = fit_layer(_probes([w[0], w[1], 0.0], stderr=0.006), warn=False)
+    assert "'hard XAS' is -4." in fit.message
+    assert "no layer within the bounds reproduces every weight" in fit.message
