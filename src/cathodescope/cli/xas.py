@@ -347,4 +347,6 @@ def register(subparsers: Any) -> Any:
     _add_map(sub)
     _add_selfabs(sub)
     _add_merge(sub)
+    # the surface-layer model lives in its own module: one hook
+    __import__("cathodescope.cli.xas_layer", fromlist=["add_parser"]).add_parser(sub)
     return sub

@@ -31,6 +31,10 @@ _FIGURES = {
     "plot_selfabs": "_xas",
     "plot_surface_bulk": "_xas",
     "plot_xanes_maps": "_xas",
+    "plot_layer_kernels": "_layer",
+    "plot_layer_profile": "_layer",
+    "plot_layer_series": "_layer",
+    "plot_layer_weights": "_layer",
 }
 
 __all__ = [

@@ -7,6 +7,21 @@ Readers live in :mod:`cathodescope.io` (``read_xdi``, ``read_xas_columns``, ``re
 
 from cathodescope.xas._calibrate import Alignment, Calibration, align, calibrate, tabulated_edge
 from cathodescope.xas._diagnostics import LCFDiagnostics, diagnose_lcf, runs_test_z
+from cathodescope.xas._layer import (
+    ExponentialKernel,
+    FluorescenceDepth,
+    LayerFit,
+    LayerProfile,
+    LayerSeries,
+    ParameterEstimate,
+    Probe,
+    SphereKernel,
+    TabulatedKernel,
+    fit_layer,
+    fit_layer_series,
+    fluorescence_depth,
+    forward_weight,
+)
 from cathodescope.xas._lcf import LCFResult, lcf, lcf_combinations, simplex_lstsq
 from cathodescope.xas._maps import XanesMaps, xanes_maps
 from cathodescope.xas._normalize import (
@@ -38,10 +53,19 @@ __all__ = [
     "Alignment",
     "Calibration",
     "ChargeBalance",
+    "ExponentialKernel",
+    "FluorescenceDepth",
     "LCFDiagnostics",
     "LCFResult",
+    "LayerFit",
+    "LayerProfile",
+    "LayerSeries",
     "Normalization",
+    "ParameterEstimate",
+    "Probe",
     "RepeatMerge",
+    "SphereKernel",
+    "TabulatedKernel",
     "XanesMaps",
     "absorption_model",
     "align",
@@ -51,7 +75,11 @@ __all__ = [
     "correct_self_absorption_thick",
     "diagnose_lcf",
     "find_e0",
+    "fit_layer",
+    "fit_layer_series",
+    "fluorescence_depth",
     "fluorescence_forward",
+    "forward_weight",
     "half_step_energy",
     "lcf",
     "lcf_combinations",
