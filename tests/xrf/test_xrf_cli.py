@@ -18,7 +18,7 @@ def _manifest(folder):
 
 def test_phantom_then_coreshell_profile_overlay(tmp_path, capsys):
     h5 = tmp_path / "cg.h5"
-    assert main(["xrf", "phantom", str(h5), "--size", "160", "--seed", "3"]) == 0
+    assert main(["xrf", "phantom", "--out", str(h5), "--size", "160", "--seed", "3"]) == 0
     out = tmp_path / "cs"
     rc = main(
         [
@@ -184,7 +184,7 @@ def test_cli_errors_are_reported(shared_data, tmp_path, capsys):
 def test_particles_command(tmp_path, capsys):
     h5 = tmp_path / "many.h5"
     assert (
-        main(["xrf", "phantom", str(h5), "--size", "400", "--particles", "3", "--seed", "4"]) == 0
+        main(["xrf", "phantom", "--out", str(h5), "--size", "400", "--particles", "3", "--seed", "4"]) == 0
     )
     out = tmp_path / "particles"
     assert (

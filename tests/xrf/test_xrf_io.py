@@ -18,7 +18,7 @@ from cathodescope.errors import (
     XRFChannelError,
 )
 from cathodescope.io import read_maps_h5, read_pyxrf_h5, read_xrf_map, read_xrf_tiffs
-from cathodescope.io._xrf import write_pyxrf_h5
+from cathodescope.io import write_pyxrf_h5
 from cathodescope.xrf import core_shell_map
 
 REAL = "xrf/pyxrf_fitted_NiCoMn_20x30.h5"
@@ -246,12 +246,12 @@ def test_maps_reader_bad_geometry_and_units(tmp_path):
 # -- TIFF ---------------------------------------------------------------------------------------
 
 
-def _tiff(path, data, pixel_um=None):
+def _tiff(path, data, spacing=None):
     kw = {"photometric": "minisblack"}
-    if pixel_um is not None:
+    if spacing is not None:
         kw = {
             "imagej": True,
-            "resolution": (1 / pixel_um, 1 / pixel_um),
+            "resolution": (1 / spacing, 1 / spacing),
             "metadata": {"unit": "um"},
         }
     tifffile.imwrite(path, np.asarray(data, dtype=np.float32), **kw)
@@ -262,7 +262,7 @@ def test_tiff_exports(tmp_path, rng):
     paths = []
     for name, img in zip(("Ni_K", "Mn_K", "Co_K"), data, strict=True):
         p = tmp_path / f"scan2D_2000_{name}_norm.tiff"
-        _tiff(p, img, pixel_um=0.05)
+        _tiff(p, img, spacing=0.05)
         paths.append(p)
     da = read_xrf_tiffs(paths, units="counts per i0")
     assert list(da["channel"].values) == ["Ni_K", "Mn_K", "Co_K"]

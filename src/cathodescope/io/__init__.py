@@ -19,8 +19,13 @@ from cathodescope.io._cycler_table import (
     join_cycling_tables,
 )
 from cathodescope.io._cyclers import read_arbin_csv, read_cycler, read_cycler_csv, read_neware_ndax
+from cathodescope.io._gwy import read_gwy
+from cathodescope.io._ibw import read_ibw
 from cathodescope.io._maccor import read_maccor
-from cathodescope.io._spm import SPMScan, read_gwy, read_ibw, read_nanoscope, read_spm
+from cathodescope.io._maps import read_maps_h5
+from cathodescope.io._nanoscope import read_nanoscope
+from cathodescope.io._pyxrf import read_pyxrf_h5, write_pyxrf_h5
+from cathodescope.io._spm import SPMScan, read_spm
 from cathodescope.io._txm import (
     RawProjections,
     make_projections,
@@ -51,13 +56,8 @@ from cathodescope.io._xrd import (
     read_uxd,
     read_xy,
 )
-from cathodescope.io._xrf import (
-    read_maps_h5,
-    read_pyxrf_h5,
-    read_xrf_map,
-    read_xrf_tiffs,
-    write_pyxrf_h5,
-)
+from cathodescope.io._xrf import detect_xrf_format, read_xrf_map, resolve_channels
+from cathodescope.io._xrf_tiff import read_xrf_tiffs
 
 __all__ = [
     "CANONICAL_COLUMNS",
@@ -70,6 +70,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "build_cycling_table",
+    "detect_xrf_format",
     "join_cycling_tables",
     "make_pattern",
     "make_projections",
@@ -107,6 +108,7 @@ __all__ = [
     "read_xrf_map",
     "read_xrf_tiffs",
     "read_xy",
+    "resolve_channels",
     "resolve_energy_units",
     "sha256_file",
     "write_athena_json",

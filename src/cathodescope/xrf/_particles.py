@@ -21,7 +21,7 @@ from scipy.stats import norm
 
 from cathodescope._validation import check_choice
 from cathodescope.errors import CathodescopeRunWarning, CoreShellFitError, EmptyMapError
-from cathodescope.io._xrf import resolve_channels
+from cathodescope.io import resolve_channels
 from cathodescope.xrf._batchfit import batched_edge_fit
 from cathodescope.xrf._coreshell import _WIDTH_10_90, fit_core_shell
 from cathodescope.xrf._maps import map_spacing
