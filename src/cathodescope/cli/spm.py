@@ -32,7 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="spm_command", metavar="SUBCOMMAND")
     parser.set_defaults(func=_no_subcommand(parser))
 
-    p = sub.add_parser("info", help="channels, units, scan size and instrument metadata")
+    p = sub.add_parser(
+        "info",
+        help="channels, units, scan size and instrument metadata (images, Igor force curves "
+        "and spectroscopy cubes)",
+    )
     p.add_argument("files", nargs="+", help="SPM files (.ibw, .gwy, NanoScope)")
     add_out_arguments(p)
     p.set_defaults(func=_info)
@@ -193,9 +197,9 @@ def _engine_options(args: argparse.Namespace) -> dict:
 def _info(args: argparse.Namespace) -> int:
     from cathodescope.workflows.spm import spm_info
 
-    scans = spm_info(args.files, out=args.out, overwrite=args.overwrite, parameters=vars(args))
-    for path, scan in zip(args.files, scans, strict=True):
-        print(f"{path}: {scan.describe()}")
+    infos = spm_info(args.files, out=args.out, overwrite=args.overwrite, parameters=vars(args))
+    for info in infos:
+        print(f"{info.path}: {info.line}")
     print(f"run folder: {args.out}")
     return 0
 

@@ -20,12 +20,12 @@ from cathodescope.io._cycler_table import (
 )
 from cathodescope.io._cyclers import read_arbin_csv, read_cycler, read_cycler_csv, read_neware_ndax
 from cathodescope.io._gwy import read_gwy
-from cathodescope.io._ibw import read_ibw
+from cathodescope.io._ibw import ibw_kind, read_ibw, read_ibw_cube, read_ibw_curve
 from cathodescope.io._maccor import read_maccor
 from cathodescope.io._maps import read_maps_h5
 from cathodescope.io._nanoscope import read_nanoscope
 from cathodescope.io._pyxrf import read_pyxrf_h5, write_pyxrf_h5
-from cathodescope.io._spm import SPMScan, read_spm
+from cathodescope.io._spm import SPMScan, read_spm, spm_kind
 from cathodescope.io._txm import (
     RawProjections,
     make_projections,
@@ -71,6 +71,7 @@ __all__ = [
     "atomic_write_text",
     "build_cycling_table",
     "detect_xrf_format",
+    "ibw_kind",
     "join_cycling_tables",
     "make_pattern",
     "make_projections",
@@ -90,6 +91,8 @@ __all__ = [
     "read_gsas",
     "read_gwy",
     "read_ibw",
+    "read_ibw_cube",
+    "read_ibw_curve",
     "read_maccor",
     "read_maps_h5",
     "read_nanoscope",
@@ -111,6 +114,7 @@ __all__ = [
     "resolve_channels",
     "resolve_energy_units",
     "sha256_file",
+    "spm_kind",
     "write_athena_json",
     "write_pyxrf_h5",
 ]

@@ -12,6 +12,7 @@ import xarray as xr
 
 from cathodescope.errors import (
     FileFormatError,
+    NotAnImageError,
     TruncatedFileError,
 )
 from cathodescope.io._spm import (
@@ -148,6 +149,12 @@ def read_nanoscope(path: str | os.PathLike[str]) -> SPMScan:
     """
     p = _check_file(path)
     raw = p.read_bytes()
+    if raw.startswith(b"\\*Force file list"):
+        raise NotAnImageError(
+            f"{p} is a Bruker NanoScope force-curve file ('\\*Force file list'), not an image; "
+            "cathodescope reads NanoScope images ('\\*File list'). Export the curves as text "
+            "from NanoScope Analysis to analyse them."
+        )
     if not raw.startswith(b"\\*File list") and not raw.startswith(b"\\*EC File list"):
         raise FileFormatError(f"{p} does not start with '\\*File list': not a NanoScope file.")
     end = raw.find(b"\\*File list end")

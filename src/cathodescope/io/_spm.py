@@ -34,7 +34,7 @@ from cathodescope.errors import (
     TruncatedFileError,
 )
 
-__all__ = ["SPMScan", "read_spm"]
+__all__ = ["SPMScan", "read_spm", "spm_kind"]
 
 
 @dataclass(frozen=True)
@@ -254,11 +254,25 @@ def _unique_names(bases: list[str], directions: list[str], fulls: list[str]) -> 
 def read_spm(path: str | os.PathLike[str]) -> SPMScan:
     """Read any supported SPM image, choosing the reader from the file's first bytes.
 
-    ``.ibw`` (Asylum/Igor), ``.gwy`` (Gwyddion, magic ``GWYP``) and Bruker NanoScope files
-    (text header ``\\*File list``, any extension such as ``.spm`` or ``.002``).
+    ``.ibw`` (Asylum/Igor), ``.gwy`` (Gwyddion 2, magic ``GWYP``, and Gwyddion 1.x, magic
+    ``GWYO``) and Bruker NanoScope files (text header ``\\*File list``, any extension such as
+    ``.spm`` or ``.002``).
+
+    Parameters
+    ----------
+    path : path-like
+        The SPM file.
+
+    Returns
+    -------
+    SPMScan
+        The image channels.
 
     Raises
     ------
+    NotAnImageError
+        The file holds force curves (Igor or NanoScope ``\\*Force file list``) or a
+        spectroscopy cube; the message says which and names the reader to use.
     FileFormatError
         If the format is not recognised.
     """
@@ -268,14 +282,49 @@ def read_spm(path: str | os.PathLike[str]) -> SPMScan:
 
     p = _check_file(path)
     with open(p, "rb") as fh:
-        head = fh.read(16)
-    if head.startswith(b"GWYP"):
+        head = fh.read(32)
+    if head.startswith((b"GWYP", b"GWYO")):
         return read_gwy(p)
-    if head.startswith(b"\\*File list") or head.startswith(b"\\*EC File list"):
+    if head.startswith((b"\\*File list", b"\\*EC File list", b"\\*Force file list")):
         return read_nanoscope(p)
     if p.suffix.lower() == ".ibw":
         return read_ibw(p)
     raise FileFormatError(
-        f"{p}: format not recognised; supported are Asylum .ibw, Gwyddion .gwy and Bruker "
-        "NanoScope (.spm, .000-.999)."
+        f"{p}: format not recognised; supported are Asylum .ibw, Gwyddion .gwy (2.x and "
+        "1.x) and Bruker NanoScope images (.spm, .000-.999)."
     )
+
+
+def spm_kind(path: str | os.PathLike[str]) -> str:
+    """What an SPM file holds, from its first bytes (and, for Igor waves, its header and note).
+
+    Parameters
+    ----------
+    path : path-like
+        The SPM file.
+
+    Returns
+    -------
+    str
+        ``"image"`` (read with :func:`read_spm`), ``"force curve"`` or ``"curve"`` (Igor:
+        :func:`cathodescope.io.read_ibw_curve`; NanoScope force files are not read),
+        ``"spectroscopy cube"`` (:func:`cathodescope.io.read_ibw_cube`).
+
+    Raises
+    ------
+    FileFormatError
+        If the format is not recognised.
+    """
+    from cathodescope.io._ibw import ibw_kind
+
+    p = _check_file(path)
+    with open(p, "rb") as fh:
+        head = fh.read(32)
+    if head.startswith(b"\\*Force file list"):
+        return "force curve"
+    if head.startswith((b"GWYP", b"GWYO", b"\\*File list", b"\\*EC File list")):
+        return "image"
+    if p.suffix.lower() == ".ibw":
+        return ibw_kind(p)
+    read_spm(p)  # raises the format error
+    return "image"  # pragma: no cover

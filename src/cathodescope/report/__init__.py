@@ -12,6 +12,8 @@ from cathodescope.report._scene import write_scene_report
 _FIGURES = ("plot_channel_profiles", "plot_density", "plot_depth_slice", "plot_ratio_profile")
 _SPM = (
     "MAX_INFO_PANELS",
+    "cube_figure",
+    "curve_figure",
     "maps_figure",
     "soc_series_figure",
     "spm_histogram_figure",

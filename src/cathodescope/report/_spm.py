@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_INFO_PANELS",
+    "cube_figure",
+    "curve_figure",
     "maps_figure",
     "soc_series_figure",
     "spm_histogram_figure",
@@ -120,6 +122,72 @@ def _draw_map(fig: Any, ax: Any, da: Any, name: str, *, robust: bool, overlay: A
         ax.set_xlabel("x (um)")
         ax.set_ylabel("y (um)")
     fig.colorbar(im, ax=ax, label=shown, shrink=0.85)
+
+
+def cube_figure(cube: Any, *, title: str = "", max_panels: int = MAX_INFO_PANELS) -> Figure:
+    """Slices of a spectroscopy cube at evenly spaced bias values (at most ``max_panels``).
+
+    Parameters
+    ----------
+    cube : xarray.DataArray
+        ``(bias, y, x)`` from :func:`cathodescope.io.read_ibw_cube`.
+    title : str
+        Figure title.
+    max_panels : int
+        Number of slices drawn.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    axis = cube.dims[0]
+    n = cube.sizes[axis]
+    picks = np.unique(np.linspace(0, n - 1, min(max_panels, n)).round().astype(int))
+    unit = cube[axis].attrs.get("units", "")
+    maps = {
+        f"{axis} {float(cube[axis][i]):.4g} {unit}".strip(): cube.isel({axis: i}) for i in picks
+    }
+    name = cube.attrs.get("channel", "")
+    full = f"{title} {name}: {len(picks)} of {n} {axis} slices".strip()
+    return maps_figure(maps, title=full)
+
+
+def curve_figure(table: Any, *, title: str = "", max_panels: int = MAX_INFO_PANELS) -> Figure:
+    """Each column of a curve table against its first column (at most ``max_panels``).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`cathodescope.io.read_ibw_curve` (first column the x axis).
+    title : str
+        Figure title.
+    max_panels : int
+        Number of columns drawn.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    x = table.columns[0]
+    columns = [c for c in table.columns[1:] if table[c].dtype.kind in "fiu" and c != "segment"]
+    columns = columns[:max_panels]
+    fig = _figure((4.0 * max(len(columns), 1), 3.2))
+    axes = fig.subplots(1, max(len(columns), 1), squeeze=False)
+    segments = table["segment"] if "segment" in table else None
+    for ax, column in zip(axes[0], columns, strict=False):
+        if segments is None:
+            ax.plot(table[x], table[column], lw=0.8)
+        else:
+            for seg, g in table.groupby(segments):
+                label = g["direction"].iloc[0] if "direction" in g else f"segment {seg}"
+                ax.plot(g[x], g[column], lw=0.8, label=label or f"segment {seg}")
+            ax.legend(fontsize=6)
+        ax.set_xlabel(x)
+        ax.set_ylabel(column)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
 def spm_profile_figure(analysis: Any, max_particles: int = 4) -> Figure:

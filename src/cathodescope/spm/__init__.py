@@ -29,7 +29,13 @@ from cathodescope.spm._particles import (
     particle_statistics,
     topography_crosstalk,
 )
-from cathodescope.spm._runs import LevelledChannel, esm_summary, level_channel
+from cathodescope.spm._runs import (
+    LevelledChannel,
+    cube_statistics,
+    curve_statistics,
+    esm_summary,
+    level_channel,
+)
 from cathodescope.spm._scene import (
     SPMSceneAnalysis,
     analyze_spm_scene,
@@ -60,6 +66,8 @@ __all__ = [
     "analyze_spm_scene",
     "boundary_core_table",
     "cafm_particle_current",
+    "cube_statistics",
+    "curve_statistics",
     "dart_from_scan",
     "dart_solve",
     "dho_response",

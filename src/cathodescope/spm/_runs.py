@@ -12,7 +12,13 @@ import xarray as xr
 
 from cathodescope._validation import check_choice
 
-__all__ = ["LevelledChannel", "esm_summary", "level_channel"]
+__all__ = [
+    "LevelledChannel",
+    "cube_statistics",
+    "curve_statistics",
+    "esm_summary",
+    "level_channel",
+]
 
 LevelMethod = Literal["plane", "polynomial", "rows", "masked"]
 
@@ -146,3 +152,68 @@ def esm_summary(esm: xr.DataArray, *, q: float, drive_voltage: float) -> pd.Data
             }
         ]
     )
+
+
+def cube_statistics(cube: Any) -> dict[str, Any]:
+    """Shape, units and value statistics of a spectroscopy cube (one ``channels`` row).
+
+    Parameters
+    ----------
+    cube : xarray.DataArray
+        ``(bias, y, x)`` cube.
+
+    Returns
+    -------
+    dict
+        ``channel``, ``units``, ``ny``, ``nx``, ``n_spectral``, ``min``, ``max``, ``mean``,
+        ``std``, ``n_nan``, ``pixel_y_um``, ``pixel_x_um``.
+    """
+    v = np.asarray(cube.values, dtype=float)
+    finite = v[np.isfinite(v)]
+    nan = float("nan")
+    return {
+        "channel": cube.attrs.get("channel", ""),
+        "units": cube.attrs.get("units", ""),
+        "ny": cube.sizes["y"],
+        "nx": cube.sizes["x"],
+        "n_spectral": cube.sizes[cube.dims[0]],
+        "min": float(finite.min()) if finite.size else nan,
+        "max": float(finite.max()) if finite.size else nan,
+        "mean": float(finite.mean()) if finite.size else nan,
+        "std": float(finite.std()) if finite.size else nan,
+        "n_nan": int(v.size - finite.size),
+        "pixel_y_um": cube.attrs["spacing_um"][0],
+        "pixel_x_um": cube.attrs["spacing_um"][1],
+    }
+
+
+def curve_statistics(curve: Any) -> Any:
+    """One row per numeric column of a curve table: units, points, min, max, mean, std.
+
+    Parameters
+    ----------
+    curve : pandas.DataFrame
+        From :func:`cathodescope.io.read_ibw_curve`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``channel``, ``units``, ``n_points``, ``min``, ``max``, ``mean``, ``std``, ``n_nan``.
+    """
+    units = curve.attrs.get("units", {})
+    rows = []
+    for column in units:
+        values = curve[column]
+        rows.append(
+            {
+                "channel": column,
+                "units": units[column],
+                "n_points": int(values.size),
+                "min": float(values.min()),
+                "max": float(values.max()),
+                "mean": float(values.mean()),
+                "std": float(values.std(ddof=0)),
+                "n_nan": int(values.isna().sum()),
+            }
+        )
+    return pd.DataFrame(rows)

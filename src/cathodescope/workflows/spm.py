@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cathodescope.errors import MissingMetadataError, SPMChannelMissingError
 
-__all__ = ["spm_dart", "spm_info", "spm_level", "spm_particles", "spm_soc_series"]
+__all__ = [
+    "SPMFileInfo",
+    "spm_dart",
+    "spm_info",
+    "spm_level",
+    "spm_particles",
+    "spm_soc_series",
+]
 
 PathLike = str | os.PathLike[str]
 _DART_CHANNELS = ("Amplitude1", "Amplitude2", "Phase1", "Phase2", "Frequency")
@@ -30,19 +38,102 @@ def _stem(path: PathLike) -> str:
     return Path(path).name.replace(".", "_")
 
 
+@dataclass(frozen=True)
+class SPMFileInfo:
+    """What ``spm info`` read from one file.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    kind : str
+        ``"image"``, ``"force curve"``, ``"curve"`` or ``"spectroscopy cube"``.
+    data : SPMScan or pandas.DataFrame or xarray.DataArray
+        The scan, the curve table or the ``(bias, y, x)`` cube.
+    line : str
+        One-line description (pixels, size, channels with units).
+    """
+
+    path: str
+    kind: str
+    data: Any
+    line: str
+
+
+def _describe_cube(cube: Any) -> str:
+    axis = cube.dims[0]
+    values = cube[axis].values
+    return (
+        f"spectroscopy cube {cube.sizes[axis]} {axis} x {cube.sizes['y']} x {cube.sizes['x']} "
+        f"px, {cube.attrs['spacing_um'][1]:.4g} um pixels, {cube.attrs['channel']} "
+        f"[{cube.attrs['units']}], {axis} {values[0]:.4g} to {values[-1]:.4g} "
+        f"{cube[axis].attrs.get('units', '')}"
+    )
+
+
+def _info_image(run: Any, path: PathLike) -> tuple[SPMFileInfo, Any, dict]:
+    from cathodescope.io import read_spm
+    from cathodescope.report import MAX_INFO_PANELS, maps_figure
+
+    with run.timer("read"):
+        scan = read_spm(path)
+    table = scan.to_dataframe()
+    table.insert(0, "file", str(path))
+    table["pixel_y_um"], table["pixel_x_um"] = scan.spacing
+    meta = {k: v for k, v in scan.metadata.items() if k != "raw"}
+    figure = maps_figure(scan.channels, title=str(path), max_panels=MAX_INFO_PANELS)
+    run.write_figure(f"{_stem(path)}_channels", figure)
+    return SPMFileInfo(str(path), "image", scan, scan.describe()), table, meta
+
+
+def _info_cube(run: Any, path: PathLike) -> tuple[SPMFileInfo, Any, dict]:
+    import pandas as pd
+
+    from cathodescope.io import read_ibw_cube
+    from cathodescope.report import cube_figure
+    from cathodescope.spm import cube_statistics
+
+    with run.timer("read"):
+        cube = read_ibw_cube(path)
+    stats = cube_statistics(cube)
+    table = pd.DataFrame([{"file": str(path), "kind": "spectroscopy cube", **stats}])
+    meta = {k: v for k, v in cube.attrs.items() if k not in ("note",)}
+    run.write_figure(f"{_stem(path)}_channels", cube_figure(cube, title=str(path)))
+    return SPMFileInfo(str(path), "spectroscopy cube", cube, _describe_cube(cube)), table, meta
+
+
+def _info_curve(run: Any, path: PathLike, kind: str) -> tuple[SPMFileInfo, Any, dict]:
+    from cathodescope.io import read_ibw_curve
+    from cathodescope.report import curve_figure
+    from cathodescope.spm import curve_statistics
+
+    with run.timer("read"):
+        curve = read_ibw_curve(path)
+    table = curve_statistics(curve)
+    table.insert(0, "kind", kind)
+    table.insert(0, "file", str(path))
+    units = curve.attrs["units"]
+    line = f"{kind}, {len(curve):,} points, columns " + ", ".join(
+        f"{c} [{u}]" for c, u in units.items()
+    )
+    run.write_figure(f"{_stem(path)}_channels", curve_figure(curve, title=str(path)))
+    return SPMFileInfo(str(path), kind, curve, line), table, dict(curve.attrs["metadata"])
+
+
 def spm_info(
     files: Sequence[PathLike],
     *,
     out: PathLike,
     overwrite: bool = False,
     parameters: Mapping[str, Any] | None = None,
-) -> list[Any]:
+) -> list[SPMFileInfo]:
     """Channels, units, scan size and metadata of SPM files, with a figure of each.
 
     Parameters
     ----------
     files : sequence of path-like
-        SPM files (Asylum .ibw, Gwyddion .gwy, Bruker NanoScope).
+        SPM files: images (Asylum .ibw, Gwyddion .gwy 2.x/1.x, Bruker NanoScope), Igor force
+        curves (a table) and spectroscopy cubes (``(bias, y, x)``).
     out : path-like
         Run folder to create.
     overwrite : bool
@@ -52,34 +143,38 @@ def spm_info(
 
     Returns
     -------
-    list of SPMScan
-        The scans read, in order. Tables: ``channels`` (one row per channel and file),
-        ``metadata`` (JSON); figures ``<file>_channels`` (at most
-        :data:`cathodescope.report.MAX_INFO_PANELS` panels each).
+    list of SPMFileInfo
+        What was read, per file. Tables: ``channels`` (one row per channel and file),
+        ``metadata`` (JSON); figures ``<file>_channels`` with at most
+        :data:`cathodescope.report.MAX_INFO_PANELS` panels each (a 256-slice cube draws 12).
+
+    Raises
+    ------
+    NotAnImageError
+        A NanoScope force-curve file (not read).
     """
     import pandas as pd
 
-    from cathodescope.io import read_spm
-    from cathodescope.report import MAX_INFO_PANELS, maps_figure
+    from cathodescope.io import spm_kind
 
-    scans = []
+    infos: list[SPMFileInfo] = []
     with _run(out, "spm info", parameters, overwrite) as run:
         tables, metas = [], {}
         for path in files:
             run.add_input(path)
-            with run.timer("read"):
-                scan = read_spm(path)
-            t = scan.to_dataframe()
-            t.insert(0, "file", str(path))
-            t["pixel_y_um"], t["pixel_x_um"] = scan.spacing
-            tables.append(t)
-            metas[str(path)] = {k: v for k, v in scan.metadata.items() if k != "raw"}
-            figure = maps_figure(scan.channels, title=str(path), max_panels=MAX_INFO_PANELS)
-            run.write_figure(f"{_stem(path)}_channels", figure)
-            scans.append(scan)
+            kind = spm_kind(path)
+            if kind == "spectroscopy cube":
+                info, table, meta = _info_cube(run, path)
+            elif kind in ("force curve", "curve") and str(path).lower().endswith(".ibw"):
+                info, table, meta = _info_curve(run, path, kind)
+            else:  # images; NanoScope force files are refused by the reader with their name
+                info, table, meta = _info_image(run, path)
+            tables.append(table)
+            metas[str(path)] = meta
+            infos.append(info)
         run.write_table("channels", pd.concat(tables, ignore_index=True))
         run.write_json("metadata", metas)
-    return scans
+    return infos
 
 
 def spm_level(
