@@ -32,6 +32,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="spm_command", metavar="SUBCOMMAND")
     parser.set_defaults(func=_no_subcommand(parser))
 
+    _add_info(sub)
+    _add_level(sub)
+    _add_dart(sub)
+    _add_particles(sub)
+    _add_soc_series(sub)
+
+
+def _add_info(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "info",
         help="channels, units, scan size and instrument metadata (images, Igor force curves "
@@ -41,6 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_out_arguments(p)
     p.set_defaults(func=_info)
 
+
+def _add_level(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("level", help="level a topography channel")
     p.add_argument("file")
     p.add_argument("--channel", default="Height", help="channel to level (default Height)")
@@ -63,6 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_out_arguments(p)
     p.set_defaults(func=_level)
 
+
+def _add_dart(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dart", help="per-pixel resonance, Q, drive amplitude, ESM amplitude")
     p.add_argument("file")
     p.add_argument(
@@ -92,6 +104,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_out_arguments(p)
     p.set_defaults(func=_dart)
 
+
+def _add_particles(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "particles",
         help="segment particles (topography or ESM), per-particle statistics, boundary vs "
@@ -131,6 +145,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_out_arguments(p)
     p.set_defaults(func=_particles)
 
+
+def _add_soc_series(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("soc-series", help="ESM amplitude, current, resonance vs state of charge")
     p.add_argument("table", help="CSV or TOML: file, soc_percent, direction[, q, drive_voltage]")
     p.add_argument(

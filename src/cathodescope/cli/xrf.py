@@ -241,6 +241,16 @@ def register(subparsers: Any) -> None:
     )
     sub = parser.add_subparsers(dest="xrf_command", metavar="SUBCOMMAND")
 
+    _add_ratio(sub)
+    _add_overlay(sub)
+    _add_profile(sub)
+    _add_coreshell(sub)
+    _add_particles(sub)
+    _add_phantom(sub)
+    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+
+def _add_ratio(sub: Any) -> None:
     p = sub.add_parser("ratio", help="ratio image (e.g. Mn/Ni) with low-signal masking")
     _add_read_arguments(p)
     p.add_argument("--num", required=True, help="numerator element, e.g. Mn")
@@ -254,6 +264,8 @@ def register(subparsers: Any) -> None:
     add_out_arguments(p)
     p.set_defaults(func=_cmd_ratio)
 
+
+def _add_overlay(sub: Any) -> None:
     p = sub.add_parser("overlay", help="three-element RGB overlay")
     _add_read_arguments(p)
     p.add_argument(
@@ -271,12 +283,16 @@ def register(subparsers: Any) -> None:
     add_out_arguments(p)
     p.set_defaults(func=_cmd_overlay)
 
+
+def _add_profile(sub: Any) -> None:
     p = sub.add_parser("profile", help="line profile of signals and fractions with a width")
     _add_read_arguments(p)
     _add_profile_arguments(p)
     add_out_arguments(p)
     p.set_defaults(func=_cmd_profile)
 
+
+def _add_coreshell(sub: Any) -> None:
     p = sub.add_parser("coreshell", help="core/shell fit of a fraction line profile")
     _add_read_arguments(p)
     _add_profile_arguments(p)
@@ -296,6 +312,8 @@ def register(subparsers: Any) -> None:
     add_out_arguments(p)
     p.set_defaults(func=_cmd_coreshell)
 
+
+def _add_particles(sub: Any) -> None:
     p = sub.add_parser(
         "particles",
         help="segment particles, depth profiles (engine) and per-particle core/shell fits",
@@ -321,6 +339,8 @@ def register(subparsers: Any) -> None:
     add_out_arguments(p)
     p.set_defaults(func=_cmd_particles)
 
+
+def _add_phantom(sub: Any) -> None:
     p = sub.add_parser("phantom", help="write a synthetic core/shell map as a PyXRF file")
     p.add_argument("--out", required=True, help="the .h5 file to write")
     p.add_argument("--size", type=int, default=160, help="map size in pixels (default 160)")
@@ -341,5 +361,3 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_cmd_phantom)
-
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -176,83 +177,13 @@ def read_nanoscope(path: str | os.PathLike[str]) -> SPMScan:
     channels: dict[str, xr.DataArray] = {}
     labels, bases, directions, arrays, units_list, extras = [], [], [], [], [], []
     for img in images:
-        try:
-            offset = int(img["Data offset"])
-            length = int(img["Data length"])
-            bpp = int(img.get("Bytes/pixel", "2"))
-            nx = int(img["Samps/line"])
-            ny = int(img.get("Number of lines", img.get("Lines", "0")))
-        except (KeyError, ValueError) as exc:
-            raise FileFormatError(f"{p}: image header field missing or unreadable: {exc}") from exc
-        if bpp not in (2, 4) or nx * ny * bpp > length or nx <= 0 or ny <= 0:
-            raise FileFormatError(
-                f"{p}: image of {nx} x {ny} pixels x {bpp} bytes does not fit its data "
-                f"length {length}."
-            )
-        if offset + nx * ny * bpp > len(raw):
-            raise TruncatedFileError(
-                f"{p} has {len(raw)} bytes but its image data end at byte "
-                f"{offset + nx * ny * bpp}; the file is truncated: copy it again."
-            )
-        dtype = "<i2" if bpp == 2 else "<i4"
-        counts = np.frombuffer(raw, dtype=dtype, count=nx * ny, offset=offset)
-        counts = counts.reshape(ny, nx).astype(np.float64)[::-1]
-
-        image_data = img.get("@2:Image Data", img.get("Image Data", ""))
-        m = re.search(r'"([^"]*)"', image_data)
-        label = m.group(1) if m else (image_data.split()[-1] if image_data else "Channel")
-        zkey = next((k for k in ("@2:Z scale", "@4:Z scale", "Z scale") if k in img), None)
-        if zkey is None:
-            raise FileFormatError(f"{p}: channel {label!r} has no '@2:Z scale' line.")
-        zs = _ns_value(img[zkey])
-        hard_value = zs["value"]
-        if not np.isfinite(hard_value):
-            raise FileFormatError(f"{p}: cannot read the Z scale {img[zkey]!r}.")
-        lsb = 2.0 ** (8 * bpp)
-        hv_factor, hv_unit = _split_unit(zs["units"] or "V")
-        if zs.get("soft"):
-            soft_key = f"@{zs['soft']}"
-            if soft_key not in merged:
-                raise FileFormatError(
-                    f"{p}: the soft scale {soft_key!r} referenced by channel {label!r} is not "
-                    "in the header; cannot convert to physical units."
-                )
-            sv = _ns_value(merged[soft_key])
-            soft_value = sv["value"]
-            soft_units = sv["units"]  # e.g. 'nm/V', 'nA/V', '' (then the result is in V)
-            num_unit = soft_units.split("/")[0] if soft_units else ""
-            if num_unit:
-                s_factor, unit = _split_unit(num_unit)
-            else:
-                s_factor, unit = 1.0, ("deg" if "phase" in zs["soft"].lower() else "V")
-            scale = hard_value * hv_factor / lsb * soft_value * s_factor
-            how = f"{zkey} hard value x {soft_key}"
-        else:
-            scale, unit = hard_value * hv_factor / lsb, hv_unit
-            how = f"{zkey} hard value (no soft scale)"
-        base, direction = _split_direction(label)
+        label, base, direction, values, unit, extra = _ns_image(p, raw, img, merged, scan_list)
         labels.append(label)
         bases.append(base)
-        directions.append(direction or img.get("Line direction", ""))
-        arrays.append(counts * scale)
+        directions.append(direction)
+        arrays.append(values)
         units_list.append(unit)
-        size_text = img.get("Scan size", scan_list.get("Scan size", ""))
-        if not size_text:
-            raise FileFormatError(f"{p}: no 'Scan size' in the header.")
-        fast_um, slow_um = _ns_scan_size_um(size_text)
-        if len(size_text.split()) < 3:  # Ciao scan list form '15000 nm': aspect ratio applies
-            slow_um = fast_um * ny / nx
-        extras.append(
-            {
-                "label": label,
-                "units_from": how,
-                "z_scale_per_lsb": scale,
-                "hard_scale_V_per_LSB": zs.get("hard_scale", math.nan),
-                "scan_size_um": (slow_um, fast_um),
-                "spacing_um": (slow_um / ny, fast_um / nx),
-                "source": os.fspath(p),
-            }
-        )
+        extras.append(extra)
     names = _unique_names(
         bases, [d if d in ("Trace", "Retrace") else "" for d in directions], labels
     )
@@ -285,3 +216,80 @@ def read_nanoscope(path: str | os.PathLike[str]) -> SPMScan:
         "raw": merged,
     }
     return SPMScan(channels=channels, metadata=metadata, source=os.fspath(p))
+
+
+def _ns_image(
+    p: Path, raw: bytes, img: dict[str, str], merged: dict[str, str], scan_list: dict[str, str]
+) -> tuple[str, str, str, np.ndarray, str, dict[str, Any]]:
+    """Decode one ``Ciao image list`` entry: label, base name, direction, values (SI), units
+    and the per-channel attributes (scaling used, scan size, spacing)."""
+    try:
+        offset = int(img["Data offset"])
+        length = int(img["Data length"])
+        bpp = int(img.get("Bytes/pixel", "2"))
+        nx = int(img["Samps/line"])
+        ny = int(img.get("Number of lines", img.get("Lines", "0")))
+    except (KeyError, ValueError) as exc:
+        raise FileFormatError(f"{p}: image header field missing or unreadable: {exc}") from exc
+    if bpp not in (2, 4) or nx * ny * bpp > length or nx <= 0 or ny <= 0:
+        raise FileFormatError(
+            f"{p}: image of {nx} x {ny} pixels x {bpp} bytes does not fit its data length {length}."
+        )
+    if offset + nx * ny * bpp > len(raw):
+        raise TruncatedFileError(
+            f"{p} has {len(raw)} bytes but its image data end at byte "
+            f"{offset + nx * ny * bpp}; the file is truncated: copy it again."
+        )
+    dtype = "<i2" if bpp == 2 else "<i4"
+    counts = np.frombuffer(raw, dtype=dtype, count=nx * ny, offset=offset)
+    counts = counts.reshape(ny, nx).astype(np.float64)[::-1]
+
+    image_data = img.get("@2:Image Data", img.get("Image Data", ""))
+    m = re.search(r'"([^"]*)"', image_data)
+    label = m.group(1) if m else (image_data.split()[-1] if image_data else "Channel")
+    zkey = next((k for k in ("@2:Z scale", "@4:Z scale", "Z scale") if k in img), None)
+    if zkey is None:
+        raise FileFormatError(f"{p}: channel {label!r} has no '@2:Z scale' line.")
+    zs = _ns_value(img[zkey])
+    hard_value = zs["value"]
+    if not np.isfinite(hard_value):
+        raise FileFormatError(f"{p}: cannot read the Z scale {img[zkey]!r}.")
+    lsb = 2.0 ** (8 * bpp)
+    hv_factor, hv_unit = _split_unit(zs["units"] or "V")
+    if zs.get("soft"):
+        soft_key = f"@{zs['soft']}"
+        if soft_key not in merged:
+            raise FileFormatError(
+                f"{p}: the soft scale {soft_key!r} referenced by channel {label!r} is not "
+                "in the header; cannot convert to physical units."
+            )
+        sv = _ns_value(merged[soft_key])
+        soft_value = sv["value"]
+        soft_units = sv["units"]  # e.g. 'nm/V', 'nA/V', '' (then the result is in V)
+        num_unit = soft_units.split("/")[0] if soft_units else ""
+        if num_unit:
+            s_factor, unit = _split_unit(num_unit)
+        else:
+            s_factor, unit = 1.0, ("deg" if "phase" in zs["soft"].lower() else "V")
+        scale = hard_value * hv_factor / lsb * soft_value * s_factor
+        how = f"{zkey} hard value x {soft_key}"
+    else:
+        scale, unit = hard_value * hv_factor / lsb, hv_unit
+        how = f"{zkey} hard value (no soft scale)"
+    base, direction = _split_direction(label)
+    size_text = img.get("Scan size", scan_list.get("Scan size", ""))
+    if not size_text:
+        raise FileFormatError(f"{p}: no 'Scan size' in the header.")
+    fast_um, slow_um = _ns_scan_size_um(size_text)
+    if len(size_text.split()) < 3:  # Ciao scan list form '15000 nm': aspect ratio applies
+        slow_um = fast_um * ny / nx
+    extra = {
+        "label": label,
+        "units_from": how,
+        "z_scale_per_lsb": scale,
+        "hard_scale_V_per_LSB": zs.get("hard_scale", math.nan),
+        "scan_size_um": (slow_um, fast_um),
+        "spacing_um": (slow_um / ny, fast_um / nx),
+        "source": os.fspath(p),
+    }
+    return label, base, direction or img.get("Line direction", ""), counts * scale, unit, extra

@@ -332,11 +332,8 @@ def analyze_spm_scene(
     -------
     SPMSceneAnalysis
     """
-    from cathodescope.profile import analyze_scene
     from cathodescope.spm._particles import (
-        cafm_particle_current,
         particle_statistics,
-        topography_crosstalk,
     )
 
     if not 0 < core_fraction < 1:
@@ -353,6 +350,49 @@ def analyze_spm_scene(
             CathodescopeRunWarning,
             stacklevel=2,
         )
+    scene = _run_engine(arrays, scan, segment_on, segmentation, options)
+    labels = np.asarray(scene.segmentation.labels)
+    stats = particle_statistics(labels, maps, spacing=scan.spacing, bins=bins)
+    scene = dataclasses.replace(scene, particles=_channel_means(scene.particles, stats.table))
+    units = {k: v["display_units"] for k, v in info.items()}
+    bc = boundary_core_table(
+        scene.depth.profiles, boundary_um=boundary_um, core_fraction=core_fraction, units=units
+    )
+    crosstalk, cafm = _crosstalk_and_cafm(maps, labels, scan.spacing, k_sigma)
+    params = {
+        "segment_on": segment_on,
+        "q": q,
+        "drive_voltage": drive_voltage,
+        "boundary_um": boundary_um,
+        "core_fraction": core_fraction,
+        "bins": bins,
+        "k_sigma": k_sigma,
+        "engine_units": units,
+        "nan_filled_pixels": filled,
+        "engine": scene.parameters,
+    }
+    return SPMSceneAnalysis(
+        scene=scene,
+        maps=maps,
+        statistics=stats,
+        boundary_core=bc,
+        crosstalk=crosstalk,
+        cafm=cafm,
+        parameters=params,
+    )
+
+
+def _run_engine(
+    arrays: dict[str, np.ndarray],
+    scan: Any,
+    segment_on: str,
+    segmentation: Any,
+    options: dict[str, Any],
+) -> Any:
+    """The engine on the display-unit maps, with the SPM defaults and the TXM-window warnings
+    of shallow AFM particles gathered into one."""
+    from cathodescope.profile import analyze_scene
+
     options.setdefault("bin_width_um", max(scan.spacing))
     # a particle must cover at least 3 x 3 pixels: single noise pixels above Otsu's threshold
     # (which sits just above the background peak when the two modes are well separated) are
@@ -380,15 +420,17 @@ def analyze_spm_scene(
             f"{shallow} Table-1 depth-window metrics (TXM defaults 0.25-2.0 um) are NaN because "
             "the particles are shallower; use the boundary_core table for SPM contrast.",
             CathodescopeRunWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    labels = np.asarray(scene.segmentation.labels)
-    stats = particle_statistics(labels, maps, spacing=scan.spacing, bins=bins)
-    scene = dataclasses.replace(scene, particles=_channel_means(scene.particles, stats.table))
-    units = {k: v["display_units"] for k, v in info.items()}
-    bc = boundary_core_table(
-        scene.depth.profiles, boundary_um=boundary_um, core_fraction=core_fraction, units=units
-    )
+    return scene
+
+
+def _crosstalk_and_cafm(
+    maps: dict[str, xr.DataArray], labels: np.ndarray, spacing: Any, k_sigma: float
+) -> tuple[Any, Any]:
+    """Topography-ESM cross-talk over the particles, and C-AFM current over them."""
+    from cathodescope.spm._particles import cafm_particle_current, topography_crosstalk
+
     crosstalk = None
     if "height" in maps:
         functional = next(
@@ -396,29 +438,9 @@ def analyze_spm_scene(
         )
         if functional is not None:
             crosstalk = topography_crosstalk(
-                maps["height"], functional, spacing=scan.spacing, mask=labels > 0
+                maps["height"], functional, spacing=spacing, mask=labels > 0
             )
     cafm = None
     if "current" in maps:
         cafm = cafm_particle_current(maps["current"], labels, k_sigma=k_sigma)
-    params = {
-        "segment_on": segment_on,
-        "q": q,
-        "drive_voltage": drive_voltage,
-        "boundary_um": boundary_um,
-        "core_fraction": core_fraction,
-        "bins": bins,
-        "k_sigma": k_sigma,
-        "engine_units": units,
-        "nan_filled_pixels": filled,
-        "engine": scene.parameters,
-    }
-    return SPMSceneAnalysis(
-        scene=scene,
-        maps=maps,
-        statistics=stats,
-        boundary_core=bc,
-        crosstalk=crosstalk,
-        cafm=cafm,
-        parameters=params,
-    )
+    return crosstalk, cafm
