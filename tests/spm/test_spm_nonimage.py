@@ -141,3 +141,60 @@ def test_nanoscope_force_file_is_named_in_the_error(spm_file, tmp_path):
     assert main(["spm", "particles", str(path), "--out", str(out)]) == 1
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "failed" and "force-curve" in manifest["error"]
+
+
+def write_ibw(path, data, *, units=b"", dim_units=(b"m", b"m"), sfa=(1e-9, 1e-9), name=b"w"):
+    """A minimal Igor binary wave v5 (float32, no note/labels), checksum as Igor writes it."""
+    data = np.asarray(data, dtype="<f4")  # Igor order: (x, y) or (points, columns)
+    wh = bytearray(320)
+    struct.pack_into("<i", wh, 12, data.size)  # npnts
+    struct.pack_into("<h", wh, 16, 2)  # NT_FP32
+    struct.pack_into("<h", wh, 26, 5)  # whVersion
+    wh[28 : 28 + len(name)] = name  # bname
+    struct.pack_into("<4i", wh, 68, *data.shape, 0, 0)  # nDim
+    struct.pack_into("<4d", wh, 84, *sfa, 1.0, 1.0)  # sfA
+    wh[148 : 148 + len(units)] = units  # dataUnits
+    for d, u in enumerate(dim_units):
+        wh[152 + 4 * d : 152 + 4 * d + len(u)] = u  # dimUnits
+    body = data.tobytes(order="F")
+    bh = bytearray(64)
+    struct.pack_into("<h", bh, 0, 5)
+    struct.pack_into("<i", bh, 4, 320 + len(body))  # wfmSize
+    total = sum(struct.unpack("<192h", bytes(bh) + bytes(wh)))
+    struct.pack_into("<h", bh, 2, (-total + 2**15) % 2**16 - 2**15)
+    path.write_bytes(bytes(bh) + bytes(wh) + body)
+    return path
+
+
+def test_single_wave_units_come_from_the_header(tmp_path, rng):
+    current = rng.normal(5e-12, 1e-12, (40, 30))  # Igor (x, y)
+    path = write_ibw(tmp_path / "stm.ibw", current, units=b"A", sfa=(2e-9, 2e-9))
+    scan = read_spm(path)
+    (name,) = scan.names
+    assert scan[name].attrs["units"] == "A"
+    assert scan[name].attrs["units_from"] == "wave header data units"
+    assert scan.spacing == pytest.approx((2e-3, 2e-3), rel=1e-12)
+    np.testing.assert_array_equal(scan[name].values, current.astype("<f4").T[::-1])
+    # a curve without Asylum force settings: 2-D, points x 2 columns, axis in seconds
+    curve_path = write_ibw(
+        tmp_path / "iv.ibw",
+        rng.normal(size=(500, 2)),
+        units=b"A",
+        dim_units=(b"s", b""),
+        sfa=(1e-3, 1.0),
+    )
+    assert spm_kind(curve_path) == "curve"
+    curve = read_ibw_curve(curve_path)
+    assert list(curve.columns) == ["time_s", "column1_A", "column2_A"]
+    np.testing.assert_allclose(curve["time_s"].iloc[-1], 0.499, rtol=1e-12)
+    with pytest.raises(NotAnImageError, match="is an Igor curve"):
+        read_spm(curve_path)
+
+
+def test_truncated_gwyddion_1x_file(spm_file, tmp_path):
+    from cathodescope.errors import TruncatedFileError
+
+    cut = tmp_path / "cut.gwy"
+    cut.write_bytes(spm_file("gwyddion1_chip.gwy").read_bytes()[:200_000])
+    with pytest.raises(TruncatedFileError, match=r"Gwyddion 1\.x data"):
+        read_spm(cut)
