@@ -118,53 +118,8 @@ def read_pyxrf_h5(
             for k, v in h5["xrfmap/scan_metadata"].attrs.items():
                 attrs[f"scan_metadata.{k}"] = v.item() if isinstance(v, np.generic) else v
 
-        # positions
-        if spacing is not None:
-            y, x, sp = _coords_from_spacing(spacing, ny, nx)
-            attrs["spacing_source"] = "spacing argument"
-        else:
-            pos = _dataset(h5, "xrfmap/positions/pos", p, "stage positions")
-            pos_names = (
-                _decode(h5["xrfmap/positions/name"][()])
-                if "xrfmap/positions/name" in h5
-                else ["x_pos", "y_pos"]
-            )
-            if pos.ndim != 3 or pos.shape[1:] != (ny, nx) or pos.shape[0] < 2:
-                raise ScanGeometryError(
-                    f"{p}: positions have shape {pos.shape} but the maps are {ny} x {nx} "
-                    f"(expected (2, {ny}, {nx})); the scan was cut or the files mixed up. "
-                    "Give spacing=(dy_um, dx_um) to ignore the positions."
-                )
-            file_units = None
-            for obj in (h5["xrfmap/positions/pos"], h5["xrfmap/positions"]):
-                if "units" in obj.attrs:
-                    file_units = _unit_from_text(_decode(obj.attrs["units"])[0])
-            file_units = file_units or _position_unit_from_names(pos_names)
-            units = _resolve_position_units(file_units, position_units, p)
-            ix, iy = _xy_index(pos_names)
-            scale = _TO_UM[units]
-            xs, dx = _axis_coordinate(np.nanmean(pos[ix], axis=0) * scale, "x", p)
-            ys, dy = _axis_coordinate(np.nanmean(pos[iy], axis=1) * scale, "y", p)
-            x, y, sp = xs, ys, (dy, dx)
-            attrs["spacing_source"] = "positions"
-            attrs["position_units_in_file"] = units
-            attrs["position_names"] = pos_names
-
-        # scaler
-        scaler_values = None
-        if scaler is not None:
-            s_names = _decode(_dataset(h5, "xrfmap/scalers/name", p, "scaler names"))
-            if scaler not in s_names:
-                raise XRFChannelError(
-                    f"scaler {scaler!r} is not in {p}; available scalers: {s_names}."
-                )
-            val = _dataset(h5, "xrfmap/scalers/val", p, "scaler values")
-            if val.shape != (ny, nx, len(s_names)):
-                raise ScanGeometryError(
-                    f"{p}: scalers have shape {val.shape}, expected ({ny}, {nx}, "
-                    f"{len(s_names)}) for maps of {ny} x {nx}."
-                )
-            scaler_values = val[:, :, s_names.index(scaler)]
+        y, x, sp = _pyxrf_positions(h5, p, ny, nx, spacing, position_units, attrs)
+        scaler_values = _pyxrf_scaler(h5, p, ny, nx, scaler)
 
     data, keep = _select(fit, names, channels, default_lines=True)
     attrs["units"] = "counts"
@@ -175,6 +130,67 @@ def read_pyxrf_h5(
         attrs["n_pixels_bad_scaler"] = n_bad
     attrs["spacing_um"] = tuple(float(v) for v in sp)
     return _build_dataarray(data, keep, np.asarray(y, float), np.asarray(x, float), attrs)
+
+
+def _pyxrf_positions(
+    h5: Any,
+    p: Path,
+    ny: int,
+    nx: int,
+    spacing: Any,
+    position_units: str | None,
+    attrs: dict[str, Any],
+) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    """``y``, ``x`` coordinates (um) and spacing from ``spacing`` or the stage positions;
+    records where they came from in ``attrs``."""
+    if spacing is not None:
+        y, x, sp = _coords_from_spacing(spacing, ny, nx)
+        attrs["spacing_source"] = "spacing argument"
+    else:
+        pos = _dataset(h5, "xrfmap/positions/pos", p, "stage positions")
+        pos_names = (
+            _decode(h5["xrfmap/positions/name"][()])
+            if "xrfmap/positions/name" in h5
+            else ["x_pos", "y_pos"]
+        )
+        if pos.ndim != 3 or pos.shape[1:] != (ny, nx) or pos.shape[0] < 2:
+            raise ScanGeometryError(
+                f"{p}: positions have shape {pos.shape} but the maps are {ny} x {nx} "
+                f"(expected (2, {ny}, {nx})); the scan was cut or the files mixed up. "
+                "Give spacing=(dy_um, dx_um) to ignore the positions."
+            )
+        file_units = None
+        for obj in (h5["xrfmap/positions/pos"], h5["xrfmap/positions"]):
+            if "units" in obj.attrs:
+                file_units = _unit_from_text(_decode(obj.attrs["units"])[0])
+        file_units = file_units or _position_unit_from_names(pos_names)
+        units = _resolve_position_units(file_units, position_units, p)
+        ix, iy = _xy_index(pos_names)
+        scale = _TO_UM[units]
+        xs, dx = _axis_coordinate(np.nanmean(pos[ix], axis=0) * scale, "x", p)
+        ys, dy = _axis_coordinate(np.nanmean(pos[iy], axis=1) * scale, "y", p)
+        x, y, sp = xs, ys, (dy, dx)
+        attrs["spacing_source"] = "positions"
+        attrs["position_units_in_file"] = units
+        attrs["position_names"] = pos_names
+    return y, x, sp
+
+
+def _pyxrf_scaler(h5: Any, p: Path, ny: int, nx: int, scaler: str | None) -> np.ndarray | None:
+    """The ``(ny, nx)`` values of the named scaler, or None."""
+    scaler_values = None
+    if scaler is not None:
+        s_names = _decode(_dataset(h5, "xrfmap/scalers/name", p, "scaler names"))
+        if scaler not in s_names:
+            raise XRFChannelError(f"scaler {scaler!r} is not in {p}; available scalers: {s_names}.")
+        val = _dataset(h5, "xrfmap/scalers/val", p, "scaler values")
+        if val.shape != (ny, nx, len(s_names)):
+            raise ScanGeometryError(
+                f"{p}: scalers have shape {val.shape}, expected ({ny}, {nx}, "
+                f"{len(s_names)}) for maps of {ny} x {nx}."
+            )
+        scaler_values = val[:, :, s_names.index(scaler)]
+    return scaler_values
 
 
 def _xy_index(names: Sequence[str]) -> tuple[int, int]:
