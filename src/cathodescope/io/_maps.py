@@ -106,54 +106,8 @@ def read_maps_h5(
             "analysis": analysis,
             "scan_shape": (int(ny), int(nx)),
         }
-        if spacing is not None:
-            y, x, sp = _coords_from_spacing(spacing, ny, nx)
-            attrs["spacing_source"] = "spacing argument"
-        else:
-            xkey = next((k for k in ("MAPS/Scan/x_axis", "MAPS/x_axis") if k in h5), None)
-            ykey = next((k for k in ("MAPS/Scan/y_axis", "MAPS/y_axis") if k in h5), None)
-            if xkey is None or ykey is None:
-                raise MissingMetadataError(
-                    f"{p} has no x_axis/y_axis positions; give spacing=(dy_um, dx_um)."
-                )
-            xa = np.asarray(h5[xkey][()], dtype=float).ravel()
-            ya = np.asarray(h5[ykey][()], dtype=float).ravel()
-            if xa.size != nx or ya.size != ny:
-                raise ScanGeometryError(
-                    f"{p}: x_axis has {xa.size} and y_axis {ya.size} positions but the maps "
-                    f"are {ny} x {nx} (ny x nx); the scan sizes disagree. Give "
-                    "spacing=(dy_um, dx_um) to ignore the stored axes."
-                )
-            file_units = None
-            for key in (xkey, ykey):
-                if "units" in h5[key].attrs:
-                    u = _unit_from_text(_decode(h5[key].attrs["units"])[0])
-                    if file_units and u != file_units:
-                        raise UnitsError(f"{p}: x_axis and y_axis have different units.")
-                    file_units = u
-            units = _resolve_position_units(file_units, position_units, p)
-            x, dx = _axis_coordinate(xa * _TO_UM[units], "x", p)
-            y, dy = _axis_coordinate(ya * _TO_UM[units], "y", p)
-            sp = (dy, dx)
-            attrs["spacing_source"] = "positions"
-            attrs["position_units_in_file"] = units
-        scaler_values = None
-        if scaler is not None:
-            nkey = next((k for k in ("MAPS/Scalers/Names", "MAPS/scaler_names") if k in h5), None)
-            vkey = next((k for k in ("MAPS/Scalers/Values", "MAPS/scalers") if k in h5), None)
-            if nkey is None or vkey is None:
-                raise XRFChannelError(f"{p} has no scalers; read it without scaler=.")
-            s_names = _decode(h5[nkey][()])
-            if scaler not in s_names:
-                raise XRFChannelError(
-                    f"scaler {scaler!r} is not in {p}; available scalers: {s_names}."
-                )
-            val = _dataset(h5, vkey, p, "scaler values")
-            if val.shape != (len(s_names), ny, nx):
-                raise ScanGeometryError(
-                    f"{p}: scalers have shape {val.shape}, expected ({len(s_names)}, {ny}, {nx})."
-                )
-            scaler_values = val[s_names.index(scaler)]
+        y, x, sp = _maps_positions(h5, p, ny, nx, spacing, position_units, attrs)
+        scaler_values = _maps_scaler(h5, p, ny, nx, scaler)
 
     data, keep = _select(cps, names, channels, default_lines=True)
     attrs["units"] = "counts/s"
@@ -164,3 +118,68 @@ def read_maps_h5(
         attrs["n_pixels_bad_scaler"] = n_bad
     attrs["spacing_um"] = tuple(float(v) for v in sp)
     return _build_dataarray(data, keep, np.asarray(y, float), np.asarray(x, float), attrs)
+
+
+def _maps_positions(
+    h5: Any,
+    p: Path,
+    ny: int,
+    nx: int,
+    spacing: Any,
+    position_units: str | None,
+    attrs: dict[str, Any],
+) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    """``y``, ``x`` coordinates (um) and spacing from ``spacing`` or the stored axes;
+    records where they came from in ``attrs``."""
+    if spacing is not None:
+        y, x, sp = _coords_from_spacing(spacing, ny, nx)
+        attrs["spacing_source"] = "spacing argument"
+    else:
+        xkey = next((k for k in ("MAPS/Scan/x_axis", "MAPS/x_axis") if k in h5), None)
+        ykey = next((k for k in ("MAPS/Scan/y_axis", "MAPS/y_axis") if k in h5), None)
+        if xkey is None or ykey is None:
+            raise MissingMetadataError(
+                f"{p} has no x_axis/y_axis positions; give spacing=(dy_um, dx_um)."
+            )
+        xa = np.asarray(h5[xkey][()], dtype=float).ravel()
+        ya = np.asarray(h5[ykey][()], dtype=float).ravel()
+        if xa.size != nx or ya.size != ny:
+            raise ScanGeometryError(
+                f"{p}: x_axis has {xa.size} and y_axis {ya.size} positions but the maps "
+                f"are {ny} x {nx} (ny x nx); the scan sizes disagree. Give "
+                "spacing=(dy_um, dx_um) to ignore the stored axes."
+            )
+        file_units = None
+        for key in (xkey, ykey):
+            if "units" in h5[key].attrs:
+                u = _unit_from_text(_decode(h5[key].attrs["units"])[0])
+                if file_units and u != file_units:
+                    raise UnitsError(f"{p}: x_axis and y_axis have different units.")
+                file_units = u
+        units = _resolve_position_units(file_units, position_units, p)
+        x, dx = _axis_coordinate(xa * _TO_UM[units], "x", p)
+        y, dy = _axis_coordinate(ya * _TO_UM[units], "y", p)
+        sp = (dy, dx)
+        attrs["spacing_source"] = "positions"
+        attrs["position_units_in_file"] = units
+    return y, x, sp
+
+
+def _maps_scaler(h5: Any, p: Path, ny: int, nx: int, scaler: str | None) -> np.ndarray | None:
+    """The ``(ny, nx)`` values of the named MAPS scaler, or None."""
+    scaler_values = None
+    if scaler is not None:
+        nkey = next((k for k in ("MAPS/Scalers/Names", "MAPS/scaler_names") if k in h5), None)
+        vkey = next((k for k in ("MAPS/Scalers/Values", "MAPS/scalers") if k in h5), None)
+        if nkey is None or vkey is None:
+            raise XRFChannelError(f"{p} has no scalers; read it without scaler=.")
+        s_names = _decode(h5[nkey][()])
+        if scaler not in s_names:
+            raise XRFChannelError(f"scaler {scaler!r} is not in {p}; available scalers: {s_names}.")
+        val = _dataset(h5, vkey, p, "scaler values")
+        if val.shape != (len(s_names), ny, nx):
+            raise ScanGeometryError(
+                f"{p}: scalers have shape {val.shape}, expected ({len(s_names)}, {ny}, {nx})."
+            )
+        scaler_values = val[s_names.index(scaler)]
+    return scaler_values
