@@ -101,7 +101,6 @@ def read_xrf_tiffs(
     EmptyMapError
         An image is all NaN.
     """
-    import tifffile
 
     if isinstance(paths, Mapping):
         items = [(str(k), Path(v)) for k, v in paths.items()]
@@ -111,6 +110,52 @@ def read_xrf_tiffs(
         items = [(None, Path(v)) for v in paths]
     if not items:
         raise ParameterError("no TIFF file given.")
+
+    arrays, names, file_sizes = _read_pages(items, channels)
+    shapes = {a.shape for a in arrays}
+    if len(shapes) != 1:
+        detail = ", ".join(f"{n}: {a.shape}" for n, a in zip(names, arrays, strict=True))
+        raise ScanGeometryError(
+            f"the TIFF maps have different sizes ({detail}); they come from different scans "
+            "or were cropped differently. Use maps of one scan."
+        )
+    if len(set(names)) != len(names):
+        raise ParameterError(
+            f"channel names {names} repeat; pass a mapping {{'Ni': path, ...}} to name them."
+        )
+    ny, nx = arrays[0].shape
+    attrs: dict[str, Any] = {
+        "source": [os.fspath(p.resolve()) for _, p in items],
+        "format": "tiff",
+        "units": units,
+        "scaler": None,
+        "scan_shape": (int(ny), int(nx)),
+    }
+    if spacing is not None:
+        y, x, sp = _coords_from_spacing(spacing, ny, nx)
+        attrs["spacing_source"] = "spacing argument"
+    else:
+        declared = {s for s in file_sizes if s is not None}
+        if not declared or len(declared) != 1 or None in file_sizes:
+            raise MissingMetadataError(
+                "the TIFF files do not (all) declare one pixel size; give spacing=(dy_um, dx_um)."
+            )
+        y, x, sp = _coords_from_spacing(declared.pop(), ny, nx)
+        attrs["spacing_source"] = "TIFF resolution tags"
+    if channels is not None and len(items) > 1:
+        keep = resolve_channels(names, channels)
+        arrays = [arrays[names.index(n)] for n in keep]
+        names = keep
+    attrs["spacing_um"] = tuple(float(v) for v in sp)
+    return _build_dataarray(np.stack(arrays), names, y, x, attrs)
+
+
+def _read_pages(
+    items: list[tuple[str | None, Path]], channels: Sequence[str] | None
+) -> tuple[list[np.ndarray], list[str], list[tuple[float, float] | None]]:
+    """The 2-D maps of every file (or the pages of one stack), their channel names and the
+    pixel size each file declares (None where it declares none)."""
+    import tifffile
 
     arrays: list[np.ndarray] = []
     names: list[str] = []
@@ -151,39 +196,4 @@ def read_xrf_tiffs(
                 f"{p} has shape {arr.shape}; expected one 2-D map per file, or a single "
                 "(n_channels, ny, nx) stack."
             )
-    shapes = {a.shape for a in arrays}
-    if len(shapes) != 1:
-        detail = ", ".join(f"{n}: {a.shape}" for n, a in zip(names, arrays, strict=True))
-        raise ScanGeometryError(
-            f"the TIFF maps have different sizes ({detail}); they come from different scans "
-            "or were cropped differently. Use maps of one scan."
-        )
-    if len(set(names)) != len(names):
-        raise ParameterError(
-            f"channel names {names} repeat; pass a mapping {{'Ni': path, ...}} to name them."
-        )
-    ny, nx = arrays[0].shape
-    attrs: dict[str, Any] = {
-        "source": [os.fspath(p.resolve()) for _, p in items],
-        "format": "tiff",
-        "units": units,
-        "scaler": None,
-        "scan_shape": (int(ny), int(nx)),
-    }
-    if spacing is not None:
-        y, x, sp = _coords_from_spacing(spacing, ny, nx)
-        attrs["spacing_source"] = "spacing argument"
-    else:
-        declared = {s for s in file_sizes if s is not None}
-        if not declared or len(declared) != 1 or None in file_sizes:
-            raise MissingMetadataError(
-                "the TIFF files do not (all) declare one pixel size; give spacing=(dy_um, dx_um)."
-            )
-        y, x, sp = _coords_from_spacing(declared.pop(), ny, nx)
-        attrs["spacing_source"] = "TIFF resolution tags"
-    if channels is not None and len(items) > 1:
-        keep = resolve_channels(names, channels)
-        arrays = [arrays[names.index(n)] for n in keep]
-        names = keep
-    attrs["spacing_um"] = tuple(float(v) for v in sp)
-    return _build_dataarray(np.stack(arrays), names, y, x, attrs)
+    return arrays, names, file_sizes
