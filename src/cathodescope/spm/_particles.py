@@ -492,25 +492,7 @@ def cafm_particle_current(
     if pv.size == 0:
         raise EmptyDataError("no finite current inside the particles.")
     cond = above[particles & fin]
-    n_lab = int(lab.max())
-    lab_f = lab[fin & particles]
-    val_f = corrected[fin & particles]
-    n = np.bincount(lab_f, minlength=n_lab + 1).astype(float)
-    s1 = np.bincount(lab_f, weights=val_f, minlength=n_lab + 1)
-    mean = np.divide(s1, n, out=np.full_like(s1, np.nan), where=n > 0)
-    s2 = np.bincount(lab_f, weights=(val_f - mean[lab_f]) ** 2, minlength=n_lab + 1)
-    std = np.sqrt(np.divide(s2, n - 1, out=np.full_like(s2, np.nan), where=n > 1))
-    condn = np.bincount(lab_f, weights=above[fin & particles].astype(float), minlength=n_lab + 1)
-    ids = np.flatnonzero(n[1:] > 0) + 1
-    per_particle = pd.DataFrame(
-        {
-            "particle_id": ids,
-            "n_pixels": n[ids].astype(int),
-            "mean_A": mean[ids],
-            "std_A": std[ids],
-            "conducting_fraction": condn[ids] / n[ids],
-        }
-    )
+    per_particle = _cafm_per_particle(lab, corrected, above, particles & fin)
     summary = pd.DataFrame(
         [
             {
@@ -541,3 +523,30 @@ def cafm_particle_current(
             "absolute": absolute,
         },
     )
+
+
+def _cafm_per_particle(
+    lab: np.ndarray, corrected: np.ndarray, above: np.ndarray, use: np.ndarray
+) -> pd.DataFrame:
+    """Per-particle pixel count, mean and std (A) of the corrected current and the fraction
+    of pixels above the noise floor, over the ``use`` pixels."""
+    n_lab = int(lab.max())
+    lab_f = lab[use]
+    val_f = corrected[use]
+    n = np.bincount(lab_f, minlength=n_lab + 1).astype(float)
+    s1 = np.bincount(lab_f, weights=val_f, minlength=n_lab + 1)
+    mean = np.divide(s1, n, out=np.full_like(s1, np.nan), where=n > 0)
+    s2 = np.bincount(lab_f, weights=(val_f - mean[lab_f]) ** 2, minlength=n_lab + 1)
+    std = np.sqrt(np.divide(s2, n - 1, out=np.full_like(s2, np.nan), where=n > 1))
+    condn = np.bincount(lab_f, weights=above[use].astype(float), minlength=n_lab + 1)
+    ids = np.flatnonzero(n[1:] > 0) + 1
+    per_particle = pd.DataFrame(
+        {
+            "particle_id": ids,
+            "n_pixels": n[ids].astype(int),
+            "mean_A": mean[ids],
+            "std_A": std[ids],
+            "conducting_fraction": condn[ids] / n[ids],
+        }
+    )
+    return per_particle
