@@ -405,17 +405,7 @@ def _least_squares(data, params, bounds, model, geometry, shell_at, least_square
     # elements usually share their sample positions: the step is computed once per distinct
     # position array and per parameter vector (least_squares asks for fun and jac at the same
     # point)
-    x_group: dict[str, int] = {}
-    x_arrays: list[np.ndarray] = []
-    for k in keys:
-        x = data[k][0]
-        for gi, xa in enumerate(x_arrays):
-            if xa.shape == x.shape and np.array_equal(xa, x):
-                x_group[k] = gi
-                break
-        else:
-            x_group[k] = len(x_arrays)
-            x_arrays.append(x)
+    x_group, x_arrays = _group_positions(data, keys)
     cache: dict[tuple[bytes, int], tuple] = {}
 
     def shape_terms(theta, gi):
@@ -476,6 +466,36 @@ def _least_squares(data, params, bounds, model, geometry, shell_at, least_square
     inside = all(lo[index[n]] <= res.x[index[n]] <= hi[index[n]] for n in [*shared, "sigma"])
     if not (res.success and inside):
         res = least_squares(fun, theta0, jac=jac, bounds=(lo, hi), method="trf", x_scale="jac")
+    err, redchi, resolved = _standard_errors(res, names, index, lo)
+    values = {n: float(res.x[i]) for i, n in enumerate(names)}
+    return values, {n: float(err[i]) for i, n in enumerate(names)}, redchi, bool(resolved)
+
+
+def _group_positions(
+    data: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], keys: list[str]
+) -> tuple[dict[str, int], list[np.ndarray]]:
+    """Profiles that share their sample positions share one step evaluation: the group of each
+    profile and the distinct position arrays."""
+    x_group: dict[str, int] = {}
+    x_arrays: list[np.ndarray] = []
+    for k in keys:
+        x = data[k][0]
+        for gi, xa in enumerate(x_arrays):
+            if xa.shape == x.shape and np.array_equal(xa, x):
+                x_group[k] = gi
+                break
+        else:
+            x_group[k] = len(x_arrays)
+            x_arrays.append(x)
+    return x_group, x_arrays
+
+
+def _standard_errors(
+    res: Any, names: list[str], index: dict[str, int], lo: np.ndarray
+) -> tuple[np.ndarray, float, bool]:
+    """Standard errors ``sqrt(diag(inv(J^T J) * redchi))``, redchi, and whether the width is
+    resolved (a step sharper than the sampling drives the width to its lower bound: it is then
+    reported with a NaN error and the covariance of the rest is computed without it)."""
     dof = res.fun.size - len(names)
     redchi = float(2.0 * res.cost / dof) if dof > 0 else np.nan
     J = res.jac
@@ -499,8 +519,7 @@ def _least_squares(data, params, bounds, model, geometry, shell_at, least_square
             f"({res.message}); the profile may have no step, a step sharper than its "
             "sampling, or the interface at its end: check the profile and shell_at/geometry."
         )
-    values = {n: float(res.x[i]) for i, n in enumerate(names)}
-    return values, {n: float(err[i]) for i, n in enumerate(names)}, redchi, bool(resolved)
+    return err, redchi, bool(resolved)
 
 
 def half_height_position(
