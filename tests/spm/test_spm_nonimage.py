@@ -198,3 +198,16 @@ def test_truncated_gwyddion_1x_file(spm_file, tmp_path):
     cut.write_bytes(spm_file("gwyddion1_chip.gwy").read_bytes()[:200_000])
     with pytest.raises(TruncatedFileError, match=r"Gwyddion 1\.x data"):
         read_spm(cut)
+
+
+def test_maps_figure_caps_many_channels(rng):
+    import matplotlib
+
+    from cathodescope.report import maps_figure
+
+    backend = matplotlib.get_backend()
+    maps = {f"c{i}": rng.normal(size=(6, 5)) for i in range(40)}
+    fig = maps_figure(maps, title="many", max_panels=12)
+    assert len([ax for ax in fig.axes if ax.images]) == 12
+    assert "first 12 of 40 channels" in fig._suptitle.get_text()
+    assert matplotlib.get_backend() == backend  # the object API never switches the backend
