@@ -35,6 +35,22 @@ _FIGURES = {
     "plot_layer_profile": "_layer",
     "plot_layer_series": "_layer",
     "plot_layer_weights": "_layer",
+    "MAX_INFO_PANELS": "_spm",
+    "cube_figure": "_spm",
+    "curve_figure": "_spm",
+    "maps_figure": "_spm",
+    "soc_series_figure": "_spm",
+    "spm_histogram_figure": "_spm",
+    "spm_profile_figure": "_spm",
+    "write_spm_map_tiff": "_spm",
+    "write_spm_scene_report": "_spm",
+    "core_shell_particles_figure": "_xrf",
+    "coreshell_figure": "_xrf",
+    "map_extent": "_xrf",
+    "overlay_figure": "_xrf",
+    "ratio_figure": "_xrf",
+    "transect_figure": "_xrf",
+    "write_xrf_map_tiff": "_xrf",
 }
 
 __all__ = [
