@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "spm",
     "xrd",
     "thermal",
+    "diffusion",
 )
 
 

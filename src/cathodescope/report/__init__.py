@@ -6,6 +6,11 @@ import matplotlib.
 
 from typing import Any
 
+from cathodescope.report._diffusion import (  # noqa: F401
+    plot_diffusion_D,
+    plot_diffusion_fit,
+    plot_diffusion_profiles,
+)
 from cathodescope.report._runfolder import RunFolder
 from cathodescope.report._scene import write_scene_report
 
