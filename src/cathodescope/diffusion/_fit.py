@@ -56,7 +56,7 @@ class DiffusionFit:
     particles : DataFrame
         One row per particle and metal: ``particle_id, element, D_m2_s, ci_low, ci_high``
         (m^2/s at the schedule's reference temperature; an open interval end is 0 or inf),
-        ``log10_D``, ``identifiable`` (both ends closed), fit quality ``chi2, dof,
+        ``log10_D``, ``identifiable`` (both interval ends closed; False when no intervals were computed), fit quality ``chi2, dof,
         reduced_chi2, n_points, converged``, ``p_shared`` (likelihood-ratio p-value of one
         shared D; NaN for a shared fit), ``separable`` (``p_shared < 0.05``), ``radius_um``.
     sample : DataFrame
@@ -132,8 +132,10 @@ def _start(
     return np.take_along_axis(grid, best[:, None, :], axis=1)[:, 0, :]
 
 
-def _solve(problem, fun, x0, lo, hi, threshold):
+def _solve(fun, x0, lo, hi, threshold, intervals):
     x, chi2, conv, hess = levenberg_marquardt(fun, x0, lo, hi)
+    if not intervals:
+        return x, chi2, conv, np.full_like(x, np.nan), np.full_like(x, np.nan)
     se = standard_errors(hess)
     low, high = profile_intervals(fun, x, chi2, se, lo, hi, threshold)
     return x, chi2, conv, low, high
@@ -216,6 +218,7 @@ def fit_profiles(
     ndim: int = 3,
     n_cells: int | None = None,
     sample: bool = True,
+    intervals: bool = True,
 ) -> DiffusionFit:
     """Fit D to arranged profiles (see :func:`fit_ratios` for the parameters)."""
     from scipy.stats import chi2 as chi2_dist
@@ -243,7 +246,7 @@ def fit_profiles(
     free_pb = _Problem(mdl, obs, shared=shared)
     lo, hi = _bounds(tau, obs.radius_um, shared)
     x0 = _start(free_pb, tau, obs.radius_um, rows)
-    x, c2, conv, low, high = _solve(free_pb, free_pb.particle, x0, lo, hi, thr)
+    x, c2, conv, low, high = _solve(free_pb.particle, x0, lo, hi, thr, intervals)
     k = 1 if shared else n_e
     notes: list[str] = []
     if shared or n_e == 1:
@@ -277,7 +280,7 @@ def fit_profiles(
         shared,
     )
     open_ = table.loc[~table["identifiable"], ["particle_id", "element"]]
-    if len(open_):
+    if intervals and len(open_):
         notes.append(
             f"{len(open_)} of {len(table)} particle/metal D values have an open interval (the "
             "profile is flat or unchanged at that end): only a bound is known."
@@ -286,7 +289,7 @@ def fit_profiles(
     if sample and n_p > 1:
         xs0 = np.median(x, axis=0, keepdims=True)
         slo, shi = lo.min(axis=0, keepdims=True), hi.max(axis=0, keepdims=True)
-        xj, cj, convj, lj, hj = _solve(free_pb, free_pb.sample, xs0, slo, shi, thr)
+        xj, cj, convj, lj, hj = _solve(free_pb.sample, xs0, slo, shi, thr, intervals)
         sample_table = _table(
             np.array([-1]),
             obs.elements,
@@ -340,6 +343,7 @@ def fit_ratios(
     ndim: Literal[2, 3] = 3,
     n_cells: int | None = None,
     sample: bool = True,
+    intervals: bool = True,
 ) -> DiffusionFit:
     """Fit interdiffusion coefficients to the engine's ratio profiles.
 
@@ -377,6 +381,8 @@ def fit_ratios(
         Radial shells of the model (default 64 independent, 40 multicomponent).
     sample : bool
         Also fit all particles jointly.
+    intervals : bool
+        Compute the profile-likelihood intervals (NaN otherwise); they cost about ten fits.
 
     Returns
     -------
@@ -409,4 +415,5 @@ def fit_ratios(
         ndim=ndim,
         n_cells=n_cells,
         sample=sample,
+        intervals=intervals,
     )

@@ -60,7 +60,7 @@ def levenberg_marquardt(
         if sel.size == 0:
             break
         jt = jac[sel]
-        a = np.einsum("bmi,bmj->bij", jt, jt)
+        a = jt.transpose(0, 2, 1) @ jt
         g = np.einsum("bmi,bm->bi", jt, r[sel])
         d = np.einsum("bii->bi", a)
         fixed = ~free[sel]
@@ -84,7 +84,7 @@ def levenberg_marquardt(
         converged[stuck] = True  # no downhill step left: at a (bounded) minimum
         active[done] = False
         active[stuck] = False
-    hess = np.einsum("bmi,bmj->bij", jac, jac)
+    hess = jac.transpose(0, 2, 1) @ jac
     return x, chi2, converged, hess
 
 

@@ -85,16 +85,18 @@ class IndependentModel:
         u = amp @ pk.T  # (B, E, n)
         tot = u.sum(axis=1)  # (B, n)
         f = u / tot[:, None, :]
-        o = self.obs_matrix[idx]  # (B, nb, n)
-        pred = np.einsum("bjn,ben->bej", o, f)
+        ot = self.obs_matrix[idx].transpose(0, 2, 1)  # (B, n, nb)
+        pred = f @ ot  # (B, E, nb)
         if not jacobian:
             return pred, None
         g = ((amp * expo) * _LN10) @ pk.T  # du_e/dx_e (B, E, n)
         h = g / tot[:, None, :]
-        oh = np.einsum("bjn,bkn->bkj", o, h)  # (B, E, nb)
-        ofh = np.einsum("bjn,ben,bkn->bejk", o, f, h, optimize=True)
-        jac = -ofh
-        e = np.arange(x.shape[1])
+        n_b, n_e, n = f.shape
+        oh = h @ ot  # (B, E, nb): O (du_k / S)
+        fh = (f[:, :, None, :] * h[:, None, :, :]).reshape(n_b, n_e * n_e, n)
+        ofh = (fh @ ot).reshape(n_b, n_e, n_e, -1)  # [b, e, k, j]
+        jac = -ofh.transpose(0, 1, 3, 2)  # [b, e, j, k]
+        e = np.arange(n_e)
         jac[:, e, :, e] += oh.transpose(1, 0, 2)
         return pred, jac
 
@@ -122,24 +124,20 @@ class MulticomponentModel:
         self.r2 = (obs.radius_um * 1e-6) ** 2
         self.obs_matrix = _observations(obs, self.n, blur_um, ndim)
 
-    def _one(self, x: np.ndarray, p: int) -> np.ndarray:
-        theta = 10.0 ** x[None, :] * self.tau_path / self.r2[p]
-        f = solve_multicomponent(self.c0, theta, n_startup=2)
-        return f @ self.obs_matrix[p].T  # (E, nb)
+    def _run(self, x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        theta = 10.0 ** x[:, None, :] * self.tau_path[None] / self.r2[idx, None, None]
+        f = solve_multicomponent(self.c0, theta, n_startup=2)  # (B, E, n)
+        return f @ self.obs_matrix[idx].transpose(0, 2, 1)  # (B, E, nb)
 
     def predict(
         self, x: np.ndarray, idx: np.ndarray, *, jacobian: bool = True
     ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Predicted ratios (B, E, nb) and forward-difference d/dx (B, E, nb, E)."""
         n_b, n_e = x.shape
-        nb = self.obs_matrix.shape[1]
-        pred = np.zeros((n_b, n_e, nb))
-        jac = np.zeros((n_b, n_e, nb, n_e)) if jacobian else None
+        if not jacobian:
+            return self._run(x, idx), None
         step = 1e-4
-        for b in range(n_b):
-            pred[b] = self._one(x[b], int(idx[b]))
-            if jacobian:
-                for k in range(n_e):
-                    xk = x[b].copy()
-                    xk[k] += step
-                    jac[b, :, :, k] = (self._one(xk, int(idx[b])) - pred[b]) / step
-        return pred, jac
+        xs = np.concatenate([x] + [x + step * np.eye(n_e)[k] for k in range(n_e)])
+        out = self._run(xs, np.tile(idx, n_e + 1)).reshape(n_e + 1, n_b, n_e, -1)
+        jac = ((out[1:] - out[0][None]) / step).transpose(1, 2, 3, 0)
+        return out[0], jac

@@ -1,4 +1,4 @@
-"""Exact eigenfunction series for diffusion in a sphere with a closed surface (test helper).
+"""Exact eigenfunction series for diffusion in a sphere with a closed surface (test fixtures).
 
 Independent of the package's solver: ``c(r, t) = cbar + sum_n A_n j0(a_n r / R) exp(-a_n^2 D t /
 R^2)`` with ``a_n`` the positive roots of ``tan a = a`` (``j0'(a) = 0``), from a two-layer start
@@ -8,6 +8,7 @@ R^2)`` with ``a_n`` the positive roots of ``tan a = a`` (``j0'(a) = 0``), from a
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy.optimize import brentq
 
 
@@ -43,3 +44,15 @@ def shell_average(r_lo_um, r_hi_um, t_s, *, radius_um, b_um, c_in, c_out, D_m2_s
         pts.ravel(), t_s, radius_um=radius_um, b_um=b_um, c_in=c_in, c_out=c_out, D_m2_s=D_m2_s
     ).reshape(pts.shape)
     return (vals * wts).sum(axis=1) / wts.sum(axis=1)
+
+
+class _Series:
+    tan_roots = staticmethod(tan_roots)
+    two_layer = staticmethod(two_layer)
+    shell_average = staticmethod(shell_average)
+
+
+@pytest.fixture(scope="session")
+def series() -> type[_Series]:
+    """The exact series above: ``series.two_layer(...)``, ``series.shell_average(...)``."""
+    return _Series
