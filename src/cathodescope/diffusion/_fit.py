@@ -205,6 +205,51 @@ def _build_model(model, obs, precursor, schedule, ea, n_cells, blur_um, ndim):
     return m, path[-1]
 
 
+def _shared_test(mdl, obs, tau, x, c2, notes: list[str]) -> np.ndarray:
+    """Likelihood-ratio p-value of one shared D against one D per metal, per particle."""
+    from scipy.stats import chi2 as chi2_dist
+
+    n_p, n_e = obs.n_particles, len(obs.elements)
+    if n_e == 1:
+        return np.full(n_p, np.nan)
+    sh = _Problem(mdl, obs, shared=True)
+    slo, shi = _bounds(tau, obs.radius_um, True)
+    xs0 = np.clip(x.mean(axis=1, keepdims=True), slo, shi)
+    _, c2s, _, _ = levenberg_marquardt(sh.particle, xs0, slo, shi)
+    p_shared = chi2_dist.sf(np.maximum(c2s - c2, 0.0), n_e - 1)
+    weak = obs.particle_ids[p_shared >= 0.05]
+    if weak.size:
+        notes.append(
+            f"{weak.size} of {n_p} particles (ids {weak[:10].tolist()}"
+            f"{' ...' if weak.size > 10 else ''}): one shared D fits as well as one D per "
+            "metal (likelihood-ratio p >= 0.05): the data cannot separate the metals' D "
+            "values there."
+        )
+    return p_shared
+
+
+def _sample_fit(problem, x, lo, hi, thr, intervals, n_pts, k) -> pd.DataFrame:
+    """One joint fit of all particles, started from the particles' median."""
+    xs0 = np.median(x, axis=0, keepdims=True)
+    slo, shi = lo.min(axis=0, keepdims=True), hi.max(axis=0, keepdims=True)
+    xj, cj, convj, lj, hj = _solve(problem.sample, xs0, slo, shi, thr, intervals)
+    nan = np.array([np.nan])
+    return _table(
+        np.array([-1]),
+        problem.obs.elements,
+        xj,
+        lj,
+        hj,
+        cj,
+        np.array([n_pts.sum()]),
+        k,
+        convj,
+        nan,
+        nan,
+        problem.shared,
+    )
+
+
 def fit_profiles(
     obs: ObservedProfiles,
     precursor: Precursor,
@@ -249,22 +294,7 @@ def fit_profiles(
     x, c2, conv, low, high = _solve(free_pb.particle, x0, lo, hi, thr, intervals)
     k = 1 if shared else n_e
     notes: list[str] = []
-    if shared or n_e == 1:
-        p_shared = np.full(n_p, np.nan)
-    else:
-        sh = _Problem(mdl, obs, shared=True)
-        slo, shi = _bounds(tau, obs.radius_um, True)
-        xs0 = np.clip(x.mean(axis=1, keepdims=True), slo, shi)
-        _, c2s, _, _ = levenberg_marquardt(sh.particle, xs0, slo, shi)
-        p_shared = chi2_dist.sf(np.maximum(c2s - c2, 0.0), n_e - 1)
-        weak = obs.particle_ids[p_shared >= 0.05]
-        if weak.size:
-            notes.append(
-                f"{weak.size} of {n_p} particles (ids {weak[:10].tolist()}"
-                f"{' ...' if weak.size > 10 else ''}): one shared D fits as well as one D per "
-                "metal (likelihood-ratio p >= 0.05): the data cannot separate the metals' D "
-                "values there."
-            )
+    p_shared = _shared_test(mdl, obs, tau, x, c2, notes) if not shared else np.full(n_p, np.nan)
     table = _table(
         obs.particle_ids,
         obs.elements,
@@ -286,24 +316,10 @@ def fit_profiles(
             "profile is flat or unchanged at that end): only a bound is known."
         )
     sample_table = pd.DataFrame(columns=FIT_COLUMNS)
-    if sample and n_p > 1:
-        xs0 = np.median(x, axis=0, keepdims=True)
-        slo, shi = lo.min(axis=0, keepdims=True), hi.max(axis=0, keepdims=True)
-        xj, cj, convj, lj, hj = _solve(free_pb.sample, xs0, slo, shi, thr, intervals)
-        sample_table = _table(
-            np.array([-1]),
-            obs.elements,
-            xj,
-            lj,
-            hj,
-            cj,
-            np.array([n_pts.sum()]),
-            k,
-            convj,
-            np.array([np.nan]),
-            np.array([np.nan]),
-            shared,
-        )
+    if sample and n_p == 1:  # the joint fit of one particle is its own fit
+        sample_table = table.assign(particle_id=-1, p_shared=np.nan, separable=False)
+    elif sample:
+        sample_table = _sample_fit(free_pb, x, lo, hi, thr, intervals, n_pts, k)
     for msg in notes:
         warnings.warn(msg, CathodescopeRunWarning, stacklevel=3)
     return DiffusionFit(
