@@ -231,3 +231,43 @@ time_h = 12
         read_precursor(bad)
     with pytest.raises(ParameterError, match="every metal"):
         simulate(spec.precursor, {"Ni": 1e-17}, spec.schedule)
+
+
+def test_blurred_bins_match_a_voxel_convolution():
+    # independent check of the radial blur: a voxelised 3D sphere blurred by
+    # scipy.ndimage.gaussian_filter, ratio of blurred element to blurred mask per depth bin
+    from scipy import ndimage as ndi
+
+    from cathodescope.diffusion import observation_matrix
+
+    radius, spacing, sigma, w = 1.0, 0.02, 0.08, 0.05
+    pre = Precursor(radius, (0.6, radius), ({"A": 0.8, "B": 0.2}, {"A": 0.3, "B": 0.7}))
+    res = simulate(pre, 2e-19, HOLD, n_cells=100)
+    ax = (np.arange(121) - 60) * spacing
+    r = np.sqrt(ax[:, None, None] ** 2 + ax[None, :, None] ** 2 + ax[None, None, :] ** 2)
+    mask = (r < radius).astype(float)
+    f = np.interp(r, res.radii_um, res.final[0]) * mask
+    blur_f = ndi.gaussian_filter(f, sigma / spacing, mode="constant", truncate=5)
+    blur_m = ndi.gaussian_filter(mask, sigma / spacing, mode="constant", truncate=5)
+    depth = radius - r
+    lo = np.arange(2, 14) * w
+    obs = observation_matrix(100, radius, lo, lo + w, blur_um=sigma)
+    model = obs @ res.final[0]
+    for k, d0 in enumerate(lo):
+        sel = (depth >= d0) & (depth < d0 + w)
+        assert blur_f[sel].sum() / blur_m[sel].sum() == pytest.approx(model[k], abs=3e-3)
+    # a uniform particle stays uniform under the blur (rows sum to 1)
+    np.testing.assert_allclose(obs.sum(axis=1), 1.0, atol=1e-12)
+
+
+def test_multicomponent_ramp_with_one_activation_energy_is_a_longer_hold():
+    # one Ea for all metals: D_e(T) / D_e(T_ref) is the same clock for every metal, so the
+    # schedule acts as a hold of its effective time
+    ramp = Schedule(((2 * 3600.0, 400.0, 800.0), (6 * 3600.0, 800.0, 800.0)))
+    pre = paper_precursor(2.8)
+    a = simulate(
+        pre, D, ramp, model="multicomponent", activation_energy_kJ_mol=200.0, n_cells=60
+    ).final
+    hold = Schedule.isothermal(800.0, ramp.effective_time_s(200.0) / 3600.0)
+    b = simulate(pre, D, hold, model="multicomponent", n_cells=60).final
+    assert np.abs(a - b).max() <= 1e-3
