@@ -132,6 +132,23 @@ def test_demo_recovers_the_sintering_D(tmp_path):
     assert rec.loc["Co", "D_sample_m2_s"] > 3 * rec.loc["Mn", "D_sample_m2_s"]
     for name in ("ratios.csv", "fit.csv", "precursor.toml", "manifest.json"):
         assert (out / name).is_file()
+    # `diffusion fit` on the demo's folder reads the same windows, radii and interval level
+    again = tmp_path / "refit"
+    rc = main(
+        [
+            "diffusion",
+            "fit",
+            str(out / "ratios.csv"),
+            "--precursor",
+            str(out / "precursor.toml"),
+            "--out",
+            str(again),
+        ]
+    )
+    assert rc == 0
+    a = pd.read_csv(out / "fit.csv")
+    b = pd.read_csv(again / "fit.csv")
+    np.testing.assert_allclose(b.D_m2_s, a.D_m2_s, rtol=1e-6)
 
 
 def test_figures_draw_without_pyplot():

@@ -60,29 +60,27 @@ def test_multicomponent_with_equal_D_matches_series(two_layer, series):
         assert np.abs(res.final[i] - _exact(series, e, res.radii_um, d)).max() <= 1e-3
 
 
-def test_binned_output_matches_series_shell_averages(two_layer, series):
+def _bin_average_of_fraction(series, element, lo_r, hi_r, ndim):
+    """``r^(ndim-1)``-weighted bin average of the series' renormalised fraction."""
+    x, w = np.polynomial.legendre.leggauss(32)
+    pts = 0.5 * (hi_r - lo_r)[:, None] * (x + 1)[None, :] + lo_r[:, None]
+    wts = 0.5 * (hi_r - lo_r)[:, None] * w[None, :] * pts ** (ndim - 1)
+    u = {e: _exact(series, e, pts.ravel()).reshape(pts.shape) for e in CORE}
+    f = u[element] / sum(u.values())
+    return (f * wts).sum(axis=1) / wts.sum(axis=1)
+
+
+@pytest.mark.parametrize("ndim", [3, 2])
+def test_binned_output_matches_series_bin_averages(two_layer, series, ndim):
+    # the engine averages voxels (pixels of a central cut: ndim=2) by depth bin
     res = simulate(two_layer, D, HOLD, n_cells=200)
-    table = res.binned(bin_width_um=0.05)
-    ni = table[table.element == "Ni"]
-    lo = R_UM - ni.depth_um.to_numpy() - 0.025
-    exact = {
-        e: series.shell_average(
-            lo,
-            lo + 0.05,
-            HOLD.total_time_s,
-            radius_um=R_UM,
-            b_um=B_UM,
-            c_in=CORE[e],
-            c_out=SHELL[e],
-            D_m2_s=D[e],
-        )
-        for e in CORE
-    }
-    # the bin value averages the renormalised fraction; Mn's field is the sharpest
-    np.testing.assert_allclose(
-        table[table.element == "Mn"].fraction, exact["Mn"] / sum(exact.values()), atol=1e-3
-    )
-    assert ni.radius_um.to_numpy() == pytest.approx(R_UM - ni.depth_um.to_numpy())
+    table = res.binned(bin_width_um=0.05, ndim=ndim)
+    for e in CORE:
+        t = table[table.element == e]
+        hi_r = R_UM - t.depth_um.to_numpy() + 0.025
+        exact = _bin_average_of_fraction(series, e, np.maximum(hi_r - 0.05, 0.0), hi_r, ndim)
+        np.testing.assert_allclose(t.fraction, exact, atol=1e-3)
+        np.testing.assert_allclose(t.radius_um, R_UM - t.depth_um)
 
 
 @pytest.mark.parametrize("model", ["independent", "multicomponent"])

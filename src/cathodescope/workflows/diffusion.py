@@ -307,6 +307,10 @@ def run_demo(
         text = format_precursor(paper_precursor(2.75), schedule)
         atomic_write_text(run.file("precursor.toml"), text)
     parts = analysis.particles
+    # what `diffusion fit` reads back from this folder's manifest
+    run.parameters.update(
+        {k: analysis.depth.parameters.get(k) for k in ("ci_level", "bin_width_um")}
+    )
     with run.timer("fit"):
         fit = fit_ratios(
             analysis.depth.ratios,
