@@ -15,8 +15,8 @@ examples:
 """
 
 
-def parse_D(text: str) -> float | dict[str, float]:
-    """Parse ``1e-17`` or ``Ni=2e-17,Mn=2e-18,Co=2e-17`` (m^2/s) for argparse."""
+def _per_metal(text: str, example: str) -> float | dict[str, float]:
+    """Parse one value >= 0 or ``Ni=..,Mn=..,Co=..``; ``example`` goes into the error."""
     try:
         if "=" not in text:
             value = float(text)
@@ -32,9 +32,18 @@ def parse_D(text: str) -> float | dict[str, float]:
         return out
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected one D >= 0 in m^2/s (1e-17) or one per metal (Ni=2e-17,Mn=2e-18,Co=2e-17), "
-            f"got {text!r}"
+            f"expected one value >= 0 or one per metal ({example}), got {text!r}"
         ) from None
+
+
+def parse_D(text: str) -> float | dict[str, float]:
+    """Parse ``1e-17`` or ``Ni=2e-17,Mn=2e-18,Co=2e-17`` (m^2/s) for argparse."""
+    return _per_metal(text, "m^2/s, e.g. 1e-17 or Ni=2e-17,Mn=2e-18,Co=2e-17")
+
+
+def parse_energy(text: str) -> float | dict[str, float]:
+    """Parse ``250`` or ``Ni=250,Mn=300,Co=250`` (kJ/mol) for argparse."""
+    return _per_metal(text, "kJ/mol, e.g. 250 or Ni=250,Mn=300,Co=250")
 
 
 def _parse_range(text: str) -> tuple[float, float]:
@@ -57,7 +66,7 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--activation-energy-kJ-mol",
-        type=parse_D,
+        type=parse_energy,
         default=None,
         metavar="EA",
         help="Arrhenius activation energy (kJ/mol, one value or Ni=..,Mn=..,Co=..) for "
