@@ -51,6 +51,9 @@ _FIGURES = {
     "ratio_figure": "_xrf",
     "transect_figure": "_xrf",
     "write_xrf_map_tiff": "_xrf",
+    "plot_diffusion_D": "_diffusion",
+    "plot_diffusion_fit": "_diffusion",
+    "plot_diffusion_profiles": "_diffusion",
 }
 
 __all__ = [

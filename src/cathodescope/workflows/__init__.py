@@ -20,6 +20,8 @@ Modules (one per job; import them explicitly, nothing is imported here):
 - :mod:`cathodescope.workflows.spm` -- ``cathodescope spm info|level|dart|particles|soc-series``.
 - :mod:`cathodescope.workflows.xrf` -- ``cathodescope xrf ratio|overlay|profile|coreshell|
   particles|phantom``.
+- :mod:`cathodescope.workflows.diffusion` -- ``cathodescope diffusion simulate|fit|demo``:
+  interdiffusion during sintering, forward and inverse.
 - :mod:`cathodescope.workflows.report` -- ``cathodescope report``: the HTML sample report of
   run folders, and ``report --compare``.
 
