@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from cathodescope.cli._common import add_out_arguments, open_run
+from cathodescope.cli._common import add_out_arguments
 
 _FORMATS = ("auto", "mpr", "mpt", "maccor", "arbin", "neware", "csv")
 
@@ -121,105 +121,70 @@ def register(subparsers) -> None:
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
-def _read(args, run):
-    from cathodescope.io import read_cycler
-
-    for f in args.files:
-        run.add_input(f)
-    with run.timer("read"):
-        df = read_cycler(
-            args.files, format=args.format, active_mass_g=args.active_mass_g, gap_s=args.gap_s
-        )
-    run.results["n_rows"] = len(df)
-    run.results["n_cycles"] = int(df["cycle"].max())
-    run.results["instrument"] = df.attrs.get("instrument")
-    return df
+def _common(args) -> dict:
+    return {
+        "format": args.format,
+        "active_mass_g": args.active_mass_g,
+        "gap_s": args.gap_s,
+        "overwrite": args.overwrite,
+        "parameters": vars(args),
+    }
 
 
 def _summary(args) -> int:
-    from cathodescope.echem import cycle_summary, plot_summary
+    from cathodescope.workflows.echem import run_summary
 
-    with open_run(args, "echem summary") as run:
-        df = _read(args, run)
-        with run.timer("summary"):
-            s = cycle_summary(
-                df,
-                active_mass_g=args.active_mass_g,
-                specific=True if args.specific else None,
-                reference_cycle=args.reference_cycle,
-                nominal_capacity_mAh=args.nominal_capacity_mAh,
-            )
-        run.write_table("cycles", s)
-        run.write_figure("capacity", plot_summary(s))
-        run.results["reference_cycle"] = s.attrs["reference_cycle"]
-        print(s.to_string(index=False, max_rows=40))
+    res = run_summary(
+        args.files,
+        args.out,
+        specific=True if args.specific else None,
+        reference_cycle=args.reference_cycle,
+        nominal_capacity_mAh=args.nominal_capacity_mAh,
+        **_common(args),
+    )
+    print(res.table.to_string(index=False, max_rows=40))
+    print(f"results in {res.path}")
     return 0
 
 
 def _dqdv(args) -> int:
-    from cathodescope.echem import dqdv, find_dqdv_peaks, plot_dqdv, track_peaks
-    from cathodescope.errors import NoCyclesError
+    from cathodescope.workflows.echem import run_dqdv
 
-    with open_run(args, "echem dqdv") as run:
-        df = _read(args, run)
-        with run.timer("dqdv"):
-            res = dqdv(
-                df,
-                grid_step_V=args.grid_step_V or "auto",
-                smoothing=args.smoothing,
-                window_bins=args.window_bins,
-                specific=args.specific,
-                active_mass_g=args.active_mass_g,
-            )
-        with run.timer("peaks"):
-            peaks = find_dqdv_peaks(res, shape=args.peak_shape)
-        run.write_table("dqdv", res.to_dataframe())
-        run.write_table("halfcycles", res.halfcycles)
-        run.write_table("peaks", peaks)
-        tracks = None
-        try:
-            tracks = track_peaks(
-                peaks,
-                direction=args.direction,
-                targets_V=args.track_V,
-                max_shift_V=args.max_shift_V,
-            )
-        except NoCyclesError as exc:
-            run.warn(f"no peak tracking: {exc}")
-        if tracks is not None:
-            run.write_table("peak_tracks", tracks.tracks)
-            run.write_table("peak_track_summary", tracks.summary)
-            run.results["vanish_cycles"] = (
-                tracks.summary["vanish_cycle"]
-                .astype(object)
-                .where(tracks.summary["vanish_cycle"].notna(), None)
-                .tolist()
-            )
-            print(tracks.summary.to_string(index=False))
-        run.write_figure("dqdv", plot_dqdv(res, tracks=tracks))
+    res = run_dqdv(
+        args.files,
+        args.out,
+        grid_step_V=args.grid_step_V or "auto",
+        smoothing=args.smoothing,
+        window_bins=args.window_bins,
+        specific=args.specific,
+        peak_shape=args.peak_shape,
+        direction=args.direction,
+        targets_V=args.track_V,
+        max_shift_V=args.max_shift_V,
+        **_common(args),
+    )
+    if len(res.table):
+        print(res.table.to_string(index=False))
+    print(f"results in {res.path}")
     return 0
 
 
 def _gitt(args) -> int:
-    from cathodescope.echem import gitt_analysis, plot_gitt
+    from cathodescope.workflows.echem import run_gitt
 
-    with open_run(args, "echem gitt") as run:
-        df = _read(args, run)
-        with run.timer("gitt"):
-            res = gitt_analysis(
-                df,
-                radius_um=args.radius_um,
-                mass_g=args.mass_g,
-                molar_volume_cm3_mol=args.molar_volume,
-                molar_mass_g_mol=args.molar_mass,
-                area_cm2=args.area_cm2,
-                capacity_mAh=args.capacity_mAh,
-                max_tau_ratio=args.max_tau_ratio,
-            )
-        run.write_table("gitt_pulses", res.pulses)
-        run.write_figure("gitt_D_vs_soc", plot_gitt(res))
-        run.results["n_pulses"] = len(res.pulses)
-        run.results["n_valid"] = int(res.pulses["valid"].sum())
-        cols = ["pulse", "soc_mid", "tau_s", "dEs_V", "dEt_V", "D_m2_s", "D_sqrt_m2_s", "valid"]
-        print(res.pulses[cols].to_string(index=False, max_rows=40))
+    res = run_gitt(
+        args.files,
+        args.out,
+        radius_um=args.radius_um,
+        mass_g=args.mass_g,
+        molar_volume_cm3_mol=args.molar_volume,
+        molar_mass_g_mol=args.molar_mass,
+        area_cm2=args.area_cm2,
+        capacity_mAh=args.capacity_mAh,
+        max_tau_ratio=args.max_tau_ratio,
+        **_common(args),
+    )
+    cols = ["pulse", "soc_mid", "tau_s", "dEs_V", "dEt_V", "D_m2_s", "D_sqrt_m2_s", "valid"]
+    print(res.table[cols].to_string(index=False, max_rows=40))
+    print(f"results in {res.path}")
     return 0

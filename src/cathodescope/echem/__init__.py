@@ -1,7 +1,7 @@
 """Cycling data: per-cycle metrics, dQ/dV with peak tracking across cycles, GITT.
 
 Read files with :func:`cathodescope.io.read_cycler` (canonical table documented in
-``cathodescope.io._cycler_table``), then:
+:mod:`cathodescope.common.schemas`), then:
 
 * :func:`cycle_summary` - capacities (mAh, mAh/g), coulombic efficiency, retention, energy,
   average and end voltages, C-rate, per cycle (a cycle = a charge followed by a discharge);
@@ -10,17 +10,17 @@ Read files with :func:`cathodescope.io.read_cycler` (canonical table documented 
 * :func:`gitt_analysis`, :func:`diffusion_length` - Weppner-Huggins diffusion coefficients.
 """
 
-from cathodescope.echem._dqdv import DQDV, PeakTracks, dqdv, find_dqdv_peaks, track_peaks
+from cathodescope.echem._dqdv import DQDV, dqdv
 from cathodescope.echem._gitt import (
     GITTResult,
     diffusion_length,
     gitt_analysis,
-    plot_gitt,
     weppner_huggins_mass,
     weppner_huggins_radius,
 )
-from cathodescope.echem._plots import plot_dqdv, plot_summary
+from cathodescope.echem._peaks import find_dqdv_peaks
 from cathodescope.echem._summary import cycle_summary, step_table
+from cathodescope.echem._tracks import PeakTracks, track_peaks
 
 __all__ = [
     "DQDV",
@@ -31,9 +31,6 @@ __all__ = [
     "dqdv",
     "find_dqdv_peaks",
     "gitt_analysis",
-    "plot_dqdv",
-    "plot_gitt",
-    "plot_summary",
     "step_table",
     "track_peaks",
     "weppner_huggins_mass",

@@ -24,7 +24,7 @@ limit is strict.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,9 +33,6 @@ from numpy.typing import ArrayLike
 from cathodescope._validation import check_positive
 from cathodescope.echem._summary import check_cycling_table, step_table
 from cathodescope.errors import GITTError, ParameterError
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 
 def diffusion_length(
@@ -376,23 +373,3 @@ def gitt_analysis(
         "min_fit_r2": min_fit_r2,
     }
     return GITTResult(out, float(length_um), params)
-
-
-def plot_gitt(result: GITTResult) -> Figure:
-    """Figure of D vs SOC (log scale; valid pulses filled, invalid open). Returns the Figure."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    p = result.pulses
-    for col, label, marker in (
-        ("D_m2_s", "Weppner-Huggins (dEt)", "o"),
-        ("D_sqrt_m2_s", "sqrt(t) slope", "s"),
-    ):
-        ok = p["valid"]
-        ax.semilogy(p.loc[ok, "soc_mid"], p.loc[ok, col], marker, label=label)
-        ax.semilogy(p.loc[~ok, "soc_mid"], p.loc[~ok, col], marker, mfc="none", color="grey")
-    ax.set_xlabel("SOC")
-    ax.set_ylabel("D (m$^2$/s)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig

@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 
 from cathodescope._validation import check_positive
+from cathodescope.common.schemas import CANONICAL_COLUMNS, STEP_TYPES
 from cathodescope.errors import ActiveMassError, CyclerColumnError, ParameterError
 
-_REQUIRED = ("time_s", "voltage_V", "current_mA", "charge_mAh", "step_index", "step_type", "cycle")
+_REQUIRED = CANONICAL_COLUMNS
 
 
 def check_cycling_table(df: pd.DataFrame) -> None:
@@ -28,8 +29,6 @@ def check_cycling_table(df: pd.DataFrame) -> None:
 
 def step_type_codes(df: pd.DataFrame) -> np.ndarray:
     """Integer codes of ``step_type`` (index into ``STEP_TYPES``), without object arrays."""
-    from cathodescope.io._cycler_table import STEP_TYPES
-
     col = df["step_type"]
     if isinstance(col.dtype, pd.CategoricalDtype) and list(col.cat.categories) == list(STEP_TYPES):
         return col.cat.codes.to_numpy()
@@ -78,8 +77,6 @@ def step_table(df: pd.DataFrame) -> pd.DataFrame:
     dq = np.diff(q, prepend=q[:1])
     vmid = 0.5 * (v + np.r_[v[:1], v[:-1]])
     dt = np.diff(t, prepend=t[:1])
-    from cathodescope.io._cycler_table import STEP_TYPES
-
     types = np.asarray(STEP_TYPES, dtype=object)[step_type_codes(df)[starts]]
     return pd.DataFrame(
         {
@@ -110,7 +107,7 @@ def cycle_summary(
     """Per-cycle capacities, coulombic efficiency, retention, energy and voltages.
 
     A cycle is a charge followed by a discharge (see ``cycle`` in
-    :mod:`cathodescope.io._cycler_table`); cycle 0 holds what precedes the first charge (e.g. the
+    :mod:`cathodescope.common.schemas`); cycle 0 holds what precedes the first charge (e.g. the
     initial discharge of a cell assembled charged, or a pristine-state lithiation).
 
     Parameters

@@ -11,13 +11,9 @@ from cathodescope.common.atomic import (
     atomic_write_text,
     sha256_file,
 )
+from cathodescope.common.schemas import CANONICAL_COLUMNS, STEP_TYPES
 from cathodescope.io._biologic import read_biologic_mpr, read_biologic_mpt
-from cathodescope.io._cycler_table import (
-    CANONICAL_COLUMNS,
-    STEP_TYPES,
-    build_cycling_table,
-    join_cycling_tables,
-)
+from cathodescope.io._cycler_table import build_cycling_table, join_cycling_tables
 from cathodescope.io._cyclers import read_arbin_csv, read_cycler, read_cycler_csv, read_neware_ndax
 from cathodescope.io._maccor import read_maccor
 from cathodescope.io._spm import SPMScan, read_gwy, read_ibw, read_nanoscope, read_spm

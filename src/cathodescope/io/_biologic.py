@@ -261,7 +261,7 @@ def read_biologic_mpr(
     Returns
     -------
     pandas.DataFrame
-        Canonical columns (see :mod:`cathodescope.io._cycler_table`), plus ``instrument_step``
+        Canonical columns (see :mod:`cathodescope.common.schemas`), plus ``instrument_step``
         (EC-Lab ``Ns``), ``cycle_instrument`` (EC-Lab cycle counter, when present) and
         ``frequency_Hz`` (PEIS points, which get step type ``"eis"``). Files without a current
         column (GCPL v3) get the current from ``dq/mA.h`` over each time interval.

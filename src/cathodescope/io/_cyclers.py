@@ -1,6 +1,6 @@
 """Arbin CSV, Neware .ndax and generic CSV readers, and ``read_cycler`` which picks the reader.
 
-All return the canonical cycling table documented in :mod:`cathodescope.io._cycler_table`.
+All return the canonical cycling table documented in :mod:`cathodescope.common.schemas`.
 """
 
 from __future__ import annotations
@@ -409,7 +409,7 @@ def read_cycler(
     pandas.DataFrame
         The canonical cycling table (columns ``time_s``, ``voltage_V``, ``current_mA``,
         ``charge_mAh``, ``step_index``, ``step_type``, ``cycle``; see
-        :mod:`cathodescope.io._cycler_table` for units and conventions).
+        :mod:`cathodescope.common.schemas` for units and conventions).
 
     Examples
     --------

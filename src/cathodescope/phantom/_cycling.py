@@ -21,7 +21,7 @@ from scipy.optimize import brentq
 
 from cathodescope._validation import check_positive
 from cathodescope.errors import ParameterError
-from cathodescope.io._cycler_table import build_cycling_table
+from cathodescope.io import build_cycling_table
 
 _DEFAULT_CHARGE_PEAKS = ((3.45, 0.020, 0.25), (3.75, 0.025, 0.35), (4.05, 0.020, 0.20))
 

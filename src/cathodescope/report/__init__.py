@@ -10,8 +10,9 @@ from cathodescope.report._runfolder import RunFolder
 from cathodescope.report._scene import write_scene_report
 
 _FIGURES = ("plot_channel_profiles", "plot_density", "plot_depth_slice", "plot_ratio_profile")
+_ECHEM_FIGURES = ("plot_cycle_summary", "plot_dqdv", "plot_gitt", "plot_voltage_capacity")
 
-__all__ = ["RunFolder", "write_scene_report", *_FIGURES]
+__all__ = ["RunFolder", "write_scene_report", *_FIGURES, *_ECHEM_FIGURES]
 
 
 def __getattr__(name: str) -> Any:
@@ -19,4 +20,8 @@ def __getattr__(name: str) -> Any:
         from cathodescope.report import _profile_figures
 
         return getattr(_profile_figures, name)
+    if name in _ECHEM_FIGURES:
+        from cathodescope.report import _echem
+
+        return getattr(_echem, name)
     raise AttributeError(f"module 'cathodescope.report' has no attribute {name!r}")
