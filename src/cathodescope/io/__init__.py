@@ -12,10 +12,12 @@ from cathodescope.common.atomic import (
     sha256_file,
 )
 from cathodescope.common.schemas import CANONICAL_COLUMNS, STEP_TYPES
+from cathodescope.io._arbin import read_arbin_csv, read_arbin_res
 from cathodescope.io._biologic import read_biologic_mpr, read_biologic_mpt
 from cathodescope.io._cycler_table import build_cycling_table, join_cycling_tables
-from cathodescope.io._cyclers import read_arbin_csv, read_cycler, read_cycler_csv, read_neware_ndax
+from cathodescope.io._cyclers import read_cycler, read_cycler_csv
 from cathodescope.io._maccor import read_maccor
+from cathodescope.io._neware import read_neware_ndax
 from cathodescope.io._spm import SPMScan, read_gwy, read_ibw, read_nanoscope, read_spm
 from cathodescope.io._txm import (
     RawProjections,
@@ -72,6 +74,7 @@ __all__ = [
     "make_series",
     "read_angles_file",
     "read_arbin_csv",
+    "read_arbin_res",
     "read_athena",
     "read_biologic_mpr",
     "read_biologic_mpt",
