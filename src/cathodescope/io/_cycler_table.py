@@ -53,13 +53,51 @@ def _run_starts(*keys: np.ndarray) -> np.ndarray:
     return start
 
 
-def assign_cycles_from_steps(step_codes: np.ndarray) -> np.ndarray:
+def pulse_steps(
+    step_codes: np.ndarray, step_charge: np.ndarray, *, pulse_fraction: float = 0.05
+) -> np.ndarray:
+    """True for charge/discharge steps that belong to a pulse train (HPPC, GITT, ICI pulses).
+
+    Consecutive charge or discharge steps of one direction (rests, EIS and other steps between
+    them do not interrupt) form a run; a run that passes less than ``pulse_fraction`` of the
+    largest run's charge is a pulse: it neither starts nor ends a cycle. A GITT titration is one
+    long run of small pulses and stays a half-cycle; HPPC pulses alternate direction, each run
+    is small, and they are not counted as cycles.
+
+    Examples
+    --------
+    >>> codes = np.array([0, 1, 0, 1, 2, 1, 0, 1])  # charge, pulse pair, pulse + discharge
+    >>> q = np.array([10.0, 0.1, 0.1, 0.1, 0.0, 9.0, 10.0, 9.5])
+    >>> pulse_steps(codes, q).tolist()
+    [False, True, True, False, False, False, False, False]
+    >>> assign_cycles_from_steps(codes, q).tolist()
+    [1, 1, 1, 1, 1, 1, 2, 2]
+    """
+    codes = np.asarray(step_codes)
+    out = np.zeros(codes.size, dtype=bool)
+    idx = np.flatnonzero((codes == 0) | (codes == 1))
+    if idx.size == 0:
+        return out
+    d = codes[idx]
+    run_id = np.cumsum(np.r_[True, d[1:] != d[:-1]]) - 1
+    run_q = np.bincount(run_id, weights=np.abs(np.asarray(step_charge, float)[idx]))
+    small = run_q < pulse_fraction * run_q.max()
+    out[idx] = small[run_id]
+    return out
+
+
+def assign_cycles_from_steps(
+    step_codes: np.ndarray, step_charge: np.ndarray | None = None
+) -> np.ndarray:
     """Cycle number of each step from its step-type code (vectorised, no Python loop).
 
     Parameters
     ----------
     step_codes : ndarray of int, shape (n_steps,)
         Codes of ``STEP_TYPES`` (0 charge, 1 discharge, 2 rest, 3 eis, 4 other) in time order.
+    step_charge : ndarray, shape (n_steps,), optional
+        Charge passed in each step (mAh); when given, pulse-train steps (:func:`pulse_steps`)
+        neither start nor end a cycle.
 
     Returns
     -------
@@ -73,6 +111,8 @@ def assign_cycles_from_steps(step_codes: np.ndarray) -> np.ndarray:
     array([0, 0, 0, 1, 1, 2, 2, 2])
     """
     codes = np.asarray(step_codes)
+    if step_charge is not None:
+        codes = np.where(pulse_steps(codes, step_charge), _CLASS_CODE["other"], codes)
     n = codes.size
     active = (codes == 0) | (codes == 1)
     # type of the previous active step, forward-filled (-1 = none yet)
@@ -308,7 +348,6 @@ def build_cycling_table(
     starts = _run_starts(*keys)
     step_index = np.cumsum(starts) - 1
     step_codes = codes[starts]
-    step_cycle = assign_cycles_from_steps(step_codes)
     check: dict[str, Any] = {"charge_source": "integral"}
     if charge_mAh is None:
         q = cumulative_trapezoid_mAh(t, i)
@@ -321,6 +360,7 @@ def build_cycling_table(
             check = {"charge_source": "counter", **report}
             if report["n_replaced"]:
                 check["charge_source"] = "counter+integral"
+    step_cycle = assign_cycles_from_steps(step_codes, _step_sums(q, starts))
     df = pd.DataFrame(
         {
             "time_s": t,
@@ -344,6 +384,13 @@ def build_cycling_table(
     return df
 
 
+def _step_sums(q: np.ndarray, start_mask: np.ndarray) -> np.ndarray:
+    """Charge passed in each step (increments of ``q`` booked to the row they end at)."""
+    if q.size == 0:
+        return np.zeros(0)
+    return np.add.reduceat(np.diff(q, prepend=q[:1]), np.flatnonzero(start_mask))
+
+
 def reassign_steps_and_cycles(df: pd.DataFrame) -> pd.DataFrame:
     """Recompute ``step_index`` and ``cycle`` of a canonical table (e.g. after joining files)."""
     codes = (
@@ -356,7 +403,8 @@ def reassign_steps_and_cycles(df: pd.DataFrame) -> pd.DataFrame:
     step_index = np.cumsum(starts) - 1
     out = df.copy()
     out["step_index"] = step_index.astype(np.int64)
-    out["cycle"] = assign_cycles_from_steps(codes[starts])[step_index]
+    q = df["charge_mAh"].to_numpy(float)
+    out["cycle"] = assign_cycles_from_steps(codes[starts], _step_sums(q, starts))[step_index]
     return out
 
 
