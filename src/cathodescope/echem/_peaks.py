@@ -4,6 +4,7 @@ binned data, with standard errors.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -28,8 +29,23 @@ PEAK_COLUMNS = [
     "area_err",
     "prominence",
     "snr",
+    "resolution_V",
+    "fwhm_at_bound",
     "fitted",
 ]
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Raw data around one candidate peak, and what its fit needs."""
+
+    x: np.ndarray
+    y: np.ndarray
+    p0: list[float]
+    half: float
+    s_min: float
+    noise_var: float
+    resolved: bool  # spans >= 3 grid points (FWHM of the smoothed peak)
 
 
 def _batched_gauss_lm(
@@ -39,6 +55,8 @@ def _batched_gauss_lm(
     p0: np.ndarray,
     n_iter: int = 40,
     shape: str = "gaussian",
+    s_min: np.ndarray | None = None,
+    noise_var: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Levenberg-Marquardt fit of ``a P((x - mu) / s) + b0 + b1 (x - mu)`` to many peaks.
 
@@ -56,6 +74,12 @@ def _batched_gauss_lm(
         Abscissae, data and 0/1 weights (padding has weight 0).
     p0 : ndarray, shape (n_peaks, 5)
         Start values (a, mu, s, b0, b1).
+    s_min : ndarray, shape (n_peaks,), optional
+        Lower bound of the width parameter s (projected steps: s never goes below it).
+    noise_var : ndarray, shape (n_peaks,), optional
+        Known variance of the data; the covariance is scaled by the larger of it and the
+        residual variance (a fit that passes through a few points exactly has no residual but
+        still the data's noise).
 
     Returns
     -------
@@ -63,6 +87,9 @@ def _batched_gauss_lm(
         Best parameters, covariance scaled by the residual variance, degrees of freedom.
     """
     p = p0.astype(float).copy()
+    lower = None if s_min is None else np.asarray(s_min, dtype=float)
+    if lower is not None:
+        p[:, 2] = np.maximum(np.abs(p[:, 2]), lower)
     lam = np.full(p.shape[0], 1e-3)
     eye = np.eye(5)
 
@@ -98,6 +125,8 @@ def _batched_gauss_lm(
                 [np.linalg.lstsq(lhs[k], grad[k], rcond=None)[0] for k in range(lhs.shape[0])]
             )
         trial = p + step
+        if lower is not None:
+            trial[:, 2] = np.maximum(trial[:, 2], lower)
         f_new, jac_new = model_jac(trial)
         cost_new = np.sum(mw * (yw - f_new) ** 2, axis=1)
         better = np.isfinite(cost_new) & (cost_new < cost)
@@ -111,6 +140,8 @@ def _batched_gauss_lm(
     a_mat = np.einsum("nwi,nwj->nij", jw, jac)
     with np.errstate(divide="ignore", invalid="ignore"):
         s2 = cost / np.maximum(dof, 1)
+        if noise_var is not None:
+            s2 = np.maximum(s2, np.asarray(noise_var, dtype=float))
         cov = np.linalg.pinv(a_mat) * s2[:, None, None]
     return p, cov, dof
 
@@ -124,30 +155,36 @@ def _curve_candidates(
     x: np.ndarray,
     y: np.ndarray,
     raw: np.ndarray,
-    noise_s: float,
     *,
+    noise_raw: float,
+    h0: float,
+    limits: tuple[float, float],
+    limit_margin_V: float,
     min_prominence_frac: float,
     min_snr: float,
     fwhm_per_s: float,
-) -> tuple[
-    list[dict[str, Any]], list[tuple[np.ndarray, np.ndarray, np.ndarray, list[float], float]]
-]:
-    """Peaks of one curve (oriented so peaks are maxima): table rows and fit windows.
+) -> tuple[list[dict[str, Any]], list[_Window], int]:
+    """Peaks of one curve (oriented so peaks are maxima): table rows, fit windows, and the
+    number of candidates dropped at the voltage limits.
 
-    ``y`` is the smoothed curve, ``raw`` the binned one (NaN outside the curve's range).
-    Each fit window is ``(x, raw, indices, start values, half width)``.
+    ``y`` is the smoothed curve, ``raw`` the binned one (NaN outside the curve's range),
+    ``noise_raw`` the robust noise of the binned curve, ``h0`` the smoother's central weight
+    (the smoothed noise is ``noise_raw sqrt(h0)``, its kernel spans about ``dx / h0``).
     """
     dx = float(x[1] - x[0]) if x.size > 1 else 1.0
     ok = np.isfinite(y)
     yf = np.where(ok, y, 0.0)
     rawf = np.where(ok, raw, 0.0)
+    noise_s = noise_raw * np.sqrt(abs(h0))
     thresh = max(min_prominence_frac * float(np.nanmax(yf)), min_snr * noise_s, 1e-300)
     peaks, props = find_peaks(yf, prominence=thresh)
     rows: list[dict[str, Any]] = []
-    windows = []
+    windows: list[_Window] = []
     if peaks.size == 0:
-        return rows, windows
+        return rows, windows, 0
     widths = peak_widths(yf, peaks, rel_height=0.5)[0] * dx
+    resolution = dx / max(abs(h0), 1e-12)  # FWHM of the smoothing kernel, V
+    n_limit = 0
     for j, p in enumerate(peaks):
         if 0 < p < yf.size - 1:
             a, b, c = yf[p - 1], yf[p], yf[p + 1]
@@ -156,6 +193,9 @@ def _curve_candidates(
         else:
             off = 0.0
         pos0 = float(x[p] + off * dx)
+        if min(pos0 - limits[0], limits[1] - pos0) < limit_margin_V:
+            n_limit += 1  # charge piled up at a cut-off, not a reaction
+            continue
         fw0 = float(widths[j])
         prom = float(props["prominences"][j])
         rows.append(
@@ -170,29 +210,32 @@ def _curve_candidates(
                 "area_err": np.nan,
                 "prominence": prom,
                 "snr": prom / noise_s if noise_s > 0 else np.inf,
+                "resolution_V": resolution,
+                "fwhm_at_bound": False,
                 "fitted": False,
             }
         )
         half = max(1.5 * fw0, 3 * dx)
         idx = np.flatnonzero(ok & (np.abs(x - pos0) <= half))
         base = float(np.min(yf[idx])) if idx.size else 0.0
-        p0 = [max(yf[p] - base, 1e-12), pos0, max(fw0 / fwhm_per_s, dx), base, 0.0]
-        windows.append((x[idx], rawf[idx], idx, p0, half))
-    return rows, windows
+        s_min = dx / fwhm_per_s  # a binned peak is never narrower than one grid step
+        p0 = [max(yf[p] - base, 1e-12), pos0, max(fw0 / fwhm_per_s, s_min), base, 0.0]
+        windows.append(_Window(x[idx], rawf[idx], p0, half, s_min, noise_raw**2, fw0 >= 3 * dx))
+    return rows, windows, n_limit
 
 
 def _fit_windows(
-    windows: list[tuple[np.ndarray, np.ndarray, np.ndarray, list[float], float]],
-    fit_rows: np.ndarray,
-    shape: str,
+    windows: list[_Window], fit_rows: np.ndarray, shape: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fit the windows ``fit_rows`` in buckets of similar size; returns (params, covariances).
 
     Buckets of powers of two keep the padding small, so memory and time scale with the data,
     not with the widest window times the number of peaks.
     """
-    sizes = np.array([windows[k][2].size for k in fit_rows])
-    p0 = np.array([windows[k][3] for k in fit_rows], dtype=float)
+    sizes = np.array([windows[k].x.size for k in fit_rows])
+    p0 = np.array([windows[k].p0 for k in fit_rows], dtype=float)
+    s_min = np.array([windows[k].s_min for k in fit_rows])
+    noise_var = np.array([windows[k].noise_var for k in fit_rows])
     par = np.zeros((fit_rows.size, 5))
     cov = np.zeros((fit_rows.size, 5, 5))
     bucket = np.ceil(np.log2(sizes)).astype(int)
@@ -203,40 +246,55 @@ def _fit_windows(
         yw = np.zeros((members.size, width))
         mw = np.zeros((members.size, width))
         for r, k in enumerate(fit_rows[members]):
-            xs, ys, idx, _start, _ = windows[k]
-            xw[r, : idx.size] = xs
-            xw[r, idx.size :] = xs[-1]
-            yw[r, : idx.size] = ys
-            mw[r, : idx.size] = 1.0
-        par[members], cov[members], _dof = _batched_gauss_lm(xw, yw, mw, p0[members], shape=shape)
+            w = windows[k]
+            xw[r, : w.x.size] = w.x
+            xw[r, w.x.size :] = w.x[-1]
+            yw[r, : w.x.size] = w.y
+            mw[r, : w.x.size] = 1.0
+        par[members], cov[members], _dof = _batched_gauss_lm(
+            xw,
+            yw,
+            mw,
+            p0[members],
+            shape=shape,
+            s_min=s_min[members],
+            noise_var=noise_var[members],
+        )
     return par, cov
 
 
 def _store_fits(
     table: pd.DataFrame,
-    windows: list[tuple[np.ndarray, np.ndarray, np.ndarray, list[float], float]],
+    windows: list[_Window],
     fit_rows: np.ndarray,
     par: np.ndarray,
     cov: np.ndarray,
     shape: str,
 ) -> None:
-    """Write the accepted fits into ``table`` (in place)."""
+    """Write the accepted fits into ``table`` (in place).
+
+    A fit whose width sits on its lower bound (one grid step) gets ``fwhm_at_bound`` and no
+    width error: the peak is not resolved, its width is a limit, not a measurement.
+    """
     fwhm_per_s, area_per_as = _shape_constants(shape)
-    p0 = np.array([windows[k][3] for k in fit_rows], dtype=float)
+    p0 = np.array([windows[k].p0 for k in fit_rows], dtype=float)
+    s_min = np.array([windows[k].s_min for k in fit_rows])
     err = np.sqrt(np.clip(np.einsum("nii->ni", cov), 0, None))
     amp, mu, sig = par[:, 0], par[:, 1], np.abs(par[:, 2])
-    half = np.array([windows[k][4] for k in fit_rows])
+    half = np.array([windows[k].half for k in fit_rows])
     good = np.all(np.isfinite(err), axis=1) & (amp > 0) & (np.abs(mu - p0[:, 1]) < half) & (sig > 0)
+    at_bound = sig <= s_min * (1 + 1e-6)
     area = amp * sig * area_per_as
     with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.hypot(err[:, 0] / amp, err[:, 2] / sig)
+        rel = np.hypot(err[:, 0] / amp, np.where(at_bound, 0.0, err[:, 2] / sig))
     sel = fit_rows[good]
     table.loc[sel, "position_V"] = mu[good]
     table.loc[sel, "position_err_V"] = err[good, 1]
     table.loc[sel, "height"] = amp[good]
     table.loc[sel, "height_err"] = err[good, 0]
     table.loc[sel, "fwhm_V"] = fwhm_per_s * sig[good]
-    table.loc[sel, "fwhm_err_V"] = fwhm_per_s * err[good, 2]
+    table.loc[sel, "fwhm_err_V"] = np.where(at_bound, np.nan, fwhm_per_s * err[:, 2])[good]
+    table.loc[sel, "fwhm_at_bound"] = at_bound[good]
     table.loc[sel, "area"] = area[good]
     table.loc[sel, "area_err"] = (area * rel)[good]
     table.loc[sel, "fitted"] = True
@@ -249,15 +307,22 @@ def find_dqdv_peaks(
     min_snr: float = 5.0,
     fit: bool = True,
     shape: PeakShape = "gaussian",
+    limit_margin_V: float | None = None,
 ) -> pd.DataFrame:
     """Peaks of every dQ/dV curve with position, height, area and width and their uncertainties.
 
     Candidates are maxima of |smoothed dQ/dV| (``scipy.signal.find_peaks``) whose prominence is
     at least ``min_prominence_frac`` of the curve's maximum and ``min_snr`` times the noise of
-    the smoothed curve (raw-residual noise x sqrt of the smoother's central weight). Each is then
+    the smoothed curve (raw-residual noise x sqrt of the smoother's central weight). Candidates
+    within ``limit_margin_V`` of the half-cycle's lowest or highest voltage are dropped: charge
+    that piles up at a cut-off is not a reaction (and such a "peak" vanishes whenever the
+    cut-off moves). Each remaining peak whose smoothed FWHM spans at least 3 grid points is
     fitted on the *raw* binned data within +-1.5 FWHM by a Gaussian (or sech^2) on a linear
-    background (batched Levenberg-Marquardt, covariance scaled by the residual variance), giving
-    standard errors. The Gaussian area of a peak with heavier tails (e.g. the sech^2 of a
+    background (batched Levenberg-Marquardt), with its width bounded below by one grid step
+    (``fwhm_at_bound`` marks fits that hit it) and standard errors from the covariance scaled by
+    the larger of the residual variance and the binned curve's noise variance, so a fit through
+    a few points is never more precise than the data. Narrower candidates stay unfitted (their
+    errors NaN). The Gaussian area of a peak with heavier tails (e.g. the sech^2 of a
     lattice-gas/Nernstian step) is smaller than its charge (by ~11 % for sech^2); choose
     ``shape="sech2"`` for such peaks.
 
@@ -274,27 +339,37 @@ def find_dqdv_peaks(
     shape : {"gaussian", "sech2"}
         Peak model: Gaussian, or sech^2 (derivative of a logistic step: the dQ/dV of an ideal
         intercalation reaction, whose area is then the reaction's full charge).
+    limit_margin_V : float, optional
+        Distance from the voltage limits within which candidates are dropped, V; default the
+        larger of 5 mV and two grid steps.
 
     Returns
     -------
     DataFrame
         ``cycle``, ``direction``, ``position_V``, ``position_err_V``, ``height`` (|dQ/dV| above
         background, mAh/V or mAh/g/V), ``height_err``, ``fwhm_V``, ``fwhm_err_V``, ``area``
-        (mAh or mAh/g under the fitted peak), ``area_err``, ``prominence``, ``snr``, ``fitted``.
-        Without ``fit`` (or when the fit fails) the position comes from a parabola through the
-        three top bins and the errors are NaN.
+        (mAh or mAh/g under the fitted peak), ``area_err``, ``prominence``, ``snr``,
+        ``resolution_V`` (FWHM of the smoothing kernel: narrower structure is not resolved in
+        the smoothed curve), ``fwhm_at_bound``, ``fitted``. Without ``fit`` (or when the fit
+        fails or the peak is too narrow) the position comes from a parabola through the three
+        top bins and the errors are NaN. ``attrs['n_limit_peaks']`` counts the dropped
+        candidates.
     """
     check_choice(shape, ("gaussian", "sech2"), "shape")
     fwhm_per_s, _ = _shape_constants(shape)
     x = result.voltage_V
+    dx = float(x[1] - x[0]) if x.size > 1 else 1.0
+    margin = max(0.005, 2 * dx) if limit_margin_V is None else float(limit_margin_V)
     rows: list[dict[str, Any]] = []
-    windows: list[tuple[np.ndarray, np.ndarray, np.ndarray, list[float], float]] = []
+    windows: list[_Window] = []
     hc = result.halfcycles
     hc_dir = hc["direction"].to_numpy().astype(str)
     hc_cycle = hc["cycle"].to_numpy()
     hc_window = hc["window_bins"].to_numpy()
     hc_noise = hc["noise"].to_numpy()
+    limits = np.c_[hc["v_min_V"].to_numpy(float), hc["v_max_V"].to_numpy(float)]
     order = result.parameters.get("polyorder", 2)
+    n_limit = 0
     for k in range(result.dqdv.shape[0]):
         sign = 1.0 if hc_dir[k] == "charge" else -1.0
         y = sign * result.dqdv[k]
@@ -302,24 +377,28 @@ def find_dqdv_peaks(
             continue
         w = int(hc_window[k])
         h0 = savgol_coeffs(w, order)[w // 2] if w > order + 1 else 1.0
-        noise_s = float(hc_noise[k]) * np.sqrt(abs(h0))
-        found, wins = _curve_candidates(
+        found, wins, dropped = _curve_candidates(
             x,
             y,
             sign * result.raw[k],
-            noise_s,
+            noise_raw=float(hc_noise[k]),
+            h0=float(h0),
+            limits=(float(limits[k, 0]), float(limits[k, 1])),
+            limit_margin_V=margin,
             min_prominence_frac=min_prominence_frac,
             min_snr=min_snr,
             fwhm_per_s=fwhm_per_s,
         )
+        n_limit += dropped
         for r in found:
             rows.append({"cycle": int(hc_cycle[k]), "direction": hc_dir[k], **r})
         windows.extend(wins)
     table = pd.DataFrame(rows, columns=PEAK_COLUMNS)
+    table.attrs["n_limit_peaks"] = n_limit
+    table.attrs["limit_margin_V"] = margin
     if not fit or not rows:
         return table
-    sizes = np.array([wd[2].size for wd in windows])
-    fit_rows = np.flatnonzero(sizes >= 7)
+    fit_rows = np.flatnonzero([w.resolved and w.x.size >= 7 for w in windows])
     if fit_rows.size == 0:
         return table
     par, cov = _fit_windows(windows, fit_rows, shape)
