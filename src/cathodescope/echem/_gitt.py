@@ -149,11 +149,13 @@ class GITTResult:
         ``current_mA``, ``soc`` (SOC at the end of the pulse, fraction of ``capacity_mAh``),
         ``soc_mid``, ``E_before_V`` / ``E_after_V`` (relaxed voltages), ``dEs_V``, ``dEt_V``
         (end-of-pulse voltage minus the sqrt(t) intercept), ``dEt_simple_V`` (end minus first
-        pulse point), ``slope_V_sqrt_s``, ``fit_r2``, ``ir_drop_V`` (sqrt(t) intercept minus
+        pulse point), ``slope_V_sqrt_s`` and its standard error ``slope_err_V_sqrt_s``,
+        ``fit_r2``, ``relaxation`` (the step types after the pulse, e.g. ``eis+rest``), ``ir_drop_V`` (sqrt(t) intercept minus
         the relaxed voltage before: the ohmic step at t = 0), ``ir_drop_end_V`` (last pulse point
         minus first rest point: IR plus whatever relaxed before that point), ``resistance_ohm``
         (``ir_drop_V`` / I), ``D_m2_s`` (Weppner-Huggins with dEt),
-        ``D_sqrt_m2_s`` (sqrt(t) form), ``tau_ratio`` (tau D / L^2), ``valid``.
+        ``D_sqrt_m2_s`` (sqrt(t) form) and ``D_sqrt_err_m2_s`` (its standard error from the
+        fit), ``tau_ratio`` (tau D / L^2), ``valid``.
     length_um : float
         Diffusion length L used (r, or 3 x volume/area), um.
     parameters : dict
@@ -166,6 +168,21 @@ class GITTResult:
     def to_dataframe(self) -> pd.DataFrame:
         """The per-pulse table."""
         return self.pulses
+
+
+def _sqrt_fit(elapsed: np.ndarray, volts: np.ndarray) -> tuple[float, float, float, float]:
+    """Line E = icpt + slope sqrt(elapsed): (slope, intercept, R^2, slope standard error)."""
+    if elapsed.size < 3:
+        return np.nan, np.nan, np.nan, np.nan
+    x = np.sqrt(elapsed)
+    (slope, icpt), cov = np.polyfit(x, volts, 1, cov="unscaled")
+    pred = slope * x + icpt
+    ss_res = float(np.sum((volts - pred) ** 2))
+    ss_tot = float(np.sum((volts - volts.mean()) ** 2))
+    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0
+    dof = max(elapsed.size - 2, 1)
+    slope_err = float(np.sqrt(max(cov[0, 0], 0.0) * ss_res / dof))
+    return float(slope), float(icpt), r2, slope_err
 
 
 def gitt_analysis(
@@ -184,9 +201,10 @@ def gitt_analysis(
 ) -> GITTResult:
     """Weppner-Huggins diffusion coefficients from a GITT experiment.
 
-    A pulse is a charge or discharge step between two rest steps (others are ignored); the
-    relaxed voltage before it is the last point of the preceding rest, after it the last point
-    of the run of consecutive rest steps that follows.
+    A pulse is a charge or discharge step preceded by a rest (or EIS) step and followed by a run
+    of rest and EIS steps that holds at least one rest: pulse -> rest, pulse -> OCV,
+    pulse -> PEIS -> rest. The relaxed voltage before it is the last point of the preceding
+    step, after it the last point of the last rest of that run.
 
     Parameters
     ----------
@@ -248,21 +266,26 @@ def gitt_analysis(
     cur = df["current_mA"].to_numpy(float)
     rows = []
     q_dir = {"charge": 0.0, "discharge": 0.0}
+    relax = np.isin(types, ("rest", "eis"))
     for k in range(1, len(steps) - 1):
         kind = types[k]
-        if kind not in ("charge", "discharge") or types[k + 1] != "rest" or types[k - 1] != "rest":
+        if kind not in ("charge", "discharge") or not relax[k + 1] or not relax[k - 1]:
             continue
         s0, s1 = int(steps["start_row"].iloc[k]), int(steps["stop_row"].iloc[k])
         if s1 - s0 < min_pulse_points:
             continue
         r_prev_end = int(steps["stop_row"].iloc[k - 1]) - 1
-        # the relaxation may be recorded as several consecutive rest steps (e.g. EC-Lab
-        # sequences): the relaxed voltage is the last point of the whole run of rests
-        last_rest = k + 1
-        while last_rest + 1 < len(steps) and types[last_rest + 1] == "rest":
-            last_rest += 1
-        r_next0 = int(steps["start_row"].iloc[k + 1])
-        r_next1 = int(steps["stop_row"].iloc[last_rest])
+        # the relaxation may be recorded as several consecutive steps (EC-Lab sequences, a PEIS
+        # between pulse and rest): the relaxed voltage is the last point of the last rest of the
+        # run of rest/EIS steps that follows
+        last = k + 1
+        while last + 1 < len(steps) and relax[last + 1]:
+            last += 1
+        rests = [j for j in range(k + 1, last + 1) if types[j] == "rest"]
+        if not rests:
+            continue
+        r_next0 = int(steps["start_row"].iloc[rests[0]])
+        r_next1 = int(steps["stop_row"].iloc[rests[-1]])
         t_start = t[r_prev_end]  # the pulse starts when the rest's last point was taken
         tau = t[s1 - 1] - t_start
         if tau <= 0:
@@ -275,15 +298,7 @@ def gitt_analysis(
         elapsed = t[s0:s1] - t_start
         m = (elapsed > lo * tau) & (elapsed <= hi * tau)
         m[0] = False
-        if m.sum() >= 3:
-            x = np.sqrt(elapsed[m])
-            slope, icpt = np.polyfit(x, v[s0:s1][m], 1)
-            pred = slope * x + icpt
-            ss_res = float(np.sum((v[s0:s1][m] - pred) ** 2))
-            ss_tot = float(np.sum((v[s0:s1][m] - v[s0:s1][m].mean()) ** 2))
-            r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0
-        else:
-            slope, icpt, r2 = np.nan, np.nan, np.nan
+        slope, icpt, r2, slope_err = _sqrt_fit(elapsed[m], v[s0:s1][m])
         rows.append(
             {
                 "cycle": int(steps["cycle"].iloc[k]),
@@ -299,9 +314,11 @@ def gitt_analysis(
                 "dEt_V": e_end - icpt,
                 "dEt_simple_V": e_end - v[s0],
                 "slope_V_sqrt_s": slope,
+                "slope_err_V_sqrt_s": slope_err,
                 "fit_r2": r2,
                 "ir_drop_V": icpt - e_before,
                 "ir_drop_end_V": e_end - v[r_next0],
+                "relaxation": "+".join(str(types[j]) for j in range(k + 1, last + 1)),
             }
         )
     if not rows:
@@ -352,6 +369,11 @@ def gitt_analysis(
             )
     out["D_m2_s"] = d
     out["D_sqrt_m2_s"] = d_sqrt
+    # D ~ slope^-2: its relative standard error is twice the slope's (the fit's covariance)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["D_sqrt_err_m2_s"] = (
+            d_sqrt * 2.0 * np.abs(out["slope_err_V_sqrt_s"] / out["slope_V_sqrt_s"])
+        )
     out["tau_ratio"] = out["tau_s"] * out["D_sqrt_m2_s"] / (length_um * 1e-6) ** 2
     same_sign = np.sign(out["dEs_V"]) == np.sign(out["dEt_V"])
     out["valid"] = (
