@@ -183,7 +183,7 @@ def test_arbin_res_without_an_access_reader_says_what_to_install(shared_data, mo
 
     monkeypatch.setattr(builtins, "__import__", no_access_parser)
     monkeypatch.setattr("shutil.which", lambda _name: None)
-    with pytest.raises(FileFormatError, match="access-parser.*mdbtools"):
+    with pytest.raises(FileFormatError, match=r"access-parser.*mdbtools"):
         read_arbin_res(shared_data / "echem" / "arbin_cc.res")
     # and --format arbin on the .res file reaches the .res reader, not a text decoder
     with pytest.raises(FileFormatError, match="Microsoft Access"):

@@ -90,7 +90,7 @@ def _volume_over_area_um(
     mass = (mass_g, molar_volume_cm3_mol, molar_mass_g_mol, area_cm2)
     if None not in mass:
         for name, val in zip(
-            ("mass_g", "molar_volume_cm3_mol", "molar_mass_g_mol", "area_cm2"), mass
+            ("mass_g", "molar_volume_cm3_mol", "molar_mass_g_mol", "area_cm2"), mass, strict=True
         ):
             check_positive(val, name)
         return mass_g * molar_volume_cm3_mol / (molar_mass_g_mol * area_cm2) * 1e4

@@ -182,7 +182,10 @@ def _curve_candidates(
     windows: list[_Window] = []
     if peaks.size == 0:
         return rows, windows, 0
-    widths = peak_widths(yf, peaks, rel_height=0.5)[0] * dx
+    widths, _, left_ips, right_ips = peak_widths(yf, peaks, rel_height=0.5)
+    widths = widths * dx
+    x_left = x[0] + left_ips * dx
+    x_right = x[0] + right_ips * dx
     resolution = dx / max(abs(h0), 1e-12)  # FWHM of the smoothing kernel, V
     n_limit = 0
     for j, p in enumerate(peaks):
@@ -193,8 +196,11 @@ def _curve_candidates(
         else:
             off = 0.0
         pos0 = float(x[p] + off * dx)
-        if min(pos0 - limits[0], limits[1] - pos0) < limit_margin_V:
-            n_limit += 1  # charge piled up at a cut-off, not a reaction
+        # charge piled up at a cut-off, or a peak cut by it (its half height is only reached
+        # at the limit): not a measurable reaction, and it "vanishes" when the cut-off moves
+        cut = x_left[j] <= limits[0] + 1.5 * dx or x_right[j] >= limits[1] - 1.5 * dx
+        if cut or min(pos0 - limits[0], limits[1] - pos0) < limit_margin_V:
+            n_limit += 1
             continue
         fw0 = float(widths[j])
         prom = float(props["prominences"][j])
@@ -314,9 +320,10 @@ def find_dqdv_peaks(
     Candidates are maxima of |smoothed dQ/dV| (``scipy.signal.find_peaks``) whose prominence is
     at least ``min_prominence_frac`` of the curve's maximum and ``min_snr`` times the noise of
     the smoothed curve (raw-residual noise x sqrt of the smoother's central weight). Candidates
-    within ``limit_margin_V`` of the half-cycle's lowest or highest voltage are dropped: charge
-    that piles up at a cut-off is not a reaction (and such a "peak" vanishes whenever the
-    cut-off moves). Each remaining peak whose smoothed FWHM spans at least 3 grid points is
+    within ``limit_margin_V`` of the half-cycle's lowest or highest voltage, or whose half
+    height is reached only at that limit (a peak cut by the cut-off), are dropped: charge that
+    piles up at a cut-off is not a reaction (and such a "peak" vanishes whenever the cut-off
+    moves). Each remaining peak whose smoothed FWHM spans at least 3 grid points is
     fitted on the *raw* binned data within +-1.5 FWHM by a Gaussian (or sech^2) on a linear
     background (batched Levenberg-Marquardt), with its width bounded below by one grid step
     (``fwhm_at_bound`` marks fits that hit it) and standard errors from the covariance scaled by
