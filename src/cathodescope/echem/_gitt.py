@@ -185,61 +185,15 @@ def _sqrt_fit(elapsed: np.ndarray, volts: np.ndarray) -> tuple[float, float, flo
     return float(slope), float(icpt), r2, slope_err
 
 
-def gitt_analysis(
-    df: pd.DataFrame,
-    *,
-    radius_um: float | None = None,
-    mass_g: float | None = None,
-    molar_volume_cm3_mol: float | None = None,
-    molar_mass_g_mol: float | None = None,
-    area_cm2: float | None = None,
-    capacity_mAh: float | None = None,
-    sqrt_window: tuple[float, float] = (0.0, 0.5),
-    max_tau_ratio: float = 0.01,
-    min_fit_r2: float = 0.98,
-    min_pulse_points: int = 5,
-) -> GITTResult:
-    """Weppner-Huggins diffusion coefficients from a GITT experiment.
-
-    A pulse is a charge or discharge step preceded by a rest (or EIS) step and followed by a run
-    of rest and EIS steps that holds at least one rest: pulse -> rest, pulse -> OCV,
-    pulse -> PEIS -> rest. The relaxed voltage before it is the last point of the preceding
-    step, after it the last point of the last rest of that run.
-
-    Parameters
-    ----------
-    df : DataFrame
-        Canonical cycling table.
-    radius_um : float, optional
-        Particle radius (um) for the radius form.
-    mass_g, molar_volume_cm3_mol, molar_mass_g_mol, area_cm2 : float, optional
-        All four for the mass-based form (used when given; otherwise ``radius_um`` is needed).
-    capacity_mAh : float, optional
-        Capacity for the SOC axis; default the total charge of the pulses of each direction.
-    sqrt_window : (float, float)
-        Fraction of tau over which E is fitted against sqrt(t - t_start) (the first point of the
-        pulse is always excluded: it carries the IR step).
-    max_tau_ratio : float
-        Validity limit on tau D / L^2.
-    min_fit_r2 : float
-        Validity limit on the sqrt(t) fit's R^2.
-    min_pulse_points : int
-        Pulses with fewer points are skipped.
-
-    Returns
-    -------
-    GITTResult
-
-    Raises
-    ------
-    ParameterError
-        Neither a radius nor the four mass-form quantities.
-    GITTError
-        No pulse followed by a rest.
-    """
-    check_cycling_table(df)
-    mass_form = None not in (mass_g, molar_volume_cm3_mol, molar_mass_g_mol, area_cm2)
-    if mass_form:
+def _diffusion_length_um(
+    radius_um: float | None,
+    mass_g: float | None,
+    molar_volume_cm3_mol: float | None,
+    molar_mass_g_mol: float | None,
+    area_cm2: float | None,
+) -> tuple[bool, float]:
+    """Whether the mass form applies, and the diffusion length L in um (r, or 3 V/S)."""
+    if None not in (mass_g, molar_volume_cm3_mol, molar_mass_g_mol, area_cm2):
         for name, val in (
             ("mass_g", mass_g),
             ("molar_volume_cm3_mol", molar_volume_cm3_mol),
@@ -248,17 +202,20 @@ def gitt_analysis(
         ):
             check_positive(val, name)
         length_cm = mass_g * molar_volume_cm3_mol / (molar_mass_g_mol * area_cm2)
-        length_um = 3.0 * length_cm * 1e4
+        return True, 3.0 * length_cm * 1e4
     elif radius_um is not None:
-        length_um = check_positive(radius_um, "radius_um")
+        return False, check_positive(radius_um, "radius_um")
     else:
         raise ParameterError(
             "GITT needs a diffusion length: give radius_um (particle radius) or all of mass_g, "
             "molar_volume_cm3_mol, molar_mass_g_mol and area_cm2 for the mass-based form."
         )
-    lo, hi = map(float, sqrt_window)
-    if not 0.0 <= lo < hi <= 1.0:
-        raise ParameterError(f"sqrt_window must satisfy 0 <= low < high <= 1, got {sqrt_window}.")
+
+
+def _pulse_rows(
+    df: pd.DataFrame, lo: float, hi: float, min_pulse_points: int
+) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """One record per pulse (see :func:`gitt_analysis`), and the charge of each direction."""
     steps = step_table(df)
     types = steps["step_type"].to_numpy()
     t = df["time_s"].to_numpy(float)
@@ -321,13 +278,13 @@ def gitt_analysis(
                 "relaxation": "+".join(str(types[j]) for j in range(k + 1, last + 1)),
             }
         )
-    if not rows:
-        raise GITTError(
-            "no GITT pulse found: a pulse is a charge or discharge step between two rest steps "
-            f"with at least {min_pulse_points} points; check the step types of the table."
-        )
-    out = pd.DataFrame(rows)
-    out.insert(0, "pulse", np.arange(len(out)))
+    return rows, q_dir
+
+
+def _add_soc(
+    out: pd.DataFrame, q_dir: dict[str, float], capacity_mAh: float | None
+) -> dict[str, float]:
+    """Add ``soc`` and ``soc_mid`` (in place); returns the capacity used per direction."""
     cap_used = {}
     for kind in ("charge", "discharge"):
         m = out["direction"] == kind
@@ -341,6 +298,14 @@ def gitt_analysis(
             if kind == "discharge":
                 out.loc[m, "soc"] = 1.0 - out.loc[m, "soc"]
                 out.loc[m, "soc_mid"] = 1.0 - out.loc[m, "soc_mid"]
+    return cap_used
+
+
+def _add_diffusion(
+    out: pd.DataFrame, mass_form: bool, length_um: float, mass_args: tuple[Any, ...]
+) -> None:
+    """Add ``resistance_ohm``, ``D_m2_s``, ``D_sqrt_m2_s`` and ``D_sqrt_err_m2_s`` (in place)."""
+    mass_g, molar_volume_cm3_mol, molar_mass_g_mol, area_cm2 = mass_args
     with np.errstate(divide="ignore", invalid="ignore"):
         out["resistance_ohm"] = out["ir_drop_V"] / (out["current_mA"] * 1e-3)
         if mass_form:
@@ -374,6 +339,79 @@ def gitt_analysis(
         out["D_sqrt_err_m2_s"] = (
             d_sqrt * 2.0 * np.abs(out["slope_err_V_sqrt_s"] / out["slope_V_sqrt_s"])
         )
+
+
+def gitt_analysis(
+    df: pd.DataFrame,
+    *,
+    radius_um: float | None = None,
+    mass_g: float | None = None,
+    molar_volume_cm3_mol: float | None = None,
+    molar_mass_g_mol: float | None = None,
+    area_cm2: float | None = None,
+    capacity_mAh: float | None = None,
+    sqrt_window: tuple[float, float] = (0.0, 0.5),
+    max_tau_ratio: float = 0.01,
+    min_fit_r2: float = 0.98,
+    min_pulse_points: int = 5,
+) -> GITTResult:
+    """Weppner-Huggins diffusion coefficients from a GITT experiment.
+
+    A pulse is a charge or discharge step preceded by a rest (or EIS) step and followed by a run
+    of rest and EIS steps that holds at least one rest: pulse -> rest, pulse -> OCV,
+    pulse -> PEIS -> rest. The relaxed voltage before it is the last point of the preceding
+    step, after it the last point of the last rest of that run.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Canonical cycling table.
+    radius_um : float, optional
+        Particle radius (um) for the radius form.
+    mass_g, molar_volume_cm3_mol, molar_mass_g_mol, area_cm2 : float, optional
+        All four for the mass-based form (used when given; otherwise ``radius_um`` is needed).
+    capacity_mAh : float, optional
+        Capacity for the SOC axis; default the total charge of the pulses of each direction.
+    sqrt_window : (float, float)
+        Fraction of tau over which E is fitted against sqrt(t - t_start) (the first point of the
+        pulse is always excluded: it carries the IR step).
+    max_tau_ratio : float
+        Validity limit on tau D / L^2.
+    min_fit_r2 : float
+        Validity limit on the sqrt(t) fit's R^2.
+    min_pulse_points : int
+        Pulses with fewer points are skipped.
+
+    Returns
+    -------
+    GITTResult
+
+    Raises
+    ------
+    ParameterError
+        Neither a radius nor the four mass-form quantities.
+    GITTError
+        No pulse followed by a rest.
+    """
+    check_cycling_table(df)
+    mass_form, length_um = _diffusion_length_um(
+        radius_um, mass_g, molar_volume_cm3_mol, molar_mass_g_mol, area_cm2
+    )
+    lo, hi = map(float, sqrt_window)
+    if not 0.0 <= lo < hi <= 1.0:
+        raise ParameterError(f"sqrt_window must satisfy 0 <= low < high <= 1, got {sqrt_window}.")
+    rows, q_dir = _pulse_rows(df, lo, hi, min_pulse_points)
+    if not rows:
+        raise GITTError(
+            "no GITT pulse found: a pulse is a charge or discharge step between two rest steps "
+            f"with at least {min_pulse_points} points; check the step types of the table."
+        )
+    out = pd.DataFrame(rows)
+    out.insert(0, "pulse", np.arange(len(out)))
+    cap_used = _add_soc(out, q_dir, capacity_mAh)
+    _add_diffusion(
+        out, mass_form, length_um, (mass_g, molar_volume_cm3_mol, molar_mass_g_mol, area_cm2)
+    )
     out["tau_ratio"] = out["tau_s"] * out["D_sqrt_m2_s"] / (length_um * 1e-6) ** 2
     same_sign = np.sign(out["dEs_V"]) == np.sign(out["dEt_V"])
     out["valid"] = (

@@ -96,6 +96,32 @@ def step_table(df: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _direction_columns(
+    out: pd.DataFrame, steps: pd.DataFrame, kind: str, sign: float
+) -> pd.DataFrame:
+    """Capacity, energy, duration, end and mean voltage of the ``kind`` half of each cycle."""
+    s = steps[steps["step_type"] == kind]
+    g = s.groupby("cycle")
+    agg = pd.DataFrame(
+        {
+            f"{kind}_capacity_mAh": sign * g["charge_mAh"].sum(),
+            f"{kind}_energy_mWh": sign * g["energy_mWh"].sum(),
+            f"{kind}_duration_h": g["duration_s"].sum() / 3600.0,
+            f"{kind}_end_voltage_V": g["end_voltage_V"].last(),
+        }
+    )
+    out = out.merge(agg, left_on="cycle", right_index=True, how="left")
+    cap = f"{kind}_capacity_mAh"
+    out[cap] = out[cap].fillna(0.0)
+    out[f"{kind}_energy_mWh"] = out[f"{kind}_energy_mWh"].fillna(0.0)
+    out[f"{kind}_duration_h"] = out[f"{kind}_duration_h"].fillna(0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[f"mean_{kind}_voltage_V"] = np.where(
+            out[cap] > 0, out[f"{kind}_energy_mWh"] / out[cap], np.nan
+        )
+    return out
+
+
 def _half_complete(
     cap: np.ndarray, end_v: np.ndarray, *, upper: bool, tol: float, min_fraction: float
 ) -> np.ndarray:
@@ -189,25 +215,7 @@ def cycle_summary(
     cycles = np.unique(df["cycle"].to_numpy())
     out = pd.DataFrame({"cycle": cycles})
     for kind, sign in (("charge", 1.0), ("discharge", -1.0)):
-        s = steps[steps["step_type"] == kind]
-        g = s.groupby("cycle")
-        agg = pd.DataFrame(
-            {
-                f"{kind}_capacity_mAh": sign * g["charge_mAh"].sum(),
-                f"{kind}_energy_mWh": sign * g["energy_mWh"].sum(),
-                f"{kind}_duration_h": g["duration_s"].sum() / 3600.0,
-                f"{kind}_end_voltage_V": g["end_voltage_V"].last(),
-            }
-        )
-        out = out.merge(agg, left_on="cycle", right_index=True, how="left")
-        cap = f"{kind}_capacity_mAh"
-        out[cap] = out[cap].fillna(0.0)
-        out[f"{kind}_energy_mWh"] = out[f"{kind}_energy_mWh"].fillna(0.0)
-        out[f"{kind}_duration_h"] = out[f"{kind}_duration_h"].fillna(0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[f"mean_{kind}_voltage_V"] = np.where(
-                out[cap] > 0, out[f"{kind}_energy_mWh"] / out[cap], np.nan
-            )
+        out = _direction_columns(out, steps, kind, sign)
     ch = out["charge_capacity_mAh"].to_numpy()
     dis = out["discharge_capacity_mAh"].to_numpy()
     for kind, cap in (("charge", ch), ("discharge", dis)):
