@@ -1,4 +1,4 @@
-"""``cathodescope echem summary|dqdv|gitt FILE...``: cycling data to tables, figures, manifest.
+"""``cathodescope echem summary|dqdv|gitt|ici FILE...``: cycling data to tables, figures, manifest.
 
 Several FILEs are one experiment, joined in the order given (time, charge and cycles continue).
 """
@@ -106,11 +106,7 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("gitt", help="Weppner-Huggins diffusion coefficients from GITT")
     _add_input_arguments(p)
-    p.add_argument("--radius-um", type=float, default=None, help="particle radius, um")
-    p.add_argument("--mass-g", type=float, default=None, help="active mass (mass form), g")
-    p.add_argument("--molar-volume", type=float, default=None, help="molar volume, cm3/mol")
-    p.add_argument("--molar-mass", type=float, default=None, help="molar mass, g/mol")
-    p.add_argument("--area-cm2", type=float, default=None, help="contact area S, cm2")
+    _add_length_arguments(p)
     p.add_argument("--capacity-mAh", type=float, default=None, help="capacity for the SOC axis")
     p.add_argument(
         "--max-tau-ratio", type=float, default=0.01, help="validity limit on tau D / L^2"
@@ -118,7 +114,30 @@ def register(subparsers) -> None:
     add_out_arguments(p)
     p.set_defaults(func=_gitt)
 
+    p = sub.add_parser("ici", help="resistance and diffusion from current interruptions (ICI)")
+    _add_input_arguments(p)
+    _add_length_arguments(p)
+    p.add_argument(
+        "--max-interruption-s",
+        type=float,
+        default=30.0,
+        help="longest rest counted as an interruption, s",
+    )
+    p.add_argument(
+        "--max-tau-ratio", type=float, default=0.01, help="validity limit on duration D / L^2"
+    )
+    add_out_arguments(p)
+    p.set_defaults(func=_ici)
+
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+
+def _add_length_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--radius-um", type=float, default=None, help="particle radius, um")
+    p.add_argument("--mass-g", type=float, default=None, help="active mass (mass form), g")
+    p.add_argument("--molar-volume", type=float, default=None, help="molar volume, cm3/mol")
+    p.add_argument("--molar-mass", type=float, default=None, help="molar mass, g/mol")
+    p.add_argument("--area-cm2", type=float, default=None, help="contact area S, cm2")
 
 
 def _common(args) -> dict:
@@ -185,6 +204,27 @@ def _gitt(args) -> int:
         **_common(args),
     )
     cols = ["pulse", "soc_mid", "tau_s", "dEs_V", "dEt_V", "D_m2_s", "D_sqrt_m2_s", "valid"]
+    print(res.table[cols].to_string(index=False, max_rows=40))
+    print(f"results in {res.path}")
+    return 0
+
+
+def _ici(args) -> int:
+    from cathodescope.workflows.echem import run_ici
+
+    res = run_ici(
+        args.files,
+        args.out,
+        radius_um=args.radius_um,
+        mass_g=args.mass_g,
+        molar_volume_cm3_mol=args.molar_volume,
+        molar_mass_g_mol=args.molar_mass,
+        area_cm2=args.area_cm2,
+        max_interruption_s=args.max_interruption_s,
+        max_tau_ratio=args.max_tau_ratio,
+        **_common(args),
+    )
+    cols = ["interruption", "start_time_s", "R_ohm", "R_err_ohm", "D_m2_s", "D_err_m2_s", "valid"]
     print(res.table[cols].to_string(index=False, max_rows=40))
     print(f"results in {res.path}")
     return 0

@@ -10,7 +10,13 @@ from cathodescope.report._runfolder import RunFolder
 from cathodescope.report._scene import write_scene_report
 
 _FIGURES = ("plot_channel_profiles", "plot_density", "plot_depth_slice", "plot_ratio_profile")
-_ECHEM_FIGURES = ("plot_cycle_summary", "plot_dqdv", "plot_gitt", "plot_voltage_capacity")
+_ECHEM_FIGURES = (
+    "plot_cycle_summary",
+    "plot_dqdv",
+    "plot_gitt",
+    "plot_ici",
+    "plot_voltage_capacity",
+)
 
 __all__ = ["RunFolder", "write_scene_report", *_FIGURES, *_ECHEM_FIGURES]
 

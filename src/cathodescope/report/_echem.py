@@ -16,9 +16,9 @@ import pandas as pd
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from cathodescope.echem import DQDV, GITTResult, PeakTracks
+    from cathodescope.echem import DQDV, GITTResult, ICIResult, PeakTracks
 
-__all__ = ["plot_cycle_summary", "plot_dqdv", "plot_gitt", "plot_voltage_capacity"]
+__all__ = ["plot_cycle_summary", "plot_dqdv", "plot_gitt", "plot_ici", "plot_voltage_capacity"]
 
 
 def _new_figure(figsize: tuple[float, float]) -> Figure:
@@ -212,4 +212,32 @@ def plot_gitt(result: GITTResult) -> Figure:
     ax.set_xlabel("SOC")
     ax.set_ylabel("D (m$^2$/s)")
     ax.legend(fontsize=8)
+    return fig
+
+
+def plot_ici(result: ICIResult) -> Figure:
+    """Internal resistance and D of every interruption against time, with error bars.
+
+    Parameters
+    ----------
+    result : ICIResult
+        Output of :func:`cathodescope.echem.ici_analysis`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Top: R (ohm); bottom: D (m^2/s, log scale); invalid interruptions open and grey.
+    """
+    fig = _new_figure((5, 5))
+    ax_r, ax_d = fig.subplots(2, 1, sharex=True)
+    p = result.interruptions
+    ok = p["valid"].astype(bool)
+    hours = p["start_time_s"] / 3600.0
+    for sel, style in ((ok, {"fmt": "o"}), (~ok, {"fmt": "o", "mfc": "none", "color": "grey"})):
+        ax_r.errorbar(hours[sel], p.loc[sel, "R_ohm"], yerr=p.loc[sel, "R_err_ohm"], **style)
+        ax_d.errorbar(hours[sel], p.loc[sel, "D_m2_s"], yerr=p.loc[sel, "D_err_m2_s"], **style)
+    ax_d.set_yscale("log")
+    ax_r.set_ylabel("R (ohm)")
+    ax_d.set_ylabel("D (m$^2$/s)")
+    ax_d.set_xlabel("time (h)")
     return fig

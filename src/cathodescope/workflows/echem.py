@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["EchemRun", "run_dqdv", "run_gitt", "run_summary"]
+__all__ = ["EchemRun", "run_dqdv", "run_gitt", "run_ici", "run_summary"]
 
 PathLike = str | os.PathLike[str]
 
@@ -241,3 +241,45 @@ def run_gitt(
         run.results["n_pulses"] = len(res.pulses)
         run.results["n_valid"] = int(res.pulses["valid"].sum())
     return EchemRun(run.path, res.pulses, {"gitt_pulses": res.pulses})
+
+
+def run_ici(
+    files: Sequence[PathLike],
+    out: PathLike,
+    *,
+    format: str = "auto",
+    active_mass_g: float | None = None,
+    gap_s: float = 0.0,
+    overwrite: bool = False,
+    parameters: Mapping[str, Any] | None = None,
+    **ici_options: Any,
+) -> EchemRun:
+    """ICI analysis of cycler files: ``ici_interruptions`` table and the D(time) figure.
+
+    Parameters
+    ----------
+    files, out, format, active_mass_g, gap_s, overwrite, parameters
+        As :func:`run_summary`.
+    **ici_options
+        Keywords of :func:`cathodescope.echem.ici_analysis` (``radius_um``, ``mass_g``, ...,
+        ``max_interruption_s``, ``max_tau_ratio``).
+
+    Returns
+    -------
+    EchemRun
+        ``table`` is the per-interruption table.
+    """
+    from cathodescope.echem import ici_analysis
+    from cathodescope.report import plot_ici
+
+    if parameters is None:
+        parameters = {"files": [os.fspath(f) for f in files], "format": format, **ici_options}
+    with _open(out, "echem ici", parameters, overwrite) as run:
+        df = _read(files, run, format=format, active_mass_g=active_mass_g, gap_s=gap_s)
+        with run.timer("ici"):
+            res = ici_analysis(df, **ici_options)
+        run.write_table("ici_interruptions", res.interruptions)
+        run.write_figure("ici_R_and_D", plot_ici(res))
+        run.results["n_interruptions"] = len(res.interruptions)
+        run.results["n_valid"] = int(res.interruptions["valid"].sum())
+    return EchemRun(run.path, res.interruptions, {"ici_interruptions": res.interruptions})
