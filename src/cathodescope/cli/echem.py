@@ -38,13 +38,22 @@ def _add_input_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers) -> None:
-    """Add the ``echem`` command group and its ``summary``, ``dqdv`` and ``gitt`` commands."""
+    """Add the ``echem`` command group and its ``summary``, ``dqdv``, ``gitt`` and ``ici`` commands."""
     parser = subparsers.add_parser(
         "echem",
-        help="cycling data: per-cycle summary, dQ/dV peaks, GITT diffusion",
+        help="cycling data: per-cycle summary, dQ/dV peaks, GITT and ICI diffusion",
         description=__doc__,
     )
     sub = parser.add_subparsers(dest="echem_command", metavar="SUBCOMMAND")
+    _add_summary(sub)
+    _add_dqdv(sub)
+    _add_gitt(sub)
+    _add_ici(sub)
+    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+
+def _add_summary(sub) -> None:
+    """The ``echem summary`` command."""
 
     p = sub.add_parser("summary", help="per-cycle capacities, efficiency, retention, energy")
     _add_input_arguments(p)
@@ -61,6 +70,9 @@ def register(subparsers) -> None:
     add_out_arguments(p)
     p.set_defaults(func=_summary)
 
+
+def _add_dqdv(sub) -> None:
+    """The ``echem dqdv`` command."""
     p = sub.add_parser("dqdv", help="dQ/dV curves, peaks and peak tracking across cycles")
     _add_input_arguments(p)
     p.add_argument(
@@ -104,6 +116,9 @@ def register(subparsers) -> None:
     add_out_arguments(p)
     p.set_defaults(func=_dqdv)
 
+
+def _add_gitt(sub) -> None:
+    """The ``echem gitt`` command."""
     p = sub.add_parser("gitt", help="Weppner-Huggins diffusion coefficients from GITT")
     _add_input_arguments(p)
     _add_length_arguments(p)
@@ -114,6 +129,9 @@ def register(subparsers) -> None:
     add_out_arguments(p)
     p.set_defaults(func=_gitt)
 
+
+def _add_ici(sub) -> None:
+    """The ``echem ici`` command."""
     p = sub.add_parser("ici", help="resistance and diffusion from current interruptions (ICI)")
     _add_input_arguments(p)
     _add_length_arguments(p)
@@ -128,8 +146,6 @@ def register(subparsers) -> None:
     )
     add_out_arguments(p)
     p.set_defaults(func=_ici)
-
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
 def _add_length_arguments(p: argparse.ArgumentParser) -> None:
