@@ -11,6 +11,14 @@ from cathodescope.common.atomic import (
     atomic_write_text,
     sha256_file,
 )
+from cathodescope.common.schemas import (
+    CANONICAL_COLUMNS,
+    STEP_TYPES,
+)
+from cathodescope.io._arbin import (
+    read_arbin_csv,
+    read_arbin_res,
+)
 from cathodescope.io._athena import (
     AthenaGroup,
     read_athena,
@@ -20,26 +28,16 @@ from cathodescope.io._biologic import (
     read_biologic_mpr,
     read_biologic_mpt,
 )
-from cathodescope.io._bruker_raw import (
-    read_bruker_raw,
-)
 from cathodescope.io._columns import (
     read_xas_columns,
 )
 from cathodescope.io._cycler_table import (
-    CANONICAL_COLUMNS,
-    STEP_TYPES,
     build_cycling_table,
     join_cycling_tables,
 )
 from cathodescope.io._cyclers import (
-    read_arbin_csv,
     read_cycler,
     read_cycler_csv,
-    read_neware_ndax,
-)
-from cathodescope.io._gsas import (
-    read_gsas,
 )
 from cathodescope.io._gwy import (
     read_gwy,
@@ -59,9 +57,11 @@ from cathodescope.io._maps import (
 from cathodescope.io._nanoscope import (
     read_nanoscope,
 )
+from cathodescope.io._neware import (
+    read_neware_ndax,
+)
 from cathodescope.io._pattern import (
     make_pattern,
-    make_series,
 )
 from cathodescope.io._pyxrf import (
     read_pyxrf_h5,
@@ -85,9 +85,6 @@ from cathodescope.io._txm import (
 from cathodescope.io._txm_hdf5 import (
     read_data_exchange,
     read_fxi,
-)
-from cathodescope.io._uxd import (
-    read_uxd,
 )
 from cathodescope.io._volumes import (
     as_channel_array,
@@ -116,8 +113,13 @@ from cathodescope.io._xradia import (
 from cathodescope.io._xrd import (
     PATTERN_FORMATS,
     detect_pattern_format,
+    make_series,
+    read_bruker_raw,
+    read_gsas,
     read_pattern,
     read_series,
+    read_uxd,
+    read_xy,
 )
 from cathodescope.io._xrf import (
     detect_xrf_format,
@@ -129,7 +131,6 @@ from cathodescope.io._xrf_tiff import (
 )
 from cathodescope.io._xy import (
     read_chi,
-    read_xy,
 )
 
 __all__ = [
@@ -154,6 +155,7 @@ __all__ = [
     "make_series",
     "read_angles_file",
     "read_arbin_csv",
+    "read_arbin_res",
     "read_athena",
     "read_biologic_mpr",
     "read_biologic_mpt",

@@ -54,6 +54,11 @@ _FIGURES = {
     "plot_diffusion_D": "_diffusion",
     "plot_diffusion_fit": "_diffusion",
     "plot_diffusion_profiles": "_diffusion",
+    "plot_cycle_summary": "_echem",
+    "plot_dqdv": "_echem",
+    "plot_gitt": "_echem",
+    "plot_ici": "_echem",
+    "plot_voltage_capacity": "_echem",
 }
 
 __all__ = [

@@ -22,6 +22,7 @@ Modules (one per job; import them explicitly, nothing is imported here):
   particles|phantom``.
 - :mod:`cathodescope.workflows.diffusion` -- ``cathodescope diffusion simulate|fit|demo``:
   interdiffusion during sintering, forward and inverse.
+- :mod:`cathodescope.workflows.echem` -- ``cathodescope echem summary|dqdv|gitt|ici``.
 - :mod:`cathodescope.workflows.report` -- ``cathodescope report``: the HTML sample report of
   run folders, and ``report --compare``.
 
