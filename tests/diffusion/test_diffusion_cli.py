@@ -67,7 +67,7 @@ def test_simulate_writes_profiles_on_engine_bins(tmp_path, precursor_file):
 
 def test_simulate_without_D_names_the_flag(tmp_path, precursor_file, capsys):
     rc = main(["diffusion", "simulate", str(precursor_file), "--out", str(tmp_path / "s")])
-    assert rc == 1
+    assert rc == 2
     assert "--D-m2-s" in capsys.readouterr().err
 
 

@@ -366,7 +366,7 @@ def test_cli_layer_bad_probe_file(tmp_path, capsys):
         "--out",
         str(tmp_path / "e"),
     ]
-    assert main(argv) == 1
+    assert main(argv) == 2
     assert "--width NM" in capsys.readouterr().err
     (tmp_path / "q.toml").write_text(PROBES_TOML)
     with pytest.raises(MissingMetadataError, match=r"no weights\.csv"):
