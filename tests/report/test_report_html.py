@@ -351,3 +351,44 @@ def test_layer_is_shown_beside_the_txm_profiles(runs, tmp_path):
     summary = pd.read_csv(out / "summary_CG_NMC622.csv")
     row = summary[summary.quantity == "thickness_nm"].iloc[0]
     assert (row.value, row.ci_low, row.ci_high) == (20.0, 15.0, 26.0)
+
+
+def test_spm_statistics_are_summarised_over_particles(tmp_path):
+    from scipy import stats
+
+    means = np.array([7.1, 8.3, 7.9, 8.8])
+    with RunFolder(tmp_path / "spm", command="spm particles") as run:
+        run.write_table(
+            "particle_statistics",
+            pd.DataFrame(
+                {
+                    "particle_id": [1, 2, 3, 4],
+                    "channel": "esm_amplitude",
+                    "units": "pm/V",
+                    "mean": means,
+                }
+            ),
+        )
+        run.write_table(
+            "boundary_core",
+            pd.DataFrame(
+                {
+                    "particle_id": [1, 2, 3, 4],
+                    "channel": "esm_amplitude",
+                    "units": "pm/V",
+                    "difference": [0.5, np.nan, 0.7, 0.3],
+                }
+            ),
+        )
+        run.write_table(
+            "metrics",
+            pd.DataFrame({"particle_id": [1], "element": ["height"], "edge_ratio": [0.2]}),
+        )
+    table = key_numbers(load_run(tmp_path / "spm")).set_index("quantity")
+    half = stats.t.ppf(0.975, 3) * means.std(ddof=1) / 2
+    row = table.loc["esm_amplitude particle mean"]
+    assert (row.value, row.ci_low, row.ci_high) == pytest.approx(
+        (means.mean(), means.mean() - half, means.mean() + half)
+    )
+    assert table.loc["esm_amplitude boundary - core"].value == pytest.approx(0.5)
+    assert not any("ratio" in q for q in table.index)  # SPM channels are not elements
