@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
-from cathodescope._validation import check_choice, normalize_spacing
+from cathodescope._validation import check_choice, resolve_spacing
 from cathodescope.errors import CathodescopeRunWarning, EmptyDataError, ShapeMismatchError
 
 __all__ = ["convex_hull_fill", "depth_map"]
@@ -183,7 +183,7 @@ def _row_bounds(lead: np.ndarray, eq: np.ndarray, n_last: int) -> tuple[np.ndarr
 def depth_map(
     mask,
     *,
-    spacing: float | Sequence[float],
+    spacing: float | Sequence[float] | None = None,
     surface: Literal["hull", "mask"] = "hull",
     threads: int | None = None,
 ) -> np.ndarray:
@@ -206,8 +206,9 @@ def depth_map(
     ----------
     mask : array_like of bool, shape (y, x) or (z, y, x)
         One particle's crop (callers crop first, e.g. with ``scipy.ndimage.find_objects``).
-    spacing : float or sequence of float
-        Pixel/voxel size in um, one value or one per axis in array order.
+    spacing : float or sequence of float, optional
+        Pixel/voxel size in um, one value or one per axis in array order. May be omitted
+        when ``mask`` is an ``xarray.DataArray`` whose coordinates (um) give it.
     surface : {"hull", "mask"}
         Measure depth from the convex-hull surface (default, insensitive to surface pores and
         cracks) or from the mask surface (pores open to the outside count as surface).
@@ -222,7 +223,7 @@ def depth_map(
     Raises
     ------
     SpacingError
-        If ``spacing`` is missing, <= 0 or of the wrong length.
+        If ``spacing`` is missing, <= 0, of the wrong length, or contradicts the coordinates.
     EmptyDataError
         If ``mask`` is empty.
 
@@ -233,15 +234,22 @@ def depth_map(
     >>> depth_map(m, spacing=0.5, surface="mask")[1].tolist()
     [0.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.0]
     """
-    import edt  # local import: compiled extension, keep package import light
-
     m = _as_mask(mask)
     check_choice(surface, ("hull", "mask"), "surface")
-    sp = normalize_spacing(spacing, m.ndim)
+    sp = resolve_spacing(mask, spacing, m.ndim)
     if not m.any():
         raise EmptyDataError(
             "depth_map got an empty mask; pass the crop of one particle (labels == id)."
         )
+    return _depth_map(m, sp, surface, threads)
+
+
+def _depth_map(
+    m: np.ndarray, sp: tuple[float, ...], surface: str, threads: int | None
+) -> np.ndarray:
+    """:func:`depth_map` on a validated bool mask and spacing tuple (no checks: per particle)."""
+    import edt  # local import: compiled extension, keep package import light
+
     body = convex_hull_fill(m) if surface == "hull" else m
     padded = np.pad(body, 1, mode="constant", constant_values=False)
     dist = edt.edt(
