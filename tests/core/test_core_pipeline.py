@@ -282,3 +282,4 @@ def test_engine_api_doc_examples_run(tmp_path, monkeypatch):
     for code in blocks:
         exec(compile(code, "docs/engine_api.md", "exec"), {})
     assert (tmp_path / "out" / "manifest.json").is_file()
+    assert (tmp_path / "out" / "sample_summary.csv").is_file()

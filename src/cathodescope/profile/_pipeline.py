@@ -101,6 +101,7 @@ PROFILE_OPTIONS = (
     "n_boot",
     "seed",
     "threads",
+    "depth_convention",
 )
 
 
@@ -135,6 +136,7 @@ def analyze_scene(
     n_boot: int = 400,
     seed: int = 0,
     threads: int | None = None,
+    depth_convention: Literal["subvoxel", "centres"] = "subvoxel",
     **unknown: Any,
 ) -> SceneAnalysis:
     """Segment particles and compute their depth profiles, ratios and metrics.
@@ -157,12 +159,18 @@ def analyze_scene(
         Use these labels instead of segmenting.
     progress : bool
         Show a progress bar over particles.
-    threshold, opening_radius_um, closing_radius_um, fill_holes, split_touching, marker_spacing_um, remove_edge_particles, min_size_um, neck_ratio
-        Segmentation options, as in :func:`cathodescope.segment.segment_particles` (same
-        defaults; lengths in um, ``min_size_um`` in um^3 or um^2).
-    bin_width_um, surface, ci_level, ci_method, ratio_channels, reliable_window, edge_window_um, core_window_um, sampling_window_um, reliable_fraction, density_bins, n_boot, seed, threads
-        Depth-profile options, as in :func:`cathodescope.profile.depth_profiles` (same
+    threshold, opening_radius_um, closing_radius_um, fill_holes
+        Segmentation options of :func:`cathodescope.segment.segment_particles` (same
+        defaults; radii in um).
+    split_touching, marker_spacing_um, remove_edge_particles, min_size_um, neck_ratio
+        Segmentation options, as above (``min_size_um`` in um^3 or um^2).
+    bin_width_um, surface, ci_level, ci_method, ratio_channels, reliable_window
+        Depth-profile options of :func:`cathodescope.profile.depth_profiles` (same
         defaults; depths in um).
+    edge_window_um, core_window_um, sampling_window_um, reliable_fraction
+        Depth-profile options, as above (windows in um).
+    density_bins, n_boot, seed, threads, depth_convention
+        Depth-profile options, as above.
     **unknown
         Any other keyword raises :class:`ParameterError` naming the valid options, so that a
         misspelt option never passes silently.
@@ -225,6 +233,7 @@ def analyze_scene(
         "n_boot": n_boot,
         "seed": seed,
         "threads": threads,
+        "depth_convention": depth_convention,
     }
     arrays = _as_float_arrays(channels)
     ndim = next(iter(arrays.values())).ndim

@@ -20,7 +20,7 @@ from cathodescope.errors import (
     ShapeMismatchError,
 )
 from cathodescope.profile import _tables
-from cathodescope.profile._depth import _n_threads
+from cathodescope.profile._depth import DepthConvention, _n_threads
 from cathodescope.profile._particle import ProfileSettings, profile_particle
 from cathodescope.profile._tables import METRIC_COLUMNS, WINDOW_COLUMNS
 
@@ -182,10 +182,12 @@ def _settings(
     density_bins: int,
     n_boot: int,
     seed: int,
+    depth_convention: str,
 ) -> ProfileSettings:
     """Check every option of :func:`depth_profiles` once, before any particle is processed."""
     w = check_positive(bin_width_um, "bin_width_um")
     check_choice(surface, ("hull", "mask"), "surface")
+    check_choice(depth_convention, ("subvoxel", "centres"), "depth_convention")
     check_choice(ci_method, ("ess", "block_bootstrap", "naive"), "ci_method")
     lvl = float(ci_level)
     if not 0 < lvl < 1:
@@ -225,6 +227,7 @@ def _settings(
         density_bins=int(density_bins),
         n_boot=int(n_boot),
         seed=int(seed),
+        depth_convention=depth_convention,
     )
 
 
@@ -248,13 +251,26 @@ def depth_profiles(
     n_boot: int = 400,
     seed: int = 0,
     threads: int | None = None,
+    depth_convention: DepthConvention = "subvoxel",
 ) -> DepthProfiles:
     """Depth profiles with honest confidence intervals, elemental ratios and Table-1 metrics.
 
     For each particle (label > 0) the depth of every voxel below the convex-hull (or mask)
-    surface is computed on the particle's crop (:func:`depth_map`), voxels are binned by depth
-    (bin ``k`` holds depths in ``[k w, (k + 1) w)``, reported at the centre), and per bin and
-    channel the count, mean, standard deviation and an interval of the mean are reported.
+    surface is computed on the particle's crop (:func:`depth_map`, sub-voxel convention by
+    default), voxels are binned by depth (bin ``k`` holds depths in ``[k w, (k + 1) w)``,
+    reported at the centre), and per bin and channel the count, mean, standard deviation and
+    an interval are reported.
+
+    The intervals are intervals of the composition *at the reported depth* (the bin centre),
+    not only of the mean of the bin's voxels: each half-width is the statistical part below
+    plus a depth-discretisation term ``|c'| (|Δ| + δ) + |c''| (s² + Δ²) / 2``, with ``Δ`` the
+    offset of the mean voxel depth of the bin from its centre, ``s²`` the variance of the
+    depths in the bin, ``δ`` the bound of the depth convention's mean error (0.05 voxel below
+    the first voxel layer, 0.15 voxel in it; see :func:`depth_map`) and ``c'``, ``c''`` the
+    slope and curvature of the profile from finite differences of the bin means at their mean
+    depths. On analytic spheres and ellipsoids (i.i.d. and correlated noise, truth from the
+    exact geometry) 99 % intervals of channels and ratios cover the true composition at the
+    bin centre in >= 97 % of bins.
 
     Confidence intervals (``ci_method``): neighbouring voxels are correlated (blur,
     reconstruction, alignment), so ``mean +/- t * std / sqrt(n)`` ("naive") is far too narrow.
@@ -318,6 +334,10 @@ def depth_profiles(
         are processed concurrently (and big crops use threads in the EDT and FFTs); smaller
         particles, whose cost is mostly Python overhead that threads cannot share, are
         processed one after the other.
+    depth_convention : {"subvoxel", "centres"}
+        Depth convention of :func:`depth_map`: the sub-voxel estimate of the distance to the
+        true surface (default), or the distance to the nearest outside voxel centre (as
+        before; its larger bias, the lattice excess, then enters the intervals).
 
     Returns
     -------
@@ -360,6 +380,7 @@ def depth_profiles(
         density_bins=density_bins,
         n_boot=n_boot,
         seed=seed,
+        depth_convention=depth_convention,
     )
     n_cores = _n_threads() if threads is None else max(1, int(threads))
     results = _run_particles(lab, chans, st, n_cores, progress)
@@ -381,6 +402,7 @@ def depth_profiles(
         "n_boot": st.n_boot,
         "seed": st.seed,
         "threads": n_cores,
+        "depth_convention": depth_convention,
     }
     return DepthProfiles(
         profiles=profiles,

@@ -32,6 +32,16 @@ METRIC_COLUMNS = [
     "max_depth_um",
     "max_ratio",
     "d_max_min",
+    "edge_ci_low",
+    "edge_ci_high",
+    "core_ci_low",
+    "core_ci_high",
+    "d_core_edge_ci_low",
+    "d_core_edge_ci_high",
+    "max_ratio_ci_low",
+    "max_ratio_ci_high",
+    "d_max_min_ci_low",
+    "d_max_min_ci_high",
 ]
 WINDOW_COLUMNS = ["particle_id", "depth_min_um", "depth_max_um"]
 
@@ -181,19 +191,13 @@ def metrics(
     pid: int,
     data: BinnedData,
     centres: np.ndarray,
-    w: float,
     ratio: np.ndarray,
     rnames: list[str],
     ratio_idx: list[int],
-    windows: dict[str, tuple[float, float]],
-    explicit: dict[str, bool],
+    sels: dict[str, np.ndarray | None],
 ) -> list[dict[str, Any]]:
-    """Table-1 metrics of one particle (one row per ratio element)."""
-    has = data.counts > 0
-    sels = {
-        name: window_selection(pid, has, centres, w, name, windows[name], explicit[name])
-        for name in ("edge", "core", "sampling")
-    }
+    """Table-1 point values of one particle (one row per ratio element); ``sels`` are the
+    bins of the edge, core and sampling windows (:func:`window_selection`)."""
     edge_sel, core_sel, samp_sel = sels["edge"], sels["core"], sels["sampling"]
     edge = pooled_ratio(data, edge_sel, ratio_idx) if edge_sel is not None else None
     core = pooled_ratio(data, core_sel, ratio_idx) if core_sel is not None else None
@@ -209,6 +213,7 @@ def metrics(
             row["max_depth_um"] = float(centres[k])
             row["max_ratio"] = float(r[k])
             row["d_max_min"] = float(np.nanmax(r) - np.nanmin(r))
+            row["_max_bin"], row["_min_bin"] = k, int(np.nanargmin(r))
         else:
             row["max_depth_um"] = row["max_ratio"] = row["d_max_min"] = np.nan
         rows.append(row)
