@@ -301,48 +301,54 @@ def _window_halves(
     geo: DepthGeometry,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """(statistical, depth) half-widths of the pooled edge and core ratios, per element."""
-    names = [n for n in ("edge", "core") if sels[n] is not None]
-    if not names:
-        return {}
-    wbin = np.full(data.n_bins, -1, dtype=np.intp)
-    for i, n in enumerate(names):
-        wbin[sels[n]] = i
-    vox = wbin[data.bins]
-    keep = vox >= 0
-    wdata = bin_values(data.flat_index[keep], vox[keep], data.values[:, keep], data.shape)
+    slope, curv = _slope_curvature(ratio_bins, geo.mean, data.counts > 0)
+    result = {}
+    for name in ("edge", "core"):
+        sel = sels[name]
+        if sel is None:
+            continue
+        vox = sel[data.bins]  # the window's voxels, regrouped as one bin
+        wdata = bin_values(
+            data.flat_index[vox], np.zeros(int(vox.sum()), np.intp), data.values[:, vox], data.shape
+        )
+        stat = _pooled_ratio_halfwidth(wdata, st, rng, corr)
+        w = data.counts[sel].astype(np.float64)
+        s_w = (slope[sel] * w[:, None]).sum(axis=0) / w.sum()
+        q_w = (curv[sel] * w[:, None]).sum(axis=0) / w.sum()
+        dw = d[vox].astype(np.float64)
+        centres = (np.flatnonzero(sel) + 0.5) * st.bin_width
+        off = float(dw.mean()) - 0.5 * (centres.min() + centres.max())
+        bound = float((geo.bound[sel] * w).sum() / w.sum())
+        depth = s_w * (abs(off) + bound) + 0.5 * q_w * (float(dw.var()) + off**2)
+        result[name] = (stat, depth)
+    return result
+
+
+def _pooled_ratio_halfwidth(
+    wdata: BinnedData,
+    st: ProfileSettings,
+    rng: np.random.Generator,
+    corr: tuple[np.ndarray, np.ndarray] | None,
+) -> np.ndarray:
+    """Statistical half-width of the ratios of a one-bin regrouping (a Table-1 window)."""
     if st.ci_method == "naive" or corr is None:
         wcov, wdof = naive_cov(wdata)
     elif st.ci_method == "ess":
         wcov, wdof, _, _ = ess_cov(wdata, rng, corr=corr)
     else:
-        wcov, wdof = bootstrap_cov(
-            wdata, tuple(int(2 * h + 1) for h in corr[1]), rng, n_boot=st.n_boot
-        )
+        block = tuple(int(2 * h + 1) for h in corr[1])
+        wcov, wdof = bootstrap_cov(wdata, block, rng, n_boot=st.n_boot)
     n_r = len(st.rnames)
-    m = wdata.mean[:, st.ratio_idx]
-    total = m.sum(axis=1)
-    cov_r = wcov[:, st.ratio_idx][:, :, st.ratio_idx]
+    m = wdata.mean[0, st.ratio_idx]
+    total = m.sum()
+    cov_r = wcov[0][np.ix_(st.ratio_idx, st.ratio_idx)]
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = m / total[:, None]
-        grad = np.repeat((-ratio / total[:, None])[:, :, None], n_r, axis=2)
-        grad += np.eye(n_r)[None] / total[:, None, None]
-        var = np.einsum("bei,bij,bej->be", grad, cov_r, grad)
-        tval = special.stdtrit(np.where(wdof >= 1, wdof, np.nan), 0.5 + st.ci_level / 2)
-    stat = tval[:, None] * np.sqrt(np.clip(var, 0, None))
-    slope, curv = _slope_curvature(ratio_bins, geo.mean, data.counts > 0)
-    result = {}
-    for i, n in enumerate(names):
-        sel = sels[n]
-        w = data.counts[sel].astype(np.float64)
-        s_w = (slope[sel] * w[:, None]).sum(axis=0) / w.sum()
-        q_w = (curv[sel] * w[:, None]).sum(axis=0) / w.sum()
-        dw = d[vox == i].astype(np.float64)
-        centres = (np.flatnonzero(sel) + 0.5) * st.bin_width
-        off = float(dw.mean()) - 0.5 * (centres.min() + centres.max())
-        bound = float((geo.bound[sel] * w).sum() / w.sum())
-        depth = s_w * (abs(off) + bound) + 0.5 * q_w * (float(dw.var()) + off**2)
-        result[n] = (stat[i], depth)
-    return result
+        ratio = m / total
+        grad = (np.eye(n_r) - ratio[:, None]) / total  # grad[e, k] = (delta_ek - R_e) / T
+        var = np.einsum("ei,ij,ej->e", grad, cov_r, grad)
+        dof = wdof[0] if wdof[0] >= 1 else np.nan
+        tval = special.stdtrit(dof, 0.5 + st.ci_level / 2)
+    return tval * np.sqrt(np.clip(var, 0, None))
 
 
 def _density(

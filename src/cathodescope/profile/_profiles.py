@@ -44,8 +44,8 @@ class DepthProfiles:
     profiles : pandas.DataFrame
         One row per particle, channel and depth bin: ``particle_id``, ``channel``,
         ``depth_um`` (bin centre, um), ``n_voxels``, ``mean``, ``std`` (voxel standard
-        deviation, ddof=1), ``ci_low``, ``ci_high`` (interval of the mean at ``ci_level``),
-        all in the channel's intensity units.
+        deviation, ddof=1), ``ci_low``, ``ci_high`` (interval at ``ci_level`` of the channel at
+        ``depth_um``: statistical part plus depth term), in the channel's intensity units.
     ratios : pandas.DataFrame
         ``particle_id``, ``element``, ``depth_um``, ``ratio`` = mean(element) / sum of the
         means of the ratio channels, ``ci_low``, ``ci_high`` (delta method), ``flagged``
@@ -55,7 +55,11 @@ class DepthProfiles:
         over the bins whose centre lies in the edge/core windows), ``d_core_edge`` = core -
         edge, ``max_depth_um`` and ``max_ratio`` (highest bin ratio in the sampling window),
         ``d_max_min`` (max - min bin ratio in the sampling window). NaN where a particle is too
-        shallow for a window.
+        shallow for a window. Intervals at ``ci_level``: ``edge_ci_low``/``edge_ci_high``,
+        ``core_ci_low``/``core_ci_high`` (the window's voxels pooled as one bin, same
+        covariance method, plus the window's depth term), ``d_core_edge_ci_low``/``_high``,
+        ``max_ratio_ci_low``/``_high`` (the interval of that bin) and
+        ``d_max_min_ci_low``/``_high``; they leave out the selection effect of a maximum.
     reliable_windows : pandas.DataFrame
         ``particle_id``, ``depth_min_um``, ``depth_max_um``: depth range (um) where the
         total-intensity profile stays above ``reliable_fraction`` of its plateau (or the fixed
