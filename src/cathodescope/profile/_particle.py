@@ -103,8 +103,15 @@ def profile_particle(
     centres = out.pop("all_centres")
     if st.fixed_window is None:
         total = data.mean[:, st.ratio_idx].sum(axis=1)
+        voxel = float(np.prod(st.spacing)) ** (1.0 / len(st.spacing))
         lo, hi = _tables.reliable_window(
-            centres, total, data.counts, st.bin_width, st.reliable_fraction, min_voxels=10
+            centres,
+            total,
+            data.counts,
+            st.bin_width,
+            st.reliable_fraction,
+            min_voxels=10,
+            min_centre=voxel if st.depth_convention == "subvoxel" else 0.0,
         )
     else:
         lo, hi = st.fixed_window

@@ -317,7 +317,8 @@ def depth_profiles(
         Channels whose sum is the ratio denominator (default: all channels).
     reliable_window : "auto" or (float, float)
         Fixed window in um, or automatic from the total-intensity profile (see
-        ``reliable_fraction``).
+        ``reliable_fraction``), starting at least one voxel deep (the depth of the first
+        voxel layer is not resolved by the sub-voxel convention).
     edge_window_um, core_window_um, sampling_window_um : (float, float), optional
         Table-1 windows in um; defaults (0.25, 0.30), (1.95, 2.00) and (0.25, 2.00). A particle
         too shallow for a window given explicitly raises :class:`ParticleTooSmallError`; with

@@ -67,13 +67,16 @@ def reliable_window(
     bin_width: float,
     fraction: float,
     min_voxels: int,
+    min_centre: float = 0.0,
 ) -> tuple[float, float]:
     """Depth range where the total-intensity profile stays above ``fraction`` of its plateau.
 
     The plateau is the median of the upper half of the (3-bin running-median smoothed) total
     profile over bins with at least ``min_voxels`` voxels. The window starts at the first bin
-    from the surface above ``fraction * plateau`` and ends where the profile first drops below
-    it again (surface partial-volume loss and central voids both lower the total intensity).
+    from the surface above ``fraction * plateau`` whose centre is at least ``min_centre``
+    (the engine passes one voxel: the depth of the first voxel layer is not resolved) and ends
+    where the profile first drops below it again (surface partial-volume loss and central
+    voids both lower the total intensity).
     """
     ok = counts >= min_voxels
     if ok.sum() == 0:
@@ -85,7 +88,7 @@ def reliable_window(
     if vals.size == 0:  # a lone well-filled bin between sparse ones: no plateau to speak of
         return float("nan"), float("nan")
     plateau = float(np.median(vals[vals.size // 2 :]))
-    above = np.isfinite(sm) & (sm >= fraction * plateau)
+    above = np.isfinite(sm) & (sm >= fraction * plateau) & (depth_centres >= min_centre)
     if not above.any():
         return float("nan"), float("nan")
     first = int(np.argmax(above))
