@@ -126,8 +126,8 @@ def convex_hull_fill(mask: np.ndarray) -> np.ndarray:
     out = np.zeros(m.shape, dtype=bool)
     xs = np.arange(m.shape[-1])
     if ndim == 2:
-        ys = np.arange(m.shape[0])
-        x0, x1 = _row_bounds(ys[:, None].astype(np.float64), eq, m.shape[-1])
+        ys = np.arange(m.shape[0], dtype=np.float64)
+        x0, x1 = _row_bounds(ys[:, None], eq, m.shape[-1])
         out[:] = (xs >= x0[:, None]) & (xs <= x1[:, None])
     else:
         # Slice by slice along z, using only the facets whose z-extent reaches the slice: the

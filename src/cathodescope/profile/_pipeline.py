@@ -207,7 +207,7 @@ def analyze_scene(
             f"unknown option(s) {sorted(unknown)}; segmentation takes {sorted(SEGMENT_OPTIONS)} "
             f"and depth profiles take {sorted(PROFILE_OPTIONS)}."
         )
-    seg_opts = {
+    seg_opts: dict[str, Any] = {
         "threshold": threshold,
         "opening_radius_um": opening_radius_um,
         "closing_radius_um": closing_radius_um,
@@ -218,7 +218,7 @@ def analyze_scene(
         "min_size_um": min_size_um,
         "neck_ratio": neck_ratio,
     }
-    prof_opts = {
+    prof_opts: dict[str, Any] = {
         "bin_width_um": bin_width_um,
         "surface": surface,
         "ci_level": ci_level,

@@ -332,7 +332,7 @@ def bootstrap_cov(
             with np.errstate(invalid="ignore", divide="ignore"):
                 reps[r0 : r0 + len(w), :, j][:, nonempty] = num / den
         reps[r0 : r0 + len(w)][:, ~nonempty] = np.nan
-    good = np.isfinite(reps).all(axis=2)  # (n_boot, n_bins)
+    good = np.asarray(np.isfinite(reps).all(axis=2))  # (n_boot, n_bins)
     for b in np.flatnonzero(nonempty):
         x = reps[good[:, b], b, :]
         k = blocks_per_bin[b]

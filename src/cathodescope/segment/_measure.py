@@ -160,8 +160,7 @@ def _refine_min_direction(
     the cap shrinking 7x per level (final angular step ~1e-5 rad). Vectorised and robust to
     the kinks of a polytope's width function, unlike a simplex search."""
     grid = np.linspace(-1.0, 1.0, 15)
-    ga, gb = np.meshgrid(grid, grid)
-    ga, gb = ga.ravel(), gb.ravel()
+    ga, gb = (g.ravel() for g in np.meshgrid(grid, grid))
     u, best = u0, float(_widths(points, u0[None, :], box)[0])
     for _ in range(levels):
         e1, e2 = _tangent_basis(u)

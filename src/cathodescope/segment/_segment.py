@@ -270,14 +270,14 @@ def segment_particles(
     return Segmentation(labels=labels, spacing=sp, threshold=thr, parameters=params)
 
 
-def _check_threshold(threshold: Any) -> float | str:
+def _check_threshold(threshold: Any) -> float | Literal["otsu"]:
     """``"otsu"`` or a finite float, else a ParameterError."""
     if isinstance(threshold, str):
         if threshold != "otsu":
             raise ParameterError(
                 f"threshold={threshold!r} is not valid; expected 'otsu' or a number."
             )
-        return threshold
+        return "otsu"
     try:
         value = float(threshold)
     except (TypeError, ValueError) as exc:
@@ -287,7 +287,7 @@ def _check_threshold(threshold: Any) -> float | str:
     return value
 
 
-def _threshold_used(arr: np.ndarray, threshold: float | str) -> tuple[float, str]:
+def _threshold_used(arr: np.ndarray, threshold: float | Literal["otsu"]) -> tuple[float, str]:
     """The threshold value (Otsu's or the given one) and its method; refuses images without
     contrast and thresholds above every voxel."""
     ndim = arr.ndim
@@ -443,7 +443,7 @@ def _any_4blocks(mask: np.ndarray) -> np.ndarray:
     nz, ny, nx = m.shape
     # four bools of a row read as one uint32: non-zero iff any of them is True
     packed = m.view(np.uint32).reshape(nz // 4, 4, ny // 4, 4, nx // 4)
-    return packed.any(axis=(1, 3))
+    return np.asarray(packed.any(axis=(1, 3)))
 
 
 def _label_components(
