@@ -26,6 +26,7 @@ from cathodescope.tomo._elements import (
     edge_energy_pairs,
     edge_pair,
 )
+from cathodescope.tomo._gridrec import gridrec
 from cathodescope.tomo._pipeline import (
     ElementalVolumes,
     demo_particle_densities,
@@ -85,6 +86,7 @@ __all__ = [
     "filter_sinogram",
     "find_rotation_centre",
     "forward_project",
+    "gridrec",
     "load_config",
     "minus_log",
     "normalize",

@@ -130,7 +130,7 @@ def _make_plan(
 ) -> _Plan:
     response, n_fft = ramp_filter(n_det, filter_name)  # (L/2 + 1,), 2|f| times the window
     left = (n_fft - n_det) // 2  # the same padding as filter_sinogram
-    grid = int(math.ceil(oversampling * max(size, n_det)))
+    grid = math.ceil(oversampling * max(size, n_det))
     grid = scipy.fft.next_fast_len(grid + grid % 2)
     while grid % 2:
         grid = scipy.fft.next_fast_len(grid + 1)
@@ -219,7 +219,7 @@ def gridrec(
     pad_mode: Literal["edge", "zero"] = "edge",
     match_fbp: bool = True,
     oversampling: float = 2.0,
-    kernel_width: int = 6,
+    kernel_width: int = 4,
     n_threads: int | None = None,
 ) -> np.ndarray:
     """Fourier-grid reconstruction with the arguments, geometry and units of :func:`fbp`.
@@ -255,7 +255,8 @@ def gridrec(
     oversampling : float
         Side of the frequency grid over the slice side (>= 1.5; 2 is the usual choice).
     kernel_width : int
-        Gridding kernel support in grid cells (4-8; 6 gives errors well below FBP's).
+        Gridding kernel support in grid cells (2-16). The default 4 keeps the gridding error
+        below 2e-4 of the image maximum (6: 2e-6), far below FBP's discretisation error.
     n_threads : int, optional
         Threads for the FFTs and the gridding (default: numba's thread count).
 
@@ -274,7 +275,7 @@ def gridrec(
     >>> chord = 2 * np.sqrt(np.clip(radius**2 - t**2, 0, None))
     >>> sino = np.tile(mu * chord, (angles.size, 1))    # exact projections of a disc
     >>> rec = gridrec(sino, angles)
-    >>> bool(abs(rec[32, 32] - mu) < 1e-3 * 10 * mu)
+    >>> bool(abs(rec[32, 32] - mu) < 0.01 * mu)
     True
     """
     import numba
