@@ -62,6 +62,7 @@ class _Plan:
     width: int
     rows: np.ndarray  # grid row of each slice row
     cols: np.ndarray  # grid column of each slice column
+    col_runs: tuple[tuple[int, int], ...]  # slice columns [c0, c1) on consecutive grid columns
     deapod: np.ndarray  # (size, size) float32: sign, FFT scale and 1 / kernel transform
 
 
@@ -120,6 +121,13 @@ def _kernel_table(width: int, beta: float) -> np.ndarray:
     return table.astype(np.float32)
 
 
+def _runs(cols: np.ndarray) -> tuple[tuple[int, int], ...]:
+    """Split ``cols`` into runs of consecutive values: ((c0, c1), ...) as index ranges."""
+    breaks = np.flatnonzero(np.diff(cols) != 1) + 1
+    edges = [0, *breaks.tolist(), cols.size]
+    return tuple((edges[i], edges[i + 1]) for i in range(len(edges) - 1))
+
+
 def _make_plan(
     angles: np.ndarray,
     n_det: int,
@@ -173,6 +181,7 @@ def _make_plan(
         width=width,
         rows=np.mod(y_int, grid),
         cols=np.mod(x_int, grid),
+        col_runs=_runs(np.mod(x_int, grid)),
         deapod=deapod.astype(np.float32),
     )
 
@@ -203,12 +212,14 @@ def _reconstruct_pairs(
         spec = scipy.fft.fft(buf[:ng], axis=-1, workers=n_threads, overwrite_x=True)
         _grid_pairs(
             spec, plan.resp, plan.weights, plan.shift, plan.cos_t, plan.sin_t, plan.table,
-            float(_TABLE_PER_CELL), plan.width, grids[:ng],
+            float(_TABLE_PER_CELL), plan.width, grids[:ng].view(np.float32),
         )  # fmt: skip
-        # inverse FFT along the columns, keep the slice's columns, then along the rows
+        # inverse FFT along the columns; then along the rows only for the slice's columns,
+        # which are two runs of the periodic grid (right of X = 0, and left of it wrapped)
         tmp = scipy.fft.ifft(grids[:ng], axis=2, workers=n_threads, overwrite_x=True)
-        tmp = scipy.fft.ifft(tmp[:, :, plan.cols], axis=1, workers=n_threads, overwrite_x=True)
-        _crop_groups(tmp, plan.rows, plan.deapod, s0, out)
+        for c0, c1 in plan.col_runs:
+            part = scipy.fft.ifft(tmp[:, :, plan.cols[c0] : plan.cols[c1 - 1] + 1], axis=1, workers=n_threads)  # fmt: skip
+            _crop_groups(part, plan.rows, plan.deapod, s0, c0, out)
 
 
 def gridrec(

@@ -42,11 +42,13 @@ def _grid_pairs_impl(
     table: np.ndarray,  # float32 Kaiser-Bessel kernel at |s| = i / tscale grid cells
     tscale: float,
     width: int,
-    grids: np.ndarray,  # (n_groups, M, M, P) complex64, overwritten
+    grids: np.ndarray,  # (n_groups, M, M, 2 P) float32 (complex64 viewed as pairs), overwritten
 ) -> None:
     # The P pairs of a group share the geometry: the kernel weights and the phase of a sample
-    # are computed once and applied to all of them, with the pair index innermost (SIMD).
+    # are computed once and applied to all of them, with the pair index innermost: the
+    # innermost loop runs over the 2 P floats (real, imaginary) of a node, which LLVM vectorises.
     n_groups, n_ang, n_pairs, n_fft = spec.shape
+    n_val = 2 * n_pairs
     m = grids.shape[1]
     half_l = n_fft // 2
     centre = 0.5 * m
@@ -55,7 +57,7 @@ def _grid_pairs_impl(
         g[...] = 0
         wx = np.empty(width, np.float32)
         wy = np.empty(width, np.float32)
-        val = np.empty(n_pairs, np.complex64)
+        val = np.empty(n_val, np.float32)
         ixs = np.empty(width, np.int64)
         iys = np.empty(width, np.int64)
         for a in range(n_ang):
@@ -84,7 +86,9 @@ def _grid_pairs_impl(
                     kb = half_l
                     fac = np.complex64(ph_pos * resp[k])
                 for q in range(n_pairs):
-                    val[q] = spec[grp, a, q, kb] * fac
+                    v = spec[grp, a, q, kb] * fac
+                    val[2 * q] = v.real
+                    val[2 * q + 1] = v.imag
                 ix0 = _weights(centre + kk * ct, width, table, tscale, wx)
                 iy0 = _weights(centre + kk * st, width, table, tscale, wy)
                 for j in range(width):  # grid nodes, wrapped round the periodic grid
@@ -95,7 +99,7 @@ def _grid_pairs_impl(
                     for jx in range(width):
                         ix = ixs[jx]
                         w = wy[jy] * wx[jx]
-                        for q in range(n_pairs):
+                        for q in range(n_val):
                             g[iy, ix, q] += val[q] * w
 
 
@@ -132,24 +136,25 @@ def _fill_groups(
 
 @numba.njit(parallel=True, cache=True)
 def _crop_groups(
-    img: np.ndarray,  # (n_groups, M, size, P) complex64: inverse FFT, columns already cropped
+    img: np.ndarray,  # (n_groups, M, width, P) complex64: inverse FFT of some slice columns
     rows: np.ndarray,  # (size,) grid row of each slice row
     deapod: np.ndarray,  # (size, size) float32
-    s0: int,
+    s0: int,  # first slice of the first group
+    c0: int,  # slice column of img's first column
     out: np.ndarray,  # (n_slices, size, size) float32
 ) -> None:
     """De-apodise, crop the rows and unpack the pairs of ``img`` into slices ``s0...``."""
-    n_groups, _, size, n_pairs = img.shape
+    n_groups, _, width, n_pairs = img.shape
     n_slices = out.shape[0]
-    for r in numba.prange(size):
+    for r in numba.prange(rows.size):
         ir = rows[r]
         for grp in range(n_groups):
             for q in range(n_pairs):
                 sa = s0 + 2 * (grp * n_pairs + q)
                 if sa >= n_slices:
                     continue
-                for c in range(size):
-                    v = img[grp, ir, c, q] * deapod[r, c]
-                    out[sa, r, c] = v.real
+                for c in range(width):
+                    v = img[grp, ir, c, q] * deapod[r, c0 + c]
+                    out[sa, r, c0 + c] = v.real
                     if sa + 1 < n_slices:
-                        out[sa + 1, r, c] = v.imag
+                        out[sa + 1, r, c0 + c] = v.imag
