@@ -150,17 +150,17 @@ def test_gridrec_uniform_disc_matches_mu_in_physical_units(n):
 def _direct_fourier_sum(sino, angles, centre):
     """Independent reference: gridrec's polar samples summed exactly at each pixel (O(N^4)).
 
-    Edge padding to FBP's power of two, the band-limited ramp of Kak & Slaney (eq. 61) built
-    here from its spatial form, the in-band response of linear interpolation, the angular
+    Edge padding to an FFT-friendly length >= 2 n_det (96 for 48 columns), the band-limited
+    ramp of Kak & Slaney (eq. 61) built here from its spatial form, the in-band response of linear interpolation, the angular
     weights and the phase that puts the axis at the origin, evaluated as a non-uniform inverse
     Fourier sum in float64: what gridding approximates.
     """
     n_ang, n_det = sino.shape
-    n_pad = max(64, 2 ** int(np.ceil(np.log2(2 * n_det))))
+    n_pad = 2 * n_det  # 96: 2^5 x 3, shorter than FBP's power of two (128)
     left = (n_pad - n_det) // 2
     padded = np.pad(sino.astype(float), ((0, 0), (left, n_pad - n_det - left)), mode="edge")
     spec = np.fft.fft(padded, axis=1)
-    j = np.fft.fftfreq(n_pad) * n_pad  # signed sample index
+    j = np.rint(np.fft.fftfreq(n_pad) * n_pad).astype(int)  # signed sample index
     h = np.where(j % 2 == 1, -1.0 / (np.pi * np.where(j == 0, 1, j)) ** 2, 0.0)
     h[0] = 0.25
     omega = np.fft.fftfreq(n_pad)  # cycles / pixel, -1/2 at the Nyquist bin
@@ -191,7 +191,7 @@ def test_gridrec_matches_direct_fourier_sum(width, tol):
     sino = _disc_sinogram(n, angles, [(0.0, 0.0, 15.0, 0.01), (4.0, 6.0, 5.0, 0.02)], centre)
     ref = _direct_fourier_sum(sino, angles, centre)
     rec = gridrec(sino, angles, centre=centre, kernel_width=width)
-    # gridding error relative to the image maximum: measured 1.0e-4 (width 4), 8.9e-7 (6)
+    # gridding error relative to the image maximum: measured 2.1e-4 (width 4), 1.9e-6 (6)
     assert np.abs(rec - ref).max() < tol * np.abs(ref).max()
 
 
