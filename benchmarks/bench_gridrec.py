@@ -144,7 +144,12 @@ def main() -> None:
         default=1,
         help="astra repetitions for N > 1024 (0 skips astra there; ~1 min a slice)",
     )
+    parser.add_argument(
+        "--quick", action="store_true", help="512x361 and 768x1201 only, one run, batch 8"
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.cases, args.runs, args.batch = "512x361,768x1201", 1, 8
     print(f"machine: {machine_context()}")
     print(f"numba threads {os.environ.get('NUMBA_NUM_THREADS', 'default')}")
     for case in args.cases.split(","):
