@@ -116,7 +116,7 @@ def bench_case(n: int, n_angles: int, batch: int, runs: int, astra_runs: int) ->
     print(f"\n== {n} x {n} slices, {n_angles} angles: median of {runs} runs ==")
     print(f"{'method':<30}{'wall s/slice':>13}{'slices/s':>10}{'CPU s/slice':>13}{'RMSE 1/px':>12}")
     for name, wall, cpu, err in rows:
-        print(f"{name:<30}{wall:>13.4f}{1 / wall:>10.2f}{cpu:>13.4f}{err:>12.3e}")
+        print(f"{name:<30}{wall:>13.4f}{1 / wall:>10.3g}{cpu:>13.4f}{err:>12.3e}")
     g, f = rows[0], rows[1]
     print(
         f"gridrec vs our FBP: {f[1] / g[1]:.1f}x in wall time, {f[2] / g[2]:.1f}x in CPU time; "
