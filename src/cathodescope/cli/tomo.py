@@ -122,8 +122,9 @@ def _add_reconstruct(sub: Any) -> None:
     rec.add_argument(
         "--algorithm",
         default="fbp",
-        choices=("fbp", "sirt", "astra_fbp", "astra_sirt"),
-        help="fbp/sirt are ours (numba); astra_* use astra-toolbox on the CPU",
+        choices=("fbp", "gridrec", "sirt", "astra_fbp", "astra_sirt"),
+        help="fbp/sirt are ours (numba); gridrec is our Fourier-grid reconstructor (fastest at "
+        "large sizes); astra_* use astra-toolbox on the CPU (default: fbp)",
     )
     rec.add_argument(
         "--filter", default="ramp", choices=("ramp", "shepp-logan", "cosine", "hamming", "hann")

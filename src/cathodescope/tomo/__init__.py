@@ -32,6 +32,7 @@ from cathodescope.tomo._elements import (
     edge_pair,
 )
 from cathodescope.tomo._energies import ElementalVolumes, process_energies
+from cathodescope.tomo._gridrec import gridrec
 from cathodescope.tomo._preprocess import (
     minus_log,
     normalize,
@@ -85,6 +86,7 @@ __all__ = [
     "filter_sinogram",
     "find_rotation_centre",
     "forward_project",
+    "gridrec",
     "minus_log",
     "normalize",
     "open_volume",

@@ -23,9 +23,9 @@ from cathodescope.errors import (
 )
 
 FilterName = Literal["ramp", "shepp-logan", "cosine", "hamming", "hann"]
-Algorithm = Literal["fbp", "sirt", "astra_fbp", "astra_sirt"]
+Algorithm = Literal["fbp", "gridrec", "sirt", "astra_fbp", "astra_sirt"]
 _FILTERS = ("ramp", "shepp-logan", "cosine", "hamming", "hann")
-_ALGORITHMS = ("fbp", "sirt", "astra_fbp", "astra_sirt")
+_ALGORITHMS = ("fbp", "gridrec", "sirt", "astra_fbp", "astra_sirt")
 
 
 # -- geometry helpers -------------------------------------------------------------------------
