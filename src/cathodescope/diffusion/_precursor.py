@@ -9,7 +9,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -248,6 +248,22 @@ class PrecursorSpec:
     schedule: Schedule
     activation_energy_kJ_mol: dict[str, float] | None = None
     D_m2_s: dict[str, float] | None = None
+
+
+@overload
+def per_metal(value: None, elements: Sequence[str], name: str) -> None: ...
+
+
+@overload
+def per_metal(
+    value: float | Mapping[str, float], elements: Sequence[str], name: str
+) -> dict[str, float]: ...
+
+
+@overload
+def per_metal(
+    value: float | Mapping[str, float] | None, elements: Sequence[str], name: str
+) -> dict[str, float] | None: ...
 
 
 def per_metal(

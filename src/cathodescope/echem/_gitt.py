@@ -193,7 +193,12 @@ def _diffusion_length_um(
     area_cm2: float | None,
 ) -> tuple[bool, float]:
     """Whether the mass form applies, and the diffusion length L in um (r, or 3 V/S)."""
-    if None not in (mass_g, molar_volume_cm3_mol, molar_mass_g_mol, area_cm2):
+    if (
+        mass_g is not None
+        and molar_volume_cm3_mol is not None
+        and molar_mass_g_mol is not None
+        and area_cm2 is not None
+    ):
         for name, val in (
             ("mass_g", mass_g),
             ("molar_volume_cm3_mol", molar_volume_cm3_mol),

@@ -87,8 +87,13 @@ def _volume_over_area_um(
     area_cm2: float | None,
 ) -> float:
     """V/S in um: r/3 for spheres, or m V_M / (M S) in the mass form."""
-    mass = (mass_g, molar_volume_cm3_mol, molar_mass_g_mol, area_cm2)
-    if None not in mass:
+    if (
+        mass_g is not None
+        and molar_volume_cm3_mol is not None
+        and molar_mass_g_mol is not None
+        and area_cm2 is not None
+    ):
+        mass = (mass_g, molar_volume_cm3_mol, molar_mass_g_mol, area_cm2)
         for name, val in zip(
             ("mass_g", "molar_volume_cm3_mol", "molar_mass_g_mol", "area_cm2"), mass, strict=True
         ):

@@ -67,7 +67,7 @@ class AthenaGroup:
     engine: str = "larch"
 
     def _num(self, key: str) -> float:
-        value = self.args.get(key)
+        value: Any = self.args.get(key)
         try:
             return float(value)
         except (TypeError, ValueError):

@@ -284,7 +284,7 @@ def read_biologic_mpr(
     p = Path(path)
     source = file_label(p)
     data, info = _mpr_records(p)
-    frame = pd.DataFrame({name: data[name] for name in data.dtype.names if name != "flags"})
+    frame = pd.DataFrame({name: data[name] for name in data.dtype.names or () if name != "flags"})
     for name, (mask, ftype) in info["flags"].items():
         frame[name] = np.asarray(data["flags"] & mask, dtype=ftype)
     attrs = {

@@ -251,7 +251,7 @@ def _normalize(
     data: np.ndarray,
     names: list[str],
     scaler_values: np.ndarray,
-    scaler: str,
+    scaler: str | None,
     path: Path,
 ) -> tuple[np.ndarray, int]:
     blocked = [n for n in names if n in NOT_SCALABLE]

@@ -151,8 +151,8 @@ def particle_statistics(
     shape = next(iter(arrays.values())).shape
     lab = _check_labels(labels, shape)
     unit_map = dict(units or {})
-    for k, v in channels.items():
-        unit_map.setdefault(str(k), getattr(v, "attrs", {}).get("units", ""))
+    for key, v in channels.items():
+        unit_map.setdefault(str(key), getattr(v, "attrs", {}).get("units", ""))
     n_lab = int(lab.max())
     ids = np.arange(0 if include_background else 1, n_lab + 1)
     pixel_counts = np.bincount(lab.ravel(), minlength=n_lab + 1)

@@ -573,6 +573,9 @@ def register_volumes(
     )
     moved = ndi.shift(mov, shift, order=3, mode="nearest")
     reg = VolumeRegistration(
-        tuple(float(s) for s in shift), float(err), _ncc(ref, mov), _ncc(ref, moved)
+        (float(shift[0]), float(shift[1]), float(shift[2])),
+        float(err),
+        _ncc(ref, mov),
+        _ncc(ref, moved),
     )
     return reg, (moved.astype(np.float32) if apply else None)

@@ -7,7 +7,7 @@ hand. Attenuation volumes are linear attenuation coefficients in 1/um (what
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -299,7 +299,7 @@ def decompose(
         "channel",
         *(template.dims if template is not None else [f"dim_{i}" for i in range(len(shape))]),
     )
-    coords = {"channel": names}
+    coords: dict[Hashable, Any] = {"channel": names}
     if template is not None:
         coords.update({k: v for k, v in template.coords.items() if k in template.dims})
     dens = xr.DataArray(

@@ -24,7 +24,7 @@ measured.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import special
@@ -188,6 +188,8 @@ class TabulatedKernel:
     sensitivity: np.ndarray
     kind: str = "tabulated"
     details: dict[str, Any] = field(default_factory=dict, compare=False)
+    if TYPE_CHECKING:  # set in __post_init__, not a field
+        _cum: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         z = np.asarray(self.z_nm, dtype=float).ravel()

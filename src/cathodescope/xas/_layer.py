@@ -231,7 +231,7 @@ class _Problem:
         best, (rounds, n) = np.inf, ((8, 9) if j >= 0 else (5, 17))
         for r in range(rounds if (t_free or j >= 0) else 0):
             c2 = self._grid_chi2(ts, ds, fx, cached=(r == 0 and t_free))
-            it, idd = np.unravel_index(int(np.argmin(c2)), c2.shape)
+            it, idd = (int(i) for i in np.unravel_index(int(np.argmin(c2)), c2.shape))
             if c2[it, idd] <= best:
                 best, t, d[j] = c2[it, idd], float(ts[it]), ds[idd] if j >= 0 else d[j]
             if t_free:

@@ -48,7 +48,7 @@ class _MapOperators:
     solver: _SimplexSolver
 
 
-def _poly_projection(e: np.ndarray, idx: slice, order: int) -> np.ndarray:
+def _poly_projection(e: np.ndarray, idx: slice, order: int) -> tuple[np.ndarray, float, float]:
     """Matrix P (m_win, order+1) such that coefs = y[idx] @ P (least squares, increasing)."""
     x = e[idx]
     center = x.mean()

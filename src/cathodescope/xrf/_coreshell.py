@@ -255,6 +255,8 @@ def fit_core_shell(
         for n in ("x0", "x_in", "x_out"):
             if n in stderr_of:
                 stderr_of[n] = float(np.hypot(stderr_of[n], dx / np.sqrt(12.0)))
+    interface: float | tuple[float, float]
+    interface_err: float | tuple[float, float]
     if geometry == "edge":
         interface = float(p["x0"])
         interface_err = float(stderr_of["x0"])

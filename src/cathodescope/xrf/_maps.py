@@ -89,7 +89,8 @@ def map_spacing(maps: xr.DataArray) -> tuple[float, float]:
         # the reader's value, when the coordinates agree with it (avoids float round-off)
         if all(abs(d - o) <= 1e-6 * o for d, o in zip(declared, out, strict=True)):
             out = [float(d) for d in declared]
-    return normalize_spacing(tuple(out), 2)
+    dy, dx = normalize_spacing(tuple(out), 2)
+    return dy, dx
 
 
 def _channel(maps: xr.DataArray, name: str) -> xr.DataArray:

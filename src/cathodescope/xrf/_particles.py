@@ -23,7 +23,7 @@ from cathodescope._validation import check_choice
 from cathodescope.errors import CathodescopeRunWarning, CoreShellFitError, EmptyMapError
 from cathodescope.io import resolve_channels
 from cathodescope.xrf._batchfit import batched_edge_fit
-from cathodescope.xrf._coreshell import _WIDTH_10_90, fit_core_shell
+from cathodescope.xrf._coreshell import _WIDTH_10_90, StepModel, fit_core_shell
 from cathodescope.xrf._maps import map_spacing
 
 CORE_SHELL_COLUMNS = (
@@ -155,7 +155,7 @@ def _batched_rows(
     values: np.ndarray,
     err_all: np.ndarray | None,
     elements: list[str],
-    model: str,
+    model: StepModel,
 ) -> tuple[list[dict[str, Any]], list[int]]:
     """Vectorised edge fits of every particle at once; returns the table rows of the
     converged fits and the particles to refit one by one."""
@@ -211,7 +211,7 @@ def _refit_rows(
     values: np.ndarray,
     err_all: np.ndarray | None,
     elements: list[str],
-    model: str,
+    model: StepModel,
 ) -> list[dict[str, Any]]:
     """One :func:`fit_core_shell` per particle (those the batched fit did not settle)."""
     rows: list[dict[str, Any]] = []

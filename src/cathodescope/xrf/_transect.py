@@ -177,7 +177,7 @@ def fit_transect(
     if transect.ratio is not None:
         ratio_fit = fit_core_shell(
             transect.ratio["distance"].values,
-            {transect.ratio_name: transect.ratio.values},
+            {str(transect.ratio_name): transect.ratio.values},
             **options,
         )
         ratio_table = ratio_fit.to_dataframe()
