@@ -46,7 +46,7 @@ Direction = Literal["charge", "discharge"]
 class DQDV:
     """dQ/dV curves of every half-cycle on one voltage grid.
 
-    Attributes
+    Parameters
     ----------
     voltage_V : ndarray, shape (n_grid,)
         Bin centres, V.

@@ -142,7 +142,7 @@ def weppner_huggins_mass(
 class GITTResult:
     """Per-pulse GITT results.
 
-    Attributes
+    Parameters
     ----------
     pulses : DataFrame
         One row per pulse: ``pulse``, ``cycle``, ``direction``, ``start_time_s``, ``tau_s``,
@@ -159,6 +159,7 @@ class GITTResult:
     length_um : float
         Diffusion length L used (r, or 3 x volume/area), um.
     parameters : dict
+        The parameters used.
     """
 
     pulses: pd.DataFrame

@@ -39,7 +39,7 @@ from cathodescope.errors import GITTError, ParameterError
 class ICIResult:
     """Per-interruption ICI results.
 
-    Attributes
+    Parameters
     ----------
     interruptions : DataFrame
         One row per interruption: ``interruption``, ``cycle``, ``direction``,
@@ -51,6 +51,7 @@ class ICIResult:
     length_um : float
         V/S used, um (r/3 for spheres).
     parameters : dict
+        The parameters used.
     """
 
     interruptions: pd.DataFrame

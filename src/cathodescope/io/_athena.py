@@ -36,7 +36,7 @@ from cathodescope.io._xas_common import _spectrum
 class AthenaGroup:
     """One data group of an ATHENA project with the processing parameters ATHENA stored.
 
-    Attributes
+    Parameters
     ----------
     label : str
         The group's label as shown in ATHENA (leading/trailing blanks removed).

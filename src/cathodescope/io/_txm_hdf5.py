@@ -156,6 +156,7 @@ def read_fxi(path: PathLike, *, lazy: bool = False) -> RawProjections:
     Parameters
     ----------
     path : path
+        The FXI HDF5 file.
     lazy : bool
         Return dask arrays backed by the file.
 

@@ -211,7 +211,7 @@ def align_rows(
 class LevelResult:
     """Result of :func:`masked_level`.
 
-    Attributes
+    Parameters
     ----------
     image : ndarray or xarray.DataArray
         Levelled map (type of the input).

@@ -81,7 +81,7 @@ def _channel_arrays(channels: Mapping[str, Any]) -> dict[str, np.ndarray]:
 class ParticleStatistics:
     """Per-particle statistics of every channel.
 
-    Attributes
+    Parameters
     ----------
     table : pandas.DataFrame
         One row per (particle, channel): ``particle_id``, ``channel``, ``units``,
@@ -264,7 +264,7 @@ def _percentiles_and_histograms(
 class CrosstalkResult:
     """Correlation between topography and a functional map (cross-talk check).
 
-    Attributes
+    Parameters
     ----------
     table : pandas.DataFrame
         One row per topography descriptor (``height``, ``slope`` = |grad height|):
@@ -373,7 +373,7 @@ def topography_crosstalk(
 class CafmResult:
     """C-AFM current averaged over particle areas, with the noise floor handled.
 
-    Attributes
+    Parameters
     ----------
     summary : pandas.DataFrame
         One row: ``offset_A`` (background median, the amplifier offset), ``noise_A`` (robust

@@ -173,7 +173,7 @@ def particles_from_scan(
 class SPMSceneAnalysis:
     """Particle analysis of one SPM scan.
 
-    Attributes
+    Parameters
     ----------
     scene : cathodescope.profile.SceneAnalysis
         Engine result: segmentation, particle morphology, depth profiles (display units).

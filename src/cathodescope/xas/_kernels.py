@@ -319,7 +319,7 @@ def forward_weight(profile: LayerProfile, kernel: Kernel) -> float:
 class FluorescenceDepth:
     """Probing depth of fluorescence-yield XAS and the numbers it came from.
 
-    Attributes
+    Parameters
     ----------
     depth_nm : float
         ``L = 1 / (mu_in / sin theta_in + mu_out / sin theta_out)``, nm.

@@ -92,7 +92,7 @@ class ParameterEstimate:
 class LayerFit:
     """Result of :func:`fit_layer`.
 
-    Attributes
+    Parameters
     ----------
     profile : LayerProfile
         Best-fit layer (thickness nm, fractions, transition width nm).

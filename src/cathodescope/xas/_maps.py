@@ -219,7 +219,7 @@ def _process_block(
 class XanesMaps:
     """Per-pixel XANES results.
 
-    Attributes
+    Parameters
     ----------
     fractions : xarray.DataArray
         Dims ``("channel", "y", "x")``: one fraction map per standard (NaN where masked);

@@ -35,7 +35,7 @@ from cathodescope.xas._spectrum import as_spectrum
 class AbsorptionModel:
     """Attenuation curves of a sample for the self-absorption model (all in 1/cm).
 
-    Attributes
+    Parameters
     ----------
     energy : ndarray
         eV.

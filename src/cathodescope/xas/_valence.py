@@ -122,7 +122,7 @@ def nominal_valence(
 class ChargeBalance:
     """Surface charge-balance estimate (electrons gained by Mn vs lost by Ni).
 
-    Attributes
+    Parameters
     ----------
     electrons_gained_mn : float
         ``(mn_from - mn_to) * x_mn`` per formula unit (Mn4+ -> Mn2+: ``2 x_Mn``).
@@ -132,7 +132,9 @@ class ChargeBalance:
         gained - lost: > 0 means Mn reduction could supply more electrons than Ni oxidation
         consumes.
     explanation : str
+        The balance in words, for reports.
     parameters : dict
+        The parameters used.
     """
 
     electrons_gained_mn: float

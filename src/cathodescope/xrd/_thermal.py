@@ -60,7 +60,7 @@ def layered_windows(
 class ThermalTransitions:
     """Signatures per frame and onset temperatures of a heating series.
 
-    Attributes
+    Parameters
     ----------
     signatures : pandas.DataFrame
         One row per frame: ``frame``, ``temperature_C``, ``i003_norm``, ``i220_norm``,

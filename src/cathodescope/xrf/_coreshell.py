@@ -47,7 +47,7 @@ def step(u: np.ndarray, model: StepModel) -> np.ndarray:
 class CoreShellFit:
     """Result of :func:`fit_core_shell`. Lengths in um along the profile's distance axis.
 
-    Attributes
+    Parameters
     ----------
     interface_um : float or (float, float)
         Interface position(s): ``x0`` (edge) or ``(x_in, x_out)`` (cross), um.

@@ -49,7 +49,7 @@ CORE_SHELL_COLUMNS = (
 class XRFParticleAnalysis:
     """Result of :func:`analyze_particles`.
 
-    Attributes
+    Parameters
     ----------
     scene : cathodescope.profile.SceneAnalysis
         Segmentation, particle table and depth profiles from the engine.

@@ -34,7 +34,7 @@ __all__ = [
 class FractionTransect:
     """Signals, fractions and (optionally) a ratio along one line through a map.
 
-    Attributes
+    Parameters
     ----------
     table : pandas.DataFrame
         ``distance_um``, ``y_um``, ``x_um``, ``signal_<channel>`` (map units),
@@ -128,7 +128,7 @@ def fraction_transect(
 class CoreShellTransect:
     """Core/shell fit of a fraction transect (and of its ratio profile, for comparison).
 
-    Attributes
+    Parameters
     ----------
     fit : CoreShellFit
         Fit of the fractions (unbiased interface).
