@@ -125,6 +125,15 @@ class SphereKernel:
     The shell between depth ``z`` and ``z + dz`` holds ``4 pi (R - z)^2 dz`` of the volume, so
     ``C(z) = 1 - ((R - z) / R)^3`` for ``0 <= z <= R``.
 
+    Parameters
+    ----------
+    radius_nm : float
+        Particle radius R, nm (> 0).
+    kind : str
+        Label only.
+    details : dict
+        Provenance (not compared).
+
     Examples
     --------
     >>> k = SphereKernel(5000.0)
@@ -176,6 +185,10 @@ class TabulatedKernel:
         Depths, nm, strictly increasing, first >= 0.
     sensitivity : array of float
         Sensitivity at each depth (any units, >= 0, not all zero).
+    kind : str
+        Label only.
+    details : dict
+        Provenance (not compared).
 
     Examples
     --------
@@ -254,6 +267,17 @@ class LayerProfile:
     ``x(z) = x_b + (x_s - x_b) S(z)`` with ``S`` a sharp step at ``thickness_nm`` or, with
     ``width_nm > 0``, ``S(z) = erfc((z - t) / (width_nm sqrt 2)) / 2`` (``width_nm`` is the
     standard deviation of the transition, nm).
+
+    Parameters
+    ----------
+    thickness_nm : float
+        Layer thickness ``t``, nm.
+    surface_fraction : float
+        Fraction ``x_s`` in the layer.
+    bulk_fraction : float
+        Fraction ``x_b`` below it.
+    width_nm : float
+        Standard deviation of the transition, nm; 0 for a sharp step.
 
     Examples
     --------

@@ -69,6 +69,17 @@ class ParameterEstimate:
 
     ``lower_by`` / ``upper_by`` say what ends each side: ``"data"`` (the profile chi2 rose by the
     threshold), ``"bound"`` (the allowed range ended first) or ``"fixed"``.
+
+    Parameters
+    ----------
+    name : str
+        ``"thickness_nm"``, ``"surface_fraction"`` or ``"bulk_fraction"``.
+    value : float
+        Best-fit value (nm for the thickness, a fraction otherwise).
+    ci_low, ci_high : float
+        Ends of the profile-likelihood interval, same units.
+    lower_by, upper_by : {"data", "bound", "fixed"}
+        What ends the interval on each side.
     """
 
     name: str
@@ -99,11 +110,13 @@ class LayerFit:
     estimates : dict of str -> ParameterEstimate
         ``thickness_nm``, ``surface_fraction``, ``bulk_fraction``.
     probes : tuple of Probe
+        The probes fitted.
     predicted : ndarray
         Predicted weight of each probe.
     depths_nm : ndarray
         Kernel depth of each probe at the best fit (differs from nominal only when uncertain).
     chi2 : float
+        Minimum of ``sum ((w_i - pred_i) / s_i)^2`` plus the depth-nuisance terms.
     surface_excess_nm : (float, float)
         ``(x_s - x_b) t`` and its linearized standard error, nm.
     determined : tuple of str
@@ -532,7 +545,17 @@ def fit_layer(
 
 @dataclass(frozen=True)
 class LayerSeries:
-    """One :class:`LayerFit` per point of a series (cycle number, SOC...)."""
+    """One :class:`LayerFit` per point of a series (cycle number, SOC...).
+
+    Parameters
+    ----------
+    index_name : str
+        Name of the series variable (``"cycle"``, ``"soc"``...).
+    index : tuple
+        Its value at each point.
+    fits : tuple of LayerFit
+        One fit per point, in the order of ``index``.
+    """
 
     index_name: str
     index: tuple[Any, ...]

@@ -422,6 +422,8 @@ def xanes_maps(
         Absolute edge-jump threshold for the mask; default ``min_edge_step_fraction`` times the
         95th percentile of the edge steps (a robust "full particle" step, valid when the
         particle covers less than half of the field of view).
+    min_edge_step_fraction : float
+        Fraction of that 95th percentile used when ``min_edge_step`` is not given.
     dtype : {"float32", "float64"}
         Working precision of the kernel.
     chunk_pixels : int

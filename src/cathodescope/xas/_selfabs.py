@@ -157,6 +157,7 @@ def fluorescence_forward(
     norm : array-like, shape (n,)
         True normalized absorption n(E) on ``model.energy``.
     model : AbsorptionModel
+        Absorption of the sample (from :func:`absorption_model`).
     incidence_deg, exit_deg : float
         Angles to the sample surface, degrees.
     thickness_um : float, optional

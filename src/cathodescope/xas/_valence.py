@@ -38,7 +38,8 @@ def average_valence(
     ----------
     fractions : mapping standard -> fraction
         Must sum to 1 (within 1e-6).
-    valences : mapping standard -> oxidation state of the absorber in that standard
+    valences : mapping standard -> float
+        Oxidation state of the absorber in each standard.
     uncertainties : mapping standard -> standard error of the fraction, optional
         Propagated as for independent errors (an upper bound: the sum constraint makes the
         fractions anti-correlated, which for two standards gives exactly ``|v1 - v2| s``).

@@ -531,6 +531,25 @@ def half_height_position(
 
     The model-free midpoint of a step between two known levels; used to show the midpoint bias
     of two-element ratios.
+
+    Parameters
+    ----------
+    distance_um : ndarray
+        Positions along the profile, um.
+    values : ndarray
+        Profile values at those positions (NaN points are skipped).
+    low, high : float
+        The two levels of the step.
+
+    Returns
+    -------
+    float
+        Position of the first crossing, um.
+
+    Raises
+    ------
+    CoreShellFitError
+        The profile never crosses its half height.
     """
     x = np.asarray(distance_um, dtype=float)
     v = np.asarray(values, dtype=float)

@@ -342,7 +342,20 @@ def analyze_particles(
 
 def summarize_core_shell(table: pd.DataFrame) -> pd.DataFrame:
     """Population summary of per-particle fits: per element, ``n_ok``, mean and standard
-    deviation of ``shell``, ``core``, ``interface_depth_um`` and ``width_10_90_um``."""
+    deviation of ``shell``, ``core``, ``interface_depth_um`` and ``width_10_90_um``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Per-particle fits (the ``core_shell`` table of :func:`analyze_particles`): ``element``,
+        ``status`` and the fitted columns; only rows with ``status == "ok"`` count.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per element: ``element``, ``n_ok`` and ``<column>_mean``, ``<column>_std``
+        (standard deviation with ddof=1; NaN for a single particle).
+    """
     ok = table[table["status"] == "ok"]
     rows = []
     for e, g in ok.groupby("element", sort=False):
