@@ -46,6 +46,12 @@ def write_scene_report(
     run.write_table("ratios", depth.ratios)
     run.write_table("metrics", depth.metrics)
     run.write_table("reliable_windows", depth.reliable_windows)
+    # the sample's answer: mean over particles with an interval over particles, and the
+    # particle-to-particle spread
+    from cathodescope.profile import sample_summary
+
+    run.write_table("sample_ratios", sample_summary(depth, table="ratios"))
+    run.write_table("sample_metrics", sample_summary(depth, table="metrics"))
     if channels is not None:
         from cathodescope.profile import radial_line_scans
 
