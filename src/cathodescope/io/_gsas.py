@@ -76,7 +76,7 @@ def read_gsas(path: str | os.PathLike[str], *, wavelength: float | None = None) 
         if vals.size < ncol * nchan:
             raise TruncatedFileError(f"{path.name}: {vals.size // ncol} of {nchan} points present.")
         table = vals[: ncol * nchan].reshape(nchan, ncol)
-        x = table[:, 0] / 100.0
+        x: np.ndarray = table[:, 0] / 100.0
         y = table[:, 1]
         sigma = table[:, 2]
     else:

@@ -104,7 +104,12 @@ def _xradia_energy(ole: Any, path: Path, n_images: int, meta: dict[str, Any]) ->
     return None
 
 
-_XRADIA_DTYPES = {5: np.dtype("<u2"), 10: np.dtype("<f4"), 3: np.dtype("<u1"), 4: np.dtype("<i2")}
+_XRADIA_DTYPES: dict[int, np.dtype] = {
+    5: np.dtype("<u2"),
+    10: np.dtype("<f4"),
+    3: np.dtype("<u1"),
+    4: np.dtype("<i2"),
+}
 
 
 def _ole_array(ole: Any, stream: str, dtype: str) -> np.ndarray | None:

@@ -96,7 +96,7 @@ def _write_figures(
         run.write_figure(f"profiles_particle{pid}", figs.plot_channel_profiles(depth, pid))
         run.write_figure(f"ratios_particle{pid}", figs.plot_ratio_profile(depth, pid))
         run.write_figure(f"density_particle{pid}_{first}", figs.plot_density(depth, pid, first))
-        if channels is not None:
+        if channels is not None and objects is not None:
             run.write_figure(
                 f"slice_particle{pid}", _slice_figure(analysis, channels, pid, objects[pid - 1])
             )
@@ -128,7 +128,7 @@ def _slice_figure(analysis: Any, channels: Mapping[str, Any], pid: int, box: tup
     )
 
 
-def _total_image(channels: Mapping[str, Any], box: tuple[slice, ...]) -> np.ndarray:
+def _total_image(channels: Mapping[str, Any], box: tuple[slice, ...]) -> np.ndarray | None:
     total = None
     for data in channels.values():
         values = np.asarray(getattr(data, "values", data)[box], dtype=np.float32)

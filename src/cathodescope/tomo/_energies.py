@@ -42,7 +42,7 @@ from cathodescope.tomo._stack import reconstruct, volume_spacing
 class ElementalVolumes:
     """Result of :func:`process_energies`.
 
-    Attributes
+    Parameters
     ----------
     attenuation : dict[float, xarray.DataArray]
         Registered linear attenuation volume per energy (eV), dims (z, y, x), 1/um.
@@ -52,15 +52,20 @@ class ElementalVolumes:
     differences : dict[str, xarray.DataArray]
         Above-minus-below edge difference per element (1/um), always computed.
     decomposition : Decomposition or None
+        The per-voxel decomposition (``method="decomposition"``), None otherwise.
     registrations : dict[float, ProjectionRegistration]
         Per-angle registration of each energy onto the reference energy.
     centre : CentreResult
+        Rotation centre found on (or given for) the reference energy.
     jitter_shifts : ndarray or None, shape (n_angles, 2)
+        ``(dy, dx)`` jitter correction (pixels) applied to every energy; None without
+        ``jitter``.
     volume_shifts : dict[float, tuple]
         3D shifts (voxels) applied to each energy's volume (empty if not registered in 3D).
     spacing : tuple of float
         Voxel size ``(z, y, x)`` in um of every volume.
     parameters : dict
+        The parameters used.
     """
 
     attenuation: dict[float, Any]

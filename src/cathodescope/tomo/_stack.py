@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -139,7 +139,7 @@ def reconstruct_batch(
         else:
             rec = sirt(batch, angles_deg, centre=centre, size=size, iterations=iterations)
         return np.ascontiguousarray(rec.transpose(2, 0, 1))
-    name = "FBP" if algorithm == "astra_fbp" else "SIRT"
+    name: Literal["FBP", "SIRT"] = "FBP" if algorithm == "astra_fbp" else "SIRT"
     astra_filter = {"ramp": "ram-lak"}.get(filter_name, filter_name)
 
     def one(k: int) -> np.ndarray:
