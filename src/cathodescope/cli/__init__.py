@@ -20,6 +20,7 @@ from cathodescope.errors import CathodescopeError
 
 # Order is the order shown by --help.
 _COMMAND_MODULES = (
+    "info",
     "profile",
     "demo",
     "tomo",
