@@ -59,12 +59,8 @@ from cathodescope.tomo._simulate import (
 )
 from cathodescope.tomo._stack import reconstruct, reconstruct_batch, volume_spacing
 from cathodescope.tomo._store import open_volume, slice_statistics, write_volume
-from cathodescope.tomo._stream import (
-    StreamPlan,
-    parse_memory_limit,
-    plan_stream,
-    stream_energies,
-)
+from cathodescope.tomo._stream import stream_energies
+from cathodescope.tomo._stream_plan import StreamPlan, parse_memory_limit, plan_stream
 
 __all__ = [
     "CentreResult",

@@ -28,16 +28,15 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from cathodescope._validation import check_choice
-from cathodescope.errors import DataTooLargeError, ParameterError, RotationCentreError
+from cathodescope.errors import ParameterError, RotationCentreError
 from cathodescope.io import RawProjections
 from cathodescope.tomo._align import (
     CentreResult,
@@ -56,185 +55,7 @@ from cathodescope.tomo._preprocess import _flat_and_dark, preprocess
 from cathodescope.tomo._recon import check_centre
 from cathodescope.tomo._stack import reconstruct
 from cathodescope.tomo._store import _volume_store, open_volume
-
-_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
-_BINARY = {"ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
-#: What the interpreter, numpy/scipy/numba/dask/zarr and the bookkeeping take before any slab.
-BASELINE_BYTES = 640 * 2**20
-
-
-def parse_memory_limit(limit: int | float | str) -> int:
-    """A memory size in bytes from ``6GiB``, ``512MiB``, ``8GB``, ``6G`` (binary) or a number.
-
-    Parameters
-    ----------
-    limit : int, float or str
-        Bytes, or a number with a unit: ``KiB``/``MiB``/``GiB``/``TiB`` (powers of 1024),
-        ``kB``/``MB``/``GB``/``TB`` (powers of 1000); a bare ``K``/``M``/``G``/``T`` is binary.
-
-    Returns
-    -------
-    int
-        Bytes.
-
-    Raises
-    ------
-    ParameterError
-        If the text is not a positive size.
-
-    Examples
-    --------
-    >>> parse_memory_limit("6GiB")
-    6442450944
-    >>> parse_memory_limit("1.5 GB")
-    1500000000
-    """
-    if isinstance(limit, int | float) and not isinstance(limit, bool):
-        value = float(limit)
-    else:
-        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?i?)b?\s*", str(limit), re.IGNORECASE)
-        if match is None:
-            raise ParameterError(
-                f"memory limit {limit!r} is not a size; write it as e.g. '6GiB', '512MiB' or "
-                "'8GB' (--memory-limit)."
-            )
-        number, unit = float(match.group(1)), match.group(2).lower()
-        if unit in ("k", "m", "g", "t") and not str(limit).strip().lower().endswith("b"):
-            unit += "i"  # '6G' means GiB, as in most tools
-        value = number * (_BINARY.get(unit) or _UNITS[unit])
-    if not value >= 1:
-        raise ParameterError(f"memory limit {limit!r} must be a positive size (--memory-limit).")
-    return int(value)
-
-
-def _gib(n: float) -> str:
-    return f"{n / 2**30:.2f} GiB"
-
-
-@dataclass(frozen=True)
-class StreamPlan:
-    """How :func:`stream_energies` cuts the data to stay under a memory limit.
-
-    Attributes
-    ----------
-    memory_limit : int
-        Bytes allowed for the whole process.
-    row_slab : int
-        Detector rows per slab (normalisation, reconstruction) = ``z`` slices per chunk of the
-        stored volumes (differences, decomposition).
-    angle_block : int
-        Projections per block of the alignment pass.
-    minimum : int
-        Smallest limit (bytes) with which these data can be streamed (one row, one angle).
-    estimated_peak : int
-        Estimated peak memory (bytes) with the chosen slab sizes.
-    """
-
-    memory_limit: int
-    row_slab: int
-    angle_block: int
-    minimum: int
-    estimated_peak: int
-
-    def summary(self) -> dict[str, Any]:
-        """The plan as plain numbers (GiB) for manifests."""
-        return {
-            "memory_limit_gib": self.memory_limit / 2**30,
-            "row_slab": self.row_slab,
-            "angle_block": self.angle_block,
-            "minimum_gib": self.minimum / 2**30,
-            "estimated_peak_gib": self.estimated_peak / 2**30,
-        }
-
-
-def _costs(
-    shape: tuple[int, int, int], n_energies: int, n_unknowns: int, size: int, n_flats: int
-) -> tuple[int, int, int, int]:
-    """Bytes of one detector row (normalise/reconstruct), one ``z`` slice (decompose), one angle
-    (align), and the fixed part (flats, one registration's FFTs)."""
-    n_ang, ny, nx = shape
-    per_row = max(
-        7 * n_ang * nx * 4,  # raw block, median filter, mask, transmission, -log, rings
-        5 * n_ang * nx * 4 + 2 * n_ang * 2 * nx * 8 + 3 * size * size * 4,  # FBP + output
-    )
-    per_slice = (4 * n_energies + 4 * n_unknowns) * size * size * 8 + 3 * size * size * 4
-    per_angle = (2 * n_energies + 2) * ny * nx * 4
-    fixed = 3 * max(1, n_flats) * ny * nx * 4 + 24 * ny * nx * 16
-    return per_row, per_slice, per_angle, fixed
-
-
-def plan_stream(
-    shape: Sequence[int],
-    memory_limit: int | str,
-    *,
-    n_energies: int,
-    n_unknowns: int,
-    size: int | None = None,
-    n_flats: int = 10,
-    max_row_slab: int | None = None,
-    max_angle_block: int | None = None,
-) -> StreamPlan:
-    """Slab and block sizes that keep :func:`stream_energies` under ``memory_limit``.
-
-    The estimate counts the arrays each pass allocates (inputs, the temporaries of the
-    median filters, FFTs and least squares, outputs) plus :data:`BASELINE_BYTES` for the
-    interpreter and libraries; the benchmark checks it against the measured peak RSS.
-
-    Parameters
-    ----------
-    shape : (n_angles, n_rows, n_det)
-        Projections of one energy.
-    memory_limit : int or str
-        Bytes or a size such as ``"6GiB"`` (:func:`parse_memory_limit`).
-    n_energies : int
-        Number of energies.
-    n_unknowns : int
-        Unknowns of the decomposition (elements plus matrix elements).
-    size : int, optional
-        Reconstructed slice side in pixels (default ``n_det``).
-    n_flats : int
-        Flat (or dark) frames per energy.
-    max_row_slab, max_angle_block : int, optional
-        Caps on the slab and block sizes (e.g. to match a store's chunks).
-
-    Returns
-    -------
-    StreamPlan
-
-    Raises
-    ------
-    DataTooLargeError
-        If even one row and one angle at a time do not fit; the message gives the minimum.
-
-    Examples
-    --------
-    >>> plan = plan_stream((181, 64, 80), "2GiB", n_energies=6, n_unknowns=4)
-    >>> plan.row_slab, plan.angle_block
-    (64, 181)
-    """
-    limit = parse_memory_limit(memory_limit)
-    n_ang, ny, nx = (int(s) for s in shape)
-    n = int(size or nx)
-    per_row, per_slice, per_angle, fixed = _costs(
-        (n_ang, ny, nx), n_energies, n_unknowns, n, n_flats
-    )
-    per_z = max(per_row, per_slice)
-    minimum = BASELINE_BYTES + fixed + max(per_z, per_angle)
-    if limit < minimum:
-        raise DataTooLargeError(
-            f"--memory-limit {_gib(limit)} is below the minimum of {_gib(minimum)} needed to "
-            f"stream {n_energies} energies of {n_ang} x {ny} x {nx} projections ({n} px slices) "
-            f"one detector row and one angle at a time; give --memory-limit {_gib(minimum)} or "
-            "more, or bin the detector."
-        )
-    budget = limit - BASELINE_BYTES - fixed
-    row_slab = int(min(ny, budget // per_z, max_row_slab or ny))
-    angle_block = int(min(n_ang, budget // per_angle, max_angle_block or n_ang))
-    if row_slab < 1 or angle_block < 1:
-        raise ParameterError("max_row_slab and max_angle_block must be at least 1.")
-    peak = BASELINE_BYTES + fixed + max(row_slab * per_z, angle_block * per_angle)
-    return StreamPlan(limit, row_slab, angle_block, minimum, peak)
-
+from cathodescope.tomo._stream_plan import StreamPlan, plan_stream
 
 # -- pass 1: normalise ------------------------------------------------------------------------------
 
@@ -452,6 +273,79 @@ def _bar(progress: bool, total: int, desc: str, unit: str) -> Any:
     return tqdm(total=total, desc=desc, unit=unit, disable=not progress)
 
 
+def _plan_for(
+    reference: RawProjections,
+    scans: list[RawProjections],
+    memory_limit: int | str,
+    **options: Any,
+) -> StreamPlan:
+    """:func:`plan_stream` for these scans (shape of the reference, most flat frames)."""
+    n_flats = max(int(s.flats.shape[0]) if s.flats is not None else 1 for s in scans)
+    shape = tuple(int(s) for s in reference.data.shape)
+    return plan_stream(shape, memory_limit, n_energies=len(scans), n_flats=n_flats, **options)
+
+
+def _magnification_scales(
+    by_energy: dict[float, RawProjections], ref_e: float
+) -> dict[float, float]:
+    """Pixel-size ratios to the reference energy where the metadata differ (as
+    :func:`process_energies` corrects them)."""
+    scales = {}
+    p_ref = by_energy[ref_e].spacing
+    for e, scan in by_energy.items():
+        p_e = scan.spacing
+        if p_e and p_ref and abs(p_e[1] / p_ref[1] - 1.0) > 1e-6:
+            scales[e] = p_e[1] / p_ref[1]
+    return scales
+
+
+def _projections_to_volumes(
+    by_energy: dict[float, RawProjections],
+    ref_e: float,
+    plan: StreamPlan,
+    work: Path,
+    suffix: str,
+    *,
+    scales: dict[float, float],
+    centre: float | str,
+    centre_method: str,
+    upsample_factor: int,
+    progress: bool,
+    options: dict[str, Any],
+    **recon: Any,
+) -> tuple[dict[float, Any], CentreResult, dict[float, Any], dict[float, int]]:
+    """Passes 1-3 through scratch -log stacks (removed at the end, also on errors)."""
+    order = sorted(by_energy)
+    shape = tuple(int(s) for s in by_energy[ref_e].data.shape)
+    n_ang, ny, nx = shape
+    angles = by_energy[ref_e].angles
+    paths = {e: work / f".minus_log_{e:.1f}eV.tmp.h5" for e in order}
+    chunks = (plan.angle_block, plan.row_slab, nx)
+    try:
+        with contextlib.ExitStack() as stack:
+            scratch = {
+                e: stack.enter_context(_scratch_stack(paths[e], shape, chunks)) for e in order
+            }
+            n_zingers = {}
+            total = len(order) * math.ceil(ny / plan.row_slab)
+            with _bar(progress, total, "normalise", "slab") as bar:
+                for e in order:
+                    bar.set_postfix_str(f"{e:.1f} eV")
+                    n_zingers[e] = _normalise(by_energy[e], scratch[e], plan, bar=bar, **options)
+            with _bar(progress, math.ceil(n_ang / plan.angle_block), "align", "block") as bar:
+                registrations = _align(
+                    scratch, ref_e, scales, angles, plan, upsample_factor=upsample_factor, bar=bar
+                )
+            centre_res = _centre(scratch[ref_e], angles, centre, centre_method, plan)
+            attenuation = _reconstruct_all(
+                scratch, angles, centre_res.centre, work, suffix, plan, progress=progress, **recon
+            )
+    finally:
+        for path in paths.values():
+            path.unlink(missing_ok=True)
+    return registrations, centre_res, attenuation, n_zingers
+
+
 def stream_energies(
     scans: Sequence[RawProjections],
     work_dir: str | os.PathLike[str],
@@ -531,66 +425,30 @@ min_transmission, centre, centre_method, algorithm, size, upsample_factor, spaci
                 f"(streaming); set {name} = false in [processing] or run without --memory-limit."
             )
     by_energy, energies, ref_e, voxel = _prepare(scans, reference_energy_ev, spacing, elements)
-    shape = tuple(int(s) for s in by_energy[ref_e].data.shape)
-    n_flats = max(
-        int(getattr(s.flats, "shape", (1,))[0]) if s.flats is not None else 1
-        for s in by_energy.values()
-    )
     n_unknowns = len(list(elements) + [m for m in matrix_elements if m not in elements])
-    plan = plan_stream(
-        shape,
+    plan = _plan_for(
+        by_energy[ref_e],
+        list(by_energy.values()),
         memory_limit,
-        n_energies=len(energies),
         n_unknowns=n_unknowns if method == "decomposition" else 2,
         size=size,
-        n_flats=n_flats,
         max_row_slab=max_row_slab,
         max_angle_block=max_angle_block,
     )
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     suffix = ".zarr" if volume_format == "zarr" else ".h5"
-    n_ang, ny, nx = shape
-    chunks = (plan.angle_block, plan.row_slab, nx)
-    order = sorted(energies)
-    angles = by_energy[ref_e].angles
-    scales = {}
-    if spacing is None:  # the magnification correction of process_energies
-        p_ref = by_energy[ref_e].spacing
-        for e in order:
-            p_e = by_energy[e].spacing
-            if p_e and p_ref and abs(p_e[1] / p_ref[1] - 1.0) > 1e-6:
-                scales[e] = p_e[1] / p_ref[1]
     options = {
         "zinger_threshold": zinger_threshold,
         "ring_width": ring_width,
         "min_transmission": min_transmission,
     }
-    n_rows = math.ceil(ny / plan.row_slab)
-    paths = {e: work / f".minus_log_{e:.1f}eV.tmp.h5" for e in order}
-    try:
-        with contextlib.ExitStack() as stack:
-            scratch = {
-                e: stack.enter_context(_scratch_stack(paths[e], shape, chunks)) for e in order
-            }
-            n_zingers = {}
-            with _bar(progress, len(order) * n_rows, "normalise", "slab") as bar:
-                for e in order:
-                    bar.set_postfix_str(f"{e:.1f} eV")
-                    n_zingers[e] = _normalise(by_energy[e], scratch[e], plan, bar=bar, **options)
-            n_blocks = math.ceil(n_ang / plan.angle_block)
-            with _bar(progress, n_blocks, "align", "block") as bar:
-                registrations = _align(
-                    scratch, ref_e, scales, angles, plan, upsample_factor=upsample_factor, bar=bar
-                )
-            centre_res = _centre(scratch[ref_e], angles, centre, centre_method, plan)
-            attenuation = _reconstruct_all(
-                scratch, angles, centre_res.centre, work, suffix, plan,
-                algorithm=algorithm, size=size, voxel=voxel, progress=progress,
-            )  # fmt: skip
-    finally:
-        for path in paths.values():
-            path.unlink(missing_ok=True)
+    registrations, centre_res, attenuation, n_zingers = _projections_to_volumes(
+        by_energy, ref_e, plan, work, suffix,
+        scales=_magnification_scales(by_energy, ref_e) if spacing is None else {},
+        centre=centre, centre_method=centre_method, algorithm=algorithm, size=size,
+        voxel=voxel, upsample_factor=upsample_factor, progress=progress, options=options,
+    )  # fmt: skip
     nz = int(attenuation[ref_e].shape[0])
     with _bar(progress, math.ceil(nz / plan.row_slab), "elements", "slab") as bar:
         channels, differences, dec = _elements_by_chunk(
