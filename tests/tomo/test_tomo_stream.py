@@ -176,7 +176,17 @@ def test_cli_pipeline_memory_limit(scans, both, tmp_path):
     assert "--memory-limit" in failed["error"] and "minimum" in failed["error"]
     with pytest.raises(SystemExit):
         main([*args, "--out", str(tmp_path / "x"), "--memory-limit", "lots"])
-    with pytest.raises(ParameterError, match="--volumes zarr"):
-        from cathodescope.workflows.tomo import run_pipeline
+    from cathodescope.workflows.tomo import run_pipeline
 
+    with pytest.raises(ParameterError, match="--volumes zarr"):
         run_pipeline(str(config), tmp_path / "none", save_volumes="none", memory_limit="1GiB")
+    # the returned volumes are read from the finished run folder (moved into place at the end)
+    result, _ = run_pipeline(str(config), tmp_path / "zarr", memory_limit="1GiB")
+    assert result.channels["Ni"].attrs["store"] == "channel_Ni.zarr"
+    np.testing.assert_allclose(
+        np.asarray(result.channels["Ni"]), whole.channels["Ni"].values, rtol=1e-6, atol=1e-12
+    )
+    np.testing.assert_array_equal(
+        np.asarray(result.attenuation[8400.0]), whole.attenuation[8400.0].values
+    )
+    assert result.decomposition.molar.sel(channel="O").shape == whole.channels["Ni"].shape

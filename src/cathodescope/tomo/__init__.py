@@ -59,7 +59,7 @@ from cathodescope.tomo._simulate import (
 )
 from cathodescope.tomo._stack import reconstruct, reconstruct_batch, volume_spacing
 from cathodescope.tomo._store import open_volume, slice_statistics, write_volume
-from cathodescope.tomo._stream import stream_energies
+from cathodescope.tomo._stream import reopen_volumes, stream_energies
 from cathodescope.tomo._stream_plan import StreamPlan, parse_memory_limit, plan_stream
 
 __all__ = [
@@ -101,6 +101,7 @@ __all__ = [
     "register_projections",
     "register_volumes",
     "remove_zingers",
+    "reopen_volumes",
     "shift_projections",
     "simulate_projections",
     "sirt",

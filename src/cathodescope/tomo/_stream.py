@@ -169,8 +169,68 @@ def _centre(
 
 
 def _lazy(path: Path, template: Any, attrs: dict[str, Any]) -> Any:
+    """The store at ``path`` as a lazy DataArray with the coordinates of ``template``;
+    ``attrs["store"]`` names the store (see :func:`reopen_volumes`)."""
     coords = {k: template[k].values for k in ("z", "y", "x")}
-    return open_volume(path).assign_coords(coords).assign_attrs(attrs)
+    return open_volume(path).assign_coords(coords).assign_attrs({**attrs, "store": path.name})
+
+
+def _molar_stack(per_name: list[Any], names: list[str]) -> tuple[Any, Any]:
+    """Molar concentrations (channel, z, y, x) and partial densities of the decomposition."""
+    import xarray as xr
+    import xraydb
+
+    molar = xr.concat(per_name, dim="channel").assign_coords(channel=names)
+    molar.attrs = {"units": "mol/cm^3", "long_name": "molar concentration"}
+    masses = xr.DataArray([xraydb.atomic_mass(nm) for nm in names], dims="channel")
+    densities = (molar * masses).astype(np.float32)
+    densities.attrs = {"units": "g/cm^3", "long_name": "partial density"}
+    return molar, densities
+
+
+def reopen_volumes(result: ElementalVolumes, folder: str | os.PathLike[str]) -> ElementalVolumes:
+    """The volumes of a :func:`stream_energies` result re-opened from the stores in ``folder``.
+
+    For stores that were moved (e.g. a run folder renamed into place when complete).
+
+    Parameters
+    ----------
+    result : ElementalVolumes
+        A result of :func:`stream_energies`.
+    folder : path
+        Folder now holding its stores (same names).
+
+    Returns
+    -------
+    ElementalVolumes
+        The same values and parameters, backed by the stores in ``folder``.
+    """
+    base = Path(folder)
+
+    def again(vol: Any) -> Any:
+        return _lazy(base / vol.attrs["store"], vol, dict(vol.attrs))
+
+    attenuation = {e: again(v) for e, v in result.attenuation.items()}
+    channels = {el: again(v) for el, v in result.channels.items()}
+    differences = {el: again(v) for el, v in result.differences.items()}
+    dec = result.decomposition
+    if dec is not None:
+        names = [str(n) for n in dec.molar["channel"].values]
+        suffix = Path(next(iter(channels.values())).attrs["store"]).suffix
+        template = next(iter(attenuation.values()))
+        per_name = [
+            channels[nm] if nm in channels else _lazy(base / f"molar_{nm}{suffix}", template, {})
+            for nm in names
+        ]
+        molar, densities = _molar_stack(per_name, names)
+        dec = replace(dec, molar=molar, densities=densities)
+    return replace(
+        result,
+        attenuation=attenuation,
+        channels=channels,
+        differences=differences,
+        decomposition=dec,
+    )
 
 
 def _molar_key(name: str, elements: Sequence[str]) -> str:
@@ -190,8 +250,6 @@ def _elements_by_chunk(
     bar: Any,
 ) -> tuple[dict[str, Any], dict[str, Any], Any]:
     """Edge differences and the decomposition, slab by slab of ``z``, into stores."""
-    import xarray as xr
-    import xraydb
 
     from cathodescope.tomo._elements import Decomposition
 
@@ -247,11 +305,7 @@ def _elements_by_chunk(
         return dict(differences), differences, None
     molar_attrs = {"units": "mol/cm^3", "long_name": "molar concentration"}
     per_name = [_lazy(outputs[_molar_key(nm, elements)], first, molar_attrs) for nm in names]
-    molar = xr.concat(per_name, dim="channel").assign_coords(channel=names)
-    molar.attrs = molar_attrs
-    masses = xr.DataArray([xraydb.atomic_mass(nm) for nm in names], dims="channel")
-    densities = (molar * masses).astype(np.float32)
-    densities.attrs = {"units": "g/cm^3", "long_name": "partial density"}
+    molar, densities = _molar_stack(per_name, names)
     decomposition = Decomposition(
         densities=densities,
         molar=molar,
@@ -513,6 +567,7 @@ def _reconstruct_all(
             progress=progress,
         )
         vol.attrs["energy_ev"] = e
+        vol.attrs["store"] = f"attenuation_{e:.1f}eV{suffix}"
         attenuation[e] = vol
     return attenuation
 

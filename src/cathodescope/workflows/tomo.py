@@ -352,6 +352,10 @@ def run_pipeline(
             write_scene_report(analysis, run, channels=result.channels)
         for name, table in (extra_tables or {}).items():
             run.write_table(name, table)
+    if memory_limit is not None:  # the stores moved with the run folder into place
+        from cathodescope.tomo import reopen_volumes
+
+        result = reopen_volumes(result, run.path)
     return result, analysis
 
 
