@@ -49,7 +49,7 @@ def both(scans, tmp_path_factory):
     streamed = stream_energies(
         projections,
         tmp_path_factory.mktemp("stream"),
-        memory_limit="2GiB",
+        memory_limit="3GiB",
         max_row_slab=5,
         max_angle_block=7,
         **OPTIONS,
@@ -104,7 +104,7 @@ def test_impossible_limit_says_the_minimum(scans, tmp_path):
     with pytest.raises(DataTooLargeError, match=r"below the minimum of \d+\.\d\d GiB"):
         stream_energies(projections, tmp_path, memory_limit="100MiB", **OPTIONS)
     with pytest.raises(ParameterError, match="jitter needs a whole volume"):
-        stream_energies(projections, tmp_path, memory_limit="2GiB", jitter=True, **OPTIONS)
+        stream_energies(projections, tmp_path, memory_limit="3GiB", jitter=True, **OPTIONS)
 
 
 def test_plan_follows_the_limit():
@@ -156,10 +156,10 @@ def test_cli_pipeline_memory_limit(scans, both, tmp_path):
     )
     out = tmp_path / "run"
     args = ["tomo", "pipeline", str(config), "--no-progress", "--volumes", "h5"]
-    assert main([*args, "--out", str(out), "--memory-limit", "1GiB"]) == 0
+    assert main([*args, "--out", str(out), "--memory-limit", "3GiB"]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "ok"
-    assert manifest["results"]["stream"]["memory_limit_gib"] == 1.0
+    assert manifest["results"]["stream"]["memory_limit_gib"] == 3.0
     assert "channel_Ni.h5" in manifest["outputs"]
     assert not list(out.glob(".minus_log*"))  # scratch stacks removed
     # the files hold what the simulation held: the run's Ni channel is the in-memory one
@@ -179,9 +179,9 @@ def test_cli_pipeline_memory_limit(scans, both, tmp_path):
     from cathodescope.workflows.tomo import run_pipeline
 
     with pytest.raises(ParameterError, match="--volumes zarr"):
-        run_pipeline(str(config), tmp_path / "none", save_volumes="none", memory_limit="1GiB")
+        run_pipeline(str(config), tmp_path / "none", save_volumes="none", memory_limit="3GiB")
     # the returned volumes are read from the finished run folder (moved into place at the end)
-    result, _ = run_pipeline(str(config), tmp_path / "zarr", memory_limit="1GiB")
+    result, _ = run_pipeline(str(config), tmp_path / "zarr", memory_limit="3GiB")
     assert result.channels["Ni"].attrs["store"] == "channel_Ni.zarr"
     np.testing.assert_allclose(
         np.asarray(result.channels["Ni"]), whole.channels["Ni"].values, rtol=1e-6, atol=1e-12
