@@ -76,7 +76,7 @@ def _gib(n: float) -> str:
 class StreamPlan:
     """How :func:`stream_energies` cuts the data to stay under a memory limit.
 
-    Attributes
+    Parameters
     ----------
     memory_limit : int
         Bytes allowed for the whole process.
