@@ -3,7 +3,8 @@
 Pre-processing (flat/dark normalization, zingers, -log, rings), per-angle registration between
 energies, rotation centre, jitter correction, reconstruction (our batched numba FBP/SIRT, astra
 as reference) slab by slab into chunked stores, 3D registration, K-edge differences and
-xraydb-based decomposition into element densities (:func:`process_energies` chains them), and a
+xraydb-based decomposition into element densities (:func:`process_energies` chains them;
+:func:`stream_energies` streams the same chain through disk under a memory limit), and a
 forward simulator with ground truth. The config-driven run folders (``cathodescope tomo``) are
 in :mod:`cathodescope.workflows.tomo`.
 
@@ -59,6 +60,8 @@ from cathodescope.tomo._simulate import (
 )
 from cathodescope.tomo._stack import reconstruct, reconstruct_batch, volume_spacing
 from cathodescope.tomo._store import open_volume, slice_statistics, write_volume
+from cathodescope.tomo._stream import reopen_volumes, stream_energies
+from cathodescope.tomo._stream_plan import StreamPlan, parse_memory_limit, plan_stream
 
 __all__ = [
     "CentreResult",
@@ -67,6 +70,7 @@ __all__ = [
     "ElementalVolumes",
     "ProjectionRegistration",
     "SimulationTruth",
+    "StreamPlan",
     "VolumeRegistration",
     "angular_sampling_problems",
     "angular_weights",
@@ -90,6 +94,8 @@ __all__ = [
     "minus_log",
     "normalize",
     "open_volume",
+    "parse_memory_limit",
+    "plan_stream",
     "preprocess",
     "process_energies",
     "reconstruct",
@@ -97,10 +103,12 @@ __all__ = [
     "register_projections",
     "register_volumes",
     "remove_zingers",
+    "reopen_volumes",
     "shift_projections",
     "simulate_projections",
     "sirt",
     "slice_statistics",
+    "stream_energies",
     "suppress_rings",
     "true_depth_ratios",
     "volume_spacing",
