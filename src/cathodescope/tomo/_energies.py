@@ -295,7 +295,7 @@ def process_energies(
     min_transmission: float | None = None,
     centre: float | Literal["auto"] = "auto",
     centre_method: Literal["auto", "mirror", "sinusoid", "sharpness"] = "auto",
-    algorithm: Literal["fbp", "sirt", "astra_fbp", "astra_sirt"] = "fbp",
+    algorithm: Literal["fbp", "gridrec", "sirt", "astra_fbp", "astra_sirt"] = "fbp",
     size: int | None = None,
     upsample_factor: int = 20,
     jitter: bool = False,
@@ -330,7 +330,7 @@ def process_energies(
         Rotation-axis column in pixels, or found with ``centre_method``.
     centre_method : {"auto", "mirror", "sinusoid", "sharpness"}
         See :func:`find_rotation_centre`.
-    algorithm : {"fbp", "sirt", "astra_fbp", "astra_sirt"}
+    algorithm : {"fbp", "gridrec", "sirt", "astra_fbp", "astra_sirt"}
         Reconstructor.
     size : int, optional
         Reconstructed slice size in pixels (default detector width).

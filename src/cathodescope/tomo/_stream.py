@@ -415,7 +415,7 @@ def stream_energies(
     min_transmission: float | None = None,
     centre: float | Literal["auto"] = "auto",
     centre_method: Literal["auto", "mirror", "sinusoid", "sharpness"] = "auto",
-    algorithm: Literal["fbp", "sirt", "astra_fbp", "astra_sirt"] = "fbp",
+    algorithm: Literal["fbp", "gridrec", "sirt", "astra_fbp", "astra_sirt"] = "fbp",
     size: int | None = None,
     upsample_factor: int = 20,
     jitter: bool = False,

@@ -428,7 +428,7 @@ def run_reconstruction(
     energy_ev: float | None = None,
     centre: float | Literal["auto"] = "auto",
     centre_method: Literal["auto", "mirror", "sinusoid", "sharpness"] = "auto",
-    algorithm: Literal["fbp", "sirt", "astra_fbp", "astra_sirt"] = "fbp",
+    algorithm: Literal["fbp", "gridrec", "sirt", "astra_fbp", "astra_sirt"] = "fbp",
     filter_name: Literal["ramp", "shepp-logan", "cosine", "hamming", "hann"] = "ramp",
     iterations: int = 100,
     rows: slice | None = None,
@@ -466,7 +466,7 @@ def run_reconstruction(
         Rotation-axis column in pixels, or found from the middle detector rows.
     centre_method : {"auto", "mirror", "sinusoid", "sharpness"}
         See :func:`cathodescope.tomo.find_rotation_centre`.
-    algorithm : {"fbp", "sirt", "astra_fbp", "astra_sirt"}
+    algorithm : {"fbp", "gridrec", "sirt", "astra_fbp", "astra_sirt"}
         Reconstructor.
     filter_name : {"ramp", "shepp-logan", "cosine", "hamming", "hann"}
         FBP filter.
