@@ -28,8 +28,25 @@ def test_profile_out_of_core_writes_tables(channel_files, tmp_path, capsys):
     from cathodescope.cli import main
 
     out = tmp_path / "run"
-    rc = main(["profile", *channel_files, "--channels", "Ni,Mn,Co", "--spacing", "0.1", "--min-size-um", "0.5",
-               "--memory-limit", "2GiB", "--workers", "1", "--no-progress", "--out", str(out)])
+    rc = main(
+        [
+            "profile",
+            *channel_files,
+            "--channels",
+            "Ni,Mn,Co",
+            "--spacing",
+            "0.1",
+            "--min-size-um",
+            "0.5",
+            "--memory-limit",
+            "2GiB",
+            "--workers",
+            "1",
+            "--no-progress",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     assert "tables in" in capsys.readouterr().out
     particles = pd.read_csv(out / "particles.csv")
@@ -52,8 +69,19 @@ def test_profile_out_of_core_writes_tables(channel_files, tmp_path, capsys):
 def test_profile_out_of_core_refusals(channel_files, tmp_path, capsys, extra, message):
     from cathodescope.cli import main
 
-    rc = main(["profile", *channel_files, "--channels", "Ni,Mn,Co", "--spacing", "0.1", *extra,
-               "--out", str(tmp_path / "run")])
+    rc = main(
+        [
+            "profile",
+            *channel_files,
+            "--channels",
+            "Ni,Mn,Co",
+            "--spacing",
+            "0.1",
+            *extra,
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     assert rc == 2
     assert message in capsys.readouterr().err
 
@@ -64,7 +92,19 @@ def test_device_cuda_without_gpu_is_an_error(channel_files, tmp_path, capsys):
 
     if gpu_available():
         pytest.skip("a GPU is present")
-    rc = main(["profile", *channel_files, "--channels", "Ni,Mn,Co", "--spacing", "0.1", "--device", "cuda",
-               "--out", str(tmp_path / "run")])
+    rc = main(
+        [
+            "profile",
+            *channel_files,
+            "--channels",
+            "Ni,Mn,Co",
+            "--spacing",
+            "0.1",
+            "--device",
+            "cuda",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     assert rc == 2
     assert "--device" in capsys.readouterr().err

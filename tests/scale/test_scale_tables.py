@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from cathodescope.errors import CathodescopeRunWarning  # noqa: E402
+from cathodescope.errors import CathodescopeRunWarning
 
 SPACING = 0.1
 OPTIONS = {"marker_spacing_um": 1.0, "min_size_um": 0.5, "core_window_um": (0.8, 0.85)}
@@ -29,12 +29,16 @@ def scene(tmp_path_factory):
     from cathodescope.phantom import paper_scene
     from cathodescope.profile import analyze_scene
 
-    data, _ = paper_scene((96, 96, 96), n_particles=5, spacing=SPACING, radius_um=(1.4, 1.7), seed=2)
+    data, _ = paper_scene(
+        (96, 96, 96), n_particles=5, spacing=SPACING, radius_um=(1.4, 1.7), seed=2
+    )
     folder = tmp_path_factory.mktemp("zarr")
     files = []
     for name, values in data.items():
         path = folder / f"{name}.zarr"
-        z = zarr.open_array(str(path), mode="w", shape=values.shape, chunks=(32, 32, 32), dtype="float32")
+        z = zarr.open_array(
+            str(path), mode="w", shape=values.shape, chunks=(32, 32, 32), dtype="float32"
+        )
         z[:] = values.values
         files.append(str(path))
     with threadpool_limits(1):
@@ -47,7 +51,9 @@ def _assert_same(reference, large):
     assert large.threshold == reference.segmentation.threshold
     pd.testing.assert_frame_equal(large.particles, reference.particles, check_exact=True)
     for name in TABLES:
-        pd.testing.assert_frame_equal(getattr(large, name), getattr(reference.depth, name), check_exact=True)
+        pd.testing.assert_frame_equal(
+            getattr(large, name), getattr(reference.depth, name), check_exact=True
+        )
 
 
 def test_scene_crosses_chunk_borders(scene):
@@ -65,8 +71,14 @@ def test_out_of_core_tables_equal_in_memory(scene, workers, tmp_path):
 
     _, files, reference = scene
     large = analyze_scene_large(
-        files, channel_names=["Ni", "Mn", "Co"], spacing=SPACING, memory_limit="3GiB",
-        workers=workers, chunks=(32, 32, 32), cache_dir=tmp_path / "cache", **OPTIONS,
+        files,
+        channel_names=["Ni", "Mn", "Co"],
+        spacing=SPACING,
+        memory_limit="3GiB",
+        workers=workers,
+        chunks=(32, 32, 32),
+        cache_dir=tmp_path / "cache",
+        **OPTIONS,
     )
     _assert_same(reference, large)
     assert large.parameters["memory_plan"]["workers"] == workers
@@ -87,14 +99,23 @@ def test_resume_skips_finished_particles(scene, tmp_path):
         if done == 3:
             raise Killed
 
-    kwargs = dict(channel_names=["Ni", "Mn", "Co"], spacing=SPACING, memory_limit="3GiB", workers=1,
-                  chunks=(32, 32, 32), cache_dir=cache, **OPTIONS)
+    kwargs = dict(
+        channel_names=["Ni", "Mn", "Co"],
+        spacing=SPACING,
+        memory_limit="3GiB",
+        workers=1,
+        chunks=(32, 32, 32),
+        cache_dir=cache,
+        **OPTIONS,
+    )
     with pytest.raises(Killed):
         analyze_scene_large(files, on_particle=kill_after_three, **kwargs)
     finished = sorted(int(p.stem) for p in (cache / "particles").glob("*.pkl"))
     assert len(finished) >= 3
     computed = []
-    large = analyze_scene_large(files, resume=True, on_particle=lambda p, d, t: computed.append(p), **kwargs)
+    large = analyze_scene_large(
+        files, resume=True, on_particle=lambda p, d, t: computed.append(p), **kwargs
+    )
     assert large.n_resumed == len(finished)
     assert sorted(computed) == sorted(set(range(1, large.n_particles + 1)) - set(finished))
     _assert_same(reference, large)
@@ -108,7 +129,12 @@ def test_in_memory_mapping_and_warnings_reach_the_caller(scene, tmp_path):
     options = {**OPTIONS, "core_window_um": None}
     with pytest.warns(CathodescopeRunWarning, match="too shallow"):
         large = analyze_scene_large(
-            {k: v.values for k, v in data.items()}, spacing=SPACING, memory_limit="3GiB",
-            workers=1, chunks=(48, 48, 48), cache_dir=tmp_path / "cache", **options,
+            {k: v.values for k, v in data.items()},
+            spacing=SPACING,
+            memory_limit="3GiB",
+            workers=1,
+            chunks=(48, 48, 48),
+            cache_dir=tmp_path / "cache",
+            **options,
         )
     assert large.n_particles == reference.segmentation.n_particles

@@ -70,7 +70,10 @@ def lazy_threshold(image: Any, threshold: float | str = "otsu") -> tuple[float, 
     ndim = image.ndim
     step = max(1, int((math.prod(image.shape) / 4e6) ** (1 / ndim)))
     total, lo, hi, sample = dask.compute(
-        image.sum(dtype=np.float64), image.min(), image.max(), image[(slice(None, None, step),) * ndim]
+        image.sum(dtype=np.float64),
+        image.min(),
+        image.max(),
+        image[(slice(None, None, step),) * ndim],
     )
     lo, hi = float(lo), float(hi)
     if not math.isfinite(float(total)):
@@ -109,14 +112,22 @@ def clean_mask(
     if opening_radius_um > 0:
         depth = tuple(2 * r for r in _reach(sp, opening_radius_um))
         mask = mask.map_overlap(
-            binary_open_um, depth=depth, boundary="none", dtype=bool,
-            radius_um=opening_radius_um, spacing=sp,
+            binary_open_um,
+            depth=depth,
+            boundary="none",
+            dtype=bool,
+            radius_um=opening_radius_um,
+            spacing=sp,
         )
     if closing_radius_um > 0:
         depth = tuple(2 * r for r in _reach(sp, closing_radius_um))
         mask = mask.map_overlap(
-            binary_close_um, depth=depth, boundary="none", dtype=bool,
-            radius_um=closing_radius_um, spacing=sp,
+            binary_close_um,
+            depth=depth,
+            boundary="none",
+            dtype=bool,
+            radius_um=closing_radius_um,
+            spacing=sp,
         )
     return mask
 
@@ -132,7 +143,9 @@ def _label_block(block: np.ndarray, path: str, region: tuple[slice, ...]) -> int
     return int(n)
 
 
-def _face_pairs(path: str, axis: int, region: tuple[slice, ...], offsets: tuple[int, int]) -> np.ndarray:
+def _face_pairs(
+    path: str, axis: int, region: tuple[slice, ...], offsets: tuple[int, int]
+) -> np.ndarray:
     """Pairs (label_a, label_b) of chunk-local labels (plus their offsets) touching across the
     face between the chunk ``region`` and its neighbour after it along ``axis``."""
     import zarr
@@ -145,11 +158,15 @@ def _face_pairs(path: str, axis: int, region: tuple[slice, ...], offsets: tuple[
     both = (a > 0) & (b > 0)
     if not both.any():
         return np.zeros((0, 2), dtype=np.int64)
-    pairs = np.stack([a[both].astype(np.int64) + offsets[0], b[both].astype(np.int64) + offsets[1]], axis=1)
+    pairs = np.stack(
+        [a[both].astype(np.int64) + offsets[0], b[both].astype(np.int64) + offsets[1]], axis=1
+    )
     return np.unique(pairs, axis=0)
 
 
-def _relabel_block(src: str, dst: str, region: tuple[slice, ...], lut: np.ndarray, offset: int) -> np.ndarray:
+def _relabel_block(
+    src: str, dst: str, region: tuple[slice, ...], lut: np.ndarray, offset: int
+) -> np.ndarray:
     """Chunk-local labels -> component ids (``lut[offset + local]``); return the chunk's boxes."""
     import zarr
 
@@ -195,7 +212,9 @@ def label_chunked(mask: Any, folder: str) -> tuple[str, dict[int, tuple[slice, .
     chunks = tuple(c[0] for c in mask.chunks)
     local_path, comp_path = f"{folder}/local.zarr", f"{folder}/components.zarr"
     for path in (local_path, comp_path):
-        zarr.open_array(path, mode="w", shape=mask.shape, chunks=chunks, dtype="int32", fill_value=0)
+        zarr.open_array(
+            path, mode="w", shape=mask.shape, chunks=chunks, dtype="int32", fill_value=0
+        )
     starts = [np.cumsum((0, *c)) for c in mask.chunks]
     grid = list(np.ndindex(*mask.numblocks))
     regions = {
@@ -203,7 +222,9 @@ def label_chunked(mask: Any, folder: str) -> tuple[str, dict[int, tuple[slice, .
         for idx in grid
     }
     blocks = mask.to_delayed()
-    counts = dask.compute(*[delayed(_label_block)(blocks[idx], local_path, regions[idx]) for idx in grid])
+    counts = dask.compute(
+        *[delayed(_label_block)(blocks[idx], local_path, regions[idx]) for idx in grid]
+    )
     offsets = dict(zip(grid, np.cumsum((0, *counts[:-1])).tolist(), strict=True))
     n_local = int(sum(counts))
     if n_local == 0:
@@ -213,7 +234,11 @@ def label_chunked(mask: Any, folder: str) -> tuple[str, dict[int, tuple[slice, .
         for axis in range(ndim):
             nxt = tuple(i + 1 if a == axis else i for a, i in enumerate(idx))
             if nxt[axis] < mask.numblocks[axis]:
-                tasks.append(delayed(_face_pairs)(local_path, axis, regions[idx], (offsets[idx], offsets[nxt])))
+                tasks.append(
+                    delayed(_face_pairs)(
+                        local_path, axis, regions[idx], (offsets[idx], offsets[nxt])
+                    )
+                )
     pairs = [p for p in dask.compute(*tasks) if p.size]
     edges = np.concatenate(pairs) if pairs else np.zeros((0, 2), dtype=np.int64)
     graph = coo_matrix(
@@ -225,7 +250,10 @@ def label_chunked(mask: Any, folder: str) -> tuple[str, dict[int, tuple[slice, .
     lut[1:] = comp + 1
     lut_d = delayed(lut)
     rows = dask.compute(
-        *[delayed(_relabel_block)(local_path, comp_path, regions[idx], lut_d, offsets[idx]) for idx in grid]
+        *[
+            delayed(_relabel_block)(local_path, comp_path, regions[idx], lut_d, offsets[idx])
+            for idx in grid
+        ]
     )
     rows = [r for r in rows if r.size]
     return comp_path, _merge_boxes(np.concatenate(rows), ndim)

@@ -78,7 +78,9 @@ class _H5Source(_Source):
         if self.inner is None:
             found: list[str] = []
             fh.visititems(
-                lambda n, o: found.append(n) if isinstance(o, h5py.Dataset) and o.ndim >= 2 else None
+                lambda n, o: (
+                    found.append(n) if isinstance(o, h5py.Dataset) and o.ndim >= 2 else None
+                )
             )
             if len(found) != 1:
                 raise FileFormatError(
@@ -153,7 +155,9 @@ def open_source(spec: str | os.PathLike[str]) -> _Source:
     if not path.exists():
         raise InputNotFoundError(f"channel file {path} does not exist.")
     suffix = path.suffix.lower()
-    if suffix == ".zarr" or (path.is_dir() and any((path / m).exists() for m in (".zarray", "zarr.json", ".zgroup"))):
+    if suffix == ".zarr" or (
+        path.is_dir() and any((path / m).exists() for m in (".zarray", "zarr.json", ".zgroup"))
+    ):
         return _ZarrSource(path, inner)
     if suffix in (".h5", ".hdf5", ".hdf", ".nxs", ".cxi"):
         return _H5Source(path, inner)
@@ -229,8 +233,12 @@ def open_lazy_channels(
             raise ShapeMismatchError(
                 f"channel {name!r} has {src.ndim} dimensions; expected a 2D image or 3D volume."
             )
-        arr = src if isinstance(src, da.Array) else da.from_array(
-            src, chunks=tuple(chunks) if chunks is not None else "auto", asarray=True
+        arr = (
+            src
+            if isinstance(src, da.Array)
+            else da.from_array(
+                src, chunks=tuple(chunks) if chunks is not None else "auto", asarray=True
+            )
         )
         if chunks is not None:
             arr = arr.rechunk(tuple(chunks))

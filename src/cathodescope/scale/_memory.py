@@ -177,7 +177,9 @@ def plan_memory(
     total = _total_memory()
     lim = int(0.75 * total) if limit is None else parse_memory_limit(limit)
     if n_workers is not None and (int(n_workers) != n_workers or n_workers < 1):
-        raise ParameterError(f"workers (--workers) must be a positive whole number, got {n_workers!r}.")
+        raise ParameterError(
+            f"workers (--workers) must be a positive whole number, got {n_workers!r}."
+        )
     floor = 2 * PROCESS_OVERHEAD + _MIN_CHUNK**3 * BYTES_PER_CHUNK_VOXEL * 4
     if lim < floor:
         raise ParameterError(

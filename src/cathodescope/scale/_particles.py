@@ -116,7 +116,9 @@ def _internal_porosity(
     return out
 
 
-def _global_position(particles: pd.DataFrame, mask: np.ndarray, origin: Sequence[int], spacing: Sequence[float]) -> pd.DataFrame:
+def _global_position(
+    particles: pd.DataFrame, mask: np.ndarray, origin: Sequence[int], spacing: Sequence[float]
+) -> pd.DataFrame:
     """Centroid and bounding-box columns in the whole volume's frame (same arithmetic as
     :func:`cathodescope.segment.measure_particles` on the full labels)."""
     ndim = mask.ndim
@@ -196,4 +198,4 @@ def profile_particle(
 def load_result(path: str | Path) -> dict[str, Any]:
     """Read a finished particle's rows back from the resume cache (written by this package)."""
     with open(path, "rb") as fh:
-        return pickle.load(fh)  # noqa: S301 - our own cache file, never user input
+        return pickle.load(fh)

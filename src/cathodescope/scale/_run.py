@@ -31,7 +31,7 @@ from cathodescope.scale._labels import (
     lazy_threshold,
     segmentation_image,
 )
-from cathodescope.scale._lazy import _Source, _ZarrSource, open_lazy_channels
+from cathodescope.scale._lazy import _ZarrSource, open_lazy_channels
 from cathodescope.scale._memory import MemoryPlan, plan_memory
 from cathodescope.scale._particles import (
     TABLES,
@@ -122,9 +122,15 @@ def _client(scheduler: str | None, plan: MemoryPlan) -> Iterator[Any]:
         yield client
 
 
-def _fingerprint(shape: Sequence[int], sources: Mapping[str, Any], options: Mapping[str, Any]) -> str:
+def _fingerprint(
+    shape: Sequence[int], sources: Mapping[str, Any], options: Mapping[str, Any]
+) -> str:
     text = json.dumps(
-        {"shape": list(shape), "sources": {k: repr(v) for k, v in sources.items()}, "options": options},
+        {
+            "shape": list(shape),
+            "sources": {k: repr(v) for k, v in sources.items()},
+            "options": options,
+        },
         sort_keys=True,
         default=repr,
     )
@@ -163,7 +169,9 @@ class _Cache:
         return self.folder / "particles" / f"{gid}.pkl"
 
 
-def _readers(channels: Any, names: Sequence[str] | None, cache: _Cache, chunks: Sequence[int]) -> dict[str, Any]:
+def _readers(
+    channels: Any, names: Sequence[str] | None, cache: _Cache, chunks: Sequence[int]
+) -> dict[str, Any]:
     """Picklable per-channel readers: the lazy file sources, or in-memory arrays stored once
     as Zarr in the cache (so that workers read crops, never receive whole arrays)."""
     import dask.array as da
@@ -181,8 +189,10 @@ def _readers(channels: Any, names: Sequence[str] | None, cache: _Cache, chunks: 
             continue
         path = cache.folder / "channels" / f"{name}.zarr"
         if not path.exists():
-            arr = spec if isinstance(spec, da.Array) else da.from_array(
-                np.asarray(getattr(spec, "values", spec)), chunks=tuple(chunks)
+            arr = (
+                spec
+                if isinstance(spec, da.Array)
+                else da.from_array(np.asarray(getattr(spec, "values", spec)), chunks=tuple(chunks))
             )
             tmp = path.with_name(path.name + ".tmp")
             shutil.rmtree(tmp, ignore_errors=True)
@@ -271,8 +281,6 @@ def analyze_scene_large(
     EmptySegmentationError
         If no particle is found.
     """
-    from tqdm.auto import tqdm
-
     if options.pop("dilate_um", 0.0):
         raise ParameterError(
             "dilate_um is not supported out of core yet; run without --memory-limit/--workers/"
@@ -288,143 +296,270 @@ def analyze_scene_large(
     if chunks is not None:
         if len(chunks) != len(shape) or any(int(c) < 1 for c in chunks):
             raise ParameterError(f"chunks must be {len(shape)} positive sizes, got {chunks!r}.")
-        plan = dataclasses.replace(plan, chunks=tuple(min(int(c), n) for c, n in zip(chunks, shape, strict=True)))
-    fingerprint = _fingerprint(shape, {k: v for k, v in (channels.items() if isinstance(channels, Mapping) else zip(channel_names or [], channels, strict=True))}, {**options, "segment_on": segment_on, "spacing": sp})
+        plan = dataclasses.replace(
+            plan, chunks=tuple(min(int(c), n) for c, n in zip(chunks, shape, strict=True))
+        )
+    fingerprint = _fingerprint(
+        shape,
+        {
+            k: v
+            for k, v in (
+                channels.items()
+                if isinstance(channels, Mapping)
+                else zip(channel_names or [], channels, strict=True)
+            )
+        },
+        {**options, "segment_on": segment_on, "spacing": sp},
+    )
     tmp = None
     if cache_dir is None:
         tmp = tempfile.mkdtemp(prefix="cathodescope-scale-")
         cache_dir = tmp
     cache = _Cache(Path(cache_dir), fingerprint, resume)
-    timings: dict[str, float] = {}
     try:
         readers = _readers(channels, channel_names, cache, plan.chunks)
         with _client(scheduler, plan) as client:
-            result = _stages(client, readers, shape, sp, plan, cache, seg_opts, prof_opts, segment_on, xp, timings, progress, on_particle, tqdm)
+            job = _Job(
+                client,
+                readers,
+                shape,
+                sp,
+                plan,
+                cache,
+                seg_opts,
+                prof_opts,
+                segment_on,
+                xp,
+                progress,
+                on_particle,
+            )
+            result = _stages(job)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     return result
 
 
-def _stages(client, readers, shape, sp, plan, cache, seg_opts, prof_opts, segment_on, xp, timings, progress, on_particle, tqdm) -> LargeSceneAnalysis:
+@dataclass
+class _Job:
+    """Everything the stages share (one run)."""
+
+    client: Any
+    readers: dict[str, Any]
+    shape: tuple[int, ...]
+    spacing: tuple[float, ...]
+    plan: MemoryPlan
+    cache: _Cache
+    seg_opts: dict[str, Any]
+    prof_opts: dict[str, Any]
+    segment_on: str | None
+    xp: Any
+    progress: bool
+    on_particle: Callable[[int, int, int], None] | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def key(self, stage: str, i: int) -> str:
+        return f"{stage}-{i}-{self.cache.state['fingerprint'][:8]}"
+
+    def bar(self, total: int, initial: int, desc: str, unit: str) -> Any:
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=not self.progress)
+
+
+def _stages(job: _Job) -> LargeSceneAnalysis:
+    labels_path, boxes = _components(job)
+    pieces = _split(job, labels_path, boxes)
+    kept = _filter(job, pieces)
+    results, n_resumed = _particles(job, kept)
+    return _assemble(job, results, n_resumed, len(boxes))
+
+
+def _components(job: _Job) -> tuple[str, dict[int, tuple[slice, ...]]]:
+    """Stages 1-2: threshold, mask and clean-up, connected components (chunked, cached)."""
     import dask.array as da
-    from distributed import as_completed
 
-    threshold = seg_opts.get("threshold", "otsu")
-    opening = check_positive(seg_opts.get("opening_radius_um", 0.0), "opening_radius_um", allow_zero=True)
-    closing = check_positive(seg_opts.get("closing_radius_um", 0.0), "closing_radius_um", allow_zero=True)
-    min_size = check_positive(seg_opts.get("min_size_um", 0.0), "min_size_um", allow_zero=True)
-    remove_edge = bool(seg_opts.get("remove_edge_particles", False))
-    task_opts = {k: seg_opts[k] for k in _SEG_IN_TASK if k in seg_opts}
-    lazy = {n: da.from_array(r, chunks=plan.chunks, asarray=True).astype(np.float32) for n, r in readers.items()}
-    image = segmentation_image(lazy, segment_on)
-    labels_path = str(cache.folder / "components.zarr")
-
-    # 1-2: threshold, mask, connected components (chunked)
     t0 = time.perf_counter()
+    opts, cache = job.seg_opts, job.cache
     if "boxes" not in cache.state:
-        thr, method, lo, hi = lazy_threshold(image.map_blocks(xp.asarray) if xp is not np else image, threshold)
-        mask = clean_mask(image > thr, spacing=sp, opening_radius_um=opening, closing_radius_um=closing)
+        lazy = {
+            n: da.from_array(r, chunks=job.plan.chunks, asarray=True).astype(np.float32)
+            for n, r in job.readers.items()
+        }
+        image = segmentation_image(lazy, job.segment_on)
+        if job.xp is not np:
+            image = image.map_blocks(job.xp.asarray)
+        thr, method, lo, hi = lazy_threshold(image, opts.get("threshold", "otsu"))
+        if job.xp is not np:
+            image = image.map_blocks(job.xp.asnumpy)
+        mask = clean_mask(
+            image > thr,
+            spacing=job.spacing,
+            opening_radius_um=check_positive(
+                opts.get("opening_radius_um", 0.0), "opening_radius_um", allow_zero=True
+            ),
+            closing_radius_um=check_positive(
+                opts.get("closing_radius_um", 0.0), "closing_radius_um", allow_zero=True
+            ),
+        )
         try:
-            labels_path, boxes = label_chunked(mask, str(cache.folder))
+            _, boxes = label_chunked(mask, str(cache.folder))
         except EmptySegmentationError as exc:
             raise EmptySegmentationError(
                 f"no voxel is above the threshold {thr:g} (image range {lo:g}..{hi:g}) after "
                 "the clean-up; lower the threshold or use threshold='otsu'."
             ) from exc
-        cache.save(threshold=thr, method=method, boxes={str(k): [[s.start, s.stop] for s in b] for k, b in boxes.items()})
-    timings["components"] = time.perf_counter() - t0
-    thr = float(cache.state["threshold"])
+        cache.save(
+            threshold=thr,
+            method=method,
+            boxes={str(k): [[s.start, s.stop] for s in b] for k, b in boxes.items()},
+        )
+    job.timings["components"] = time.perf_counter() - t0
     boxes = {int(k): tuple(slice(a, b) for a, b in v) for k, v in cache.state["boxes"].items()}
     for k, b in boxes.items():
-        plan.check_crop(math.prod(s.stop - s.start for s in padded_box(b, shape)), f"component {k}")
+        voxels = math.prod(s.stop - s.start for s in padded_box(b, job.shape))
+        job.plan.check_crop(voxels, f"connected component {k}")
+    return str(cache.folder / "components.zarr"), boxes
 
-    # 3: split every component (watershed on its crop)
+
+def _split(
+    job: _Job, labels_path: str, boxes: dict[int, tuple[slice, ...]]
+) -> list[dict[str, Any]]:
+    """Stage 3: one task per component, the watershed split on its crop (cached)."""
+    from distributed import as_completed
+
     t0 = time.perf_counter()
-    pieces: list[dict[str, Any]] = []
-    done = cache.state.get("pieces", {})
+    task_opts = {k: job.seg_opts[k] for k in _SEG_IN_TASK if k in job.seg_opts}
+    done = job.cache.state.get("pieces", {})
     todo = [k for k in boxes if str(k) not in done]
-    bar = tqdm(total=len(boxes), initial=len(boxes) - len(todo), desc="split components", unit="component", disable=not progress)
+    bar = job.bar(len(boxes), len(boxes) - len(todo), "split components", "component")
     futures = {
-        client.submit(split_component, k, boxes[k], labels_path, shape, sp, task_opts, str(cache.component(k)), key=f"split-{k}-{cache.state['fingerprint'][:8]}"): k
+        job.client.submit(
+            split_component,
+            k,
+            boxes[k],
+            labels_path,
+            job.shape,
+            job.spacing,
+            task_opts,
+            str(job.cache.component(k)),
+            key=job.key("split", k),
+        ): k
         for k in todo
     }
     for fut in as_completed(futures):
         done[str(futures[fut])] = fut.result()
         bar.update()
         if bar.n % 50 == 0:
-            cache.save(pieces=done)
+            job.cache.save(pieces=done)
     bar.close()
-    cache.save(pieces=done)
-    for k in boxes:
-        pieces.extend(done[str(k)])
-    timings["split"] = time.perf_counter() - t0
+    job.cache.save(pieces=done)
+    job.timings["split"] = time.perf_counter() - t0
+    return [p for k in boxes for p in done[str(k)]]
 
-    # 4: the in-memory filters and raster-order ids
-    voxel = float(np.prod(sp))
-    kept = [p for p in pieces if p["count"] > 0 and not (remove_edge and p["edge"]) and not (min_size > 0 and p["count"] * voxel < min_size)]
+
+def _filter(job: _Job, pieces: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stage 4: the in-memory filters (edge, size), then ids in raster order of first voxels."""
+    opts = job.seg_opts
+    min_size = check_positive(opts.get("min_size_um", 0.0), "min_size_um", allow_zero=True)
+    remove_edge = bool(opts.get("remove_edge_particles", False))
+    voxel = float(np.prod(job.spacing))
+    kept = [
+        p
+        for p in pieces
+        if p["count"] > 0
+        and not (remove_edge and p["edge"])
+        and not (min_size > 0 and p["count"] * voxel < min_size)
+    ]
     if not kept:
         raise EmptySegmentationError(
-            f"{len(pieces)} candidate particle(s) found above threshold {thr:g}, but all were "
-            f"removed (edge or smaller than min_size_um={min_size}); set remove_edge_particles="
-            "False or lower min_size_um."
+            f"{len(pieces)} candidate particle(s) found above threshold "
+            f"{job.cache.state['threshold']:g}, but all were removed (edge or smaller than "
+            f"min_size_um={min_size}); set remove_edge_particles=False or lower min_size_um."
         )
     kept.sort(key=lambda p: p["first"])
+    for gid, p in enumerate(kept, start=1):
+        job.plan.check_crop(math.prod(hi - lo for lo, hi in p["box"]), f"particle {gid}")
+    return kept
 
-    # 5: one task per particle, results cached as they finish
+
+def _particles(job: _Job, kept: list[dict[str, Any]]) -> tuple[dict[int, dict[str, Any]], int]:
+    """Stage 5: one task per particle; each result is cached as soon as it is finished."""
+    from distributed import as_completed
+
     t0 = time.perf_counter()
     results: dict[int, dict[str, Any]] = {}
-    n_resumed = 0
-    todo_p = []
-    for gid, p in enumerate(kept, start=1):
-        plan.check_crop(math.prod(hi - lo for lo, hi in p["box"]) * (len(readers) + 2) // 4, f"particle {gid}")
-        path = cache.particle(gid)
+    todo = []
+    for gid in range(1, len(kept) + 1):
+        path = job.cache.particle(gid)
         if path.exists():
             results[gid] = load_result(path)
-            n_resumed += 1
         else:
-            todo_p.append(gid)
-    bar = tqdm(total=len(kept), initial=n_resumed, desc="depth profiles", unit="particle", disable=not progress)
-    seg_src = segment_on if segment_on is None or isinstance(segment_on, str) else segment_on
+            todo.append(gid)
+    n_resumed = len(results)
+    thr = float(job.cache.state["threshold"])
+    bar = job.bar(len(kept), n_resumed, "depth profiles", "particle")
     futures = {
-        client.submit(
-            profile_particle, gid, kept[gid - 1], str(cache.component(kept[gid - 1]["component"])),
-            readers, seg_src, thr, sp, prof_opts, str(cache.particle(gid)),
-            key=f"particle-{gid}-{cache.state['fingerprint'][:8]}",
+        job.client.submit(
+            profile_particle,
+            gid,
+            kept[gid - 1],
+            str(job.cache.component(kept[gid - 1]["component"])),
+            job.readers,
+            job.segment_on,
+            thr,
+            job.spacing,
+            job.prof_opts,
+            str(job.cache.particle(gid)),
+            key=job.key("particle", gid),
         ): gid
-        for gid in todo_p
+        for gid in todo
     }
     for fut in as_completed(futures):
         gid = futures[fut]
         results[gid] = fut.result()
         bar.update()
-        if on_particle is not None:
-            on_particle(gid, len(results), len(kept))
+        if job.on_particle is not None:
+            job.on_particle(gid, len(results), len(kept))
     bar.close()
-    timings["particles"] = time.perf_counter() - t0
+    job.timings["particles"] = time.perf_counter() - t0
+    return results, n_resumed
+
+
+def _assemble(
+    job: _Job, results: dict[int, dict[str, Any]], n_resumed: int, n_components: int
+) -> LargeSceneAnalysis:
+    """Re-raise the workers' warnings in particle order; concatenate the tables."""
     for gid in sorted(results):
         for message, category in results[gid]["warnings"]:
-            warnings.warn(message, category, stacklevel=3)
+            warnings.warn(message, category, stacklevel=4)
     tables = {
         name: pd.concat([results[g][name] for g in sorted(results)], ignore_index=True)
         for name in TABLES
     }
+    plan = job.plan
+    thr = float(job.cache.state["threshold"])
     params = {
-        "spacing_um": sp,
-        "channels": list(readers),
-        "segment_on": segment_on,
+        "spacing_um": job.spacing,
+        "channels": list(job.readers),
+        "segment_on": job.segment_on,
         "threshold_used": thr,
-        "threshold_method": cache.state.get("method"),
-        "segmentation": seg_opts,
+        "threshold_method": job.cache.state.get("method"),
+        "segmentation": job.seg_opts,
         "profile": results[1]["parameters"],
-        "memory_plan": {"limit_bytes": plan.limit, "workers": plan.n_workers, "worker_limit_bytes": plan.worker_limit, "chunks": list(plan.chunks)},
-        "n_components": len(boxes),
-        "timings_s": timings,
+        "memory_plan": {
+            "limit_bytes": plan.limit,
+            "workers": plan.n_workers,
+            "worker_limit_bytes": plan.worker_limit,
+            "chunks": list(plan.chunks),
+        },
+        "n_components": n_components,
+        "timings_s": job.timings,
     }
     return LargeSceneAnalysis(
         threshold=thr,
-        n_particles=len(kept),
-        spacing=sp,
+        n_particles=len(results),
+        spacing=job.spacing,
         parameters=params,
         n_resumed=n_resumed,
         **tables,

@@ -129,6 +129,8 @@ def run_profile_large(
                 n_resumed=analysis.n_resumed,
             )
             run.parameters.setdefault("analysis", analysis.parameters)
-            run.timings.update({f"scale_{k}": v for k, v in analysis.parameters["timings_s"].items()})
+            run.timings.update(
+                {f"scale_{k}": v for k, v in analysis.parameters["timings_s"].items()}
+            )
     shutil.rmtree(cache, ignore_errors=True)
     return analysis, run
