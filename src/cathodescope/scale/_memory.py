@@ -172,7 +172,7 @@ def plan_memory(
     --------
     >>> plan = plan_memory((1024, 1024, 1024), "4GiB", n_workers=2)
     >>> plan.n_workers, plan.chunks
-    (2, (256, 256, 256))
+    (2, (128, 128, 128))
     """
     total = _total_memory()
     lim = int(0.75 * total) if limit is None else parse_memory_limit(limit)
