@@ -56,7 +56,13 @@ def resolve_device(device: str = "cpu") -> Any:
 
 
 def gpu_available() -> bool:
-    """Whether ``resolve_device("cuda")`` would succeed."""
+    """Whether ``resolve_device("cuda")`` would succeed.
+
+    Returns
+    -------
+    bool
+        True when CuPy is installed and a GPU is visible.
+    """
     try:
         resolve_device("cuda")
     except DeviceUnavailableError:

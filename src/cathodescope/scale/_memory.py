@@ -86,7 +86,18 @@ def parse_memory_limit(text: str | int | float) -> int:
 
 
 def format_bytes(n: float) -> str:
-    """``1610612736`` -> ``'1.50 GiB'``."""
+    """A byte count in binary units, for messages.
+
+    Parameters
+    ----------
+    n : float
+        Size in bytes.
+
+    Returns
+    -------
+    str
+        E.g. ``'1.50 GiB'`` for 1610612736.
+    """
     for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if abs(n) >= size:
             return f"{n / size:.2f} {unit}"
@@ -104,7 +115,7 @@ def _total_memory() -> int:
 class MemoryPlan:
     """Workers, per-worker memory and chunk shape that keep a run within a memory limit.
 
-    Attributes
+    Parameters
     ----------
     limit : int
         Memory limit of the whole process tree (driver and workers), bytes.

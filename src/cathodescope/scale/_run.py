@@ -48,7 +48,7 @@ _SEG_IN_TASK = ("fill_holes", "split_touching", "marker_spacing_um", "neck_ratio
 class LargeSceneAnalysis:
     """Result of :func:`analyze_scene_large`: the tables of :func:`~cathodescope.profile.analyze_scene`.
 
-    Attributes
+    Parameters
     ----------
     particles, profiles, ratios, metrics, reliable_windows, diagnostics : pandas.DataFrame
         Same columns and rows as ``SceneAnalysis.particles`` and ``SceneAnalysis.depth.*``.
