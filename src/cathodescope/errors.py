@@ -257,3 +257,7 @@ class FileEncodingError(FileFormatError):
 
 class DataTooLargeError(CathodescopeError, MemoryError):
     """An input (or its decompressed content) is larger than the memory this run may use."""
+
+
+class DeviceUnavailableError(CathodescopeError, RuntimeError):
+    """A compute device was asked for (``--device cuda``) but is not there (no CuPy, no GPU)."""
