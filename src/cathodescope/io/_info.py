@@ -332,12 +332,12 @@ def describe_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise InputNotFoundError(f"{p} does not exist; check the path.")
     if p.is_dir():
         if p.suffix.lower() == ".zarr" or (p / ".zarray").exists() or (p / "zarr.json").exists():
-            candidates = [_describe_array]
+            candidates: list[Callable[[Path], dict[str, Any]]] = [_describe_array]
         else:
             raise FileFormatError(f"{p} is a folder; give a file (or a .zarr store).")
     else:
         candidates = _candidates(p)
-    problems = []
+    problems: list[str] = []
     for describe in candidates:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

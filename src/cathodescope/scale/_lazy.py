@@ -43,7 +43,7 @@ class _ZarrSource(_Source):
     def _open(self) -> Any:
         import zarr
 
-        node = zarr.open(str(self.path), mode="r")
+        node: Any = zarr.open(str(self.path), mode="r")
         if self.inner is not None:
             node = node[self.inner.strip("/")]
         elif not hasattr(node, "shape"):

@@ -96,7 +96,7 @@ def _npz_bytes(**arrays: np.ndarray) -> bytes:
     import io
 
     fh = io.BytesIO()
-    np.savez_compressed(fh, **arrays)
+    np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
     return fh.getvalue()
 
 

@@ -61,7 +61,7 @@ from cathodescope.tomo._stream_plan import StreamPlan, plan_stream
 
 
 @contextlib.contextmanager
-def _scratch_stack(path: Path, shape: tuple[int, int, int], chunks: tuple[int, int, int]):
+def _scratch_stack(path: Path, shape: tuple[int, ...], chunks: tuple[int, ...]):
     import h5py
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -306,6 +306,8 @@ def _elements_by_chunk(
     molar_attrs = {"units": "mol/cm^3", "long_name": "molar concentration"}
     per_name = [_lazy(outputs[_molar_key(nm, elements)], first, molar_attrs) for nm in names]
     molar, densities = _molar_stack(per_name, names)
+    if dec is None:  # pragma: no cover - the decomposition ran on every chunk above
+        raise RuntimeError("no chunk was decomposed")
     decomposition = Decomposition(
         densities=densities,
         molar=molar,

@@ -144,7 +144,9 @@ def read_scans(
     return scans
 
 
-def _stream(run: Any, scans: Sequence[Any], memory_limit: Any, fmt: str, **options: Any) -> Any:
+def _stream(
+    run: Any, scans: Sequence[Any], memory_limit: Any, fmt: Literal["zarr", "h5"], **options: Any
+) -> Any:
     """The streaming chain with its stores in the run folder; plan and warnings recorded."""
     from cathodescope.tomo import stream_energies
 
@@ -343,7 +345,8 @@ def run_pipeline(
                 result = process_energies(scans, progress=progress, **element_opts, **proc)
             else:
                 options = {**element_opts, **proc, "progress": progress}
-                result = _stream(run, scans, memory_limit, save_volumes, **options)
+                fmt: Literal["zarr", "h5"] = "h5" if save_volumes == "h5" else "zarr"
+                result = _stream(run, scans, memory_limit, fmt, **options)
         _record_volumes(run, result)
         if save_volumes != "none" and memory_limit is None:
             with run.timer("save_volumes"):
