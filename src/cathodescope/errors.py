@@ -247,3 +247,11 @@ class FileEncodingError(FileFormatError):
 
 class DataTooLargeError(CathodescopeError, MemoryError):
     """An input (or its decompressed content) is larger than the memory this run may use."""
+
+
+class CorruptValuesWarning(CathodescopeRunWarning):
+    """A file was read but holds values its format cannot hold physically (corrupt bytes)."""
+
+
+class UnitPlausibilityWarning(CathodescopeRunWarning):
+    """A number is implausible in the unit asked for (nm typed for um, keV for eV, A for mA)."""

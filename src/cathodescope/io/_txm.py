@@ -25,10 +25,12 @@ from typing import Any
 import numpy as np
 
 from cathodescope._validation import normalize_spacing
+from cathodescope.common.files import check_input_file
 from cathodescope.errors import (
     CathodescopeError,
     EnergyFromFileNameWarning,
     FileFormatError,
+    InputNotFoundError,
     MissingMetadataError,
     ProjectionGeometryError,
     ShapeMismatchError,
@@ -276,11 +278,13 @@ def _read_tiffs(spec: Any) -> np.ndarray:
         elif any(ch in str(spec) for ch in "*?["):
             files = [Path(f) for f in sorted(glob.glob(str(spec)))]
         else:
-            files = [p]
+            files = [check_input_file(p, "TIFF")]
     else:
-        files = [Path(f) for f in spec]
+        files = [check_input_file(f, "TIFF") for f in spec]
     if not files:
-        raise FileNotFoundError(f"no TIFF files found for {spec!r}.")
+        raise InputNotFoundError(
+            f"no TIFF files found for {spec!r}; check the path, folder or glob pattern."
+        )
     arrays = []
     for f in files:
         try:
