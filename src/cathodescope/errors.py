@@ -133,6 +133,11 @@ class EdgeNotFoundError(CathodescopeError, ValueError):
     """No absorption edge could be located (flat spectrum, edge outside the data, edge step <= 0)."""
 
 
+class XASQualityWarning(CathodescopeRunWarning):
+    """An XAS result is computed but questionable (few window points, weight at a bound with
+    structured residuals, energy offset, high R-factor, e0 spread between repeats)."""
+
+
 # --- echem ----------------------------------------------------------------------------------
 
 

@@ -117,7 +117,7 @@ def test_cli_map_and_errors(tmp_path, capsys):
         str(tmp_path / "s.tif"),
         "--energies",
         str(tmp_path / "e.txt"),
-        "--pixel-size",
+        "--spacing",
         "0.03",
         "--fit-range",
         "8320",

@@ -142,17 +142,17 @@ def test_stack_tiff_and_h5(tmp_path, rng):
     data = rng.random((5, 4, 3)).astype(np.float32)
     e_kev = np.array([8.30, 8.31, 8.32, 8.33, 8.34])
     tifffile.imwrite(tmp_path / "s.tif", data, photometric="minisblack")
-    s = read_xanes_stack(tmp_path / "s.tif", e_kev, pixel_size_um=0.05)
+    s = read_xanes_stack(tmp_path / "s.tif", e_kev, spacing=0.05)
     assert s.dims == ("energy", "y", "x")
     np.testing.assert_allclose(s.energy.values, e_kev * 1000)
     np.testing.assert_allclose(s.x.values, [0, 0.05, 0.1])
     with h5py.File(tmp_path / "s.h5", "w") as fh:
         fh["exchange/data"] = data
     np.savetxt(tmp_path / "e.txt", e_kev * 1000)
-    s2 = read_xanes_stack(tmp_path / "s.h5", tmp_path / "e.txt", pixel_size_um=(0.05, 0.05))
+    s2 = read_xanes_stack(tmp_path / "s.h5", tmp_path / "e.txt", spacing=(0.05, 0.05))
     np.testing.assert_array_equal(s2.values, data)
     with pytest.raises(ShapeMismatchError, match="one energy per frame"):
-        read_xanes_stack(tmp_path / "s.tif", e_kev[:4], pixel_size_um=0.05)
+        read_xanes_stack(tmp_path / "s.tif", e_kev[:4], spacing=0.05)
 
 
 def test_xdi_bad_input(tmp_path):

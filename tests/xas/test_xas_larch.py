@@ -16,7 +16,7 @@ import pytest
 
 from cathodescope.io import read_athena, read_xas_columns
 from cathodescope.phantom import mixture_spectrum
-from cathodescope.xas import lcf, normalize_athena_group
+from cathodescope.xas import lcf, normalize, normalize_athena_group
 
 LARCH = r"""
 import json, sys, numpy as np
@@ -91,3 +91,71 @@ def test_against_larch(larch_python, shared_data, tmp_path):
         np.testing.assert_allclose(ours.weights, wl, atol=1e-3)  # measured: ~1e-10
     for g, sl in zip(groups, lar["steps"], strict=True):
         assert normalize_athena_group(g).edge_step == pytest.approx(sl, rel=1e-5)
+
+
+LARCH_PROJECTS = r"""
+import json, sys, numpy as np
+from larch import Group
+from larch.xafs import pre_edge
+from larch.math import lincombo_fit
+d = json.load(open(sys.argv[1]))
+stds = [Group(energy=np.array(e), norm=np.array(m), label=n, filename=n)
+        for n, (e, m) in d["standards"].items()]
+g = Group(energy=np.array(d["energy"]), norm=np.array(d["data"]))
+r = lincombo_fit(g, stds, xmin=d["xmin"], xmax=d["xmax"], sum_to_one=True,
+                 minvals=[0.0] * len(stds), maxvals=[1.0] * len(stds))
+w = [float(r.params[s.label].value) for s in stds]
+norms = []
+for e, mu, p in d["fixed"]:
+    h = Group(energy=np.array(e), mu=np.array(mu))
+    pre_edge(h, **p)
+    norms.append(np.asarray(h.norm).tolist())
+print(json.dumps({"w": w, "norms": norms}))
+"""
+
+
+def test_projects_against_larch(larch_python, shared_data, tmp_path):
+    """Issue 13 where larch is right: the interior Mn3O4 fit on ATHENA-normalized groups, and
+    fixed-step (``bkg_fixstep``) groups normalized with ``step=`` given."""
+    mn = read_athena(shared_data / "xas" / "Mn.prj")
+    norm = {k: normalize_athena_group(mn[k]) for k in ("Mn3O4", "MnO", "Mn2O3x")}
+    e0 = mn["Mn3O4"].e0
+    fe = [
+        g for g in read_athena(shared_data / "xas" / "Fe_fixed_step.prj").values() if g.fixed_step
+    ]
+    payload = {
+        "energy": norm["Mn3O4"].energy.tolist(),
+        "data": norm["Mn3O4"].norm.tolist(),
+        "standards": {
+            k: [norm[k].energy.tolist(), norm[k].norm.tolist()] for k in ("MnO", "Mn2O3x")
+        },
+        "xmin": e0 - 20,
+        "xmax": e0 + 30,
+        "fixed": [
+            [
+                (g.energy + g.eshift).tolist(),
+                g.mu.tolist(),
+                {k: v for k, v in g.normalization_parameters().items() if k != "window_convention"},
+            ]
+            for g in fe
+        ],
+    }
+    (tmp_path / "d.json").write_text(json.dumps(payload))
+    (tmp_path / "l.py").write_text(LARCH_PROJECTS)
+    out = subprocess.run(
+        [larch_python, str(tmp_path / "l.py"), str(tmp_path / "d.json")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    lar = json.loads(out.stdout.strip().splitlines()[-1])
+    std = {k: norm[k].to_dataarray("norm") for k in ("MnO", "Mn2O3x")}
+    ours = lcf(norm["Mn3O4"].to_dataarray("norm"), std, fit_range=(e0 - 20, e0 + 30))
+    np.testing.assert_allclose(ours.weights, lar["w"], atol=2e-3)  # interior optimum
+    for g, ln in zip(fe, lar["norms"], strict=True):
+        assert normalize_athena_group(g).edge_step == 1.0
+        # the same parameters (step= included) with larch's window ends: the same norm(E)
+        p = {**g.normalization_parameters(), "window_convention": "larch"}
+        r = normalize(g.mu, g.energy + g.eshift, **p)
+        np.testing.assert_allclose(r.norm, ln, atol=1e-8)

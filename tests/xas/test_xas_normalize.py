@@ -55,6 +55,8 @@ def test_athena_parity_every_group(shared_data):
     assert worst < 1e-6  # measured: 2e-7
 
 
+# the NCA scan's pre-edge holds 3 points: half_step's normalization says so (tested elsewhere)
+@pytest.mark.filterwarnings("ignore::cathodescope.errors.XASQualityWarning")
 def test_e0_shift_equivariance_real(shared_data):
     d = shared_data / "xas"
     spectra = [

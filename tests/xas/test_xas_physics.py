@@ -7,13 +7,13 @@ import pytest
 
 from cathodescope.errors import MissingMetadataError, ParameterError
 from cathodescope.phantom import k_edge_model, l_edge_standards, surface_bulk_series
+from cathodescope.report import plot_surface_bulk
 from cathodescope.xas import (
     absorption_model,
     correct_self_absorption,
     correct_self_absorption_thick,
     fluorescence_forward,
     nominal_valence,
-    plot_surface_bulk,
     surface_bulk_table,
     surface_charge_balance,
     tabulated_edge,

@@ -147,12 +147,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     from cathodescope.common.command_line import reset_command_line, set_command_line
 
+    import os
+
     raw = list(sys.argv[1:] if argv is None else argv)
     token = set_command_line(raw)
+    quiet_before = os.environ.get("CATHODESCOPE_QUIET")
     try:
         return _main(raw)
     finally:
         reset_command_line(token)
+        if quiet_before is None:
+            os.environ.pop("CATHODESCOPE_QUIET", None)
+        else:
+            os.environ["CATHODESCOPE_QUIET"] = quiet_before
 
 
 def _main(raw: list[str]) -> int:

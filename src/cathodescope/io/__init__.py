@@ -11,8 +11,10 @@ from cathodescope.common.atomic import (
     atomic_write_text,
     sha256_file,
 )
+from cathodescope.io._athena import AthenaGroup, read_athena, write_athena_json
 from cathodescope.io._biologic import read_biologic_mpr, read_biologic_mpt
 from cathodescope.io._bruker_raw import read_bruker_raw
+from cathodescope.io._columns import read_xas_columns
 from cathodescope.io._cycler_table import (
     CANONICAL_COLUMNS,
     STEP_TYPES,
@@ -40,15 +42,10 @@ from cathodescope.io._volumes import (
     read_channels,
     split_dataset_path,
 )
-from cathodescope.io._xas import (
-    AthenaGroup,
-    read_athena,
-    read_xanes_stack,
-    read_xas_columns,
-    read_xdi,
-    resolve_energy_units,
-    write_athena_json,
-)
+from cathodescope.io._xanes_stack import read_xanes_stack
+from cathodescope.io._xas_common import resolve_energy_units
+from cathodescope.io._xas_files import read_xas_file, read_xas_spectrum, split_group
+from cathodescope.io._xdi import read_xdi
 from cathodescope.io._xradia import energy_from_file_name, read_xradia
 from cathodescope.io._xrd import PATTERN_FORMATS, detect_pattern_format, read_pattern, read_series
 from cathodescope.io._xrf import (
@@ -108,6 +105,8 @@ __all__ = [
     "read_uxd",
     "read_xanes_stack",
     "read_xas_columns",
+    "read_xas_file",
+    "read_xas_spectrum",
     "read_xdi",
     "read_xradia",
     "read_xrf_map",
@@ -116,6 +115,7 @@ __all__ = [
     "resolve_energy_units",
     "sha256_file",
     "split_dataset_path",
+    "split_group",
     "write_athena_json",
     "write_pyxrf_h5",
 ]

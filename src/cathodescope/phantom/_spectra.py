@@ -45,6 +45,26 @@ def k_edge_model(
     ``0.5 + arctan((E - e0)/width)/pi`` (inflection at e0), a Gaussian white line at
     ``e0 + white_line_offset``, a weak pre-edge peak at ``e0 - 10`` eV and a damped post-edge
     oscillation; it tends to 1 far above the edge.
+
+    Parameters
+    ----------
+    energy : ndarray
+        Energies in eV.
+    e0 : float
+        Inflection point of the edge step, eV.
+    width : float
+        Half width of the arctangent step, eV.
+    white_line, white_line_offset, white_line_sigma : float
+        Height, position above e0 (eV) and width (eV) of the white line.
+    pre_peak : float
+        Height of the pre-edge peak at e0 - 10 eV.
+    oscillation : float
+        Amplitude of the post-edge oscillation.
+
+    Returns
+    -------
+    ndarray
+        Normalized mu(E), same shape as ``energy``.
     """
     e = np.asarray(energy, dtype=float)
     step = 0.5 + np.arctan((e - e0) / width) / np.pi
@@ -60,8 +80,19 @@ def k_edge_standards(
 ) -> dict[str, Any]:
     """Synthetic K-edge standards of increasing valence (2+, 3+, 4+), 1.5 eV apart per unit.
 
-    Returns a dict name -> normalized DataArray on ``energy`` (default: e0 - 60 to e0 + 140 eV
-    in 0.5 eV steps), e0 from xraydb's K edge of ``element``.
+    Parameters
+    ----------
+    energy : ndarray, optional
+        Energies in eV (default: e0 - 60 to e0 + 140 eV in 0.5 eV steps).
+    element : str
+        Absorber; e0 is xraydb's K edge of it.
+    n_standards : int
+        Number of standards (1-4).
+
+    Returns
+    -------
+    dict of str to xarray.DataArray
+        Name (``"M2+"``, ``"M3+"``...) to normalized spectrum on ``energy``.
     """
     import xraydb
 
@@ -97,6 +128,11 @@ def l_edge_standards(element: str = "Ni", energy: np.ndarray | None = None) -> d
     element : {"Ni", "Mn"}
     energy : ndarray, optional
         Energies in eV; default L3 - 15 to L2 + 25 eV in 0.1 eV steps.
+
+    Returns
+    -------
+    dict of str to xarray.DataArray
+        Standard name to normalized spectrum.
     """
     import xraydb
 
@@ -185,7 +221,7 @@ def xanes_stack_phantom(
     standards: Mapping[str, Any],
     *,
     shape: tuple[int, int] = (64, 64),
-    pixel_size_um: float = 0.03,
+    spacing: float | tuple[float, float] = 0.03,
     energy: np.ndarray | None = None,
     noise: float = 0.01,
     edge_step: float = 1.0,
@@ -201,6 +237,27 @@ def xanes_stack_phantom(
     low-edge-jump region the mask must catch). Raw mu = background + pre_slope * (E - E[0]) +
     step * mixture + noise.
 
+    Parameters
+    ----------
+    standards : mapping of str to DataArray
+        Normalized standards (energy in eV); the first one's fraction varies.
+    shape : (int, int)
+        Image size ``(ny, nx)`` in pixels.
+    spacing : float or (float, float)
+        Pixel size in um (``y, x``).
+    energy : ndarray, optional
+        Energies in eV (default: the first standard's).
+    noise : float
+        Standard deviation of the added noise (units of mu).
+    edge_step : float
+        Edge step inside the particle.
+    pre_slope, background : float
+        Pre-edge slope (1/eV) and offset of the raw mu.
+    dtype : numpy dtype
+        Working and output dtype.
+    rng : numpy Generator, optional
+        Random generator (seeded default).
+
     Returns
     -------
     stack : xarray.DataArray
@@ -211,7 +268,7 @@ def xanes_stack_phantom(
     import xarray as xr
 
     rng = np.random.default_rng(1) if rng is None else rng
-    sp = normalize_spacing(pixel_size_um, 2)
+    sp = normalize_spacing(spacing, 2)
     names = list(standards)
     k = len(names)
     first = standards[names[0]]
@@ -259,6 +316,21 @@ def surface_bulk_series(
     rng: np.random.Generator | None = None,
 ):
     """TEY (surface) and PFY (bulk) spectra vs cycle number with known fractions of standard 0.
+
+    Parameters
+    ----------
+    standards : mapping of str to DataArray
+        Exactly two normalized standards (e.g. NiO, LiNiO2).
+    cycles : sequence of int
+        Cycle numbers.
+    surface_fraction, bulk_fraction : sequence of float
+        Fraction of the first standard seen by TEY and PFY at each cycle.
+    noise : float
+        Noise standard deviation (normalized units).
+    sample : str
+        Sample name in the output.
+    rng : numpy Generator, optional
+        Random generator (seeded default).
 
     Returns
     -------

@@ -26,6 +26,15 @@ _FIGURES = {
     "plot_peak_fits": "_xrd",
     "plot_williamson_hall": "_xrd",
     "plot_gas_release": "_thermal",
+    "plot_lcf": "_xas",
+    "plot_normalization": "_xas",
+    "plot_selfabs": "_xas",
+    "plot_surface_bulk": "_xas",
+    "plot_xanes_maps": "_xas",
+    "plot_layer_kernels": "_layer",
+    "plot_layer_profile": "_layer",
+    "plot_layer_series": "_layer",
+    "plot_layer_weights": "_layer",
 }
 
 __all__ = [

@@ -12,6 +12,9 @@ Modules (one per job; import them explicitly, nothing is imported here):
   through the whole tomography chain).
 - :mod:`cathodescope.workflows.xrd` -- ``cathodescope xrd peaks|lattice|series``.
 - :mod:`cathodescope.workflows.thermal` -- ``cathodescope thermal``: gas release on heating.
+- :mod:`cathodescope.workflows.xas`, :mod:`~cathodescope.workflows.xas_lcf`,
+  :mod:`~cathodescope.workflows.xas_selfabs` -- ``cathodescope xas normalize|calibrate|merge|map``,
+  ``xas lcf`` and ``xas selfabs``.
 - :mod:`cathodescope.workflows.report` -- ``cathodescope report``: the HTML sample report of
   run folders, and ``report --compare``.
 

@@ -6,6 +6,22 @@ Readers live in :mod:`cathodescope.io` (``read_xdi``, ``read_xas_columns``, ``re
 """
 
 from cathodescope.xas._calibrate import Alignment, Calibration, align, calibrate, tabulated_edge
+from cathodescope.xas._diagnostics import LCFDiagnostics, diagnose_lcf, runs_test_z
+from cathodescope.xas._layer import (
+    ExponentialKernel,
+    FluorescenceDepth,
+    LayerFit,
+    LayerProfile,
+    LayerSeries,
+    ParameterEstimate,
+    Probe,
+    SphereKernel,
+    TabulatedKernel,
+    fit_layer,
+    fit_layer_series,
+    fluorescence_depth,
+    forward_weight,
+)
 from cathodescope.xas._lcf import LCFResult, lcf, lcf_combinations, simplex_lstsq
 from cathodescope.xas._maps import XanesMaps, xanes_maps
 from cathodescope.xas._normalize import (
@@ -15,14 +31,16 @@ from cathodescope.xas._normalize import (
     normalize,
     normalize_athena_group,
 )
+from cathodescope.xas._repeats import RepeatMerge, merge_repeats
 from cathodescope.xas._selfabs import (
     AbsorptionModel,
     absorption_model,
     correct_self_absorption,
     correct_self_absorption_thick,
     fluorescence_forward,
+    thickness_from_edge_step,
 )
-from cathodescope.xas._surface import plot_surface_bulk, surface_bulk_table
+from cathodescope.xas._surface import surface_bulk_table
 from cathodescope.xas._valence import (
     ChargeBalance,
     average_valence,
@@ -35,8 +53,19 @@ __all__ = [
     "Alignment",
     "Calibration",
     "ChargeBalance",
+    "ExponentialKernel",
+    "FluorescenceDepth",
+    "LCFDiagnostics",
     "LCFResult",
+    "LayerFit",
+    "LayerProfile",
+    "LayerSeries",
     "Normalization",
+    "ParameterEstimate",
+    "Probe",
+    "RepeatMerge",
+    "SphereKernel",
+    "TabulatedKernel",
     "XanesMaps",
     "absorption_model",
     "align",
@@ -44,18 +73,25 @@ __all__ = [
     "calibrate",
     "correct_self_absorption",
     "correct_self_absorption_thick",
+    "diagnose_lcf",
     "find_e0",
+    "fit_layer",
+    "fit_layer_series",
+    "fluorescence_depth",
     "fluorescence_forward",
+    "forward_weight",
     "half_step_energy",
     "lcf",
     "lcf_combinations",
+    "merge_repeats",
     "nominal_valence",
     "normalize",
     "normalize_athena_group",
-    "plot_surface_bulk",
+    "runs_test_z",
     "simplex_lstsq",
     "surface_bulk_table",
     "surface_charge_balance",
     "tabulated_edge",
+    "thickness_from_edge_step",
     "xanes_maps",
 ]

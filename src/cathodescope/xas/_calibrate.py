@@ -15,6 +15,18 @@ from cathodescope.xas._spectrum import as_spectrum
 def tabulated_edge(element: str, edge: str = "K") -> float:
     """Tabulated absorption-edge energy in eV from xraydb (never typed by hand).
 
+    Parameters
+    ----------
+    element : str
+        Element symbol, e.g. ``"Ni"``.
+    edge : str
+        Edge name (``"K"``, ``"L3"``...).
+
+    Returns
+    -------
+    float
+        Edge energy in eV.
+
     Examples
     --------
     >>> tabulated_edge("Ni", "K")
@@ -126,7 +138,19 @@ def calibrate(
 
 @dataclass(frozen=True)
 class Alignment:
-    """Result of :func:`align`: ``shift`` (eV) to add to the spectrum's energies."""
+    """Result of :func:`align`.
+
+    Attributes
+    ----------
+    shift : float
+        eV to add to the spectrum's energies to align it on the reference.
+    rms_residual : float
+        RMS of the aligned difference over the window (units of the compared quantity).
+    fit_range : (float, float)
+        Alignment window on the reference's axis, eV.
+    parameters : dict
+        ``max_shift``, ``fit_scale``, ``use_derivative``.
+    """
 
     shift: float
     rms_residual: float

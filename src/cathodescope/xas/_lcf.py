@@ -182,6 +182,8 @@ class LCFResult:
         Fit window energies (eV), fitted spectrum and best model.
     parameters : dict
         Fit range, quantity fitted, options.
+    components : ndarray, shape (n_points, k), optional
+        Each standard times its weight on the fit energies (they add up to ``model``).
     """
 
     standards: tuple[str, ...]
@@ -198,6 +200,7 @@ class LCFResult:
     data: np.ndarray
     model: np.ndarray
     parameters: dict[str, Any] = field(default_factory=dict)
+    components: np.ndarray | None = None
 
     @property
     def residual(self) -> np.ndarray:
@@ -318,6 +321,15 @@ def _bootstrap_intervals(
     return np.clip(lo, 0, 1), np.clip(hi, 0, 1)
 
 
+def _check_coverage(std: Mapping[str, tuple], lo: float, hi: float, pad: float) -> None:
+    for name, (es, _) in std.items():
+        if es[0] > lo - pad + 1e-9 or es[-1] < hi + pad - 1e-9:
+            raise StandardRangeError(
+                f"standard {name!r} covers {es[0]:g}-{es[-1]:g} eV but the fit needs "
+                f"{lo - pad:g}-{hi + pad:g} eV; narrow fit_range or use a longer standard."
+            )
+
+
 def lcf(
     spectrum: Any,
     standards: Mapping[str, Any] | Sequence[Any],
@@ -398,13 +410,7 @@ def lcf(
     lo, hi = sorted(float(v) for v in fit_range)
     sel = (e >= lo) & (e <= hi)
     ef, yf = e[sel], y[sel]
-    pad = max_shift if fit_shifts else 0.0
-    for name, (es, _) in std.items():
-        if es[0] > lo - pad + 1e-9 or es[-1] < hi + pad - 1e-9:
-            raise StandardRangeError(
-                f"standard {name!r} covers {es[0]:g}-{es[-1]:g} eV but the fit needs "
-                f"{lo - pad:g}-{hi + pad:g} eV; narrow fit_range or use a longer standard."
-            )
+    _check_coverage(std, lo, hi, max_shift if fit_shifts else 0.0)
     n_free = (k - 1) + (k if fit_shifts else 0)
     if ef.size < n_free + 2:
         raise TooFewPointsError(
@@ -465,6 +471,7 @@ def lcf(
         energy=ef,
         data=yf,
         model=model,
+        components=a * w[None, :] * sig[:, None],
         parameters={
             "fit_range": (lo, hi),
             "fit_shifts": fit_shifts,

@@ -287,6 +287,89 @@ class XanesMaps:
         return pd.DataFrame(data)
 
 
+def _min_step_from_sample(stack: Any, ops: Any, fraction: float) -> float:
+    """Edge-step threshold: ``fraction`` of the 95th percentile of a pixel sample's steps."""
+    ny, nx = stack.sizes["y"], stack.sizes["x"]
+    flat = stack.data.reshape(stack.sizes["energy"], ny * nx)
+    stride = max(1, (ny * nx) // 20000)  # cheap, deterministic
+    sample = np.asarray(flat[:, ::stride], dtype=float)
+    steps = ops.step_vec @ sample
+    finite = steps[np.isfinite(steps)]
+    med = float(np.percentile(finite, 95)) if finite.size else 0.0
+    if not med > 0:
+        raise ParameterError("the edge steps of the stack are <= 0: no edge to map.")
+    return fraction * med
+
+
+def _run_dask(
+    stack: Any, ops: Any, kw: dict, *, k: int, chunks: int | None, chunk_pixels: int
+) -> np.ndarray:
+    """Every pixel block through :func:`_process_block` with dask (stacks larger than RAM)."""
+    import dask.array as da
+
+    nx = stack.sizes["x"]
+    data = stack.data
+    if not isinstance(data, da.Array):
+        data = da.from_array(data, chunks=(-1, chunks or max(1, chunk_pixels // nx), -1))
+    else:
+        data = data.rechunk({0: -1})
+        if chunks is not None:
+            data = data.rechunk({1: chunks})
+
+    def block(b: np.ndarray) -> np.ndarray:
+        m_, by, bx = b.shape
+        res = _process_block(b.reshape(m_, by * bx), ops, **kw)
+        return res.reshape(k + 3, by, bx)
+
+    return data.map_blocks(
+        block, dtype=kw["dtype"], chunks=((k + 3,), data.chunks[1], data.chunks[2])
+    ).compute()
+
+
+def _run_threads(
+    stack: Any,
+    ops: Any,
+    kw: dict,
+    *,
+    k: int,
+    chunk_pixels: int,
+    n_threads: int,
+    progress: bool,
+) -> np.ndarray:
+    """Every pixel block through :func:`_process_block` in memory, on ``n_threads`` threads."""
+    ny, nx = stack.sizes["y"], stack.sizes["x"]
+    flat = np.asarray(stack.data).reshape(stack.sizes["energy"], ny * nx)
+    out = np.empty((k + 3, ny * nx), dtype=kw["dtype"])
+    starts = list(range(0, ny * nx, chunk_pixels))
+
+    def run_block(s0: int) -> None:
+        sl = slice(s0, min(s0 + chunk_pixels, ny * nx))
+        out[:, sl] = _process_block(flat[:, sl], ops, **kw)
+
+    if int(n_threads) < 1:
+        raise ParameterError(f"n_threads must be >= 1, got {n_threads}.")
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(starts), desc="xanes map", unit="block")
+    if int(n_threads) == 1:
+        for s0 in starts:
+            run_block(s0)
+            if bar is not None:
+                bar.update()
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=int(n_threads)) as pool:
+            for _ in pool.map(run_block, starts):
+                if bar is not None:
+                    bar.update()
+    if bar is not None:
+        bar.close()
+    return out.reshape(k + 3, ny, nx)
+
+
 def xanes_maps(
     stack: Any,
     standards: Mapping[str, Any],
@@ -376,7 +459,6 @@ def xanes_maps(
     energy, _ = as_spectrum(
         np.zeros(stack.sizes["energy"]), stack.energy.values, name="stack", min_points=5
     )
-    ny, nx = stack.sizes["y"], stack.sizes["x"]
     np_dtype = np.float32 if dtype == "float32" else np.float64
     is_dask = chunks is not None or type(stack.data).__module__.startswith("dask")
     if e0 is None:
@@ -399,70 +481,17 @@ def xanes_maps(
         normalize_standards=normalize_standards,
     )
     if min_edge_step is None:
-        # threshold from the median step of a pixel sample (cheap, deterministic)
-        flat = stack.data.reshape(energy.size, ny * nx)
-        stride = max(1, (ny * nx) // 20000)
-        sample = np.asarray(flat[:, ::stride], dtype=float)
-        steps = ops.step_vec @ sample
-        finite = steps[np.isfinite(steps)]
-        med = float(np.percentile(finite, 95)) if finite.size else 0.0
-        if not med > 0:
-            raise ParameterError("the edge steps of the stack are <= 0: no edge to map.")
-        min_step = min_edge_step_fraction * med
+        min_step = _min_step_from_sample(stack, ops, min_edge_step_fraction)
     else:
         min_step = float(min_edge_step)
     k = ops.gram.shape[0]
     kw = {"min_step": min_step, "edge_method": edge_method, "dtype": np_dtype}
     if is_dask:
-        import dask.array as da
-
-        data = stack.data
-        if not isinstance(data, da.Array):
-            data = da.from_array(data, chunks=(-1, chunks or max(1, chunk_pixels // nx), -1))
-        else:
-            data = data.rechunk({0: -1})
-            if chunks is not None:
-                data = data.rechunk({1: chunks})
-
-        def block(b: np.ndarray) -> np.ndarray:
-            m_, by, bx = b.shape
-            res = _process_block(b.reshape(m_, by * bx), ops, **kw)
-            return res.reshape(k + 3, by, bx)
-
-        out = data.map_blocks(
-            block, dtype=np_dtype, chunks=((k + 3,), data.chunks[1], data.chunks[2])
-        ).compute()
+        out = _run_dask(stack, ops, kw, k=k, chunks=chunks, chunk_pixels=chunk_pixels)
     else:
-        flat = np.asarray(stack.data).reshape(energy.size, ny * nx)
-        out = np.empty((k + 3, ny * nx), dtype=np_dtype)
-        starts = list(range(0, ny * nx, chunk_pixels))
-
-        def run_block(s0: int) -> None:
-            sl = slice(s0, min(s0 + chunk_pixels, ny * nx))
-            out[:, sl] = _process_block(flat[:, sl], ops, **kw)
-
-        if int(n_threads) < 1:
-            raise ParameterError(f"n_threads must be >= 1, got {n_threads}.")
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(starts), desc="xanes map", unit="block")
-        if int(n_threads) == 1:
-            for s0 in starts:
-                run_block(s0)
-                if bar is not None:
-                    bar.update()
-        else:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(max_workers=int(n_threads)) as pool:
-                for _ in pool.map(run_block, starts):
-                    if bar is not None:
-                        bar.update()
-        if bar is not None:
-            bar.close()
-        out = out.reshape(k + 3, ny, nx)
+        out = _run_threads(
+            stack, ops, kw, k=k, chunk_pixels=chunk_pixels, n_threads=n_threads, progress=progress
+        )
     names = list(_standard_arrays(standards))
     coords = {"y": stack.y, "x": stack.x}
     mask = ~(out[k + 1] > min_step)

@@ -21,6 +21,7 @@ nearest e0); we follow ATHENA, which is what reproduces the steps stored in ATHE
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -28,7 +29,12 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from cathodescope._validation import check_choice
-from cathodescope.errors import EdgeNotFoundError, ParameterError, TooFewPointsError
+from cathodescope.errors import (
+    EdgeNotFoundError,
+    ParameterError,
+    TooFewPointsError,
+    XASQualityWarning,
+)
 from cathodescope.xas._spectrum import as_spectrum
 
 E0Method = Literal["derivative_max", "first_inflection", "half_step"]
@@ -189,6 +195,22 @@ def half_step_energy(
     The crossing is searched going down from the point nearest ``e0_guess`` to the last point
     below ``level``, then linearly interpolated.
 
+    Parameters
+    ----------
+    energy : ndarray, shape (n,)
+        Energies in eV, increasing.
+    norm : ndarray, shape (n,)
+        Normalized spectrum.
+    e0_guess : float
+        Edge energy near which the crossing is searched, eV.
+    level : float
+        Level of the crossing (0.5: half the edge step).
+
+    Returns
+    -------
+    float
+        Energy of the crossing, eV.
+
     Raises
     ------
     EdgeNotFoundError
@@ -253,6 +275,11 @@ class Normalization:
     flat: np.ndarray
     parameters: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def derivative(self) -> np.ndarray:
+        """d(norm)/dE in 1/eV, shape (n,) (central differences on the measured grid)."""
+        return np.gradient(self.norm, self.energy)
+
     def to_dataframe(self):
         """Columns ``energy_eV, mu, pre_edge, post_edge, norm, flat``."""
         import pandas as pd
@@ -291,6 +318,56 @@ def _window(
     i1 = _index_of(energy, e0 + lo)
     i2 = _index_nearest(energy, e0 + hi)
     return i1, i2
+
+
+MIN_PRE_POINTS = 5
+"""Fewer pre-edge points than this in the window raise an :class:`XASQualityWarning`."""
+
+
+def _warn_few_points(n: int, *, n_pre: bool, lo: float, hi: float, e0: float, nnorm: int) -> None:
+    need = MIN_PRE_POINTS if n_pre else nnorm + 4
+    if n >= need:
+        return
+    which, keys = ("pre-edge", "pre1/pre2") if n_pre else ("post-edge", "norm1/norm2")
+    warnings.warn(
+        f"{which} window [{lo:g}, {hi:g}] eV around e0={e0:g} holds only {n} points (fewer "
+        f"than {need}): the {which} curve, hence the edge step, rests on too few points; "
+        f"widen {keys} or measure a longer {which} region.",
+        XASQualityWarning,
+        stacklevel=3,
+    )
+
+
+def _default_windows(
+    e: np.ndarray,
+    e0: float,
+    pre1: float | None,
+    pre2: float | None,
+    norm1: float | None,
+    norm2: float | None,
+    nnorm: int | None,
+) -> tuple[float, float, float, float, int]:
+    """Fill the windows and the polynomial order left open, as larch does (see normalize)."""
+    ie0 = _index_nearest(e, e0)
+    if pre1 is None:
+        pre1 = (5.0 if ie0 > 20 else 2.0) * round((e[1] - e0) / (5.0 if ie0 > 20 else 2.0))
+    pre1 = max(float(pre1), e[0] - e0)
+    if pre2 is None:
+        pre2 = 0.5 * pre1
+    pre1, pre2 = sorted((float(pre1), float(pre2)))
+    if norm2 is None:
+        norm2 = 5.0 * round((e[-1] - e0) / 5.0)
+    norm2 = min(float(norm2), e[-1] - e0)
+    if norm1 is None:
+        norm1 = min(25.0, 5.0 * round(norm2 / 15.0))
+    norm1, norm2 = sorted((float(norm1), float(norm2)))
+    if nnorm is None:
+        width = norm2 - norm1
+        nnorm = 2 if width >= 300 else (1 if width >= 30 else 0)
+    nnorm = int(nnorm)
+    if not 0 <= nnorm <= 3:
+        raise ParameterError(f"nnorm (polynomial order) must be 0-3, got {nnorm}.")
+    return pre1, pre2, norm1, norm2, nnorm
 
 
 def normalize(
@@ -372,25 +449,7 @@ def normalize(
             f"e0 = {e0:g} eV lies outside the data ({e[0]:g}-{e[-1]:g} eV); give an e0 inside "
             "the scan or let it be found."
         )
-    ie0 = _index_nearest(e, e0)
-    if pre1 is None:
-        pre1 = (5.0 if ie0 > 20 else 2.0) * round((e[1] - e0) / (5.0 if ie0 > 20 else 2.0))
-    pre1 = max(float(pre1), e[0] - e0)
-    if pre2 is None:
-        pre2 = 0.5 * pre1
-    pre1, pre2 = sorted((float(pre1), float(pre2)))
-    if norm2 is None:
-        norm2 = 5.0 * round((e[-1] - e0) / 5.0)
-    norm2 = min(float(norm2), e[-1] - e0)
-    if norm1 is None:
-        norm1 = min(25.0, 5.0 * round(norm2 / 15.0))
-    norm1, norm2 = sorted((float(norm1), float(norm2)))
-    if nnorm is None:
-        width = norm2 - norm1
-        nnorm = 2 if width >= 300 else (1 if width >= 30 else 0)
-    nnorm = int(nnorm)
-    if not 0 <= nnorm <= 3:
-        raise ParameterError(f"nnorm (polynomial order) must be 0-3, got {nnorm}.")
+    pre1, pre2, norm1, norm2, nnorm = _default_windows(e, e0, pre1, pre2, norm1, norm2, nnorm)
 
     p1, p2 = _window(e, e0, pre1, pre2, window_convention)
     if p2 - p1 < 2:
@@ -398,6 +457,7 @@ def normalize(
             f"pre-edge window [{pre1:g}, {pre2:g}] eV around e0={e0:g} holds {max(p2 - p1, 0)} "
             "points; at least 2 are needed: widen it or measure further below the edge."
         )
+    _warn_few_points(p2 - p1, n_pre=True, lo=pre1, hi=pre2, e0=e0, nnorm=nnorm)
     pre_poly = np.polynomial.Polynomial.fit(e[p1:p2], mu[p1:p2], 1).convert()
     pre_coefs = tuple(float(c) for c in np.pad(pre_poly.coef, (0, 2 - pre_poly.coef.size)))
     pre_edge = pre_coefs[0] + pre_coefs[1] * e
@@ -408,6 +468,7 @@ def normalize(
             f"polynomial of order {nnorm} needs at least {nnorm + 2}: widen the window or "
             "lower nnorm."
         )
+    _warn_few_points(n2 - n1, n_pre=False, lo=norm1, hi=norm2, e0=e0, nnorm=nnorm)
     post_poly = np.polynomial.Polynomial.fit(e[n1:n2], (mu - pre_edge)[n1:n2], nnorm).convert()
     post_coefs = tuple(
         float(c) for c in np.pad(post_poly.coef, (0, nnorm + 1 - post_poly.coef.size))
@@ -458,7 +519,7 @@ def normalize(
 
 
 def normalize_athena_group(group: Any, *, use_stored_e0: bool = True) -> Normalization:
-    """Normalize an :class:`~cathodescope.io._xas.AthenaGroup` with ATHENA's stored parameters.
+    """Normalize an :class:`~cathodescope.io.AthenaGroup` with ATHENA's stored parameters.
 
     The energy axis is ``stored x + bkg_eshift`` (ATHENA's displayed axis), as ATHENA uses for
     groups whose stored values are current (``update_norm == 0``); the window convention
@@ -470,6 +531,11 @@ def normalize_athena_group(group: Any, *, use_stored_e0: bool = True) -> Normali
         From :func:`cathodescope.io.read_athena`.
     use_stored_e0 : bool
         Use ``bkg_e0`` (True) or find e0 again (False).
+
+    Returns
+    -------
+    Normalization
+        With ATHENA's windows, polynomial order, e0 and (``bkg_fixstep``) fixed step.
     """
     p = group.normalization_parameters()
     e = group.energy + group.eshift

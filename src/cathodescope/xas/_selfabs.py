@@ -79,6 +79,12 @@ def absorption_model(
         Absorber and edge.
     line : str
         Fluorescence line (xraydb name, ``"Ka1"``, ``"La1"``...).
+
+    Returns
+    -------
+    AbsorptionModel
+        Edge jump and background attenuation (1/cm) on ``energy``, attenuation at the
+        fluorescence energy.
     """
     import xraydb
 
@@ -209,6 +215,7 @@ def correct_self_absorption(
     phi, theta = _angles(incidence_deg, exit_deg)
     d = None if thickness_um is None else check_positive(thickness_um, "thickness_um") * 1e-4
     ref = _intensity(np.ones_like(y), model, phi, theta, d)
+    g_sin = np.sin(phi) / np.sin(theta)
     out = np.empty_like(y)
     for i in range(y.size):
         sub = AbsorptionModel(
@@ -222,7 +229,12 @@ def correct_self_absorption(
         def f(n: float, sub: AbsorptionModel = sub, target: float = target) -> float:
             return float(_intensity(np.array([n]), sub, phi, theta, d)[0]) - target
 
-        lo, hi = -0.5, 2.0
+        # mu_t must stay > 0: below n_min the model's denominator changes sign (for a
+        # concentrated absorber n_min is close to 0, e.g. -0.38 for MnO at 45/45 degrees)
+        n_min = -(model.mu_background[i] + g_sin * model.mu_fluor) / model.jump[i]
+        lo, hi = max(-0.5, n_min * (1.0 - 1e-9)), 2.0
+        if f(lo) > 0:
+            lo = n_min * (1.0 - 1e-12)
         while f(hi) < 0 and hi < 1e6:
             hi *= 4.0
         if f(lo) > 0 or f(hi) < 0:
@@ -248,6 +260,17 @@ def correct_self_absorption_thick(
     limit ``N = n (J + a) / (n J + a)`` inverts exactly. Applied to a thin sample it
     over-corrects (the thin sample is less saturated than assumed).
 
+    Parameters
+    ----------
+    spectrum : xarray.DataArray or array-like, shape (n,)
+        Flattened-normalized fluorescence spectrum on ``model.energy``.
+    model : AbsorptionModel
+        From :func:`absorption_model` on the same energies.
+    incidence_deg, exit_deg : float
+        Angles to the surface in degrees.
+    energy : array-like, optional
+        Energies when ``spectrum`` is a plain array (must equal ``model.energy``).
+
     Returns
     -------
     ndarray, shape (n,)
@@ -266,3 +289,45 @@ def correct_self_absorption_thick(
             "saturation); check composition and angles."
         )
     return y * a / denom
+
+
+def thickness_from_edge_step(
+    edge_step: float, model: AbsorptionModel, *, incidence_deg: float = 90.0
+) -> float:
+    """Sample thickness (um) from the edge step of its transmission spectrum.
+
+    A transmission spectrum ``ln(I0 / I)`` of the same sample jumps at the edge by
+    ``J(e0) * d / sin(incidence)``, with ``J`` the absorber's edge jump of ``model`` (1/cm, for
+    the stated composition and density) and ``incidence`` the angle between the beam and the
+    sample surface during the transmission scan (90 degrees: normal incidence). For a powder
+    film, ``d`` is the thickness of the equivalent dense layer, which is what the
+    self-absorption model needs (voids change neither the edge step nor the distortion).
+
+    Parameters
+    ----------
+    edge_step : float
+        Edge step of the transmission spectrum (ln units, e.g. ATHENA's ``bkg_step``).
+    model : AbsorptionModel
+        From :func:`absorption_model` (its ``edge_eV`` parameter locates e0).
+    incidence_deg : float
+        Beam-to-surface angle of the transmission measurement, degrees.
+
+    Returns
+    -------
+    float
+        Thickness in um.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = AbsorptionModel(np.array([6500.0, 6600.0]), np.array([1600.0, 1600.0]),
+    ...                     np.array([270.0, 260.0]), 355.0, {"edge_eV": 6539.0})
+    >>> round(thickness_from_edge_step(0.48, m), 3)
+    3.0
+    """
+    step = check_positive(edge_step, "edge_step")
+    if not 0 < incidence_deg <= 90:
+        raise ParameterError(f"incidence_deg must be in (0, 90] degrees, got {incidence_deg}.")
+    e_edge = float(model.parameters.get("edge_eV", model.energy[model.energy.size // 2]))
+    jump = float(np.interp(e_edge, model.energy, model.jump))
+    return float(step * np.sin(np.radians(incidence_deg)) / jump * 1e4)

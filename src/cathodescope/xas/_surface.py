@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import numpy as np
-
 from cathodescope.errors import MissingMetadataError, ParameterError
 from cathodescope.xas._lcf import lcf
 from cathodescope.xas._normalize import normalize
@@ -81,31 +79,3 @@ def surface_bulk_table(
     if not rows:
         raise ParameterError("no spectra given.")
     return pd.DataFrame(rows).sort_values(["sample", "mode", "cycle"]).reset_index(drop=True)
-
-
-def plot_surface_bulk(table: Any, *, ylabel: str = "Ni$^{2+}$ fraction"):
-    """Fraction vs cycle number, one line per (sample, mode), with 68 % intervals.
-
-    Returns a matplotlib Figure.
-    """
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for (sample, mode), g in table.groupby(["sample", "mode"], sort=True):
-        g = g.sort_values("cycle")
-        err = np.vstack([g["fraction"] - g["ci_low"], g["ci_high"] - g["fraction"]])
-        ax.errorbar(
-            g["cycle"],
-            g["fraction"],
-            yerr=err,
-            marker="o" if mode == "TEY" else "s",
-            linestyle="-" if mode == "TEY" else "--",
-            capsize=3,
-            label=f"{sample} {mode}",
-        )
-    ax.set_xlabel("cycle number")
-    ax.set_ylabel(ylabel)
-    ax.set_ylim(-0.02, 1.02)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig

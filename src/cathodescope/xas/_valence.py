@@ -80,6 +80,20 @@ def nominal_valence(
     :data:`DEFAULT_FIXED_VALENCES`: Li +1, O -2, Co +3, Mn +4...). For
     ``LiNi0.6Mn0.2Co0.2O2`` and Ni: ``(2*2 - 1 - 0.2*4 - 0.2*3) / 0.6 = 2.667``.
 
+    Parameters
+    ----------
+    formula : str
+        Chemical formula (xraydb syntax).
+    element : str
+        The element whose oxidation state is solved for.
+    fixed : mapping of str to float, optional
+        Oxidation states of the other elements.
+
+    Returns
+    -------
+    float
+        Oxidation state of ``element``.
+
     Examples
     --------
     >>> round(nominal_valence("LiNi0.6Mn0.2Co0.2O2", "Ni"), 3)
@@ -161,6 +175,20 @@ def surface_charge_balance(
     NMC622 (x_Mn = 0.2, x_Ni = 0.6): 0.4 vs 0.6 -- Ni can take up the charge; concentration-
     gradient surface NMC442 (x_Mn = 0.4, x_Ni = 0.4): 0.8 vs 0.4 -- it cannot, so the Mn-rich
     shell resists the surface reduction seen in conventional material.
+
+    Parameters
+    ----------
+    x_mn, x_ni : float
+        Mn and Ni site fractions per formula unit (0-1).
+    mn_from, mn_to : float
+        Mn oxidation states before and after the surface reduction.
+    ni_from, ni_to : float
+        Ni oxidation states before and after the compensating oxidation.
+
+    Returns
+    -------
+    ChargeBalance
+        Electrons gained by Mn, electrons Ni can give, and a sentence saying which wins.
 
     Examples
     --------
