@@ -43,7 +43,7 @@ WAITS_FOR_BRANCH: dict[str, str] = {
     "echem/neware_negative_counter.nda": "echem (plain ValueError on a cut .nda)",
     "spm/gwyddion_pfm_4ch.gwy": "spmxrf (a .gwy cut by one byte hangs inside gwyfile)",
 }
-GZIP_BOMB_WAITS_FOR = "xas (io/_xas.py inflates an Athena project without a size bound)"
+GZIP_BOMB_WAITS_FOR = ""
 
 
 def _id(case):

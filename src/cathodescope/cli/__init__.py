@@ -145,9 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``error: ...`` on stderr), 1 for an unexpected failure (a one-line summary; the traceback
     with ``--debug``), 130 when interrupted.
     """
-    from cathodescope.common.command_line import reset_command_line, set_command_line
-
     import os
+
+    from cathodescope.common.command_line import reset_command_line, set_command_line
 
     raw = list(sys.argv[1:] if argv is None else argv)
     token = set_command_line(raw)
