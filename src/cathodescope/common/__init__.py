@@ -8,6 +8,8 @@ other's private modules.
 - :mod:`cathodescope.common.atomic`: atomic writes (temp file + rename) and checksums.
 - :mod:`cathodescope.common.files`: input checks shared by readers (missing file, folder,
   permissions, a text table cut mid-line, bounded decompression, values out of range).
+- :mod:`cathodescope.common.plausibility`: warnings where a unit mistake is likely (nm for
+  um, keV for eV, A for mA).
 - :mod:`cathodescope.common.hdf5`: the one HDF5 opener, with truncation mapped to
   :class:`~cathodescope.errors.TruncatedFileError`.
 """
@@ -26,12 +28,20 @@ from cathodescope.common.files import (
     warn_if_out_of_range,
 )
 from cathodescope.common.hdf5 import open_h5
+from cathodescope.common.plausibility import (
+    check_current_ma_plausible,
+    check_energy_ev_plausible,
+    check_spacing_plausible,
+)
 
 __all__ = [
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
+    "check_current_ma_plausible",
+    "check_energy_ev_plausible",
     "check_input_file",
+    "check_spacing_plausible",
     "incomplete_last_line",
     "open_h5",
     "raise_if_cut",

@@ -26,6 +26,7 @@ import numpy as np
 
 from cathodescope._validation import normalize_spacing
 from cathodescope.common.files import check_input_file
+from cathodescope.common.plausibility import check_energy_ev_plausible
 from cathodescope.errors import (
     CathodescopeError,
     EnergyFromFileNameWarning,
@@ -103,6 +104,7 @@ class RawProjections:
                     f"energy {energy_ev!r} eV is not a positive number; give the photon energy "
                     "in eV (--energy on the command line)."
                 )
+            check_energy_ev_plausible(e, name=f"energy of {self.source or 'the scan'}")
             new = replace(new, energy_ev=e, data=new.data.assign_attrs(energy_ev=e))
         if spacing is not None:
             dy, dx = normalize_spacing(spacing, 2)
@@ -247,6 +249,8 @@ def make_projections(
     dy, dx = px if px is not None else (1.0, 1.0)
     unit = "um" if px else "pixel"
     energy = _energy_or_none(energy_ev)
+    if energy is not None:
+        check_energy_ev_plausible(energy, name=f"energy of {source or 'the scan'}")
     coords = {
         "angle": ("angle", angles, {"units": "degree"}),
         "y": ("y", np.arange(ny) * dy, {"units": unit}),

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from cathodescope._validation import check_choice
+from cathodescope.common import check_spacing_plausible
 from cathodescope.errors import FileFormatError, ParameterError
 
 __all__ = [
@@ -284,6 +285,8 @@ def run_pipeline(
     if spacing is not None or energies:
         params["overrides"] = {"spacing": spacing, "energies_ev": dict(energies or {})}
     with RunFolder(out, command="tomo pipeline", parameters=params, overwrite=overwrite) as run:
+        if proc.get("spacing") is not None:
+            check_spacing_plausible(proc["spacing"])
         if scans is None:
             with run.timer("read"):
                 scans = read_scans(cfg, energies=energies)
@@ -453,6 +456,8 @@ def run_reconstruction(
     with RunFolder(
         out_dir, command="tomo reconstruct", parameters=parameters, overwrite=overwrite
     ) as run:
+        if voxel is not None:
+            check_spacing_plausible(voxel)
         with run.timer("read"):
             raw = _read_input(
                 run,
