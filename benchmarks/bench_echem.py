@@ -2,10 +2,11 @@
 
 The table is a real BioLogic file (biologic_gcpl_7cycles_v3.mpr, 46,102 rows) tiled with time,
 charge and step offsets up to ``--rows`` rows (default 10^7), so cycles continue across tiles.
-Also times every reader on every real file. Prints median wall times of ``--repeats`` runs,
-peak memory (ru_maxrss) and the machine.
+Also times every reader on every file of ../shared/data/echem, and (``--million``) reading
+10^6-row text exports written here in the EC-Lab .mpt, Maccor and Arbin CSV layouts. Prints
+median wall times of ``--repeats`` runs, peak memory (ru_maxrss) and the machine.
 
-    PYTHONPATH=src python benchmarks/bench_echem.py --rows 10000000 --repeats 3
+    PYTHONPATH=src python benchmarks/bench_echem.py --rows 10000000 --repeats 3 --million
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "echem"
+DATA = (
+    Path(os.environ["CATHODESCOPE_SHARED_DATA"]) / "echem"
+    if "CATHODESCOPE_SHARED_DATA" in os.environ
+    else Path(__file__).resolve().parents[1].parent / "shared" / "data" / "echem"
+)
 
 
 def machine() -> str:
@@ -82,6 +87,56 @@ def tiled_table(rows: int):
     )
 
 
+def write_million(df, folder: Path) -> dict[str, Path]:
+    """The first 10^6 rows of ``df`` as an .mpt, a Maccor text and an Arbin CSV export."""
+    import pandas as pd
+
+    d = df.iloc[:1_000_000]
+    t, v, i = d["time_s"].to_numpy(), d["voltage_V"].to_numpy(), d["current_mA"].to_numpy()
+    q = d["charge_mAh"].to_numpy()
+    ns = d["step_index"].to_numpy()
+    out = {}
+    mpt = pd.DataFrame({"Ns": ns, "time/s": t, "Ewe/V": v, "I/mA": i, "(Q-Qo)/mA.h": q})
+    body = mpt.to_csv(sep="\t", index=False, float_format="%.9g")
+    out["mpt"] = folder / "million.mpt"
+    out["mpt"].write_text("EC-Lab ASCII FILE\nNb header lines : 4\n\n" + body, encoding="latin-1")
+    state = np.where(i > 0, "C", np.where(i < 0, "D", "R"))
+    step_q = q - q[np.r_[0, np.flatnonzero(np.diff(ns)) + 1]][np.cumsum(np.r_[0, np.diff(ns) != 0])]
+    mac = pd.DataFrame(
+        {
+            "Rec#": np.arange(1, len(d) + 1),
+            "Cyc#": d["cycle"].to_numpy(),
+            "Step": ns,
+            "Test (Sec)": t,
+            "Amp-hr": np.abs(step_q) / 1000,
+            "Amps": np.abs(i) / 1000,
+            "Volts": v,
+            "State": state,
+        }
+    )
+    out["maccor"] = folder / "million.001"
+    out["maccor"].write_text(
+        "Today's Date 01/01/2026\n" + mac.to_csv(sep="\t", index=False, float_format="%.9g"),
+        encoding="latin-1",
+    )
+    ch = np.maximum.accumulate(np.where(i > 0, q, 0.0)) / 1000
+    arb = pd.DataFrame(
+        {
+            "Data_Point": np.arange(1, len(d) + 1),
+            "Test_Time": t,
+            "Step_Index": ns,
+            "Cycle_Index": d["cycle"].to_numpy(),
+            "Current": i / 1000,
+            "Voltage": v,
+            "Charge_Capacity": ch,
+            "Discharge_Capacity": ch - q / 1000,
+        }
+    )
+    out["arbin"] = folder / "million.csv"
+    arb.to_csv(out["arbin"], index=False, float_format="%.9g")
+    return out
+
+
 def main() -> None:
     from cathodescope.echem import cycle_summary, dqdv, find_dqdv_peaks
     from cathodescope.io import read_cycler
@@ -90,20 +145,22 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--peaks", action="store_true", help="also time peak fitting of every curve")
+    ap.add_argument("--million", action="store_true", help="time reading 10^6-row text exports")
     args = ap.parse_args()
 
     print(f"machine: {machine()}")
     print("== read time per format (median of", args.repeats, "runs) ==")
-    for name in (
-        "biologic_gcpl_7cycles_v3.mpr",
-        "biologic_modular_gcpl_peis.mpr",
-        "maccor_diag_3cycles.070",
-        "arbin_fastcharge_snippet.csv",
-        "neware_1cycle.ndax",
-    ):
-        med, _, df = median_time(lambda n=name: read_cycler(DATA / n), args.repeats)
+    import warnings
+
+    from cathodescope.errors import CathodescopeWarning
+
+    warnings.simplefilter("ignore", CathodescopeWarning)  # counter warnings: read anyway
+    for path in sorted(DATA.iterdir()):
+        if path.name.lower().endswith("_metadata.csv"):
+            continue
+        med, _, df = median_time(lambda p=path: read_cycler(p), args.repeats)
         print(
-            f"{name:34s} {len(df):7d} rows  {med * 1e3:8.1f} ms  "
+            f"{path.name:34s} {len(df):7d} rows  {med * 1e3:8.1f} ms  "
             f"{len(df) / med / 1e6:6.2f} M rows/s"
         )
 
@@ -126,6 +183,17 @@ def main() -> None:
         f"{[round(x, 2) for x in td]}  ({res.dqdv.shape[0]} curves x {res.dqdv.shape[1]} bins)"
     )
     print(f"summary + dQ/dV: median {med_s + med_d:.2f} s (target <= 10 s)")
+    if args.million:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            files = write_million(df, Path(tmp))
+            for fmt, path in files.items():
+                med, ts, got = median_time(lambda p=path: read_cycler(p), args.repeats)
+                print(
+                    f"read 10^6-row {fmt:6s}: median {med:.2f} s  runs "
+                    f"{[round(x, 2) for x in ts]}  ({len(got):,} rows; target <= 3 s)"
+                )
     if args.peaks:
         med_p, _, pk = median_time(lambda: find_dqdv_peaks(res), 1)
         print(f"find_dqdv_peaks (fits): {med_p:.2f} s for {len(pk)} peaks")

@@ -50,7 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=4096, help="map size in pixels (square)")
     parser.add_argument("--particles", type=int, default=500)
-    parser.add_argument("--pixel-um", type=float, default=0.05)
+    parser.add_argument("--spacing", type=float, default=0.05, help="pixel size in um")
     parser.add_argument("--radius-um", type=float, nargs=2, default=(2.0, 3.0))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--bin-width-um", type=float, default=0.05)
@@ -59,22 +59,21 @@ def main() -> None:
 
     from cathodescope.profile import depth_profiles
     from cathodescope.segment import measure_particles, segment_particles
-    from cathodescope.xrf import core_shell_map, random_discs
-    from cathodescope.xrf._particles import fit_depth_profiles
+    from cathodescope.xrf import core_shell_map, fit_depth_profiles, random_discs
 
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
     discs = random_discs(
         (args.size, args.size),
         args.particles,
-        spacing=args.pixel_um,
+        spacing=args.spacing,
         radius_um=tuple(args.radius_um),
         gap_um=1.0,
         rng=rng,
     )
     maps, truth = core_shell_map(
         (args.size, args.size),
-        spacing=args.pixel_um,
+        spacing=args.spacing,
         particles=discs,
         rng=rng,
         dtype=np.float32,
@@ -83,9 +82,9 @@ def main() -> None:
     channels = {str(c): maps.sel(channel=c).values for c in maps["channel"].values}
     total = channels["Ni"] + channels["Mn"] + channels["Co"]
     t_gen = time.perf_counter() - t0
-    sp = (args.pixel_um, args.pixel_um)
+    sp = (args.spacing, args.spacing)
     print(
-        f"map {args.size} x {args.size} px ({args.size * args.pixel_um:.1f} um), "
+        f"map {args.size} x {args.size} px ({args.size * args.spacing:.1f} um), "
         f"{len(discs)} particles, 3 channels float32; generated in {t_gen:.1f} s (not timed)"
     )
 

@@ -141,6 +141,25 @@ def run_once(data: dict[str, np.ndarray], spacing: float, engine: bool = False) 
     return t
 
 
+def time_info(path: str, repeats: int) -> None:
+    """Median wall time of the ``spm info`` workflow on one file (a fresh run folder each)."""
+    import tempfile
+
+    from cathodescope.workflows.spm import spm_info
+
+    times = []
+    for i in range(max(repeats, 1)):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            (info,) = spm_info([path], out=f"{tmp}/run{i}")
+            times.append(time.perf_counter() - t0)
+    print(f"spm info {path}: {info.line}")
+    print(
+        f"  median {statistics.median(times):.2f} s over {len(times)} runs "
+        f"(min {min(times):.2f}, max {max(times):.2f}); load {os.getloadavg()[0]:.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=4096, help="map size in pixels (square)")
@@ -152,7 +171,16 @@ def main() -> None:
         action="store_true",
         help="also time analyze_spm_scene (engine segmentation + depth profiles)",
     )
+    parser.add_argument(
+        "--info-file",
+        default=None,
+        help="time the `spm info` run (read + capped figures) on this file instead, e.g. "
+        "../shared/data/spm/stm_cits_cube.ibw",
+    )
     args = parser.parse_args()
+    if args.info_file:
+        time_info(args.info_file, args.repeats)
+        return
 
     t0 = time.perf_counter()
     data = synthetic(args.size, args.particles)

@@ -192,6 +192,11 @@ class ScanSizeMismatchError(ShapeMismatchError):
     """SPM maps that must share one grid differ in pixels or in physical scan size."""
 
 
+class NotAnImageError(FileFormatError):
+    """An SPM file holds something other than images (a force curve, a spectroscopy cube);
+    the message says what it is and which reader reads it."""
+
+
 class DartError(CathodescopeError, ValueError):
     """DART inputs cannot give a resonance (phases out of range, identical drive frequencies)."""
 

@@ -92,3 +92,22 @@ def test_cli_errors_are_reported_not_raised(tmp_path, capsys):
     man = json.loads((out / "manifest.json").read_text())
     assert man["status"] == "failed"
     assert not (out / "cycles.csv").exists()
+
+
+def test_cli_ici_and_arbin_res(shared_data, tmp_path, capsys):
+    df, _ = gitt_phantom(
+        diffusion_m2_s=1e-14, pulse_s=300, rest_s=2, rest_points=10, n_pulses=8, pulse_dt_s=5.0
+    )
+    f = tmp_path / "ici.csv"
+    _to_csv(df, f)
+    out = tmp_path / "ici"
+    assert main(["echem", "ici", str(f), "--radius-um", "5", "--out", str(out)]) == 0
+    table = pd.read_csv(out / "ici_interruptions.csv")
+    assert len(table) == 7 and (out / "ici_R_and_D.png").is_file()
+    # an Arbin .res given as --format arbin (was a UnicodeDecodeError)
+    out2 = tmp_path / "res"
+    res = shared_data / "echem" / "arbin_cc.res"
+    assert main(["echem", "summary", str(res), "--format", "arbin", "--out", str(out2)]) == 0
+    man = json.loads((out2 / "manifest.json").read_text())
+    assert man["results"]["instrument"] == "Arbin" and (out2 / "voltage_capacity.png").is_file()
+    assert "results in" in capsys.readouterr().out

@@ -168,7 +168,7 @@ def test_batched_fit_agrees_with_scipy_curve_fit(phantom):
     """Independent implementation: scipy.optimize.curve_fit on the same windows."""
     from scipy.optimize import curve_fit
 
-    from cathodescope.echem._dqdv import _batched_gauss_lm
+    from cathodescope.echem._peaks import _batched_gauss_lm
 
     def model(x, a, mu, s, b0, b1):
         return a * np.exp(-0.5 * ((x - mu) / s) ** 2) + b0 + b1 * (x - mu)

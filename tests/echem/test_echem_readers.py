@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cathodescope.echem import cycle_summary
+from cathodescope.echem import cycle_summary, step_table
 from cathodescope.errors import (
+    CathodescopeWarning,
     CyclerColumnError,
     EmptyDataError,
     FileFormatError,
@@ -33,6 +34,17 @@ REAL_FILES = {
     "arbin_fastcharge_snippet.csv": ("Arbin", 248),
     "neware_1cycle.ndax": ("Neware", 1464),
 }
+# files whose counter leaves out charge that the current says flowed (PEIS steps): the reader
+# warns and uses the integral there
+COUNTER_MISMATCH = {"biologic_modular_gcpl_peis.mpr"}
+
+
+def read_real(path):
+    """read_cycler, expecting the counter-mismatch warning where the file has one."""
+    if path.name in COUNTER_MISMATCH:
+        with pytest.warns(CathodescopeWarning, match="charge counter disagrees"):
+            return read_cycler(path)
+    return read_cycler(path)
 
 
 def trapezoid_capacities(df: pd.DataFrame) -> pd.DataFrame:
@@ -60,7 +72,7 @@ def trapezoid_capacities(df: pd.DataFrame) -> pd.DataFrame:
 @pytest.mark.parametrize("name", sorted(REAL_FILES))
 def test_every_real_file_loads_and_capacities_match_current(shared_data, name):
     instrument, n_rows = REAL_FILES[name]
-    df = read_cycler(shared_data / "echem" / name)
+    df = read_real(shared_data / "echem" / name)
     assert len(df) == n_rows
     assert df.attrs["instrument"] == instrument
     assert list(df.columns[:7]) == [
@@ -126,7 +138,8 @@ def test_v3_mpr_starts_with_discharge_and_has_six_cycles(shared_data):
 
 
 def test_modular_gcpl_peis_has_eis_steps_and_one_cycle(shared_data):
-    df = read_biologic_mpr(shared_data / "echem" / "biologic_modular_gcpl_peis.mpr")
+    with pytest.warns(CathodescopeWarning, match="charge counter disagrees"):
+        df = read_biologic_mpr(shared_data / "echem" / "biologic_modular_gcpl_peis.mpr")
     kinds = df["step_type"].astype(str)
     assert (kinds == "eis").sum() == int((df["frequency_Hz"] > 0).sum()) > 0
     # one lithiation-direction (positive current) titration: a single, incomplete cycle
@@ -134,7 +147,11 @@ def test_modular_gcpl_peis_has_eis_steps_and_one_cycle(shared_data):
     assert (kinds == "discharge").sum() == 0
     s = cycle_summary(df)
     q_end = df["charge_mAh"].iloc[-1] - df["charge_mAh"].iloc[0]
-    np.testing.assert_allclose(s["charge_capacity_mAh"].sum(), q_end, rtol=1e-6)
+    # the canonical charge also holds what passed during the PEIS steps (integral of current)
+    steps = step_table(df)
+    q_other = steps.loc[steps["step_type"] != "charge", "charge_mAh"].sum()
+    assert q_other > 0
+    np.testing.assert_allclose(s["charge_capacity_mAh"].sum() + q_other, q_end, rtol=1e-6)
 
 
 def test_maccor_cycles_follow_charge_discharge_pairs(shared_data):

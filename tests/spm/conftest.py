@@ -15,7 +15,7 @@ def write_gwy(
     path: Path,
     channels: Mapping[str, tuple[np.ndarray, str]],
     *,
-    pixel_um: float = 0.02,
+    spacing: float = 0.02,
     meta: Mapping[str, str] | None = None,
 ) -> Path:
     """Write ``{label: (array, unit)}`` as a .gwy file (Asylum-style titles, meta strings)."""
@@ -26,8 +26,8 @@ def write_gwy(
         ny, nx = arr.shape
         c[f"/{i}/data"] = GwyDataField(
             np.ascontiguousarray(arr, dtype=float),
-            xreal=nx * pixel_um * 1e-6,
-            yreal=ny * pixel_um * 1e-6,
+            xreal=nx * spacing * 1e-6,
+            yreal=ny * spacing * 1e-6,
             si_unit_xy=GwySIUnit(unitstr="m"),
             si_unit_z=GwySIUnit(unitstr=unit),
         )

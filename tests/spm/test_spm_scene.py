@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -85,3 +86,63 @@ def test_particles_command_writes_report(rim_scan, tmp_path):
         assert name in manifest["outputs"]
     bc = pd.read_csv(out / "boundary_core.csv")
     assert (bc[bc.channel == "esm_amplitude"]["ratio"] > 1.7).all()
+    # per-map means in particles.csv, named after the map and its units (issue 14): the mean
+    # of that map over the particle's pixels, not the share of the summed maps
+    particles = pd.read_csv(out / "particles.csv").set_index("particle_id")
+    assert not any(c in particles for c in ("mean_height", "mean_esm_amplitude"))
+    stats = pd.read_csv(out / "particle_statistics.csv")
+    for column, channel in (
+        ("mean_height_m", "height"),
+        ("mean_esm_amplitude_m_per_V", "esm_amplitude"),
+        ("mean_current_A", "current"),
+    ):
+        expected = stats[(stats.channel == channel) & (stats.particle_id > 0)]
+        np.testing.assert_allclose(
+            particles.loc[expected.particle_id, column], expected["mean"], rtol=1e-12
+        )
+    # synthetic truth: 80 nm tall particles carrying 10 pA above the 1 pA offset
+    np.testing.assert_allclose(particles["mean_current_A"], 11e-12, rtol=0.02)
+    assert (particles["mean_height_m"] > 70e-9).all()
+
+
+def test_particle_means_against_the_labels(rim_scan):
+    scan = read_spm(rim_scan)
+    with pytest.warns(CathodescopeRunWarning):
+        res = analyze_spm_scene(scan, segment_on="height", boundary_um=0.1)
+    labels = np.asarray(res.scene.segmentation.labels)
+    table = res.scene.particles.set_index("particle_id")
+    for pid in table.index:  # independent: numpy means of the maps over each label
+        inside = labels == pid
+        assert table.loc[pid, "mean_height_m"] == pytest.approx(
+            np.nanmean(res.maps["height"].values[inside]), rel=1e-12
+        )
+        assert table.loc[pid, "mean_q"] == pytest.approx(
+            np.nanmean(res.maps["q"].values[inside]), rel=1e-12
+        )
+
+
+def test_min_size_default_and_help_agree(rim_scan, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["spm", "particles", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    help_min = re.search(r"--min-size-um MIN_SIZE_UM (.*?)--", text).group(1)
+    assert "3 x 3 pixels" in help_min and "0.5" not in help_min
+    out = tmp_path / "run"
+    assert main(["spm", "particles", str(rim_scan), "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    dy, dx = read_spm(rim_scan).spacing
+    used = set(_values_of(manifest["parameters"]["spm"]["engine"], "min_size_um"))
+    assert used and all(v == pytest.approx(9 * dy * dx, rel=1e-12) for v in used)
+    capsys.readouterr()
+
+
+def _values_of(tree, key):
+    """Every value stored under ``key`` anywhere in nested dicts/lists."""
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            if k == key:
+                yield v
+            yield from _values_of(v, key)
+    elif isinstance(tree, list):
+        for v in tree:
+            yield from _values_of(v, key)

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from cathodescope.errors import FileFormatError, MissingMetadataError, ParameterError
+from cathodescope.report import soc_series_figure
 from cathodescope.spm import read_soc_table, soc_series
 
 TRUTH = [  # soc, direction, esm (m/V), f0 (Hz), current (A)
@@ -42,7 +43,7 @@ def test_soc_series_csv_whole_image(dart_file, tmp_path, discs):
         assert row["resonance_frequency_mean"] == pytest.approx(f0, rel=1e-3)
         assert row["current_mean"] == pytest.approx(1e-12 + cur * labels_frac, rel=0.02)
         assert row["esm_amplitude_std"] > 0
-    fig = series.figure()
+    fig = soc_series_figure(series)
     assert len(fig.axes) == 3
 
 

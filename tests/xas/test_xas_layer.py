@@ -352,9 +352,7 @@ def test_cli_layer_series_and_fix(tmp_path, capsys):
 
 def test_cli_layer_bad_probe_file(tmp_path, capsys):
     (tmp_path / "p.toml").write_text('[[probe]]\nname = "a"\nkernel = "gaussian"\n')
-    assert (
-        main(["xas", "layer", str(tmp_path / "p.toml"), "--out", str(tmp_path / "o")]) == 2
-    )  # a user error: exit 2 (issue 11 item 1)
+    assert main(["xas", "layer", str(tmp_path / "p.toml"), "--out", str(tmp_path / "o")]) == 2
     assert "kernel='gaussian' is not one of" in capsys.readouterr().err
     (tmp_path / "e.toml").write_text(
         PROBES_TOML.replace('weight_from = "lcf_run:NiO"', "weight = 0.2072\nstderr = 0.005")

@@ -18,7 +18,7 @@ def _manifest(folder):
 
 def test_phantom_then_coreshell_profile_overlay(tmp_path, capsys):
     h5 = tmp_path / "cg.h5"
-    assert main(["xrf", "phantom", str(h5), "--size", "160", "--seed", "3"]) == 0
+    assert main(["xrf", "phantom", "--out", str(h5), "--size", "160", "--seed", "3"]) == 0
     out = tmp_path / "cs"
     rc = main(
         [
@@ -187,7 +187,10 @@ def test_cli_errors_are_reported(shared_data, tmp_path, capsys):
 def test_particles_command(tmp_path, capsys):
     h5 = tmp_path / "many.h5"
     assert (
-        main(["xrf", "phantom", str(h5), "--size", "400", "--particles", "3", "--seed", "4"]) == 0
+        main(
+            ["xrf", "phantom", "--out", str(h5), "--size", "400", "--particles", "3", "--seed", "4"]
+        )
+        == 0
     )
     out = tmp_path / "particles"
     assert (
@@ -206,3 +209,51 @@ def test_particles_command(tmp_path, capsys):
     assert (cs["status"] == "ok").all()
     assert np.all(np.abs(cs["interface_depth_um"] - 1.5) < 0.05)
     capsys.readouterr()
+
+
+def test_phantom_writes_to_out_with_spacing(tmp_path, capsys):
+    from cathodescope.io import read_pyxrf_h5
+
+    h5 = tmp_path / "aniso.h5"
+    assert main(["xrf", "phantom", "--out", str(h5), "--size", "120", "--spacing", "0.06"]) == 0
+    maps = read_pyxrf_h5(h5)
+    np.testing.assert_allclose(maps.attrs["spacing_um"], (0.06, 0.06), rtol=1e-12)
+    assert f"wrote {h5}" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # the old positional output is gone
+        main(["xrf", "phantom", str(tmp_path / "old.h5")])
+    capsys.readouterr()
+
+
+def test_layers_of_the_spm_and_xrf_slice():
+    """spm/xrf compute (no report, workflows, cli, matplotlib); their CLIs hold no numpy."""
+    import ast
+    from pathlib import Path
+
+    import cathodescope
+
+    root = Path(cathodescope.__file__).parent
+
+    def imports(path):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                yield from (a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                yield node.module
+
+    for pkg in ("spm", "xrf"):
+        for path in (root / pkg).glob("*.py"):
+            bad = [
+                m
+                for m in imports(path)
+                if m.split(".")[0] == "matplotlib"
+                or m.startswith(
+                    ("cathodescope.report", "cathodescope.workflows", "cathodescope.cli")
+                )
+            ]
+            assert not bad, f"{path.name} imports {bad}"
+    for name in ("spm.py", "xrf.py"):
+        mods = set(imports(root / "cli" / name))
+        assert not mods & {"numpy", "matplotlib", "matplotlib.pyplot", "scipy"}, name
+    for path in (root / "report").glob("_[sx][pr][mf].py"):
+        assert "matplotlib.pyplot" not in set(imports(path)), path.name

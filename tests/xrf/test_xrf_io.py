@@ -17,8 +17,13 @@ from cathodescope.errors import (
     UnitsError,
     XRFChannelError,
 )
-from cathodescope.io import read_maps_h5, read_pyxrf_h5, read_xrf_map, read_xrf_tiffs
-from cathodescope.io._xrf import write_pyxrf_h5
+from cathodescope.io import (
+    read_maps_h5,
+    read_pyxrf_h5,
+    read_xrf_map,
+    read_xrf_tiffs,
+    write_pyxrf_h5,
+)
 from cathodescope.xrf import core_shell_map
 
 REAL = "xrf/pyxrf_fitted_NiCoMn_20x30.h5"
@@ -246,12 +251,12 @@ def test_maps_reader_bad_geometry_and_units(tmp_path):
 # -- TIFF ---------------------------------------------------------------------------------------
 
 
-def _tiff(path, data, pixel_um=None):
+def _tiff(path, data, spacing=None):
     kw = {"photometric": "minisblack"}
-    if pixel_um is not None:
+    if spacing is not None:
         kw = {
             "imagej": True,
-            "resolution": (1 / pixel_um, 1 / pixel_um),
+            "resolution": (1 / spacing, 1 / spacing),
             "metadata": {"unit": "um"},
         }
     tifffile.imwrite(path, np.asarray(data, dtype=np.float32), **kw)
@@ -262,7 +267,7 @@ def test_tiff_exports(tmp_path, rng):
     paths = []
     for name, img in zip(("Ni_K", "Mn_K", "Co_K"), data, strict=True):
         p = tmp_path / f"scan2D_2000_{name}_norm.tiff"
-        _tiff(p, img, pixel_um=0.05)
+        _tiff(p, img, spacing=0.05)
         paths.append(p)
     da = read_xrf_tiffs(paths, units="counts per i0")
     assert list(da["channel"].values) == ["Ni_K", "Mn_K", "Co_K"]
@@ -305,3 +310,24 @@ def test_tiff_bad_input(tmp_path, rng):
     _tiff(nan, np.full((10, 10), np.nan))
     with pytest.raises(EmptyMapError, match="all NaN"):
         read_xrf_tiffs([a, nan], spacing=0.1)
+
+
+def test_format_detection_and_the_workflow_reader(tmp_path, shared_data):
+    from cathodescope.io import detect_xrf_format
+    from cathodescope.workflows.xrf import read_map
+
+    maps_path = tmp_path / "maps.h5"
+    fitted, _, _ = _maps_file(maps_path)
+    assert detect_xrf_format(shared_data / REAL) == "pyxrf"
+    assert detect_xrf_format(maps_path) == "maps"
+    assert detect_xrf_format(tmp_path / "Ni_K.tiff") == "tiff"  # by name, not opened
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as h5:
+        h5.create_dataset("exchange/data", data=np.zeros(3))
+    with pytest.raises(FileFormatError, match="neither an 'xrfmap' \\(PyXRF\\) nor a 'MAPS'"):
+        detect_xrf_format(other)
+    # the CLI's reading options, routed by format: MAPS takes analysis, PyXRF the detector
+    nnls = read_map(maps_path, {"analysis": "NNLS", "scaler": "US_IC", "detector": "det1"})
+    np.testing.assert_allclose(nnls.sel(channel="Mn").values, fitted[1] * 2 / 4.0)
+    real = read_map(shared_data / REAL, {"scaler": "i0", "position_units": "um"})
+    assert real.equals(read_pyxrf_h5(shared_data / REAL, scaler="i0", position_units="um"))

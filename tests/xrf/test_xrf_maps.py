@@ -139,3 +139,41 @@ def test_own_band_sampler_matches_skimage_profile_line(rng):
         )
         assert m == lw
         np.testing.assert_allclose(own, ref, atol=1e-12)
+
+
+def test_as_maps_refuses_a_spacing_that_contradicts_the_coordinates():
+    from cathodescope.errors import SpacingError
+    from cathodescope.xrf import as_maps
+
+    maps = as_maps({"Ni": np.ones((4, 5)), "Mn": np.ones((4, 5))}, spacing=0.05)
+    assert as_maps(maps, spacing=0.05) is not None  # agreeing spacing is fine
+    with pytest.raises(SpacingError, match=r"spacing=\(1\.0, 1\.0\) um contradicts"):
+        as_maps(maps, spacing=1.0)
+
+
+def test_transect_and_its_fit_match_the_direct_calls():
+    from cathodescope.xrf import (
+        core_shell_map,
+        fit_core_shell,
+        fit_transect,
+        fraction_maps,
+        fraction_transect,
+        line_profile,
+    )
+
+    maps, truth = core_shell_map((160, 160), spacing=0.05, rng=np.random.default_rng(3))
+    cy, cx, r = truth["particles"][0]
+    start, end = (cy, cx), (cy, cx + r * 0.98)
+    t = fraction_transect(maps, start, end, width_um=0.5, compare_ratio="Mn/Ni")
+    fp = line_profile(fraction_maps(maps, ["Ni", "Mn", "Co"]), start, end, width_um=0.5)
+    np.testing.assert_array_equal(t.table["fraction_Mn"], fp.sel(channel="Mn").values)
+    res = fit_transect(t, shell_at="end")
+    direct = fit_core_shell(
+        fp["distance"].values,
+        {e: fp.sel(channel=e).values for e in ("Ni", "Mn", "Co")},
+        shell_at="end",
+    )
+    assert res.fit.interface_um == pytest.approx(direct.interface_um, rel=1e-12)
+    # truth: interface 1.5 um below the surface of the particle
+    assert res.fit.interface_um == pytest.approx(r - truth["interface_depth_um"], abs=0.05)
+    assert res.ratio_table["profile"][0].startswith("ratio")

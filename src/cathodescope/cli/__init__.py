@@ -29,6 +29,7 @@ _COMMAND_MODULES = (
     "spm",
     "xrd",
     "thermal",
+    "diffusion",
     "report",
 )
 

@@ -1,4 +1,4 @@
-"""``cathodescope echem summary|dqdv|gitt FILE...``: cycling data to tables, figures, manifest.
+"""``cathodescope echem summary|dqdv|gitt|ici FILE...``: cycling data to tables, figures, manifest.
 
 Several FILEs are one experiment, joined in the order given (time, charge and cycles continue).
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from cathodescope.cli._common import add_out_arguments, open_run
+from cathodescope.cli._common import add_out_arguments
 
 _FORMATS = ("auto", "mpr", "mpt", "maccor", "arbin", "neware", "csv")
 
@@ -38,13 +38,22 @@ def _add_input_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers) -> None:
-    """Add the ``echem`` command group and its ``summary``, ``dqdv`` and ``gitt`` commands."""
+    """Add the ``echem`` command group and its ``summary``, ``dqdv``, ``gitt`` and ``ici`` commands."""
     parser = subparsers.add_parser(
         "echem",
-        help="cycling data: per-cycle summary, dQ/dV peaks, GITT diffusion",
+        help="cycling data: per-cycle summary, dQ/dV peaks, GITT and ICI diffusion",
         description=__doc__,
     )
     sub = parser.add_subparsers(dest="echem_command", metavar="SUBCOMMAND")
+    _add_summary(sub)
+    _add_dqdv(sub)
+    _add_gitt(sub)
+    _add_ici(sub)
+    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+
+def _add_summary(sub) -> None:
+    """The ``echem summary`` command."""
 
     p = sub.add_parser("summary", help="per-cycle capacities, efficiency, retention, energy")
     _add_input_arguments(p)
@@ -61,6 +70,9 @@ def register(subparsers) -> None:
     add_out_arguments(p)
     p.set_defaults(func=_summary)
 
+
+def _add_dqdv(sub) -> None:
+    """The ``echem dqdv`` command."""
     p = sub.add_parser("dqdv", help="dQ/dV curves, peaks and peak tracking across cycles")
     _add_input_arguments(p)
     p.add_argument(
@@ -104,13 +116,12 @@ def register(subparsers) -> None:
     add_out_arguments(p)
     p.set_defaults(func=_dqdv)
 
+
+def _add_gitt(sub) -> None:
+    """The ``echem gitt`` command."""
     p = sub.add_parser("gitt", help="Weppner-Huggins diffusion coefficients from GITT")
     _add_input_arguments(p)
-    p.add_argument("--radius-um", type=float, default=None, help="particle radius, um")
-    p.add_argument("--mass-g", type=float, default=None, help="active mass (mass form), g")
-    p.add_argument("--molar-volume", type=float, default=None, help="molar volume, cm3/mol")
-    p.add_argument("--molar-mass", type=float, default=None, help="molar mass, g/mol")
-    p.add_argument("--area-cm2", type=float, default=None, help="contact area S, cm2")
+    _add_length_arguments(p)
     p.add_argument("--capacity-mAh", type=float, default=None, help="capacity for the SOC axis")
     p.add_argument(
         "--max-tau-ratio", type=float, default=0.01, help="validity limit on tau D / L^2"
@@ -118,108 +129,118 @@ def register(subparsers) -> None:
     add_out_arguments(p)
     p.set_defaults(func=_gitt)
 
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+def _add_ici(sub) -> None:
+    """The ``echem ici`` command."""
+    p = sub.add_parser("ici", help="resistance and diffusion from current interruptions (ICI)")
+    _add_input_arguments(p)
+    _add_length_arguments(p)
+    p.add_argument(
+        "--max-interruption-s",
+        type=float,
+        default=30.0,
+        help="longest rest counted as an interruption, s",
+    )
+    p.add_argument(
+        "--max-tau-ratio", type=float, default=0.01, help="validity limit on duration D / L^2"
+    )
+    add_out_arguments(p)
+    p.set_defaults(func=_ici)
 
 
-def _read(args, run):
-    from cathodescope.io import read_cycler
+def _add_length_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--radius-um", type=float, default=None, help="particle radius, um")
+    p.add_argument("--mass-g", type=float, default=None, help="active mass (mass form), g")
+    p.add_argument("--molar-volume", type=float, default=None, help="molar volume, cm3/mol")
+    p.add_argument("--molar-mass", type=float, default=None, help="molar mass, g/mol")
+    p.add_argument("--area-cm2", type=float, default=None, help="contact area S, cm2")
 
-    for f in args.files:
-        run.add_input(f)
-    with run.timer("read"):
-        df = read_cycler(
-            args.files, format=args.format, active_mass_g=args.active_mass_g, gap_s=args.gap_s
-        )
-    run.results["n_rows"] = len(df)
-    run.results["n_cycles"] = int(df["cycle"].max())
-    run.results["instrument"] = df.attrs.get("instrument")
-    return df
+
+def _common(args) -> dict:
+    return {
+        "format": args.format,
+        "active_mass_g": args.active_mass_g,
+        "gap_s": args.gap_s,
+        "overwrite": args.overwrite,
+        "parameters": vars(args),
+    }
 
 
 def _summary(args) -> int:
-    from cathodescope.echem import cycle_summary, plot_summary
+    from cathodescope.workflows.echem import run_summary
 
-    with open_run(args, "echem summary") as run:
-        df = _read(args, run)
-        with run.timer("summary"):
-            s = cycle_summary(
-                df,
-                active_mass_g=args.active_mass_g,
-                specific=True if args.specific else None,
-                reference_cycle=args.reference_cycle,
-                nominal_capacity_mAh=args.nominal_capacity_mAh,
-            )
-        run.write_table("cycles", s)
-        run.write_figure("capacity", plot_summary(s))
-        run.results["reference_cycle"] = s.attrs["reference_cycle"]
-        print(s.to_string(index=False, max_rows=40))
+    res = run_summary(
+        args.files,
+        args.out,
+        specific=True if args.specific else None,
+        reference_cycle=args.reference_cycle,
+        nominal_capacity_mAh=args.nominal_capacity_mAh,
+        **_common(args),
+    )
+    print(res.table.to_string(index=False, max_rows=40))
+    print(f"results in {res.path}")
     return 0
 
 
 def _dqdv(args) -> int:
-    from cathodescope.echem import dqdv, find_dqdv_peaks, plot_dqdv, track_peaks
-    from cathodescope.errors import NoCyclesError
+    from cathodescope.workflows.echem import run_dqdv
 
-    with open_run(args, "echem dqdv") as run:
-        df = _read(args, run)
-        with run.timer("dqdv"):
-            res = dqdv(
-                df,
-                grid_step_V=args.grid_step_V or "auto",
-                smoothing=args.smoothing,
-                window_bins=args.window_bins,
-                specific=args.specific,
-                active_mass_g=args.active_mass_g,
-            )
-        with run.timer("peaks"):
-            peaks = find_dqdv_peaks(res, shape=args.peak_shape)
-        run.write_table("dqdv", res.to_dataframe())
-        run.write_table("halfcycles", res.halfcycles)
-        run.write_table("peaks", peaks)
-        tracks = None
-        try:
-            tracks = track_peaks(
-                peaks,
-                direction=args.direction,
-                targets_V=args.track_V,
-                max_shift_V=args.max_shift_V,
-            )
-        except NoCyclesError as exc:
-            run.warn(f"no peak tracking: {exc}")
-        if tracks is not None:
-            run.write_table("peak_tracks", tracks.tracks)
-            run.write_table("peak_track_summary", tracks.summary)
-            run.results["vanish_cycles"] = (
-                tracks.summary["vanish_cycle"]
-                .astype(object)
-                .where(tracks.summary["vanish_cycle"].notna(), None)
-                .tolist()
-            )
-            print(tracks.summary.to_string(index=False))
-        run.write_figure("dqdv", plot_dqdv(res, tracks=tracks))
+    res = run_dqdv(
+        args.files,
+        args.out,
+        grid_step_V=args.grid_step_V or "auto",
+        smoothing=args.smoothing,
+        window_bins=args.window_bins,
+        specific=args.specific,
+        peak_shape=args.peak_shape,
+        direction=args.direction,
+        targets_V=args.track_V,
+        max_shift_V=args.max_shift_V,
+        **_common(args),
+    )
+    if len(res.table):
+        print(res.table.to_string(index=False))
+    print(f"results in {res.path}")
     return 0
 
 
 def _gitt(args) -> int:
-    from cathodescope.echem import gitt_analysis, plot_gitt
+    from cathodescope.workflows.echem import run_gitt
 
-    with open_run(args, "echem gitt") as run:
-        df = _read(args, run)
-        with run.timer("gitt"):
-            res = gitt_analysis(
-                df,
-                radius_um=args.radius_um,
-                mass_g=args.mass_g,
-                molar_volume_cm3_mol=args.molar_volume,
-                molar_mass_g_mol=args.molar_mass,
-                area_cm2=args.area_cm2,
-                capacity_mAh=args.capacity_mAh,
-                max_tau_ratio=args.max_tau_ratio,
-            )
-        run.write_table("gitt_pulses", res.pulses)
-        run.write_figure("gitt_D_vs_soc", plot_gitt(res))
-        run.results["n_pulses"] = len(res.pulses)
-        run.results["n_valid"] = int(res.pulses["valid"].sum())
-        cols = ["pulse", "soc_mid", "tau_s", "dEs_V", "dEt_V", "D_m2_s", "D_sqrt_m2_s", "valid"]
-        print(res.pulses[cols].to_string(index=False, max_rows=40))
+    res = run_gitt(
+        args.files,
+        args.out,
+        radius_um=args.radius_um,
+        mass_g=args.mass_g,
+        molar_volume_cm3_mol=args.molar_volume,
+        molar_mass_g_mol=args.molar_mass,
+        area_cm2=args.area_cm2,
+        capacity_mAh=args.capacity_mAh,
+        max_tau_ratio=args.max_tau_ratio,
+        **_common(args),
+    )
+    cols = ["pulse", "soc_mid", "tau_s", "dEs_V", "dEt_V", "D_m2_s", "D_sqrt_m2_s", "valid"]
+    print(res.table[cols].to_string(index=False, max_rows=40))
+    print(f"results in {res.path}")
+    return 0
+
+
+def _ici(args) -> int:
+    from cathodescope.workflows.echem import run_ici
+
+    res = run_ici(
+        args.files,
+        args.out,
+        radius_um=args.radius_um,
+        mass_g=args.mass_g,
+        molar_volume_cm3_mol=args.molar_volume,
+        molar_mass_g_mol=args.molar_mass,
+        area_cm2=args.area_cm2,
+        max_interruption_s=args.max_interruption_s,
+        max_tau_ratio=args.max_tau_ratio,
+        **_common(args),
+    )
+    cols = ["interruption", "start_time_s", "R_ohm", "R_err_ohm", "D_m2_s", "D_err_m2_s", "valid"]
+    print(res.table[cols].to_string(index=False, max_rows=40))
+    print(f"results in {res.path}")
     return 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from cathodescope.cli._common import add_out_arguments, open_run
+from cathodescope.cli._common import add_out_arguments
 
 _EPILOG = """\
 examples:
@@ -32,11 +32,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="spm_command", metavar="SUBCOMMAND")
     parser.set_defaults(func=_no_subcommand(parser))
 
-    p = sub.add_parser("info", help="channels, units, scan size and instrument metadata")
+    _add_info(sub)
+    _add_level(sub)
+    _add_dart(sub)
+    _add_particles(sub)
+    _add_soc_series(sub)
+
+
+def _add_info(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "info",
+        help="channels, units, scan size and instrument metadata (images, Igor force curves "
+        "and spectroscopy cubes)",
+    )
     p.add_argument("files", nargs="+", help="SPM files (.ibw, .gwy, NanoScope)")
     add_out_arguments(p)
     p.set_defaults(func=_info)
 
+
+def _add_level(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("level", help="level a topography channel")
     p.add_argument("file")
     p.add_argument("--channel", default="Height", help="channel to level (default Height)")
@@ -59,6 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_out_arguments(p)
     p.set_defaults(func=_level)
 
+
+def _add_dart(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dart", help="per-pixel resonance, Q, drive amplitude, ESM amplitude")
     p.add_argument("file")
     p.add_argument(
@@ -88,6 +104,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_out_arguments(p)
     p.set_defaults(func=_dart)
 
+
+def _add_particles(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "particles",
         help="segment particles (topography or ESM), per-particle statistics, boundary vs "
@@ -117,10 +135,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_engine_arguments(p)
     # SPM defaults: particles down to 3 x 3 pixels and one-pixel depth bins (the library
     # chooses both from the scan's pixel size when these are left unset)
-    p.set_defaults(min_size_um=0.0, bin_width_um=None)
+    _set_option(
+        p,
+        "min_size_um",
+        None,
+        "drop particles smaller than this area in um^2 (default: 3 x 3 pixels of the scan)",
+    )
+    _set_option(p, "bin_width_um", None, "depth bin width in um (default: one pixel)")
     add_out_arguments(p)
     p.set_defaults(func=_particles)
 
+
+def _add_soc_series(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("soc-series", help="ESM amplitude, current, resonance vs state of charge")
     p.add_argument("table", help="CSV or TOML: file, soc_percent, direction[, q, drive_voltage]")
     p.add_argument(
@@ -129,8 +155,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="statistics over particle pixels only (segmented on the topography)",
     )
     p.add_argument("--segment-on", default="height", help="map to segment with --particles")
-    p.add_argument("--threshold", default="otsu", help="'otsu' or a value (display units)")
-    p.add_argument("--min-size-um", type=float, default=0.0, help="min particle area (um^2)")
+    p.add_argument(
+        "--threshold", type=_threshold, default="otsu", help="'otsu' or a value (display units)"
+    )
+    p.add_argument(
+        "--min-size-um",
+        type=float,
+        default=None,
+        help="min particle area in um^2 (default: 3 x 3 pixels of each scan)",
+    )
     add_out_arguments(p)
     p.set_defaults(func=_soc_series)
 
@@ -141,6 +174,24 @@ def _no_subcommand(parser: argparse.ArgumentParser):
         return 2
 
     return handler
+
+
+def _threshold(text: str) -> str | float:
+    if text == "otsu":
+        return text
+    try:
+        return float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected 'otsu' or a number, got {text!r}") from exc
+
+
+def _set_option(parser: argparse.ArgumentParser, dest: str, default, help_text: str) -> None:
+    """Give an engine option its SPM default and a help text that says what it is."""
+    for action in parser._actions:
+        if action.dest == dest:
+            action.default = default
+            action.help = help_text
+    parser.set_defaults(**{dest: default})
 
 
 def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
@@ -160,116 +211,31 @@ def _engine_options(args: argparse.Namespace) -> dict:
 
 
 def _info(args: argparse.Namespace) -> int:
-    import pandas as pd
+    from cathodescope.workflows.spm import spm_info
 
-    from cathodescope.io import read_spm
-    from cathodescope.spm._figures import maps_figure
-
-    with open_run(args, "spm info") as run:
-        tables, metas = [], {}
-        for path in args.files:
-            run.add_input(path)
-            with run.timer("read"):
-                scan = read_spm(path)
-            t = scan.to_dataframe()
-            t.insert(0, "file", str(path))
-            t["pixel_y_um"], t["pixel_x_um"] = scan.spacing
-            tables.append(t)
-            metas[str(path)] = {k: v for k, v in scan.metadata.items() if k != "raw"}
-            stem = _stem(path)
-            run.write_figure(f"{stem}_channels", maps_figure(scan.channels, title=str(path)))
-            print(
-                f"{path}: {scan.shape[0]}x{scan.shape[1]} px, "
-                f"{scan.metadata.get('scan_size_um', float('nan')):.4g} um, channels "
-                + ", ".join(f"{n} [{scan[n].attrs['units']}]" for n in scan)
-            )
-        run.write_table("channels", pd.concat(tables, ignore_index=True))
-        run.write_json("metadata", metas)
+    infos = spm_info(args.files, out=args.out, overwrite=args.overwrite, parameters=vars(args))
+    for info in infos:
+        print(f"{info.path}: {info.line}")
     print(f"run folder: {args.out}")
     return 0
 
 
-def _stem(path: str) -> str:
-    from pathlib import Path
-
-    return Path(path).name.replace(".", "_")
-
-
-def _write_map_tiff(run, name: str, da) -> None:
-    import numpy as np
-    import tifffile
-
-    from cathodescope.io import atomic_path
-
-    with atomic_path(run.path / f"{name}.tif") as tmp:
-        tifffile.imwrite(
-            tmp,
-            np.asarray(da.values, dtype=np.float32),
-            metadata={
-                "units": da.attrs.get("units", ""),
-                "spacing_um": list(da.attrs.get("spacing_um", ())),
-            },
-        )
-    run.outputs.append(f"{name}.tif")
-
-
 def _level(args: argparse.Namespace) -> int:
-    import numpy as np
-    import pandas as pd
+    from cathodescope.workflows.spm import spm_level
 
-    from cathodescope.io import read_spm
-    from cathodescope.spm import align_rows, masked_level, polynomial_level, remove_scars
-    from cathodescope.spm._figures import maps_figure
-
-    with open_run(args, "spm level") as run:
-        run.add_input(args.file)
-        scan = read_spm(args.file)
-        raw = scan[args.channel]
-        excluded = None
-        with run.timer("level"):
-            if args.method == "plane":
-                out = polynomial_level(raw, order=1)
-            elif args.method == "polynomial":
-                out = polynomial_level(raw, order=args.order)
-            elif args.method == "rows":
-                out = align_rows(raw, method="median")
-            else:
-                res = masked_level(
-                    raw, order=args.order, threshold=args.threshold, align=args.align_rows
-                )
-                out, excluded = res.image, res.excluded
-                run.results.update(
-                    n_iter=res.n_iter,
-                    converged=res.converged,
-                    excluded_fraction=float(excluded.mean()),
-                )
-                if not res.converged:
-                    run.warn("masked levelling did not converge; check --threshold")
-            if args.align_rows and args.method != "masked":
-                out = align_rows(out, method="median", mask=excluded)
-            if args.scars:
-                out, scars = remove_scars(out)
-                run.results["scar_pixels"] = int(scars.sum())
-        v = out.values
-        stats = pd.DataFrame(
-            [
-                {
-                    "channel": args.channel,
-                    "units": out.attrs.get("units", ""),
-                    "method": args.method,
-                    "rms": float(np.nanstd(v)),
-                    "ptp": float(np.nanmax(v) - np.nanmin(v)),
-                    "rms_background": float(np.nanstd(v[~excluded]))
-                    if excluded is not None
-                    else float(np.nanstd(v)),
-                    "steps": "; ".join(out.attrs.get("levelling", [])),
-                }
-            ]
-        )
-        run.write_table("levelling", stats)
-        _write_map_tiff(run, f"{args.channel}_levelled", out)
-        maps = {f"{args.channel} (raw)": raw, f"{args.channel} (levelled)": out}
-        run.write_figure("levelling", maps_figure(maps, ncols=2, title=str(args.file)))
+    res = spm_level(
+        args.file,
+        out=args.out,
+        channel=args.channel,
+        method=args.method,
+        order=args.order,
+        threshold=args.threshold,
+        align=args.align_rows,
+        scars=args.scars,
+        overwrite=args.overwrite,
+        parameters=vars(args),
+    )
+    stats = res.summary
     print(
         f"levelled {args.channel} of {args.file}: rms {stats['rms'][0]:.3g} "
         f"{stats['units'][0]}; run folder {args.out}"
@@ -278,124 +244,63 @@ def _level(args: argparse.Namespace) -> int:
 
 
 def _dart(args: argparse.Namespace) -> int:
-    from cathodescope.io import read_spm
-    from cathodescope.spm import dart_from_scan, normalize_esm
-    from cathodescope.spm._figures import maps_figure
+    from cathodescope.workflows.spm import spm_dart
 
-    with open_run(args, "spm dart") as run:
-        run.add_input(args.file)
-        scan = read_spm(args.file)
-        dart_channels = ("Amplitude1", "Amplitude2", "Phase1", "Phase2", "Frequency")
-        if all(c in scan for c in dart_channels):
-            with run.timer("dart"):
-                res = dart_from_scan(
-                    scan,
-                    frequency_width=args.width,
-                    drive_voltage=args.drive_voltage,
-                    phase_convention=args.phase_convention,
-                )
-            table = res.to_dataframe()
-            run.write_table("dart_summary", table)
-            maps = res.maps()
-            for name, da in maps.items():
-                _write_map_tiff(run, name, da)
-            run.write_figure("dart_maps", maps_figure(maps, title=str(args.file)))
-            run.results.update(valid_fraction=res.valid_fraction, **res.parameters)
-            if res.valid_fraction < 0.9:
-                run.warn(
-                    f"only {res.valid_fraction:.1%} of pixels have a physical DART "
-                    "solution; check --phase-convention and the channel order"
-                )
-            print(table.to_string(index=False))
-        else:
-            if args.q is None:
-                from cathodescope.errors import SPMChannelMissingError
-
-                raise SPMChannelMissingError(
-                    f"{args.file} is not a DART scan (needs {list(dart_channels)}); for "
-                    "single-frequency data give --q (and --drive-voltage if not in the file)."
-                )
-            dv = args.drive_voltage or scan.metadata.get("drive_amplitude_V")
-            if dv is None or not dv == dv:
-                from cathodescope.errors import MissingMetadataError
-
-                raise MissingMetadataError("the AC drive voltage is unknown; pass --drive-voltage.")
-            esm = normalize_esm(scan[args.amplitude_channel], q=args.q, drive_voltage=dv)
-            import pandas as pd
-
-            v = esm.values
-            table = pd.DataFrame(
-                [
-                    {
-                        "quantity": "esm_amplitude",
-                        "units": esm.attrs["units"],
-                        "mean": float(v.mean()),
-                        "std": float(v.std(ddof=1)),
-                        "q": args.q,
-                        "drive_voltage_V": dv,
-                    }
-                ]
-            )
-            run.write_table("esm_summary", table)
-            _write_map_tiff(run, "esm_amplitude", esm)
-            run.write_figure("esm_map", maps_figure({"esm_amplitude": esm}))
-            print(table.to_string(index=False))
+    table = spm_dart(
+        args.file,
+        out=args.out,
+        width=args.width,
+        drive_voltage=args.drive_voltage,
+        phase_convention=args.phase_convention,
+        q=args.q,
+        amplitude_channel=args.amplitude_channel,
+        overwrite=args.overwrite,
+        parameters=vars(args),
+    )
+    print(table.to_string(index=False))
     print(f"run folder: {args.out}")
     return 0
 
 
 def _particles(args: argparse.Namespace) -> int:
-    from cathodescope.io import read_spm
-    from cathodescope.spm import analyze_spm_scene, write_spm_scene_report
+    from cathodescope.workflows.spm import spm_particles
 
-    with open_run(args, "spm particles") as run:
-        run.add_input(args.file)
-        scan = read_spm(args.file)
-        with run.timer("analysis"):
-            analysis = analyze_spm_scene(
-                scan,
-                segment_on=args.segment_on,
-                q=args.q,
-                drive_voltage=args.drive_voltage,
-                boundary_um=args.boundary_um,
-                bins=args.bins,
-                k_sigma=args.k_sigma,
-                **_engine_options(args),
-            )
-        with run.timer("report"):
-            write_spm_scene_report(analysis, run)
-        n = analysis.scene.segmentation.n_particles
-        print(f"{args.file}: {n} particles; maps {list(analysis.maps)}")
-        print(analysis.boundary_core.to_string(index=False, max_rows=20))
+    analysis = spm_particles(
+        args.file,
+        out=args.out,
+        segment_on=args.segment_on,
+        q=args.q,
+        drive_voltage=args.drive_voltage,
+        boundary_um=args.boundary_um,
+        bins=args.bins,
+        k_sigma=args.k_sigma,
+        engine_options=_engine_options(args),
+        overwrite=args.overwrite,
+        parameters=vars(args),
+    )
+    n = analysis.scene.segmentation.n_particles
+    print(f"{args.file}: {n} particles; maps {list(analysis.maps)}")
+    print(analysis.boundary_core.to_string(index=False, max_rows=20))
     print(f"run folder: {args.out}")
     return 0
 
 
 def _soc_series(args: argparse.Namespace) -> int:
-    from cathodescope.spm import read_soc_table, soc_series
+    from cathodescope.workflows.spm import spm_soc_series
 
-    with open_run(args, "spm soc-series") as run:
-        run.add_input(args.table)
-        table = read_soc_table(args.table)
-        for f in table["file"]:
-            run.add_input(f)
-        particles = None
-        if args.particles:
-            from cathodescope.spm import particles_from_scan
-
-            threshold = args.threshold if args.threshold == "otsu" else float(args.threshold)
-            particles = particles_from_scan(
-                segment_on=args.segment_on, threshold=threshold, min_size_um=args.min_size_um
-            )
-        with run.timer("series"):
-            series = soc_series(table, particles=particles, progress=True)
-        run.write_table("soc_per_file", series.per_file)
-        run.write_table("soc_summary", series.summary)
-        run.write_figure("soc_series", series.figure())
-        run.results.update(series.parameters)
-        cols = ["soc_percent", "direction", "n_files"] + [
-            c for c in series.summary.columns if c.endswith(("_mean", "_std"))
-        ]
-        print(series.summary[cols].to_string(index=False))
+    series = spm_soc_series(
+        args.table,
+        out=args.out,
+        particles=args.particles,
+        segment_on=args.segment_on,
+        threshold=args.threshold,
+        min_size_um=args.min_size_um,
+        overwrite=args.overwrite,
+        parameters=vars(args),
+    )
+    cols = ["soc_percent", "direction", "n_files"] + [
+        c for c in series.summary.columns if c.endswith(("_mean", "_std"))
+    ]
+    print(series.summary[cols].to_string(index=False))
     print(f"run folder: {args.out}")
     return 0

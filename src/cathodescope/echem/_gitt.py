@@ -24,7 +24,7 @@ limit is strict.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,9 +33,6 @@ from numpy.typing import ArrayLike
 from cathodescope._validation import check_positive
 from cathodescope.echem._summary import check_cycling_table, step_table
 from cathodescope.errors import GITTError, ParameterError
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 
 def diffusion_length(
@@ -152,11 +149,13 @@ class GITTResult:
         ``current_mA``, ``soc`` (SOC at the end of the pulse, fraction of ``capacity_mAh``),
         ``soc_mid``, ``E_before_V`` / ``E_after_V`` (relaxed voltages), ``dEs_V``, ``dEt_V``
         (end-of-pulse voltage minus the sqrt(t) intercept), ``dEt_simple_V`` (end minus first
-        pulse point), ``slope_V_sqrt_s``, ``fit_r2``, ``ir_drop_V`` (sqrt(t) intercept minus
+        pulse point), ``slope_V_sqrt_s`` and its standard error ``slope_err_V_sqrt_s``,
+        ``fit_r2``, ``relaxation`` (the step types after the pulse, e.g. ``eis+rest``), ``ir_drop_V`` (sqrt(t) intercept minus
         the relaxed voltage before: the ohmic step at t = 0), ``ir_drop_end_V`` (last pulse point
         minus first rest point: IR plus whatever relaxed before that point), ``resistance_ohm``
         (``ir_drop_V`` / I), ``D_m2_s`` (Weppner-Huggins with dEt),
-        ``D_sqrt_m2_s`` (sqrt(t) form), ``tau_ratio`` (tau D / L^2), ``valid``.
+        ``D_sqrt_m2_s`` (sqrt(t) form) and ``D_sqrt_err_m2_s`` (its standard error from the
+        fit), ``tau_ratio`` (tau D / L^2), ``valid``.
     length_um : float
         Diffusion length L used (r, or 3 x volume/area), um.
     parameters : dict
@@ -169,6 +168,177 @@ class GITTResult:
     def to_dataframe(self) -> pd.DataFrame:
         """The per-pulse table."""
         return self.pulses
+
+
+def _sqrt_fit(elapsed: np.ndarray, volts: np.ndarray) -> tuple[float, float, float, float]:
+    """Line E = icpt + slope sqrt(elapsed): (slope, intercept, R^2, slope standard error)."""
+    if elapsed.size < 3:
+        return np.nan, np.nan, np.nan, np.nan
+    x = np.sqrt(elapsed)
+    (slope, icpt), cov = np.polyfit(x, volts, 1, cov="unscaled")
+    pred = slope * x + icpt
+    ss_res = float(np.sum((volts - pred) ** 2))
+    ss_tot = float(np.sum((volts - volts.mean()) ** 2))
+    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0
+    dof = max(elapsed.size - 2, 1)
+    slope_err = float(np.sqrt(max(cov[0, 0], 0.0) * ss_res / dof))
+    return float(slope), float(icpt), r2, slope_err
+
+
+def _diffusion_length_um(
+    radius_um: float | None,
+    mass_g: float | None,
+    molar_volume_cm3_mol: float | None,
+    molar_mass_g_mol: float | None,
+    area_cm2: float | None,
+) -> tuple[bool, float]:
+    """Whether the mass form applies, and the diffusion length L in um (r, or 3 V/S)."""
+    if None not in (mass_g, molar_volume_cm3_mol, molar_mass_g_mol, area_cm2):
+        for name, val in (
+            ("mass_g", mass_g),
+            ("molar_volume_cm3_mol", molar_volume_cm3_mol),
+            ("molar_mass_g_mol", molar_mass_g_mol),
+            ("area_cm2", area_cm2),
+        ):
+            check_positive(val, name)
+        length_cm = mass_g * molar_volume_cm3_mol / (molar_mass_g_mol * area_cm2)
+        return True, 3.0 * length_cm * 1e4
+    elif radius_um is not None:
+        return False, check_positive(radius_um, "radius_um")
+    else:
+        raise ParameterError(
+            "GITT needs a diffusion length: give radius_um (particle radius) or all of mass_g, "
+            "molar_volume_cm3_mol, molar_mass_g_mol and area_cm2 for the mass-based form."
+        )
+
+
+def _pulse_rows(
+    df: pd.DataFrame, lo: float, hi: float, min_pulse_points: int
+) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """One record per pulse (see :func:`gitt_analysis`), and the charge of each direction."""
+    steps = step_table(df)
+    types = steps["step_type"].to_numpy()
+    t = df["time_s"].to_numpy(float)
+    v = df["voltage_V"].to_numpy(float)
+    cur = df["current_mA"].to_numpy(float)
+    rows = []
+    q_dir = {"charge": 0.0, "discharge": 0.0}
+    relax = np.isin(types, ("rest", "eis"))
+    for k in range(1, len(steps) - 1):
+        kind = types[k]
+        if kind not in ("charge", "discharge") or not relax[k + 1] or not relax[k - 1]:
+            continue
+        s0, s1 = int(steps["start_row"].iloc[k]), int(steps["stop_row"].iloc[k])
+        if s1 - s0 < min_pulse_points:
+            continue
+        r_prev_end = int(steps["stop_row"].iloc[k - 1]) - 1
+        # the relaxation may be recorded as several consecutive steps (EC-Lab sequences, a PEIS
+        # between pulse and rest): the relaxed voltage is the last point of the last rest of the
+        # run of rest/EIS steps that follows
+        last = k + 1
+        while last + 1 < len(steps) and relax[last + 1]:
+            last += 1
+        rests = [j for j in range(k + 1, last + 1) if types[j] == "rest"]
+        if not rests:
+            continue
+        r_next0 = int(steps["start_row"].iloc[rests[0]])
+        r_next1 = int(steps["stop_row"].iloc[rests[-1]])
+        t_start = t[r_prev_end]  # the pulse starts when the rest's last point was taken
+        tau = t[s1 - 1] - t_start
+        if tau <= 0:
+            continue
+        i_mean = float(np.mean(cur[s0:s1]))
+        q_dir[kind] += abs(float(steps["charge_mAh"].iloc[k]))
+        e_before = v[r_prev_end]
+        e_after = v[r_next1 - 1]
+        e_end = v[s1 - 1]
+        elapsed = t[s0:s1] - t_start
+        m = (elapsed > lo * tau) & (elapsed <= hi * tau)
+        m[0] = False
+        slope, icpt, r2, slope_err = _sqrt_fit(elapsed[m], v[s0:s1][m])
+        rows.append(
+            {
+                "cycle": int(steps["cycle"].iloc[k]),
+                "direction": kind,
+                "start_time_s": t_start,
+                "tau_s": tau,
+                "current_mA": i_mean,
+                "charge_mAh": float(steps["charge_mAh"].iloc[k]),
+                "q_cum_mAh": q_dir[kind],
+                "E_before_V": e_before,
+                "E_after_V": e_after,
+                "dEs_V": e_after - e_before,
+                "dEt_V": e_end - icpt,
+                "dEt_simple_V": e_end - v[s0],
+                "slope_V_sqrt_s": slope,
+                "slope_err_V_sqrt_s": slope_err,
+                "fit_r2": r2,
+                "ir_drop_V": icpt - e_before,
+                "ir_drop_end_V": e_end - v[r_next0],
+                "relaxation": "+".join(str(types[j]) for j in range(k + 1, last + 1)),
+            }
+        )
+    return rows, q_dir
+
+
+def _add_soc(
+    out: pd.DataFrame, q_dir: dict[str, float], capacity_mAh: float | None
+) -> dict[str, float]:
+    """Add ``soc`` and ``soc_mid`` (in place); returns the capacity used per direction."""
+    cap_used = {}
+    for kind in ("charge", "discharge"):
+        m = out["direction"] == kind
+        total = capacity_mAh if capacity_mAh is not None else q_dir[kind]
+        cap_used[kind] = total
+        if m.any() and total:
+            out.loc[m, "soc"] = out.loc[m, "q_cum_mAh"] / total
+            out.loc[m, "soc_mid"] = (
+                out.loc[m, "q_cum_mAh"] - out.loc[m, "charge_mAh"].abs() / 2
+            ) / total
+            if kind == "discharge":
+                out.loc[m, "soc"] = 1.0 - out.loc[m, "soc"]
+                out.loc[m, "soc_mid"] = 1.0 - out.loc[m, "soc_mid"]
+    return cap_used
+
+
+def _add_diffusion(
+    out: pd.DataFrame, mass_form: bool, length_um: float, mass_args: tuple[Any, ...]
+) -> None:
+    """Add ``resistance_ohm``, ``D_m2_s``, ``D_sqrt_m2_s`` and ``D_sqrt_err_m2_s`` (in place)."""
+    mass_g, molar_volume_cm3_mol, molar_mass_g_mol, area_cm2 = mass_args
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["resistance_ohm"] = out["ir_drop_V"] / (out["current_mA"] * 1e-3)
+        if mass_form:
+            d = weppner_huggins_mass(
+                out["tau_s"],
+                mass_g,
+                molar_volume_cm3_mol,
+                molar_mass_g_mol,
+                area_cm2,
+                out["dEs_V"],
+                out["dEt_V"],
+            )
+            d_sqrt = weppner_huggins_mass(
+                out["tau_s"],
+                mass_g,
+                molar_volume_cm3_mol,
+                molar_mass_g_mol,
+                area_cm2,
+                out["dEs_V"],
+                out["slope_V_sqrt_s"] * np.sqrt(out["tau_s"]),
+            )
+        else:
+            d = weppner_huggins_radius(out["tau_s"], length_um, out["dEs_V"], out["dEt_V"])
+            d_sqrt = weppner_huggins_radius(
+                out["tau_s"], length_um, out["dEs_V"], out["slope_V_sqrt_s"] * np.sqrt(out["tau_s"])
+            )
+    out["D_m2_s"] = d
+    out["D_sqrt_m2_s"] = d_sqrt
+    # D ~ slope^-2: its relative standard error is twice the slope's (the fit's covariance)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["D_sqrt_err_m2_s"] = (
+            d_sqrt * 2.0 * np.abs(out["slope_err_V_sqrt_s"] / out["slope_V_sqrt_s"])
+        )
 
 
 def gitt_analysis(
@@ -187,9 +357,10 @@ def gitt_analysis(
 ) -> GITTResult:
     """Weppner-Huggins diffusion coefficients from a GITT experiment.
 
-    A pulse is a charge or discharge step between two rest steps (others are ignored); the
-    relaxed voltage before it is the last point of the preceding rest, after it the last point
-    of the run of consecutive rest steps that follows.
+    A pulse is a charge or discharge step preceded by a rest (or EIS) step and followed by a run
+    of rest and EIS steps that holds at least one rest: pulse -> rest, pulse -> OCV,
+    pulse -> PEIS -> rest. The relaxed voltage before it is the last point of the preceding
+    step, after it the last point of the last rest of that run.
 
     Parameters
     ----------
@@ -223,90 +394,13 @@ def gitt_analysis(
         No pulse followed by a rest.
     """
     check_cycling_table(df)
-    mass_form = None not in (mass_g, molar_volume_cm3_mol, molar_mass_g_mol, area_cm2)
-    if mass_form:
-        for name, val in (
-            ("mass_g", mass_g),
-            ("molar_volume_cm3_mol", molar_volume_cm3_mol),
-            ("molar_mass_g_mol", molar_mass_g_mol),
-            ("area_cm2", area_cm2),
-        ):
-            check_positive(val, name)
-        length_cm = mass_g * molar_volume_cm3_mol / (molar_mass_g_mol * area_cm2)
-        length_um = 3.0 * length_cm * 1e4
-    elif radius_um is not None:
-        length_um = check_positive(radius_um, "radius_um")
-    else:
-        raise ParameterError(
-            "GITT needs a diffusion length: give radius_um (particle radius) or all of mass_g, "
-            "molar_volume_cm3_mol, molar_mass_g_mol and area_cm2 for the mass-based form."
-        )
+    mass_form, length_um = _diffusion_length_um(
+        radius_um, mass_g, molar_volume_cm3_mol, molar_mass_g_mol, area_cm2
+    )
     lo, hi = map(float, sqrt_window)
     if not 0.0 <= lo < hi <= 1.0:
         raise ParameterError(f"sqrt_window must satisfy 0 <= low < high <= 1, got {sqrt_window}.")
-    steps = step_table(df)
-    types = steps["step_type"].to_numpy()
-    t = df["time_s"].to_numpy(float)
-    v = df["voltage_V"].to_numpy(float)
-    cur = df["current_mA"].to_numpy(float)
-    rows = []
-    q_dir = {"charge": 0.0, "discharge": 0.0}
-    for k in range(1, len(steps) - 1):
-        kind = types[k]
-        if kind not in ("charge", "discharge") or types[k + 1] != "rest" or types[k - 1] != "rest":
-            continue
-        s0, s1 = int(steps["start_row"].iloc[k]), int(steps["stop_row"].iloc[k])
-        if s1 - s0 < min_pulse_points:
-            continue
-        r_prev_end = int(steps["stop_row"].iloc[k - 1]) - 1
-        # the relaxation may be recorded as several consecutive rest steps (e.g. EC-Lab
-        # sequences): the relaxed voltage is the last point of the whole run of rests
-        last_rest = k + 1
-        while last_rest + 1 < len(steps) and types[last_rest + 1] == "rest":
-            last_rest += 1
-        r_next0 = int(steps["start_row"].iloc[k + 1])
-        r_next1 = int(steps["stop_row"].iloc[last_rest])
-        t_start = t[r_prev_end]  # the pulse starts when the rest's last point was taken
-        tau = t[s1 - 1] - t_start
-        if tau <= 0:
-            continue
-        i_mean = float(np.mean(cur[s0:s1]))
-        q_dir[kind] += abs(float(steps["charge_mAh"].iloc[k]))
-        e_before = v[r_prev_end]
-        e_after = v[r_next1 - 1]
-        e_end = v[s1 - 1]
-        elapsed = t[s0:s1] - t_start
-        m = (elapsed > lo * tau) & (elapsed <= hi * tau)
-        m[0] = False
-        if m.sum() >= 3:
-            x = np.sqrt(elapsed[m])
-            slope, icpt = np.polyfit(x, v[s0:s1][m], 1)
-            pred = slope * x + icpt
-            ss_res = float(np.sum((v[s0:s1][m] - pred) ** 2))
-            ss_tot = float(np.sum((v[s0:s1][m] - v[s0:s1][m].mean()) ** 2))
-            r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0
-        else:
-            slope, icpt, r2 = np.nan, np.nan, np.nan
-        rows.append(
-            {
-                "cycle": int(steps["cycle"].iloc[k]),
-                "direction": kind,
-                "start_time_s": t_start,
-                "tau_s": tau,
-                "current_mA": i_mean,
-                "charge_mAh": float(steps["charge_mAh"].iloc[k]),
-                "q_cum_mAh": q_dir[kind],
-                "E_before_V": e_before,
-                "E_after_V": e_after,
-                "dEs_V": e_after - e_before,
-                "dEt_V": e_end - icpt,
-                "dEt_simple_V": e_end - v[s0],
-                "slope_V_sqrt_s": slope,
-                "fit_r2": r2,
-                "ir_drop_V": icpt - e_before,
-                "ir_drop_end_V": e_end - v[r_next0],
-            }
-        )
+    rows, q_dir = _pulse_rows(df, lo, hi, min_pulse_points)
     if not rows:
         raise GITTError(
             "no GITT pulse found: a pulse is a charge or discharge step between two rest steps "
@@ -314,47 +408,10 @@ def gitt_analysis(
         )
     out = pd.DataFrame(rows)
     out.insert(0, "pulse", np.arange(len(out)))
-    cap_used = {}
-    for kind in ("charge", "discharge"):
-        m = out["direction"] == kind
-        total = capacity_mAh if capacity_mAh is not None else q_dir[kind]
-        cap_used[kind] = total
-        if m.any() and total:
-            out.loc[m, "soc"] = out.loc[m, "q_cum_mAh"] / total
-            out.loc[m, "soc_mid"] = (
-                out.loc[m, "q_cum_mAh"] - out.loc[m, "charge_mAh"].abs() / 2
-            ) / total
-            if kind == "discharge":
-                out.loc[m, "soc"] = 1.0 - out.loc[m, "soc"]
-                out.loc[m, "soc_mid"] = 1.0 - out.loc[m, "soc_mid"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["resistance_ohm"] = out["ir_drop_V"] / (out["current_mA"] * 1e-3)
-        if mass_form:
-            d = weppner_huggins_mass(
-                out["tau_s"],
-                mass_g,
-                molar_volume_cm3_mol,
-                molar_mass_g_mol,
-                area_cm2,
-                out["dEs_V"],
-                out["dEt_V"],
-            )
-            d_sqrt = weppner_huggins_mass(
-                out["tau_s"],
-                mass_g,
-                molar_volume_cm3_mol,
-                molar_mass_g_mol,
-                area_cm2,
-                out["dEs_V"],
-                out["slope_V_sqrt_s"] * np.sqrt(out["tau_s"]),
-            )
-        else:
-            d = weppner_huggins_radius(out["tau_s"], length_um, out["dEs_V"], out["dEt_V"])
-            d_sqrt = weppner_huggins_radius(
-                out["tau_s"], length_um, out["dEs_V"], out["slope_V_sqrt_s"] * np.sqrt(out["tau_s"])
-            )
-    out["D_m2_s"] = d
-    out["D_sqrt_m2_s"] = d_sqrt
+    cap_used = _add_soc(out, q_dir, capacity_mAh)
+    _add_diffusion(
+        out, mass_form, length_um, (mass_g, molar_volume_cm3_mol, molar_mass_g_mol, area_cm2)
+    )
     out["tau_ratio"] = out["tau_s"] * out["D_sqrt_m2_s"] / (length_um * 1e-6) ** 2
     same_sign = np.sign(out["dEs_V"]) == np.sign(out["dEt_V"])
     out["valid"] = (
@@ -376,23 +433,3 @@ def gitt_analysis(
         "min_fit_r2": min_fit_r2,
     }
     return GITTResult(out, float(length_um), params)
-
-
-def plot_gitt(result: GITTResult) -> Figure:
-    """Figure of D vs SOC (log scale; valid pulses filled, invalid open). Returns the Figure."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    p = result.pulses
-    for col, label, marker in (
-        ("D_m2_s", "Weppner-Huggins (dEt)", "o"),
-        ("D_sqrt_m2_s", "sqrt(t) slope", "s"),
-    ):
-        ok = p["valid"]
-        ax.semilogy(p.loc[ok, "soc_mid"], p.loc[ok, col], marker, label=label)
-        ax.semilogy(p.loc[~ok, "soc_mid"], p.loc[~ok, col], marker, mfc="none", color="grey")
-    ax.set_xlabel("SOC")
-    ax.set_ylabel("D (m$^2$/s)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig

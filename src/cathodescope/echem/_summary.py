@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 
 from cathodescope._validation import check_positive
+from cathodescope.common.schemas import CANONICAL_COLUMNS, STEP_TYPES
 from cathodescope.errors import ActiveMassError, CyclerColumnError, ParameterError
 
-_REQUIRED = ("time_s", "voltage_V", "current_mA", "charge_mAh", "step_index", "step_type", "cycle")
+_REQUIRED = CANONICAL_COLUMNS
 
 
 def check_cycling_table(df: pd.DataFrame) -> None:
@@ -28,8 +29,6 @@ def check_cycling_table(df: pd.DataFrame) -> None:
 
 def step_type_codes(df: pd.DataFrame) -> np.ndarray:
     """Integer codes of ``step_type`` (index into ``STEP_TYPES``), without object arrays."""
-    from cathodescope.io._cycler_table import STEP_TYPES
-
     col = df["step_type"]
     if isinstance(col.dtype, pd.CategoricalDtype) and list(col.cat.categories) == list(STEP_TYPES):
         return col.cat.codes.to_numpy()
@@ -78,8 +77,6 @@ def step_table(df: pd.DataFrame) -> pd.DataFrame:
     dq = np.diff(q, prepend=q[:1])
     vmid = 0.5 * (v + np.r_[v[:1], v[:-1]])
     dt = np.diff(t, prepend=t[:1])
-    from cathodescope.io._cycler_table import STEP_TYPES
-
     types = np.asarray(STEP_TYPES, dtype=object)[step_type_codes(df)[starts]]
     return pd.DataFrame(
         {
@@ -99,6 +96,47 @@ def step_table(df: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _direction_columns(
+    out: pd.DataFrame, steps: pd.DataFrame, kind: str, sign: float
+) -> pd.DataFrame:
+    """Capacity, energy, duration, end and mean voltage of the ``kind`` half of each cycle."""
+    s = steps[steps["step_type"] == kind]
+    g = s.groupby("cycle")
+    agg = pd.DataFrame(
+        {
+            f"{kind}_capacity_mAh": sign * g["charge_mAh"].sum(),
+            f"{kind}_energy_mWh": sign * g["energy_mWh"].sum(),
+            f"{kind}_duration_h": g["duration_s"].sum() / 3600.0,
+            f"{kind}_end_voltage_V": g["end_voltage_V"].last(),
+        }
+    )
+    out = out.merge(agg, left_on="cycle", right_index=True, how="left")
+    cap = f"{kind}_capacity_mAh"
+    out[cap] = out[cap].fillna(0.0)
+    out[f"{kind}_energy_mWh"] = out[f"{kind}_energy_mWh"].fillna(0.0)
+    out[f"{kind}_duration_h"] = out[f"{kind}_duration_h"].fillna(0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[f"mean_{kind}_voltage_V"] = np.where(
+            out[cap] > 0, out[f"{kind}_energy_mWh"] / out[cap], np.nan
+        )
+    return out
+
+
+def _half_complete(
+    cap: np.ndarray, end_v: np.ndarray, *, upper: bool, tol: float, min_fraction: float
+) -> np.ndarray:
+    """Complete half-cycles: charge passed and cut-off reached or >= min_fraction of previous."""
+    has = cap > 0
+    if not has.any():
+        return has
+    cutoff = np.nanmax(end_v[has]) if upper else np.nanmin(end_v[has])
+    reached = (end_v >= cutoff - tol) if upper else (end_v <= cutoff + tol)
+    prev = pd.Series(np.where(has, cap, np.nan)).ffill().shift(1).to_numpy()
+    with np.errstate(invalid="ignore"):
+        enough = cap >= min_fraction * prev  # False where there is no previous one
+    return has & (reached | enough)
+
+
 def cycle_summary(
     df: pd.DataFrame,
     *,
@@ -106,11 +144,21 @@ def cycle_summary(
     specific: bool | None = None,
     reference_cycle: int | None = None,
     nominal_capacity_mAh: float | None = None,
+    include_incomplete: bool = False,
+    cutoff_tolerance_V: float = 0.02,
+    min_fraction: float = 0.8,
 ) -> pd.DataFrame:
     """Per-cycle capacities, coulombic efficiency, retention, energy and voltages.
 
+    A half-cycle is complete when it passed charge and either ended within
+    ``cutoff_tolerance_V`` of its cut-off (the highest charge end voltage, the lowest discharge
+    end voltage of the file) or passed at least ``min_fraction`` of the previous half-cycle of
+    its direction; a cycle is complete when both its halves are. A cut last cycle, a discharge
+    stopped at 3.56 V instead of 3.0 V, or a lone initial discharge (cycle 0) are incomplete:
+    their coulombic efficiency and retention are NaN unless ``include_incomplete``.
+
     A cycle is a charge followed by a discharge (see ``cycle`` in
-    :mod:`cathodescope.io._cycler_table`); cycle 0 holds what precedes the first charge (e.g. the
+    :mod:`cathodescope.common.schemas`); cycle 0 holds what precedes the first charge (e.g. the
     initial discharge of a cell assembled charged, or a pristine-state lithiation).
 
     Parameters
@@ -127,6 +175,12 @@ def cycle_summary(
         discharge.
     nominal_capacity_mAh : float, optional
         Nominal capacity (mAh) for the C-rate columns (C-rate = mean |current| / nominal).
+    include_incomplete : bool
+        Also give CE and retention of incomplete cycles.
+    cutoff_tolerance_V : float
+        Distance from the cut-off voltage within which a half-cycle reached it, V.
+    min_fraction : float
+        Fraction of the previous half-cycle's capacity that also makes a half-cycle complete.
 
     Returns
     -------
@@ -137,7 +191,10 @@ def cycle_summary(
         ``discharge_energy_mWh`` (>= 0), ``mean_charge_voltage_V``,
         ``mean_discharge_voltage_V`` (energy / capacity), ``charge_end_voltage_V``,
         ``discharge_end_voltage_V`` (voltage at the last point of the last charge / discharge
-        step), ``charge_duration_h``, ``discharge_duration_h``, ``complete`` (has both); and
+        step), ``charge_duration_h``, ``discharge_duration_h``, ``charge_complete``,
+        ``discharge_complete``, ``complete`` (both halves complete, see above),
+        ``cycle_instrument`` (the cycler's own counter at the cycle's first row, when the file
+        has one); and
         ``charge_capacity_mAh_g``, ``discharge_capacity_mAh_g``, ``discharge_energy_Wh_kg``
         when specific; ``charge_c_rate``, ``discharge_c_rate`` (1/h) with a nominal capacity.
         ``attrs`` carries the parameters used.
@@ -158,32 +215,26 @@ def cycle_summary(
     cycles = np.unique(df["cycle"].to_numpy())
     out = pd.DataFrame({"cycle": cycles})
     for kind, sign in (("charge", 1.0), ("discharge", -1.0)):
-        s = steps[steps["step_type"] == kind]
-        g = s.groupby("cycle")
-        agg = pd.DataFrame(
-            {
-                f"{kind}_capacity_mAh": sign * g["charge_mAh"].sum(),
-                f"{kind}_energy_mWh": sign * g["energy_mWh"].sum(),
-                f"{kind}_duration_h": g["duration_s"].sum() / 3600.0,
-                f"{kind}_end_voltage_V": g["end_voltage_V"].last(),
-            }
-        )
-        out = out.merge(agg, left_on="cycle", right_index=True, how="left")
-        cap = f"{kind}_capacity_mAh"
-        out[cap] = out[cap].fillna(0.0)
-        out[f"{kind}_energy_mWh"] = out[f"{kind}_energy_mWh"].fillna(0.0)
-        out[f"{kind}_duration_h"] = out[f"{kind}_duration_h"].fillna(0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[f"mean_{kind}_voltage_V"] = np.where(
-                out[cap] > 0, out[f"{kind}_energy_mWh"] / out[cap], np.nan
-            )
+        out = _direction_columns(out, steps, kind, sign)
     ch = out["charge_capacity_mAh"].to_numpy()
     dis = out["discharge_capacity_mAh"].to_numpy()
+    for kind, cap in (("charge", ch), ("discharge", dis)):
+        out[f"{kind}_complete"] = _half_complete(
+            cap,
+            out[f"{kind}_end_voltage_V"].to_numpy(float),
+            upper=kind == "charge",
+            tol=cutoff_tolerance_V,
+            min_fraction=min_fraction,
+        )
+    out["complete"] = out["charge_complete"] & out["discharge_complete"]
+    counted = out["complete"].to_numpy() | bool(include_incomplete)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["coulombic_efficiency"] = np.where((ch > 0) & (dis > 0), dis / ch, np.nan)
-    out["complete"] = (ch > 0) & (dis > 0)
+        out["coulombic_efficiency"] = np.where((ch > 0) & (dis > 0) & counted, dis / ch, np.nan)
+    if "cycle_instrument" in df:
+        first = df.groupby("cycle", sort=True)["cycle_instrument"].first()
+        out["cycle_instrument"] = out["cycle"].map(first).to_numpy()
     if reference_cycle is None:
-        ok = out[(out["cycle"] >= 1) & (out["discharge_capacity_mAh"] > 0)]
+        ok = out[(out["cycle"] >= 1) & (out["discharge_capacity_mAh"] > 0) & counted]
         ref = int(ok["cycle"].iloc[0]) if len(ok) else None
     else:
         ref = int(reference_cycle)
@@ -197,7 +248,7 @@ def cycle_summary(
         out["retention_pct"] = np.nan
     else:
         ref_cap = float(out.loc[out["cycle"] == ref, "discharge_capacity_mAh"].iloc[0])
-        out["retention_pct"] = np.where(dis > 0, 100.0 * dis / ref_cap, np.nan)
+        out["retention_pct"] = np.where((dis > 0) & counted, 100.0 * dis / ref_cap, np.nan)
     if mass is not None:
         out["charge_capacity_mAh_g"] = out["charge_capacity_mAh"] / mass
         out["discharge_capacity_mAh_g"] = out["discharge_capacity_mAh"] / mass
@@ -214,5 +265,8 @@ def cycle_summary(
         "reference_cycle": ref,
         "nominal_capacity_mAh": nominal_capacity_mAh,
         "definition": "cycle = charge followed by discharge; cycle 0 = before the first charge",
+        "include_incomplete": include_incomplete,
+        "cutoff_tolerance_V": cutoff_tolerance_V,
+        "min_fraction": min_fraction,
     }
     return out

@@ -10,6 +10,7 @@ size is the data length divided by the number of points), naming it ``unknown_<i
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from cathodescope.errors import (
     FileFormatError,
     TruncatedFileError,
 )
+from cathodescope.io._biologic_columns import CURRENT_COLUMNS, EXTRA_COLUMN_IDS, VOLTAGE_COLUMNS
 from cathodescope.io._cycler_table import (
     STEP_TYPES,
     build_cycling_table,
@@ -123,8 +125,8 @@ def _decode_mpr_fallback(raw: bytes, source: str) -> tuple[np.ndarray, dict[str,
                 seen["flags"] = 1
             name, mask, ftype = VMPdata_colID_flag_map[cid]
             flags[name] = (mask, ftype)
-        elif cid in VMPdata_colID_dtype_map:
-            name, ftype = VMPdata_colID_dtype_map[cid]
+        elif cid in VMPdata_colID_dtype_map or cid in EXTRA_COLUMN_IDS:
+            name, ftype = VMPdata_colID_dtype_map.get(cid) or EXTRA_COLUMN_IDS[cid]
             seen[name] = seen.get(name, 0) + 1
             fields.append((name if seen[name] == 1 else f"{name} {seen[name]}", ftype))
         else:
@@ -194,13 +196,17 @@ def _biologic_table(frame: pd.DataFrame, source: str, attrs: dict[str, Any]) -> 
     tcol = next((c for c in ("time/s", "time/s ") if c in cols), None)
     if tcol is None:
         raise CyclerColumnError(f"{source}: no 'time/s' column; cannot build a cycling table.")
-    vcol = next((c for c in ("Ewe/V", "<Ewe>/V", "Ewe-Ece/V") if c in cols), None)
+    vcol, vscale = next(((c, f) for c, f in VOLTAGE_COLUMNS if c in cols), (None, 1.0))
     if vcol is None:
-        raise CyclerColumnError(f"{source}: no 'Ewe/V' column; cannot build a cycling table.")
+        raise CyclerColumnError(
+            f"{source}: no potential column (looked for {[c for c, _ in VOLTAGE_COLUMNS]}); "
+            f"columns are {sorted(cols)}."
+        )
+    attrs["voltage_column"] = vcol
     t = frame[tcol].to_numpy(float)
-    icol = next((c for c in ("I/mA", "<I>/mA") if c in cols), None)
+    icol, iscale = next(((c, f) for c, f in CURRENT_COLUMNS if c in cols), (None, 1.0))
     if icol is not None:
-        current = frame[icol].to_numpy(float)
+        current = frame[icol].to_numpy(float) * iscale
     elif "dq/mA.h" in cols or "dQ/mA.h" in cols:
         # v3 GCPL files store no current: use the charge increment of each point over its
         # time interval (the instrument's own integral), mA = mAh / h.
@@ -234,7 +240,7 @@ def _biologic_table(frame: pd.DataFrame, source: str, attrs: dict[str, Any]) -> 
             break
     return build_cycling_table(
         t,
-        frame[vcol].to_numpy(float),
+        frame[vcol].to_numpy(float) * vscale,
         current,
         charge_mAh=q,
         instrument_step=step,
@@ -261,7 +267,7 @@ def read_biologic_mpr(
     Returns
     -------
     pandas.DataFrame
-        Canonical columns (see :mod:`cathodescope.io._cycler_table`), plus ``instrument_step``
+        Canonical columns (see :mod:`cathodescope.common.schemas`), plus ``instrument_step``
         (EC-Lab ``Ns``), ``cycle_instrument`` (EC-Lab cycle counter, when present) and
         ``frequency_Hz`` (PEIS points, which get step type ``"eis"``). Files without a current
         column (GCPL v3) get the current from ``dq/mA.h`` over each time interval.
@@ -318,21 +324,35 @@ def read_biologic_mpt(
         n_header = 1  # a bare export: the column line follows the first line
     if len(lines) < n_header:
         raise TruncatedFileError(f"{source}: the file ends inside its {n_header}-line header.")
-    columns = lines[n_header - 1].rstrip("\t").split("\t")
-    body = [ln.rstrip("\t") for ln in lines[n_header:] if ln.strip()]
+    columns = [c.strip() for c in lines[n_header - 1].rstrip("\t").split("\t")]
+    body = [ln for ln in lines[n_header:] if ln.strip()]
     if not body:
         raise EmptyDataError(f"{source}: the header is complete but there are no data rows.")
-    rows = [ln.replace(",", ".").split("\t") for ln in body]
     width = len(columns)
-    if len(rows[-1]) < width or not text.endswith(("\n", "\r")):
-        rows = rows[:-1]  # an interrupted last line: never read a cut number
-        if not rows:
+    if len(body[-1].rstrip("\t").split("\t")) < width:
+        body = body[:-1]  # an interrupted last line: never read a cut number
+        if not body:
             raise TruncatedFileError(f"{source}: the only data row is incomplete.")
+    first = body[0]
+    decimal = "," if ("," in first and "." not in first) else "."
     try:
-        values = np.array([r[:width] for r in rows], dtype=float)
+        frame = pd.read_csv(
+            io.StringIO("\n".join(body)),
+            sep="\t",
+            header=None,
+            names=range(width),
+            usecols=range(width),
+            decimal=decimal,
+            dtype=float,
+            engine="c",
+        )
     except ValueError as exc:
         raise FileFormatError(f"{source}: non-numeric data in the table ({exc}).") from exc
-    frame = pd.DataFrame(values, columns=[c.strip() for c in columns])
-    frame = frame.rename(columns={"I/mA ": "I/mA"})
-    attrs = {"instrument": "BioLogic", "format": "mpt", "active_mass_g": active_mass_g}
+    frame.columns = columns
+    attrs = {
+        "instrument": "BioLogic",
+        "format": "mpt",
+        "active_mass_g": active_mass_g,
+        "decimal": decimal,
+    }
     return _biologic_table(frame, source, attrs)

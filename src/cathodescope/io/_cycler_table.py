@@ -1,68 +1,27 @@
 """The canonical cycling table every cycler reader returns, and its step and cycle assignment.
 
-Canonical columns (one row per recorded data point, in time order)
-------------------------------------------------------------------
-``time_s`` : float64
-    Seconds since the start of the (first) file.
-``voltage_V`` : float64
-    Working-electrode potential (half-cell: vs Li/Li+), V.
-``current_mA`` : float64
-    Current in mA. Sign convention: **positive = charge = oxidation of the working electrode**
-    (delithiation of a cathode), negative = discharge (lithiation). Every reader converts its
-    instrument's convention to this one.
-``charge_mAh`` : float64
-    Cumulative net charge passed since the start, mAh (the integral of ``current_mA`` over
-    time; rises on charge, falls on discharge). Taken from the instrument's own charge counter
-    where the file has one (made cumulative across step resets), else integrated from the
-    current by the trapezoid rule.
-``step_index`` : int64
-    0, 1, 2, ...: a new value each time the instrument's step (technique sequence number) or the
-    step type changes. Loops that repeat one programmed step therefore give several indices.
-``step_type`` : str
-    One of ``"charge"``, ``"discharge"``, ``"rest"``, ``"eis"``, ``"other"``.
-``cycle`` : int64
-    Cycle number. **A cycle is a charge followed by a discharge** (cathode half-cell). A new cycle
-    starts at the first charge step that follows a discharge step (rests, EIS and other steps in
-    between are ignored); the first charge of the file also starts one. Everything recorded
-    before the first charge (open-circuit rest, an initial discharge from the pristine state) is
-    cycle 0. Cycles are numbered 1, 2, ... from the first charge on. Several consecutive charge
-    steps (GITT pulses, CC then CV) belong to one cycle.
-
-Optional columns kept when the file has them: ``instrument_step`` (the cycler's own step
-number), ``cycle_instrument`` (the cycler's own cycle counter, which can disagree with ``cycle``:
-e.g. BioLogic counts from the first discharge, Maccor loops do not always increment it),
-``frequency_Hz`` (EIS points).
-
-``DataFrame.attrs``: ``instrument``, ``source_files`` (list of str), ``active_mass_g`` (float or
-None), ``format`` and reader-specific entries.
+The columns, units and conventions are documented in :mod:`cathodescope.common.schemas`.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from cathodescope.common.schemas import STEP_TYPES
 from cathodescope.errors import (
+    CathodescopeWarning,
     CyclerColumnError,
     EmptyDataError,
     NonFiniteDataError,
     NonMonotonicTimeError,
 )
 
-CANONICAL_COLUMNS = (
-    "time_s",
-    "voltage_V",
-    "current_mA",
-    "charge_mAh",
-    "step_index",
-    "step_type",
-    "cycle",
-)
-STEP_TYPES = ("charge", "discharge", "rest", "eis", "other")
 _CLASS_CODE = {name: i for i, name in enumerate(STEP_TYPES)}
 
 
@@ -94,13 +53,51 @@ def _run_starts(*keys: np.ndarray) -> np.ndarray:
     return start
 
 
-def assign_cycles_from_steps(step_codes: np.ndarray) -> np.ndarray:
+def pulse_steps(
+    step_codes: np.ndarray, step_charge: np.ndarray, *, pulse_fraction: float = 0.05
+) -> np.ndarray:
+    """True for charge/discharge steps that belong to a pulse train (HPPC, GITT, ICI pulses).
+
+    Consecutive charge or discharge steps of one direction (rests, EIS and other steps between
+    them do not interrupt) form a run; a run that passes less than ``pulse_fraction`` of the
+    largest run's charge is a pulse: it neither starts nor ends a cycle. A GITT titration is one
+    long run of small pulses and stays a half-cycle; HPPC pulses alternate direction, each run
+    is small, and they are not counted as cycles.
+
+    Examples
+    --------
+    >>> codes = np.array([0, 1, 0, 1, 2, 1, 0, 1])  # charge, pulse pair, pulse + discharge
+    >>> q = np.array([10.0, 0.1, 0.1, 0.1, 0.0, 9.0, 10.0, 9.5])
+    >>> pulse_steps(codes, q).tolist()
+    [False, True, True, False, False, False, False, False]
+    >>> assign_cycles_from_steps(codes, q).tolist()
+    [1, 1, 1, 1, 1, 1, 2, 2]
+    """
+    codes = np.asarray(step_codes)
+    out = np.zeros(codes.size, dtype=bool)
+    idx = np.flatnonzero((codes == 0) | (codes == 1))
+    if idx.size == 0:
+        return out
+    d = codes[idx]
+    run_id = np.cumsum(np.r_[True, d[1:] != d[:-1]]) - 1
+    run_q = np.bincount(run_id, weights=np.abs(np.asarray(step_charge, float)[idx]))
+    small = run_q < pulse_fraction * run_q.max()
+    out[idx] = small[run_id]
+    return out
+
+
+def assign_cycles_from_steps(
+    step_codes: np.ndarray, step_charge: np.ndarray | None = None
+) -> np.ndarray:
     """Cycle number of each step from its step-type code (vectorised, no Python loop).
 
     Parameters
     ----------
     step_codes : ndarray of int, shape (n_steps,)
         Codes of ``STEP_TYPES`` (0 charge, 1 discharge, 2 rest, 3 eis, 4 other) in time order.
+    step_charge : ndarray, shape (n_steps,), optional
+        Charge passed in each step (mAh); when given, pulse-train steps (:func:`pulse_steps`)
+        neither start nor end a cycle.
 
     Returns
     -------
@@ -114,6 +111,8 @@ def assign_cycles_from_steps(step_codes: np.ndarray) -> np.ndarray:
     array([0, 0, 0, 1, 1, 2, 2, 2])
     """
     codes = np.asarray(step_codes)
+    if step_charge is not None:
+        codes = np.where(pulse_steps(codes, step_charge), _CLASS_CODE["other"], codes)
     n = codes.size
     active = (codes == 0) | (codes == 1)
     # type of the previous active step, forward-filled (-1 = none yet)
@@ -150,6 +149,112 @@ def accumulate_resetting(counter: np.ndarray, reset: np.ndarray) -> np.ndarray:
     return c + np.cumsum(carry)
 
 
+def interval_charge_mAh(
+    time_s: np.ndarray, current_mA: np.ndarray, step_index: np.ndarray
+) -> np.ndarray:
+    """Charge passed in the interval ending at each row, mAh (0 for the first row).
+
+    Inside a step the trapezoid rule; across a step boundary the current of the new row (the
+    current changes when the step does, so the interval before a step's first point carries
+    that step's current: a rest after a charge passes nothing, a pulse after a rest its own
+    current).
+    """
+    t = np.asarray(time_s, dtype=float)
+    i = np.asarray(current_mA, dtype=float)
+    out = np.zeros(t.shape)
+    if t.size > 1:
+        dt = np.diff(t)
+        same = step_index[1:] == step_index[:-1]
+        mean_i = np.where(same, 0.5 * (i[1:] + i[:-1]), i[1:])
+        out[1:] = mean_i * dt / 3600.0
+    return out
+
+
+def check_counter_charge(
+    counter_mAh: np.ndarray,
+    time_s: np.ndarray,
+    current_mA: np.ndarray,
+    step_index: np.ndarray,
+    *,
+    rtol: float = 0.01,
+    source: str = "data",
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Check an instrument's cumulative charge counter against the integral of the current.
+
+    Per step, the counter's increase is compared with the integral of the current over time
+    (:func:`interval_charge_mAh`). A step whose counter differs from the integral by more than
+    ``rtol`` of the charge that flowed in it (integral of |I| dt; plus 1e-6 of the file's total
+    as a floor for rests, and half the charge of the intervals that span its boundaries, whose
+    booking is a convention) - a negative or reset counter, a step whose charge the counter left
+    out (EIS, CV, CA) - takes the integral instead, and a
+    :class:`~cathodescope.errors.CathodescopeWarning` says how many steps and by how much.
+
+    Parameters
+    ----------
+    counter_mAh : ndarray, shape (n,)
+        The counter made cumulative by the reader, mAh.
+    time_s, current_mA : ndarray, shape (n,)
+        Time (s) and current (mA, positive = charge).
+    step_index : ndarray of int, shape (n,)
+        Step of each row (0, 1, 2, ...; contiguous runs).
+    rtol : float
+        Largest accepted relative mismatch per step.
+    source : str
+        File name for the warning.
+
+    Returns
+    -------
+    (ndarray, dict)
+        Cumulative charge in mAh (the counter where it agrees with the integral, the integral
+        elsewhere; never reset), and a report: ``n_steps``, ``n_replaced``, ``replaced_steps``
+        (first 20), ``max_rel_mismatch``, ``counter_total_mAh``, ``integral_total_mAh``.
+    """
+    q = np.asarray(counter_mAh, dtype=float)
+    n = q.size
+    dq_i = interval_charge_mAh(time_s, current_mA, step_index)
+    dq_c = np.diff(q, prepend=q[:1])
+    starts = np.flatnonzero(np.r_[True, step_index[1:] != step_index[:-1]]) if n else np.array([])
+    s_c = np.add.reduceat(dq_c, starts) if n else np.array([])
+    s_i = np.add.reduceat(dq_i, starts) if n else np.array([])
+    a_i = np.add.reduceat(np.abs(dq_i), starts) if n else np.array([])
+    floor = 1e-6 * float(a_i.sum()) + 1e-12
+    # where the charge of an interval that spans a step boundary is booked (trapezoid or the
+    # new step's current) is a matter of convention: allow half of it at both ends of a step
+    t = np.asarray(time_s, dtype=float)
+    i = np.asarray(current_mA, dtype=float)
+    edge = np.zeros(n)
+    if n > 1:
+        edge[1:] = 0.5 * np.abs(np.diff(i)) * np.diff(t) / 3600.0
+    amb = edge[starts] + np.r_[edge[starts[1:]], 0.0] if n else np.array([])
+    mismatch = np.abs(s_c - s_i)
+    bad = mismatch > rtol * a_i + floor + amb
+    report: dict[str, Any] = {
+        "n_steps": int(starts.size),
+        "n_replaced": int(bad.sum()),
+        "replaced_steps": [int(k) for k in np.flatnonzero(bad)[:20]],
+        "max_rel_mismatch": float(np.max(mismatch / np.maximum(a_i, floor))) if n else 0.0,
+        "counter_total_mAh": float(np.abs(dq_c).sum()),
+        "integral_total_mAh": float(np.abs(dq_i).sum()),
+    }
+    if not bad.any():
+        return q, report
+    lengths = np.diff(np.r_[starts, n])
+    use_int = np.repeat(bad, lengths)
+    dq = np.where(use_int, dq_i, dq_c)
+    dq[0] = 0.0
+    out = (q[0] if np.isfinite(q[0]) else 0.0) + np.cumsum(dq)
+    worst = int(np.argmax(np.where(bad, mismatch, -1.0)))
+    warnings.warn(
+        f"{source}: the instrument's charge counter disagrees with the integral of the current "
+        f"in {int(bad.sum())} of {starts.size} steps by more than {100 * rtol:g} % (worst: step "
+        f"{worst}, counter {s_c[worst]:.6g} mAh vs integral {s_i[worst]:.6g} mAh; a negative, "
+        "reset or incomplete counter); the integral is used there.",
+        CathodescopeWarning,
+        stacklevel=3,
+    )
+    return out, report
+
+
 def build_cycling_table(
     time_s: Any,
     voltage_V: Any,
@@ -170,7 +275,10 @@ def build_cycling_table(
     time_s, voltage_V, current_mA : array_like, shape (n,)
         Time in s, potential in V, current in mA (positive = charge / oxidation).
     charge_mAh : array_like, shape (n,), optional
-        Cumulative net charge in mAh; integrated from the current (trapezoid) if omitted.
+        The instrument's cumulative net charge counter in mAh; integrated from the current
+        (trapezoid) if omitted. A given counter is checked step by step against the integral
+        of the current (:func:`check_counter_charge`): where they differ by more than 1 % the
+        integral is used and a warning is given; ``attrs['charge_check']`` reports it.
     instrument_step : array_like, shape (n,), optional
         The cycler's own step or technique number; a change starts a new ``step_index``.
     row_class : array_like of str or int, shape (n,), optional
@@ -227,12 +335,6 @@ def build_cycling_table(
             f"{t[first]:g} s). If several files were concatenated, read them separately and "
             "join them with cathodescope.io.join_cycling_tables."
         )
-    if charge_mAh is None:
-        q = cumulative_trapezoid_mAh(t, i)
-    else:
-        q = np.asarray(charge_mAh, dtype=float)
-        if not np.all(np.isfinite(q)):
-            q = cumulative_trapezoid_mAh(t, i)
     if row_class is None:
         codes = classify_rows(i)
     else:
@@ -246,7 +348,19 @@ def build_cycling_table(
     starts = _run_starts(*keys)
     step_index = np.cumsum(starts) - 1
     step_codes = codes[starts]
-    step_cycle = assign_cycles_from_steps(step_codes)
+    check: dict[str, Any] = {"charge_source": "integral"}
+    if charge_mAh is None:
+        q = cumulative_trapezoid_mAh(t, i)
+    else:
+        q = np.asarray(charge_mAh, dtype=float)
+        if not np.all(np.isfinite(q)):
+            q = cumulative_trapezoid_mAh(t, i)
+        else:
+            q, report = check_counter_charge(q, t, i, step_index, source=source)
+            check = {"charge_source": "counter", **report}
+            if report["n_replaced"]:
+                check["charge_source"] = "counter+integral"
+    step_cycle = assign_cycles_from_steps(step_codes, _step_sums(q, starts))
     df = pd.DataFrame(
         {
             "time_s": t,
@@ -265,9 +379,16 @@ def build_cycling_table(
         df["cycle_instrument"] = np.asarray(cycle_instrument)
     for name, values in (extra or {}).items():
         df[name] = np.asarray(values)
-    df.attrs.update({"active_mass_g": None, "source_files": [source]})
+    df.attrs.update({"active_mass_g": None, "source_files": [source], "charge_check": check})
     df.attrs.update(attrs or {})
     return df
+
+
+def _step_sums(q: np.ndarray, start_mask: np.ndarray) -> np.ndarray:
+    """Charge passed in each step (increments of ``q`` booked to the row they end at)."""
+    if q.size == 0:
+        return np.zeros(0)
+    return np.add.reduceat(np.diff(q, prepend=q[:1]), np.flatnonzero(start_mask))
 
 
 def reassign_steps_and_cycles(df: pd.DataFrame) -> pd.DataFrame:
@@ -282,7 +403,8 @@ def reassign_steps_and_cycles(df: pd.DataFrame) -> pd.DataFrame:
     step_index = np.cumsum(starts) - 1
     out = df.copy()
     out["step_index"] = step_index.astype(np.int64)
-    out["cycle"] = assign_cycles_from_steps(codes[starts])[step_index]
+    q = df["charge_mAh"].to_numpy(float)
+    out["cycle"] = assign_cycles_from_steps(codes[starts], _step_sums(q, starts))[step_index]
     return out
 
 

@@ -1,6 +1,6 @@
 """Arbin CSV, Neware .ndax and generic CSV readers, and ``read_cycler`` which picks the reader.
 
-All return the canonical cycling table documented in :mod:`cathodescope.io._cycler_table`.
+All return the canonical cycling table documented in :mod:`cathodescope.common.schemas`.
 """
 
 from __future__ import annotations
@@ -18,177 +18,17 @@ from cathodescope._validation import check_choice
 from cathodescope.errors import (
     CyclerColumnError,
     EmptyDataError,
-    FileFormatError,
     UnitsError,
 )
 from cathodescope.io._cycler_table import (
-    STEP_TYPES,
-    accumulate_resetting,
     build_cycling_table,
-    classify_rows,
     file_label,
     join_cycling_tables,
 )
+from cathodescope.io._text_tables import drop_incomplete_last_row, read_csv_checked
 
 CyclerFormat = Literal["auto", "mpr", "mpt", "maccor", "arbin", "neware", "csv"]
 _FORMATS = ("auto", "mpr", "mpt", "maccor", "arbin", "neware", "csv")
-
-
-def _read_csv_checked(path: Path, **kwargs: Any) -> pd.DataFrame:
-    source = file_label(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file.")
-    if path.stat().st_size == 0:
-        raise EmptyDataError(f"{source}: the file is empty.")
-    try:
-        frame = pd.read_csv(path, **kwargs)
-    except pd.errors.EmptyDataError as exc:
-        raise EmptyDataError(f"{source}: the file holds no table.") from exc
-    except pd.errors.ParserError as exc:
-        raise FileFormatError(f"{source}: not a readable CSV table ({exc}).") from exc
-    if len(frame) == 0:
-        raise EmptyDataError(f"{source}: the header is complete but there are no data rows.")
-    return frame
-
-
-def _drop_incomplete_last_row(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
-    """Drop the last row of an interrupted export (never read a cut number as a value).
-
-    The last row is dropped when the file does not end with a newline (cut mid-line) or when it
-    has more missing fields than the row before it.
-    """
-    if len(frame) == 0:
-        return frame
-    with open(path, "rb") as fh:
-        fh.seek(max(path.stat().st_size - 1, 0))
-        ends_with_newline = fh.read(1) in (b"\n", b"\r")
-    last_missing = int(frame.iloc[-1].isna().sum())
-    prev_missing = int(frame.iloc[-2].isna().sum()) if len(frame) > 1 else 0
-    if not ends_with_newline or last_missing > prev_missing:
-        return frame.iloc[:-1]
-    return frame
-
-
-def read_arbin_csv(
-    path: str | os.PathLike[str], *, active_mass_g: float | None = None
-) -> pd.DataFrame:
-    """Read an Arbin CSV export (``Test_Time``, ``Current`` in A, ``Voltage``...).
-
-    The cumulative ``Charge_Capacity`` and ``Discharge_Capacity`` (Ah) give the net charge;
-    wherever either counter restarts (per cycle in some schedules) the previous total is carried
-    over. A ``<stem>_metadata.csv`` file beside it, if present, fills ``attrs['metadata']``.
-
-    Parameters and result as :func:`cathodescope.io.read_cycler`.
-    """
-    p = Path(path)
-    source = file_label(p)
-    frame = _read_csv_checked(p)
-    frame.columns = [c.strip() for c in frame.columns]
-    need = ["Test_Time", "Current", "Voltage"]
-    missing = [c for c in need if c not in frame]
-    if missing:
-        raise CyclerColumnError(
-            f"{source}: Arbin CSV lacks column(s) {missing}; found {list(frame.columns)}."
-        )
-    frame = _drop_incomplete_last_row(frame, p)
-    if len(frame) == 0:
-        raise EmptyDataError(f"{source}: no complete data row.")
-    q = None
-    if "Charge_Capacity" in frame and "Discharge_Capacity" in frame:
-        ch = frame["Charge_Capacity"].to_numpy(float)
-        dis = frame["Discharge_Capacity"].to_numpy(float)
-        reset = np.zeros(len(frame), dtype=bool)
-        reset[1:] = (np.diff(ch) < 0) | (np.diff(dis) < 0)
-        q = accumulate_resetting((ch - dis) * 1000.0, reset)
-    attrs: dict[str, Any] = {
-        "instrument": "Arbin",
-        "format": "arbin-csv",
-        "active_mass_g": active_mass_g,
-    }
-    meta = p.with_name(p.stem + "_metadata.csv")
-    if meta.is_file():
-        m = pd.read_csv(meta)
-        if len(m):
-            attrs["metadata"] = {
-                k: (v.item() if hasattr(v, "item") else v)
-                for k, v in m.iloc[0].items()
-                if not str(k).startswith("Unnamed")
-            }
-    if "DateTime" in frame:
-        attrs["start_timestamp"] = pd.Timestamp(
-            float(frame["DateTime"].iloc[0]) - float(frame["Test_Time"].iloc[0]), unit="s"
-        ).isoformat()
-    return build_cycling_table(
-        frame["Test_Time"].to_numpy(float),
-        frame["Voltage"].to_numpy(float),
-        frame["Current"].to_numpy(float) * 1000.0,
-        charge_mAh=q,
-        instrument_step=frame["Step_Index"].to_numpy() if "Step_Index" in frame else None,
-        cycle_instrument=frame["Cycle_Index"].to_numpy() if "Cycle_Index" in frame else None,
-        attrs=attrs,
-        source=source,
-    )
-
-
-def read_neware_ndax(
-    path: str | os.PathLike[str], *, active_mass_g: float | None = None
-) -> pd.DataFrame:
-    """Read a Neware ``.ndax`` (or ``.nda``) file through NewareNDA.
-
-    NewareNDA gives the step time (restarting at 0 in every step) and per-step capacities; the
-    total time is rebuilt by chaining steps end to start, and the charge is made cumulative and
-    signed (charge minus discharge capacity). Status ``*_Chg`` / ``*_DChg`` / ``Rest`` give the
-    step type. Parameters and result as :func:`cathodescope.io.read_cycler`.
-    """
-    import NewareNDA
-
-    p = Path(path)
-    source = file_label(p)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: no such file.")
-    if p.stat().st_size == 0:
-        raise EmptyDataError(f"{source}: the file is empty.")
-    try:
-        frame = NewareNDA.read(os.fspath(p), log_level="WARNING")
-    except Exception as exc:  # NewareNDA raises bare Exceptions / zipfile errors on bad files
-        raise FileFormatError(
-            f"{source}: NewareNDA could not read it ({type(exc).__name__}: {exc}); the file is "
-            "corrupt, truncated or of an unsupported Neware version."
-        ) from exc
-    if len(frame) == 0:
-        raise EmptyDataError(f"{source}: no data rows.")
-    step = frame["Step_Index"].to_numpy() if "Step_Index" in frame else frame["Step"].to_numpy()
-    step_time = frame["Time"].to_numpy(float)
-    new_step = np.zeros(len(frame), dtype=bool)
-    new_step[1:] = step[1:] != step[:-1]
-    inc = np.diff(step_time, prepend=step_time[0])
-    inc[new_step] = step_time[new_step]  # a step starts where the previous one ended
-    t = np.cumsum(inc)
-    current = frame["Current(mA)"].to_numpy(float)
-    q_step = frame["Charge_Capacity(mAh)"].to_numpy(float) - frame[
-        "Discharge_Capacity(mAh)"
-    ].to_numpy(float)
-    q = accumulate_resetting(q_step, new_step)
-    status = frame["Status"].astype(str).to_numpy()
-    codes = classify_rows(current)
-    is_dchg = np.char.find(status.astype(str), "DChg") >= 0
-    is_chg = (np.char.find(status.astype(str), "Chg") >= 0) & ~is_dchg
-    codes = np.where(is_dchg, 1, np.where(is_chg, 0, codes))
-    codes = np.where(status == "Rest", STEP_TYPES.index("rest"), codes).astype(np.int8)
-    attrs = {"instrument": "Neware", "format": "ndax", "active_mass_g": active_mass_g}
-    if "Timestamp" in frame:
-        attrs["start_timestamp"] = pd.Timestamp(frame["Timestamp"].iloc[0]).isoformat()
-    return build_cycling_table(
-        t,
-        frame["Voltage"].to_numpy(float),
-        current,
-        charge_mAh=q,
-        instrument_step=step,
-        row_class=codes,
-        cycle_instrument=frame["Cycle"].to_numpy() if "Cycle" in frame else None,
-        attrs=attrs,
-        source=source,
-    )
 
 
 # -- generic CSV ------------------------------------------------------------------------------
@@ -288,7 +128,7 @@ def read_cycler_csv(
     """
     p = Path(path)
     source = file_label(p)
-    frame = _read_csv_checked(
+    frame = read_csv_checked(
         p, sep=sep, engine="python" if sep is None else "c", encoding="latin-1"
     )
     found: dict[str, str] = {}
@@ -313,7 +153,7 @@ def read_cycler_csv(
             f"Name them with columns={{'time': ..., 'voltage': ..., 'current': ...}} or use "
             f"one of the aliases {[_ALIASES[m][:4] for m in missing]}."
         )
-    frame = _drop_incomplete_last_row(frame, p)
+    frame = drop_incomplete_last_row(frame, p)
     if len(frame) == 0:
         raise EmptyDataError(f"{source}: no complete data row.")
     values: dict[str, np.ndarray] = {}
@@ -366,14 +206,22 @@ def _sniff_format(p: Path) -> str:
     if ext in (".ndax", ".nda"):
         return "neware"
     with open(p, "rb") as fh:
-        head = fh.read(4096).decode("latin-1", errors="replace")
+        head_bytes = fh.read(8192)
+    if head_bytes[4:19] in (b"Standard Jet DB", b"Standard ACE DB"):
+        return "arbin-res"
+    if head_bytes.startswith((b"\xff\xfe", b"\xfe\xff")):
+        head = head_bytes.decode("utf-16", errors="replace")
+    else:
+        head = head_bytes.decode("latin-1", errors="replace")
     if head.startswith("EC-Lab ASCII FILE"):
         return "mpt"
-    first_lines = head.splitlines()[:30]
-    if any(ln.split("\t", 1)[0].strip() == "Rec#" for ln in first_lines):
+    first_lines = head.splitlines()[:40]
+    if any(ln.split("\t", 1)[0].strip() in ("Rec#", "Rec") and "\t" in ln for ln in first_lines):
         return "maccor"
     if first_lines and "Test_Time" in first_lines[0] and "Data_Point" in first_lines[0]:
         return "arbin"
+    if ext == ".res":
+        return "arbin-res"
     if re.fullmatch(r"\.\d{3}", ext):
         return "maccor"
     return "csv"
@@ -409,7 +257,7 @@ def read_cycler(
     pandas.DataFrame
         The canonical cycling table (columns ``time_s``, ``voltage_V``, ``current_mA``,
         ``charge_mAh``, ``step_index``, ``step_type``, ``cycle``; see
-        :mod:`cathodescope.io._cycler_table` for units and conventions).
+        :mod:`cathodescope.common.schemas` for units and conventions).
 
     Examples
     --------
@@ -428,9 +276,14 @@ def read_cycler(
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{p}: no such file.")
-    fmt = _sniff_format(p) if format == "auto" else format
+    sniffed = _sniff_format(p)
+    fmt = sniffed if format == "auto" else format
+    if fmt == "arbin" and sniffed == "arbin-res":
+        fmt = "arbin-res"  # an Access database given as --format arbin
+    from cathodescope.io._arbin import read_arbin_csv, read_arbin_res
     from cathodescope.io._biologic import read_biologic_mpr, read_biologic_mpt
     from cathodescope.io._maccor import read_maccor
+    from cathodescope.io._neware import read_neware_ndax
 
     if fmt == "csv":
         table = read_cycler_csv(p, active_mass_g=active_mass_g, **csv_options)
@@ -440,6 +293,7 @@ def read_cycler(
             "mpt": read_biologic_mpt,
             "maccor": read_maccor,
             "arbin": read_arbin_csv,
+            "arbin-res": read_arbin_res,
             "neware": read_neware_ndax,
         }[fmt]
         table = reader(p, active_mass_g=active_mass_g)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,6 +40,8 @@ from cathodescope.errors import (
     UnitsError,
     XRFChannelError,
 )
+
+__all__ = ["detect_xrf_format", "is_emission_line", "read_xrf_map", "resolve_channels"]
 
 PositionUnits = Literal["nm", "um", "mm", "m"]
 _TO_UM: dict[str, float] = {"nm": 1e-3, "um": 1.0, "mm": 1e3, "m": 1e6}
@@ -288,544 +290,74 @@ def _select(
     return np.asarray(data[idx], dtype=float), keep
 
 
-# -- PyXRF -------------------------------------------------------------------------------------
-
-
-def read_pyxrf_h5(
-    path: str | os.PathLike[str],
-    *,
-    channels: Sequence[str] | None = None,
-    detector: str = "detsum",
-    scaler: str | None = None,
-    position_units: PositionUnits | None = None,
-    spacing: float | Sequence[float] | None = None,
-):
-    """Read the fitted element maps of a PyXRF HDF5 file.
-
-    Parameters
-    ----------
-    path : path-like
-        PyXRF ``.h5`` file holding ``xrfmap/<detector>/xrf_fit`` (n_maps, ny, nx) and
-        ``xrf_fit_name`` (n_maps,).
-    channels : sequence of str, optional
-        Channels to keep, by full name (``"Ni_K"``) or element symbol (``"Ni"``). Default: every
-        emission-line channel (``Mn_K``, ``Ni_K``...; not ``compton``, ``r_factor``...).
-    detector : str
-        Group under ``xrfmap`` with the fit: ``"detsum"`` (sum of detector channels) or
-        ``"det1"``...
-    scaler : str, optional
-        Scaler to normalize by, e.g. ``"i0"`` (``xrfmap/scalers/name``). Each map is divided
-        pixel by pixel by the scaler; pixels where the scaler is <= 0 or not finite become NaN
-        (their number is in ``attrs["n_pixels_bad_scaler"]``).
-    position_units : {"nm", "um", "mm", "m"}, optional
-        Units of ``xrfmap/positions/pos``. Required unless the file declares them (a ``units``
-        attribute, or motor names such as ``zpssx[um]``) or ``spacing`` is given.
-    spacing : float or (float, float), optional
-        Pixel size in um, ``(dy, dx)``; overrides the stored positions (coordinates then start
-        at 0).
-
-    Returns
-    -------
-    xarray.DataArray
-        float64, dims ``("channel", "y", "x")``, shape (n_channels, ny, nx); ``y``/``x`` in um
-        (mean stage position of each row/column); attrs ``units`` (``"counts"`` or
-        ``"counts per <scaler>"``), ``scaler``, ``spacing_um`` (dy, dx), ``source``, ``format``,
-        ``scan_shape`` (ny, nx) and the file's ``scan_metadata``.
-
-    Raises
-    ------
-    TruncatedFileError, FileFormatError
-        Cut file, not HDF5, or no ``xrf_fit`` (the map was not fitted).
-    XRFChannelError
-        A requested channel or scaler is not in the file.
-    ScanGeometryError
-        Positions or scalers of another shape than the maps, or positions not on a grid.
-    MissingMetadataError
-        Position units unknown and neither ``position_units`` nor ``spacing`` given.
-    EmptyMapError
-        A selected channel is all NaN, or the scaler is invalid everywhere.
-    """
-    p = Path(path)
-    with _open_h5(p) as h5:
-        base = f"xrfmap/{detector}"
-        if "xrfmap" not in h5:
-            raise FileFormatError(
-                f"{p} has no 'xrfmap' group: not a PyXRF file (for MAPS files use read_maps_h5)."
-            )
-        if base not in h5:
-            groups = [k for k in h5["xrfmap"] if k.startswith("det")]
-            raise FileFormatError(f"{p} has no detector group {base!r}; available: {groups}.")
-        fit = _dataset(h5, f"{base}/xrf_fit", p, "fitted maps")
-        names = _decode(_dataset(h5, f"{base}/xrf_fit_name", p, "names of the fitted maps"))
-        if fit.ndim != 3 or fit.shape[0] != len(names):
-            raise FileFormatError(
-                f"{p}: xrf_fit has shape {fit.shape} but xrf_fit_name lists {len(names)} maps."
-            )
-        ny, nx = fit.shape[1:]
-        attrs: dict[str, Any] = {
-            "source": os.fspath(p.resolve()),
-            "format": "pyxrf",
-            "detector": detector,
-            "scan_shape": (int(ny), int(nx)),
-        }
-        if "xrfmap/scan_metadata" in h5:
-            for k, v in h5["xrfmap/scan_metadata"].attrs.items():
-                attrs[f"scan_metadata.{k}"] = v.item() if isinstance(v, np.generic) else v
-
-        # positions
-        if spacing is not None:
-            y, x, sp = _coords_from_spacing(spacing, ny, nx)
-            attrs["spacing_source"] = "spacing argument"
-        else:
-            pos = _dataset(h5, "xrfmap/positions/pos", p, "stage positions")
-            pos_names = (
-                _decode(h5["xrfmap/positions/name"][()])
-                if "xrfmap/positions/name" in h5
-                else ["x_pos", "y_pos"]
-            )
-            if pos.ndim != 3 or pos.shape[1:] != (ny, nx) or pos.shape[0] < 2:
-                raise ScanGeometryError(
-                    f"{p}: positions have shape {pos.shape} but the maps are {ny} x {nx} "
-                    f"(expected (2, {ny}, {nx})); the scan was cut or the files mixed up. "
-                    "Give spacing=(dy_um, dx_um) to ignore the positions."
-                )
-            file_units = None
-            for obj in (h5["xrfmap/positions/pos"], h5["xrfmap/positions"]):
-                if "units" in obj.attrs:
-                    file_units = _unit_from_text(_decode(obj.attrs["units"])[0])
-            file_units = file_units or _position_unit_from_names(pos_names)
-            units = _resolve_position_units(file_units, position_units, p)
-            ix, iy = _xy_index(pos_names)
-            scale = _TO_UM[units]
-            xs, dx = _axis_coordinate(np.nanmean(pos[ix], axis=0) * scale, "x", p)
-            ys, dy = _axis_coordinate(np.nanmean(pos[iy], axis=1) * scale, "y", p)
-            x, y, sp = xs, ys, (dy, dx)
-            attrs["spacing_source"] = "positions"
-            attrs["position_units_in_file"] = units
-            attrs["position_names"] = pos_names
-
-        # scaler
-        scaler_values = None
-        if scaler is not None:
-            s_names = _decode(_dataset(h5, "xrfmap/scalers/name", p, "scaler names"))
-            if scaler not in s_names:
-                raise XRFChannelError(
-                    f"scaler {scaler!r} is not in {p}; available scalers: {s_names}."
-                )
-            val = _dataset(h5, "xrfmap/scalers/val", p, "scaler values")
-            if val.shape != (ny, nx, len(s_names)):
-                raise ScanGeometryError(
-                    f"{p}: scalers have shape {val.shape}, expected ({ny}, {nx}, "
-                    f"{len(s_names)}) for maps of {ny} x {nx}."
-                )
-            scaler_values = val[:, :, s_names.index(scaler)]
-
-    data, keep = _select(fit, names, channels, default_lines=True)
-    attrs["units"] = "counts"
-    attrs["scaler"] = scaler
-    if scaler_values is not None:
-        data, n_bad = _normalize(data, keep, scaler_values, scaler, p)
-        attrs["units"] = f"counts per {scaler}"
-        attrs["n_pixels_bad_scaler"] = n_bad
-    attrs["spacing_um"] = tuple(float(v) for v in sp)
-    return _build_dataarray(data, keep, np.asarray(y, float), np.asarray(x, float), attrs)
-
-
-def _xy_index(names: Sequence[str]) -> tuple[int, int]:
-    """Index of the x and y rows of PyXRF ``positions/pos`` (PyXRF writes x first)."""
-    lowered = [re.sub(r"\[.*\]$", "", n).strip().lower() for n in names]
-    if "x_pos" in lowered and "y_pos" in lowered:
-        return lowered.index("x_pos"), lowered.index("y_pos")
-    xs = [i for i, n in enumerate(lowered) if n.endswith("x")]
-    ys = [i for i, n in enumerate(lowered) if n.endswith("y")]
-    if len(xs) == 1 and len(ys) == 1:
-        return xs[0], ys[0]
-    return 0, 1
-
-
-# -- MAPS --------------------------------------------------------------------------------------
-
-MapsAnalysis = Literal["Fitted", "NNLS", "ROI"]
-
-
-def read_maps_h5(
-    path: str | os.PathLike[str],
-    *,
-    analysis: MapsAnalysis = "Fitted",
-    channels: Sequence[str] | None = None,
-    scaler: str | None = None,
-    position_units: PositionUnits | None = None,
-    spacing: float | Sequence[float] | None = None,
-):
-    """Read the element maps of a MAPS / XRF-Maps HDF5 file (APS).
-
-    Parameters
-    ----------
-    path : path-like
-        File with ``/MAPS/XRF_Analyzed/<analysis>/Counts_Per_Sec`` (n, ny, nx) and
-        ``Channel_Names`` (n,).
-    analysis : {"Fitted", "NNLS", "ROI"}
-        Which analysis to read.
-    channels : sequence of str, optional
-        Channels to keep (``"Ni"``); default: every channel whose name is an element.
-    scaler : str, optional
-        Scaler in ``/MAPS/Scalers/Names`` (e.g. ``"US_IC"``) to divide each map by.
-    position_units : {"nm", "um", "mm", "m"}, optional
-        Units of ``x_axis``/``y_axis`` unless the file declares them in a ``units`` attribute.
-    spacing : float or (float, float), optional
-        Pixel size in um ``(dy, dx)``, overriding the stored axes.
-
-    Returns
-    -------
-    xarray.DataArray
-        dims ``("channel", "y", "x")``, coordinates in um, ``attrs["units"]`` ``"counts/s"``
-        (or ``"counts/s per <scaler>"``), ``attrs["analysis"]``, ``spacing_um``, ``source``.
-
-    Raises
-    ------
-    TruncatedFileError, FileFormatError, XRFChannelError, ScanGeometryError,
-    MissingMetadataError, EmptyMapError
-        As :func:`read_pyxrf_h5`.
-    """
-    check_choice(analysis, ("Fitted", "NNLS", "ROI"), "analysis")
-    p = Path(path)
-    with _open_h5(p) as h5:
-        base = f"MAPS/XRF_Analyzed/{analysis}"
-        if "MAPS" not in h5:
-            raise FileFormatError(
-                f"{p} has no 'MAPS' group: not a MAPS file (for PyXRF files use read_pyxrf_h5)."
-            )
-        if base not in h5:
-            have = list(h5["MAPS/XRF_Analyzed"]) if "MAPS/XRF_Analyzed" in h5 else []
-            raise FileFormatError(
-                f"{p} has no {analysis} analysis; available: {have}. Choose analysis= among them."
-            )
-        cps = _dataset(h5, f"{base}/Counts_Per_Sec", p, "element maps")
-        names = _decode(_dataset(h5, f"{base}/Channel_Names", p, "channel names"))
-        if cps.ndim != 3 or cps.shape[0] != len(names):
-            raise FileFormatError(
-                f"{p}: Counts_Per_Sec has shape {cps.shape} but Channel_Names lists "
-                f"{len(names)} channels."
-            )
-        ny, nx = cps.shape[1:]
-        attrs: dict[str, Any] = {
-            "source": os.fspath(p.resolve()),
-            "format": "maps",
-            "analysis": analysis,
-            "scan_shape": (int(ny), int(nx)),
-        }
-        if spacing is not None:
-            y, x, sp = _coords_from_spacing(spacing, ny, nx)
-            attrs["spacing_source"] = "spacing argument"
-        else:
-            xkey = next((k for k in ("MAPS/Scan/x_axis", "MAPS/x_axis") if k in h5), None)
-            ykey = next((k for k in ("MAPS/Scan/y_axis", "MAPS/y_axis") if k in h5), None)
-            if xkey is None or ykey is None:
-                raise MissingMetadataError(
-                    f"{p} has no x_axis/y_axis positions; give spacing=(dy_um, dx_um)."
-                )
-            xa = np.asarray(h5[xkey][()], dtype=float).ravel()
-            ya = np.asarray(h5[ykey][()], dtype=float).ravel()
-            if xa.size != nx or ya.size != ny:
-                raise ScanGeometryError(
-                    f"{p}: x_axis has {xa.size} and y_axis {ya.size} positions but the maps "
-                    f"are {ny} x {nx} (ny x nx); the scan sizes disagree. Give "
-                    "spacing=(dy_um, dx_um) to ignore the stored axes."
-                )
-            file_units = None
-            for key in (xkey, ykey):
-                if "units" in h5[key].attrs:
-                    u = _unit_from_text(_decode(h5[key].attrs["units"])[0])
-                    if file_units and u != file_units:
-                        raise UnitsError(f"{p}: x_axis and y_axis have different units.")
-                    file_units = u
-            units = _resolve_position_units(file_units, position_units, p)
-            x, dx = _axis_coordinate(xa * _TO_UM[units], "x", p)
-            y, dy = _axis_coordinate(ya * _TO_UM[units], "y", p)
-            sp = (dy, dx)
-            attrs["spacing_source"] = "positions"
-            attrs["position_units_in_file"] = units
-        scaler_values = None
-        if scaler is not None:
-            nkey = next((k for k in ("MAPS/Scalers/Names", "MAPS/scaler_names") if k in h5), None)
-            vkey = next((k for k in ("MAPS/Scalers/Values", "MAPS/scalers") if k in h5), None)
-            if nkey is None or vkey is None:
-                raise XRFChannelError(f"{p} has no scalers; read it without scaler=.")
-            s_names = _decode(h5[nkey][()])
-            if scaler not in s_names:
-                raise XRFChannelError(
-                    f"scaler {scaler!r} is not in {p}; available scalers: {s_names}."
-                )
-            val = _dataset(h5, vkey, p, "scaler values")
-            if val.shape != (len(s_names), ny, nx):
-                raise ScanGeometryError(
-                    f"{p}: scalers have shape {val.shape}, expected ({len(s_names)}, {ny}, {nx})."
-                )
-            scaler_values = val[s_names.index(scaler)]
-
-    data, keep = _select(cps, names, channels, default_lines=True)
-    attrs["units"] = "counts/s"
-    attrs["scaler"] = scaler
-    if scaler_values is not None:
-        data, n_bad = _normalize(data, keep, scaler_values, scaler, p)
-        attrs["units"] = f"counts/s per {scaler}"
-        attrs["n_pixels_bad_scaler"] = n_bad
-    attrs["spacing_um"] = tuple(float(v) for v in sp)
-    return _build_dataarray(data, keep, np.asarray(y, float), np.asarray(x, float), attrs)
-
-
-# -- TIFF --------------------------------------------------------------------------------------
-
-
-def _tiff_pixel_size_um(tif: Any) -> tuple[float, float] | None:
-    """Pixel size (dy, dx) in um from ImageJ metadata or resolution tags, if declared."""
-    page = tif.pages[0]
-    tags = page.tags
-    ij = tif.imagej_metadata or {}
-    unit = None
-    if "unit" in ij:
-        unit = _unit_from_text(str(ij["unit"]))
-        if unit is None and str(ij["unit"]).strip().lower() in ("cm", "centimeter"):
-            unit = "cm"
-    elif "ResolutionUnit" in tags:
-        code = int(tags["ResolutionUnit"].value)
-        unit = {3: "cm"}.get(code)  # 2 = inch is a print resolution, not a pixel size
-    if unit is None or "XResolution" not in tags or "YResolution" not in tags:
-        return None
-    factor = 1e4 if unit == "cm" else _TO_UM[unit]
-
-    def size(tag: str) -> float:
-        num, den = tags[tag].value
-        return den / num * factor if num else float("nan")
-
-    sizes = (size("YResolution"), size("XResolution"))
-    if not all(np.isfinite(s) and s > 0 for s in sizes):
-        return None
-    return sizes
-
-
-def _channel_from_stem(stem: str) -> str:
-    m = _ELEMENT_IN_NAME.search(stem)
-    return m.group(1) if m else stem
-
-
-def read_xrf_tiffs(
-    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | Mapping[str, Any],
-    *,
-    channels: Sequence[str] | None = None,
-    spacing: float | Sequence[float] | None = None,
-    units: str = "counts",
-):
-    """Read element maps exported as TIFF (one file per element, or one multi-page stack).
-
-    Parameters
-    ----------
-    paths : path, sequence of paths, or mapping channel -> path
-        One image per element (PyXRF writes ``<scan>_Ni_K.tiff``; the channel name is taken
-        from the ``Xx_K``/``_L``/``_M`` part of the file name, else the whole stem), a mapping
-        that names them, or a single multi-page TIFF of shape (n_channels, ny, nx).
-    channels : sequence of str, optional
-        Names of the pages of a multi-page TIFF (required unless its ImageJ ``Labels`` name them).
-    spacing : float or (float, float), optional
-        Pixel size in um ``(dy, dx)``. Required unless the files declare it (ImageJ ``unit`` with
-        resolution tags, or a centimetre ResolutionUnit); overrides what the files declare.
-    units : str
-        What a pixel value is (``"counts"``, ``"counts/s"``, ``"ug/cm2"``...): TIFF cannot say.
-
-    Returns
-    -------
-    xarray.DataArray
-        dims ``("channel", "y", "x")``, coordinates in um starting at 0, ``attrs["units"]``.
-
-    Raises
-    ------
-    ScanGeometryError
-        Images of different sizes, or a page count that does not match ``channels``.
-    MissingMetadataError
-        No pixel size in the files and no ``spacing``.
-    TruncatedFileError, FileFormatError
-        Cut or unreadable TIFF.
-    EmptyMapError
-        An image is all NaN.
-    """
-    import tifffile
-
-    if isinstance(paths, Mapping):
-        items = [(str(k), Path(v)) for k, v in paths.items()]
-    elif isinstance(paths, str | os.PathLike):
-        items = [(None, Path(paths))]
-    else:
-        items = [(None, Path(v)) for v in paths]
-    if not items:
-        raise ParameterError("no TIFF file given.")
-
-    arrays: list[np.ndarray] = []
-    names: list[str] = []
-    file_sizes = []
-    for name, p in items:
-        if not p.is_file():
-            raise FileNotFoundError(f"TIFF file {p} does not exist.")
-        try:
-            with tifffile.TiffFile(p) as tif:
-                arr = np.asarray(tif.asarray(), dtype=float)
-                file_sizes.append(_tiff_pixel_size_um(tif))
-                labels = (tif.imagej_metadata or {}).get("Labels")
-        except (tifffile.TiffFileError, ValueError, OSError, IndexError) as exc:
-            size = p.stat().st_size
-            raise TruncatedFileError(
-                f"{p} cannot be read as TIFF ({exc}; {size} bytes): truncated or not a TIFF. "
-                "Export the map again."
-            ) from exc
-        if arr.ndim == 2:
-            arrays.append(arr)
-            names.append(name or _channel_from_stem(p.stem))
-        elif arr.ndim == 3 and len(items) == 1:
-            page_names = list(channels) if channels is not None else labels
-            if page_names is None:
-                raise MissingMetadataError(
-                    f"{p} holds {arr.shape[0]} images but does not name them; pass "
-                    "channels=['Ni', 'Mn', ...] in page order."
-                )
-            if len(page_names) != arr.shape[0]:
-                raise ScanGeometryError(
-                    f"{p} holds {arr.shape[0]} images but {len(page_names)} channel names "
-                    f"were given ({list(page_names)})."
-                )
-            arrays.extend(arr)
-            names.extend(str(n) for n in page_names)
-        else:
-            raise ScanGeometryError(
-                f"{p} has shape {arr.shape}; expected one 2-D map per file, or a single "
-                "(n_channels, ny, nx) stack."
-            )
-    shapes = {a.shape for a in arrays}
-    if len(shapes) != 1:
-        detail = ", ".join(f"{n}: {a.shape}" for n, a in zip(names, arrays, strict=True))
-        raise ScanGeometryError(
-            f"the TIFF maps have different sizes ({detail}); they come from different scans "
-            "or were cropped differently. Use maps of one scan."
-        )
-    if len(set(names)) != len(names):
-        raise ParameterError(
-            f"channel names {names} repeat; pass a mapping {{'Ni': path, ...}} to name them."
-        )
-    ny, nx = arrays[0].shape
-    attrs: dict[str, Any] = {
-        "source": [os.fspath(p.resolve()) for _, p in items],
-        "format": "tiff",
-        "units": units,
-        "scaler": None,
-        "scan_shape": (int(ny), int(nx)),
-    }
-    if spacing is not None:
-        y, x, sp = _coords_from_spacing(spacing, ny, nx)
-        attrs["spacing_source"] = "spacing argument"
-    else:
-        declared = {s for s in file_sizes if s is not None}
-        if not declared or len(declared) != 1 or None in file_sizes:
-            raise MissingMetadataError(
-                "the TIFF files do not (all) declare one pixel size; give spacing=(dy_um, dx_um)."
-            )
-        y, x, sp = _coords_from_spacing(declared.pop(), ny, nx)
-        attrs["spacing_source"] = "TIFF resolution tags"
-    if channels is not None and len(items) > 1:
-        keep = resolve_channels(names, channels)
-        arrays = [arrays[names.index(n)] for n in keep]
-        names = keep
-    attrs["spacing_um"] = tuple(float(v) for v in sp)
-    return _build_dataarray(np.stack(arrays), names, y, x, attrs)
-
-
 # -- dispatcher --------------------------------------------------------------------------------
 
 XRFFormat = Literal["auto", "pyxrf", "maps", "tiff"]
 
 
+def detect_xrf_format(path: str | os.PathLike[str]) -> Literal["pyxrf", "maps", "tiff"]:
+    """Name the family of a fitted XRF map file from its name and content.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.tif``/``.tiff`` (TIFF export) or HDF5 (PyXRF or MAPS).
+
+    Returns
+    -------
+    {"pyxrf", "maps", "tiff"}
+        ``"tiff"`` for a TIFF name, ``"pyxrf"`` for HDF5 with an ``xrfmap`` group,
+        ``"maps"`` for HDF5 with a ``MAPS`` group.
+
+    Raises
+    ------
+    FileFormatError
+        HDF5 with neither group, or not HDF5.
+    TruncatedFileError
+        A truncated HDF5 file.
+    """
+    p = Path(path)
+    if p.suffix.lower() in (".tif", ".tiff"):
+        return "tiff"
+    with _open_h5(p) as h5:
+        if "xrfmap" in h5:
+            return "pyxrf"
+        if "MAPS" in h5:
+            return "maps"
+    raise FileFormatError(
+        f"{p} is HDF5 but has neither an 'xrfmap' (PyXRF) nor a 'MAPS' group; "
+        "give format= explicitly if it is one of them."
+    )
+
+
 def read_xrf_map(path: str | os.PathLike[str], *, format: XRFFormat = "auto", **options: Any):
     """Read a fitted XRF map, choosing the reader from the file (``format="auto"``).
 
-    HDF5 files with an ``xrfmap`` group are PyXRF files, with a ``MAPS`` group MAPS files;
-    ``.tif``/``.tiff`` files are TIFF exports. ``options`` go to the reader
-    (:func:`read_pyxrf_h5`, :func:`read_maps_h5`, :func:`read_xrf_tiffs`).
+    Parameters
+    ----------
+    path : path-like
+        PyXRF or MAPS HDF5 file, or a TIFF export.
+    format : {"auto", "pyxrf", "maps", "tiff"}
+        File family; ``"auto"`` asks :func:`detect_xrf_format`.
+    **options
+        Passed to the reader (:func:`read_pyxrf_h5`, :func:`read_maps_h5`,
+        :func:`read_xrf_tiffs`).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(channel, y, x)`` maps, coordinates in um.
     """
+    from cathodescope.io._maps import read_maps_h5
+    from cathodescope.io._pyxrf import read_pyxrf_h5
+    from cathodescope.io._xrf_tiff import read_xrf_tiffs
+
     check_choice(format, ("auto", "pyxrf", "maps", "tiff"), "format")
     p = Path(path)
     if format == "auto":
-        if p.suffix.lower() in (".tif", ".tiff"):
-            format = "tiff"
-        else:
-            with _open_h5(p) as h5:
-                if "xrfmap" in h5:
-                    format = "pyxrf"
-                elif "MAPS" in h5:
-                    format = "maps"
-                else:
-                    raise FileFormatError(
-                        f"{p} is HDF5 but has neither an 'xrfmap' (PyXRF) nor a 'MAPS' group; "
-                        "give format= explicitly if it is one of them."
-                    )
+        format = detect_xrf_format(p)
     if format == "pyxrf":
         return read_pyxrf_h5(p, **options)
     if format == "maps":
         return read_maps_h5(p, **options)
     return read_xrf_tiffs(p, **options)
-
-
-# -- writer (synthetic data, round trips) -------------------------------------------------------
-
-
-def write_pyxrf_h5(
-    path: str | os.PathLike[str],
-    maps: Any,
-    *,
-    i0: np.ndarray | float = 1.0,
-    overwrite: bool = False,
-) -> Path:
-    """Write element maps in the PyXRF fitted-map layout (atomically).
-
-    Parameters
-    ----------
-    path : path-like
-        Target ``.h5`` file.
-    maps : xarray.DataArray
-        dims ``("channel", "y", "x")`` with ``y``/``x`` in um; channel names are written as
-        ``<name>_K`` when they are bare element symbols, the way PyXRF names K lines.
-    i0 : float or array (ny, nx)
-        ``i0`` scaler written beside the maps (the maps are written as given, not multiplied).
-    overwrite : bool
-        Replace an existing file.
-
-    Returns
-    -------
-    pathlib.Path
-        The file written. Positions are written in um with a ``units`` attribute (PyXRF itself
-        writes none), so :func:`read_pyxrf_h5` needs no ``position_units`` for it.
-    """
-    import h5py
-
-    from cathodescope.common.atomic import atomic_path
-    from cathodescope.errors import OutputExistsError
-
-    p = Path(path)
-    if p.exists() and not overwrite:
-        raise OutputExistsError(f"{p} exists; pass overwrite=True or choose another name.")
-    maps = maps.transpose("channel", "y", "x")
-    names = [
-        f"{c}_K" if re.fullmatch(r"[A-Z][a-z]?", str(c)) else str(c) for c in maps["channel"].values
-    ]
-    ny, nx = maps.sizes["y"], maps.sizes["x"]
-    yy, xx = np.meshgrid(maps["y"].values, maps["x"].values, indexing="ij")
-    i0_map = np.broadcast_to(np.asarray(i0, dtype=float), (ny, nx))
-    with atomic_path(p) as tmp, h5py.File(tmp, "w") as h5:
-        g = h5.create_group("xrfmap")
-        g.create_dataset("detsum/xrf_fit", data=np.asarray(maps.values, dtype=float))
-        g.create_dataset("detsum/xrf_fit_name", data=np.asarray(names, dtype="S20"))
-        pos = g.create_dataset("positions/pos", data=np.stack([xx, yy]))
-        pos.attrs["units"] = "um"
-        g.create_dataset("positions/name", data=np.asarray(["x_pos", "y_pos"], dtype="S5"))
-        g.create_dataset("scalers/val", data=np.stack([i0_map], axis=-1))
-        g.create_dataset("scalers/name", data=np.asarray(["i0"], dtype="S2"))
-        meta = g.create_group("scan_metadata")
-        meta.attrs["file_format"] = "NSLS2-XRF-MAP"
-        meta.attrs["file_software"] = "cathodescope"
-    return p

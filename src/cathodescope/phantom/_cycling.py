@@ -21,7 +21,7 @@ from scipy.optimize import brentq
 
 from cathodescope._validation import check_positive
 from cathodescope.errors import ParameterError
-from cathodescope.io._cycler_table import build_cycling_table
+from cathodescope.io import build_cycling_table
 
 _DEFAULT_CHARGE_PEAKS = ((3.45, 0.020, 0.25), (3.75, 0.025, 0.35), (4.05, 0.020, 0.20))
 
@@ -43,6 +43,67 @@ def _dqdv_of_v(v, centres, widths, caps, bg, v_lo, v_hi):
         s = _logistic((v - c) / w)
         d = d + a / w * s * (1 - s)
     return d
+
+
+def _peak_params(
+    base: np.ndarray,
+    cycle: int,
+    direction: str,
+    hysteresis_V: float,
+    fading_peak: int | None,
+    shift_V_per_cycle: float,
+    vanish_cycle: int | None,
+    fade_to: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Centres, widths, capacities and presence of the peaks of one half-cycle."""
+    centres = base[:, 0].copy()
+    widths = base[:, 1].copy()
+    amps = base[:, 2].copy()
+    if direction == "discharge":
+        centres -= hysteresis_V
+    present = np.ones(len(base), dtype=bool)
+    if fading_peak is not None:
+        sgn = 1.0 if direction == "charge" else -1.0
+        centres[fading_peak] += sgn * shift_V_per_cycle * (cycle - 1)
+        if vanish_cycle is not None and cycle >= vanish_cycle:
+            amps[fading_peak] = 0.0
+            present[fading_peak] = False
+        elif vanish_cycle is not None and vanish_cycle > 2:
+            frac = 1.0 - (1.0 - fade_to) * (cycle - 1) / (vanish_cycle - 2)
+            amps[fading_peak] *= frac
+    return centres, widths, amps, present
+
+
+def _truth_rows(
+    fine: np.ndarray,
+    centres: np.ndarray,
+    widths: np.ndarray,
+    amps: np.ndarray,
+    present: np.ndarray,
+    background_mAh: float,
+    window: tuple[float, float],
+    cycle: int,
+    direction: str,
+) -> list[dict[str, Any]]:
+    """True peak positions (maxima of the exact dQ/dV) of one half-cycle."""
+    v_lo, v_hi = window
+    rows = []
+    dqdv_true = _dqdv_of_v(fine, centres, widths, amps, background_mAh, v_lo, v_hi)
+    for k in range(len(centres)):
+        near = np.abs(fine - centres[k]) <= 1.5 * widths[k]
+        pos = float(fine[near][np.argmax(dqdv_true[near])]) if present[k] else np.nan
+        rows.append(
+            {
+                "cycle": cycle,
+                "direction": direction,
+                "peak_id": k,
+                "centre_V": float(centres[k]),
+                "capacity_mAh": float(amps[k]),
+                "position_V": pos,
+                "present": bool(present[k]),
+            }
+        )
+    return rows
 
 
 def cycling_phantom(
@@ -119,22 +180,16 @@ def cycling_phantom(
     caps = []
 
     def params(cycle: int, direction: str):
-        centres = base[:, 0].copy()
-        widths = base[:, 1].copy()
-        amps = base[:, 2].copy()
-        if direction == "discharge":
-            centres -= hysteresis_V
-        present = np.ones(len(base), dtype=bool)
-        if fading_peak is not None:
-            sgn = 1.0 if direction == "charge" else -1.0
-            centres[fading_peak] += sgn * shift_V_per_cycle * (cycle - 1)
-            if vanish_cycle is not None and cycle >= vanish_cycle:
-                amps[fading_peak] = 0.0
-                present[fading_peak] = False
-            elif vanish_cycle is not None and vanish_cycle > 2:
-                frac = 1.0 - (1.0 - fade_to) * (cycle - 1) / (vanish_cycle - 2)
-                amps[fading_peak] *= frac
-        return centres, widths, amps, present
+        return _peak_params(
+            base,
+            cycle,
+            direction,
+            hysteresis_V,
+            fading_peak,
+            shift_V_per_cycle,
+            vanish_cycle,
+            fade_to,
+        )
 
     fine = np.linspace(v_lo, v_hi, 40001)
     for cycle in range(1, n_cycles + 1):
@@ -169,21 +224,9 @@ def cycling_phantom(
             parts_q.append(np.full(tr.size, q_now))
             t_now = float(tr[-1])
             row_caps[f"{direction}_capacity_mAh"] = q_total
-            dqdv_true = _dqdv_of_v(fine, centres, widths, amps, background_mAh, v_lo, v_hi)
-            for k in range(len(base)):
-                near = np.abs(fine - centres[k]) <= 1.5 * widths[k]
-                pos = float(fine[near][np.argmax(dqdv_true[near])]) if present[k] else np.nan
-                truth_rows.append(
-                    {
-                        "cycle": cycle,
-                        "direction": direction,
-                        "peak_id": k,
-                        "centre_V": float(centres[k]),
-                        "capacity_mAh": float(amps[k]),
-                        "position_V": pos,
-                        "present": bool(present[k]),
-                    }
-                )
+            truth_rows += _truth_rows(
+                fine, centres, widths, amps, present, background_mAh, (v_lo, v_hi), cycle, direction
+            )
         caps.append(row_caps)
     t = np.concatenate(parts_t)
     v = np.concatenate(parts_v)

@@ -11,6 +11,7 @@ from cathodescope.spm._dart import (
     dho_response,
     normalize_esm,
 )
+from cathodescope.spm._display import display_scale
 from cathodescope.spm._level import (
     LevelResult,
     align_rows,
@@ -28,21 +29,35 @@ from cathodescope.spm._particles import (
     particle_statistics,
     topography_crosstalk,
 )
+from cathodescope.spm._runs import (
+    LevelledChannel,
+    cube_statistics,
+    curve_statistics,
+    esm_summary,
+    level_channel,
+)
 from cathodescope.spm._scene import (
     SPMSceneAnalysis,
     analyze_spm_scene,
     boundary_core_table,
     particles_from_scan,
     spm_maps,
-    write_spm_scene_report,
 )
-from cathodescope.spm._soc import SocSeries, analyze_soc_file, read_soc_table, soc_series
+from cathodescope.spm._soc import (
+    SOC_QUANTITIES,
+    SocSeries,
+    analyze_soc_file,
+    read_soc_table,
+    soc_series,
+)
 
 __all__ = [
+    "SOC_QUANTITIES",
     "CafmResult",
     "CrosstalkResult",
     "DartResult",
     "LevelResult",
+    "LevelledChannel",
     "ParticleStatistics",
     "SPMSceneAnalysis",
     "SocSeries",
@@ -51,9 +66,14 @@ __all__ = [
     "analyze_spm_scene",
     "boundary_core_table",
     "cafm_particle_current",
+    "cube_statistics",
+    "curve_statistics",
     "dart_from_scan",
     "dart_solve",
     "dho_response",
+    "display_scale",
+    "esm_summary",
+    "level_channel",
     "masked_level",
     "normalize_esm",
     "particle_statistics",
@@ -66,5 +86,4 @@ __all__ = [
     "soc_series",
     "spm_maps",
     "topography_crosstalk",
-    "write_spm_scene_report",
 ]

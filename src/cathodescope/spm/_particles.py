@@ -171,39 +171,8 @@ def particle_statistics(
     hists = []
     for name, arr in arrays.items():
         flat = arr.ravel()
-        finite = np.isfinite(flat)
-        lab_f = flat_lab[finite]
-        val_f = flat[finite].astype(np.float64)
-        n = np.bincount(lab_f, minlength=n_lab + 1)
-        s1 = np.bincount(lab_f, weights=val_f, minlength=n_lab + 1)
-        mean = np.divide(s1, n, out=np.full(n.shape, np.nan), where=n > 0)
-        dev = val_f - mean[lab_f]
-        dev *= dev
-        s2 = np.bincount(lab_f, weights=dev, minlength=n_lab + 1)
-        del dev, lab_f  # big maps: free temporaries as soon as possible
-        std = np.sqrt(np.divide(s2, n - 1, out=np.full(n.shape, np.nan), where=n > 1))
-        # histogram edges common to all particles (0.5-99.5 percentile of particle pixels)
-        part = val_f[flat_lab[finite] > 0]
-        if part.size:
-            lo_e, hi_e = np.percentile(part, [0.5, 99.5])
-            if hi_e <= lo_e:
-                lo_e, hi_e = lo_e - 0.5, hi_e + 0.5
-        else:
-            lo_e, hi_e = 0.0, 1.0
-        del part, val_f
-        edges = np.linspace(lo_e, hi_e, nb + 1)
-        grouped = flat[order]
-        pct = np.full((ids.size, 3), np.nan)
-        counts = np.zeros((ids.size, nb), dtype=np.int64)
-        for row, pid in enumerate(ids):
-            seg = grouped[bounds[pid] : bounds[pid + 1]]
-            seg = seg[np.isfinite(seg)].astype(np.float64)
-            if seg.size:
-                pct[row] = np.percentile(seg, [50, 5, 95])
-                idx = np.searchsorted(edges, seg, side="right") - 1
-                np.clip(idx, 0, nb - 1, out=idx)
-                counts[row] = np.bincount(idx, minlength=nb)
-        del grouped
+        n, mean, std, edges = _moments_and_edges(flat, flat_lab, n_lab, nb)
+        pct, counts = _percentiles_and_histograms(flat[order], bounds, ids, edges)
         k = n[ids]
         tables.append(
             pd.DataFrame(
@@ -244,6 +213,51 @@ def particle_statistics(
             "spacing_um": (dy, dx),
         },
     )
+
+
+def _moments_and_edges(
+    flat: np.ndarray, flat_lab: np.ndarray, n_lab: int, nb: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-label count, mean and std (ddof 1) of the finite values, and histogram edges common
+    to all particles (0.5-99.5 percentile of the particle pixels)."""
+    finite = np.isfinite(flat)
+    lab_f = flat_lab[finite]
+    val_f = flat[finite].astype(np.float64)
+    n = np.bincount(lab_f, minlength=n_lab + 1)
+    s1 = np.bincount(lab_f, weights=val_f, minlength=n_lab + 1)
+    mean = np.divide(s1, n, out=np.full(n.shape, np.nan), where=n > 0)
+    dev = val_f - mean[lab_f]
+    dev *= dev
+    s2 = np.bincount(lab_f, weights=dev, minlength=n_lab + 1)
+    del dev, lab_f  # big maps: free temporaries as soon as possible
+    std = np.sqrt(np.divide(s2, n - 1, out=np.full(n.shape, np.nan), where=n > 1))
+    part = val_f[flat_lab[finite] > 0]
+    if part.size:
+        lo_e, hi_e = np.percentile(part, [0.5, 99.5])
+        if hi_e <= lo_e:
+            lo_e, hi_e = lo_e - 0.5, hi_e + 0.5
+    else:
+        lo_e, hi_e = 0.0, 1.0
+    return n, mean, std, np.linspace(lo_e, hi_e, nb + 1)
+
+
+def _percentiles_and_histograms(
+    grouped: np.ndarray, bounds: np.ndarray, ids: np.ndarray, edges: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Median, 5th and 95th percentile and histogram counts of each particle's segment of the
+    label-sorted values."""
+    nb = edges.size - 1
+    pct = np.full((ids.size, 3), np.nan)
+    counts = np.zeros((ids.size, nb), dtype=np.int64)
+    for row, pid in enumerate(ids):
+        seg = grouped[bounds[pid] : bounds[pid + 1]]
+        seg = seg[np.isfinite(seg)].astype(np.float64)
+        if seg.size:
+            pct[row] = np.percentile(seg, [50, 5, 95])
+            idx = np.searchsorted(edges, seg, side="right") - 1
+            np.clip(idx, 0, nb - 1, out=idx)
+            counts[row] = np.bincount(idx, minlength=nb)
+    return pct, counts
 
 
 @dataclass(frozen=True)
@@ -478,25 +492,7 @@ def cafm_particle_current(
     if pv.size == 0:
         raise EmptyDataError("no finite current inside the particles.")
     cond = above[particles & fin]
-    n_lab = int(lab.max())
-    lab_f = lab[fin & particles]
-    val_f = corrected[fin & particles]
-    n = np.bincount(lab_f, minlength=n_lab + 1).astype(float)
-    s1 = np.bincount(lab_f, weights=val_f, minlength=n_lab + 1)
-    mean = np.divide(s1, n, out=np.full_like(s1, np.nan), where=n > 0)
-    s2 = np.bincount(lab_f, weights=(val_f - mean[lab_f]) ** 2, minlength=n_lab + 1)
-    std = np.sqrt(np.divide(s2, n - 1, out=np.full_like(s2, np.nan), where=n > 1))
-    condn = np.bincount(lab_f, weights=above[fin & particles].astype(float), minlength=n_lab + 1)
-    ids = np.flatnonzero(n[1:] > 0) + 1
-    per_particle = pd.DataFrame(
-        {
-            "particle_id": ids,
-            "n_pixels": n[ids].astype(int),
-            "mean_A": mean[ids],
-            "std_A": std[ids],
-            "conducting_fraction": condn[ids] / n[ids],
-        }
-    )
+    per_particle = _cafm_per_particle(lab, corrected, above, particles & fin)
     summary = pd.DataFrame(
         [
             {
@@ -527,3 +523,30 @@ def cafm_particle_current(
             "absolute": absolute,
         },
     )
+
+
+def _cafm_per_particle(
+    lab: np.ndarray, corrected: np.ndarray, above: np.ndarray, use: np.ndarray
+) -> pd.DataFrame:
+    """Per-particle pixel count, mean and std (A) of the corrected current and the fraction
+    of pixels above the noise floor, over the ``use`` pixels."""
+    n_lab = int(lab.max())
+    lab_f = lab[use]
+    val_f = corrected[use]
+    n = np.bincount(lab_f, minlength=n_lab + 1).astype(float)
+    s1 = np.bincount(lab_f, weights=val_f, minlength=n_lab + 1)
+    mean = np.divide(s1, n, out=np.full_like(s1, np.nan), where=n > 0)
+    s2 = np.bincount(lab_f, weights=(val_f - mean[lab_f]) ** 2, minlength=n_lab + 1)
+    std = np.sqrt(np.divide(s2, n - 1, out=np.full_like(s2, np.nan), where=n > 1))
+    condn = np.bincount(lab_f, weights=above[use].astype(float), minlength=n_lab + 1)
+    ids = np.flatnonzero(n[1:] > 0) + 1
+    per_particle = pd.DataFrame(
+        {
+            "particle_id": ids,
+            "n_pixels": n[ids].astype(int),
+            "mean_A": mean[ids],
+            "std_A": std[ids],
+            "conducting_fraction": condn[ids] / n[ids],
+        }
+    )
+    return per_particle

@@ -10,6 +10,7 @@ Segmentation and distance-from-surface profiles come from :mod:`cathodescope.seg
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Callable
@@ -27,14 +28,13 @@ from cathodescope.errors import (
     ParameterError,
     SPMChannelMissingError,
 )
-from cathodescope.spm._figures import display_scale
+from cathodescope.spm._display import display_scale
 
 __all__ = [
     "SPMSceneAnalysis",
     "analyze_spm_scene",
     "particles_from_scan",
     "spm_maps",
-    "write_spm_scene_report",
 ]
 
 _DART = ("Amplitude1", "Amplitude2", "Phase1", "Phase2", "Frequency")
@@ -177,6 +177,8 @@ class SPMSceneAnalysis:
     ----------
     scene : cathodescope.profile.SceneAnalysis
         Engine result: segmentation, particle morphology, depth profiles (display units).
+        Its ``particles`` table holds ``mean_<map>_<units>`` (e.g. ``mean_height_m``): each
+        map's mean over the particle in SI units, not the engine's channel fractions.
     maps : dict of str to xarray.DataArray
         The analysed maps in SI units (height, esm_amplitude, resonance_frequency, q, current).
     statistics : ParticleStatistics
@@ -201,6 +203,30 @@ class SPMSceneAnalysis:
     crosstalk: Any
     cafm: Any
     parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def _unit_token(units: str) -> str:
+    """``'m/V'`` -> ``'m_per_V'``: a unit as a column-name suffix (empty for no unit)."""
+    return units.replace("/", "_per_").replace(" ", "")
+
+
+def _channel_means(particles: pd.DataFrame, statistics: pd.DataFrame) -> pd.DataFrame:
+    """Per-particle mean of each map, in its own (SI) units, in place of the engine's fractions.
+
+    The engine's ``mean_<channel>`` columns are each channel's share of the summed channels
+    (an elemental composition); for SPM maps of different physical quantities that share is
+    meaningless (``mean_height`` came out 1.0 for every particle with one map). They are
+    replaced by ``mean_<map>_<units>`` (e.g. ``mean_height_m``, ``mean_esm_amplitude_m_per_V``,
+    ``mean_q``): the mean over the particle's valid pixels, as in ``particle_statistics``.
+    """
+    out = particles.drop(columns=[c for c in particles.columns if c.startswith("mean_")])
+    stats = statistics[statistics["particle_id"] > 0]
+    for (name, units), g in stats.groupby(["channel", "units"], sort=False):
+        token = _unit_token(str(units))
+        column = f"mean_{name}_{token}" if token else f"mean_{name}"
+        means = g.set_index("particle_id")["mean"]
+        out[column] = out["particle_id"].map(means).to_numpy(dtype=float)
+    return out
 
 
 def boundary_core_table(
@@ -306,14 +332,8 @@ def analyze_spm_scene(
     -------
     SPMSceneAnalysis
     """
-    try:
-        from cathodescope.profile import analyze_scene
-    except ImportError:  # not re-exported by profile/__init__ at the time of writing
-        from cathodescope.profile._pipeline import analyze_scene
     from cathodescope.spm._particles import (
-        cafm_particle_current,
         particle_statistics,
-        topography_crosstalk,
     )
 
     if not 0 < core_fraction < 1:
@@ -330,6 +350,49 @@ def analyze_spm_scene(
             CathodescopeRunWarning,
             stacklevel=2,
         )
+    scene = _run_engine(arrays, scan, segment_on, segmentation, options)
+    labels = np.asarray(scene.segmentation.labels)
+    stats = particle_statistics(labels, maps, spacing=scan.spacing, bins=bins)
+    scene = dataclasses.replace(scene, particles=_channel_means(scene.particles, stats.table))
+    units = {k: v["display_units"] for k, v in info.items()}
+    bc = boundary_core_table(
+        scene.depth.profiles, boundary_um=boundary_um, core_fraction=core_fraction, units=units
+    )
+    crosstalk, cafm = _crosstalk_and_cafm(maps, labels, scan.spacing, k_sigma)
+    params = {
+        "segment_on": segment_on,
+        "q": q,
+        "drive_voltage": drive_voltage,
+        "boundary_um": boundary_um,
+        "core_fraction": core_fraction,
+        "bins": bins,
+        "k_sigma": k_sigma,
+        "engine_units": units,
+        "nan_filled_pixels": filled,
+        "engine": scene.parameters,
+    }
+    return SPMSceneAnalysis(
+        scene=scene,
+        maps=maps,
+        statistics=stats,
+        boundary_core=bc,
+        crosstalk=crosstalk,
+        cafm=cafm,
+        parameters=params,
+    )
+
+
+def _run_engine(
+    arrays: dict[str, np.ndarray],
+    scan: Any,
+    segment_on: str,
+    segmentation: Any,
+    options: dict[str, Any],
+) -> Any:
+    """The engine on the display-unit maps, with the SPM defaults and the TXM-window warnings
+    of shallow AFM particles gathered into one."""
+    from cathodescope.profile import analyze_scene
+
     options.setdefault("bin_width_um", max(scan.spacing))
     # a particle must cover at least 3 x 3 pixels: single noise pixels above Otsu's threshold
     # (which sits just above the background peak when the two modes are well separated) are
@@ -357,14 +420,17 @@ def analyze_spm_scene(
             f"{shallow} Table-1 depth-window metrics (TXM defaults 0.25-2.0 um) are NaN because "
             "the particles are shallower; use the boundary_core table for SPM contrast.",
             CathodescopeRunWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    labels = np.asarray(scene.segmentation.labels)
-    stats = particle_statistics(labels, maps, spacing=scan.spacing, bins=bins)
-    units = {k: v["display_units"] for k, v in info.items()}
-    bc = boundary_core_table(
-        scene.depth.profiles, boundary_um=boundary_um, core_fraction=core_fraction, units=units
-    )
+    return scene
+
+
+def _crosstalk_and_cafm(
+    maps: dict[str, xr.DataArray], labels: np.ndarray, spacing: Any, k_sigma: float
+) -> tuple[Any, Any]:
+    """Topography-ESM cross-talk over the particles, and C-AFM current over them."""
+    from cathodescope.spm._particles import cafm_particle_current, topography_crosstalk
+
     crosstalk = None
     if "height" in maps:
         functional = next(
@@ -372,114 +438,9 @@ def analyze_spm_scene(
         )
         if functional is not None:
             crosstalk = topography_crosstalk(
-                maps["height"], functional, spacing=scan.spacing, mask=labels > 0
+                maps["height"], functional, spacing=spacing, mask=labels > 0
             )
     cafm = None
     if "current" in maps:
         cafm = cafm_particle_current(maps["current"], labels, k_sigma=k_sigma)
-    params = {
-        "segment_on": segment_on,
-        "q": q,
-        "drive_voltage": drive_voltage,
-        "boundary_um": boundary_um,
-        "core_fraction": core_fraction,
-        "bins": bins,
-        "k_sigma": k_sigma,
-        "engine_units": units,
-        "nan_filled_pixels": filled,
-        "engine": scene.parameters,
-    }
-    return SPMSceneAnalysis(
-        scene=scene,
-        maps=maps,
-        statistics=stats,
-        boundary_core=bc,
-        crosstalk=crosstalk,
-        cafm=cafm,
-        parameters=params,
-    )
-
-
-def write_spm_scene_report(analysis: SPMSceneAnalysis, run: Any) -> None:
-    """Write the engine's scene report plus the SPM tables and figures into a run folder.
-
-    Tables: the engine's (particles, profiles, ...), ``particle_statistics``,
-    ``particle_histograms``, ``boundary_core``, ``crosstalk``, ``cafm_summary``,
-    ``cafm_particles``. Figures: maps with particle outlines, per-map histograms of the
-    particles.
-    """
-    from cathodescope.report import write_scene_report
-    from cathodescope.spm._figures import maps_figure
-
-    # the engine's tables; its TXM-oriented figures are replaced by the SPM profile figure below
-    write_scene_report(analysis.scene, run, None, figures=False)
-    run.write_table("particle_statistics", analysis.statistics.table)
-    run.write_table("particle_histograms", analysis.statistics.histograms)
-    run.write_table("boundary_core", analysis.boundary_core)
-    if analysis.crosstalk is not None:
-        run.write_table("crosstalk", analysis.crosstalk.table)
-        run.results["crosstalk_flagged"] = analysis.crosstalk.flagged
-        if analysis.crosstalk.flagged:
-            run.warn(
-                "ESM amplitude correlates with topography (|rho| > "
-                f"{analysis.crosstalk.threshold}); contrast may be cross-talk"
-            )
-    if analysis.cafm is not None:
-        run.write_table("cafm_summary", analysis.cafm.summary)
-        run.write_table("cafm_particles", analysis.cafm.per_particle)
-    labels = np.asarray(analysis.scene.segmentation.labels)
-    run.write_figure("spm_maps", maps_figure(analysis.maps, overlay=labels))
-    run.write_figure("particle_histograms", _histogram_figure(analysis))
-    run.write_figure("boundary_core_profiles", _profile_figure(analysis))
-    run.parameters.setdefault("spm", analysis.parameters)
-
-
-def _profile_figure(analysis: SPMSceneAnalysis, max_particles: int = 4) -> Any:
-    """Mean (+/- CI) of every map vs distance from the particle surface, largest particles."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    prof = analysis.scene.depth.profiles
-    units = analysis.parameters.get("engine_units", {})
-    names = [n for n in analysis.maps if n != "q"]
-    sizes = prof.groupby("particle_id")["n_voxels"].sum().sort_values(ascending=False)
-    pids = list(sizes.index[:max_particles])
-    fig, axes = plt.subplots(1, len(names), figsize=(3.8 * len(names), 3.2), squeeze=False)
-    for ax, name in zip(axes[0], names, strict=True):
-        for pid in pids:
-            g = prof[(prof.particle_id == pid) & (prof.channel == name)].sort_values("depth_um")
-            line = ax.plot(g["depth_um"], g["mean"], lw=1.0, label=f"#{pid}")[0]
-            ax.fill_between(
-                g["depth_um"], g["ci_low"], g["ci_high"], alpha=0.2, color=line.get_color()
-            )
-        ax.axvline(analysis.parameters["boundary_um"], color="k", ls=":", lw=0.8)
-        ax.set_xlabel("distance from particle surface (um)")
-        ax.set_ylabel(f"{name} ({units.get(name, '')})")
-        ax.legend(fontsize=6)
-    fig.tight_layout()
-    return fig
-
-
-def _histogram_figure(analysis: SPMSceneAnalysis) -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    hist = analysis.statistics.histograms
-    names = list(analysis.maps)
-    fig, axes = plt.subplots(1, len(names), figsize=(3.8 * len(names), 3.2), squeeze=False)
-    for ax, name in zip(axes[0], names, strict=True):
-        units = analysis.maps[name].attrs.get("units", "")
-        factor, shown = display_scale(units)
-        h = hist[(hist.channel == name) & (hist.particle_id > 0)]
-        for pid, g in list(h.groupby("particle_id"))[:8]:
-            centers = 0.5 * (g["bin_left"] + g["bin_right"]) * factor
-            ax.step(centers, g["count"], where="mid", label=f"#{pid}", lw=0.9)
-        ax.set_xlabel(f"{name} ({shown})")
-        ax.set_ylabel("pixels")
-        ax.legend(fontsize=6)
-    fig.tight_layout()
-    return fig
+    return crosstalk, cafm

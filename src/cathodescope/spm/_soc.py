@@ -44,10 +44,11 @@ from cathodescope.errors import (
     SPMChannelMissingError,
 )
 
-__all__ = ["SocSeries", "analyze_soc_file", "read_soc_table", "soc_series"]
+__all__ = ["SOC_QUANTITIES", "SocSeries", "analyze_soc_file", "read_soc_table", "soc_series"]
 
 DIRECTIONS = ("charge", "discharge", "pristine")
-_QUANTITIES = {
+#: quantity key -> name in figures and tables
+SOC_QUANTITIES = {
     "esm_amplitude": "ESM amplitude",
     "current": "C-AFM current",
     "resonance_frequency": "contact resonance frequency",
@@ -233,7 +234,7 @@ def analyze_soc_file(
             f"{path}: no ESM amplitude, current or frequency channel (has {scan.names})."
         )
     out["n_particles"] = int(labels.max()) if labels is not None else 0
-    for key in _QUANTITIES:
+    for key in SOC_QUANTITIES:
         if key in maps:
             values, units = maps[key]
             v = values[use & np.isfinite(values)]
@@ -275,36 +276,6 @@ class SocSeries:
     def to_dataframe(self) -> pd.DataFrame:
         """The per-SOC summary."""
         return self.summary
-
-    def figure(self) -> Any:
-        """Matplotlib figure: each available quantity vs SOC, mean +/- pixel std, by direction."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        present = [k for k in _QUANTITIES if self.summary[f"{k}_mean"].notna().any()]
-        fig, axes = plt.subplots(
-            1, max(len(present), 1), figsize=(4.2 * max(len(present), 1), 3.4), squeeze=False
-        )
-        markers = {"charge": "o-", "discharge": "s--", "pristine": "D"}
-        for ax, key in zip(axes[0], present, strict=False):
-            units = next((u for u in self.summary[f"{key}_units"] if u), "")
-            for direction, grp in self.summary.groupby("direction"):
-                g = grp.sort_values("soc_percent")
-                ax.errorbar(
-                    g["soc_percent"],
-                    g[f"{key}_mean"],
-                    yerr=g[f"{key}_std"],
-                    fmt=markers.get(direction, "o"),
-                    capsize=3,
-                    label=direction,
-                )
-            ax.set_xlabel("state of charge (%)")
-            ax.set_ylabel(f"{_QUANTITIES[key]} ({units})" if units else _QUANTITIES[key])
-            ax.legend(fontsize=8)
-        fig.tight_layout()
-        return fig
 
 
 def soc_series(
@@ -360,7 +331,7 @@ def soc_series(
     summary_rows = []
     for (soc, direction), grp in per_file.groupby(["soc_percent", "direction"], sort=True):
         out: dict[str, Any] = {"soc_percent": soc, "direction": direction, "n_files": len(grp)}
-        for key in _QUANTITIES:
+        for key in SOC_QUANTITIES:
             g = grp[grp[f"{key}_n"] > 0]
             if g.empty:
                 out.update(

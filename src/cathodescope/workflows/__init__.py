@@ -15,6 +15,14 @@ Modules (one per job; import them explicitly, nothing is imported here):
 - :mod:`cathodescope.workflows.xas`, :mod:`~cathodescope.workflows.xas_lcf`,
   :mod:`~cathodescope.workflows.xas_selfabs` -- ``cathodescope xas normalize|calibrate|merge|map``,
   ``xas lcf`` and ``xas selfabs``.
+- :mod:`cathodescope.workflows.xas_layer` -- ``cathodescope xas layer``: surface layer from
+  probes of different depth.
+- :mod:`cathodescope.workflows.spm` -- ``cathodescope spm info|level|dart|particles|soc-series``.
+- :mod:`cathodescope.workflows.xrf` -- ``cathodescope xrf ratio|overlay|profile|coreshell|
+  particles|phantom``.
+- :mod:`cathodescope.workflows.diffusion` -- ``cathodescope diffusion simulate|fit|demo``:
+  interdiffusion during sintering, forward and inverse.
+- :mod:`cathodescope.workflows.echem` -- ``cathodescope echem summary|dqdv|gitt|ici``.
 - :mod:`cathodescope.workflows.report` -- ``cathodescope report``: the HTML sample report of
   run folders, and ``report --compare``.
 

@@ -5,7 +5,7 @@ Readers live in :mod:`cathodescope.io` (``read_pyxrf_h5``, ``read_maps_h5``, ``r
 through the depth-profile engine (:mod:`cathodescope.segment`, :mod:`cathodescope.profile`).
 """
 
-from cathodescope.io._xrf import (
+from cathodescope.io import (
     read_maps_h5,
     read_pyxrf_h5,
     read_xrf_map,
@@ -23,23 +23,35 @@ from cathodescope.xrf._particles import (
     summarize_core_shell,
 )
 from cathodescope.xrf._phantom import NMC442, NMC701515, core_shell_map, random_discs
+from cathodescope.xrf._transect import (
+    CoreShellTransect,
+    FractionTransect,
+    fit_transect,
+    fraction_transect,
+    ratio_summary,
+)
 
 __all__ = [
     "NMC442",
     "NMC701515",
     "CoreShellFit",
+    "CoreShellTransect",
+    "FractionTransect",
     "XRFParticleAnalysis",
     "analyze_particles",
     "as_maps",
     "core_shell_map",
     "fit_core_shell",
     "fit_depth_profiles",
+    "fit_transect",
     "fraction_maps",
+    "fraction_transect",
     "half_height_position",
     "line_profile",
     "map_spacing",
     "random_discs",
     "ratio_map",
+    "ratio_summary",
     "read_maps_h5",
     "read_pyxrf_h5",
     "read_xrf_map",

@@ -224,25 +224,7 @@ def fit_core_shell(
     check_choice(model, ("erf", "logistic"), "model")
     check_choice(geometry, ("edge", "cross"), "geometry")
     check_choice(shell_at, ("start", "end"), "shell_at")
-    x_all = np.asarray(distance_um, dtype=float).ravel()
-    prof = dict(profiles) if isinstance(profiles, Mapping) else {"value": profiles}
-    errs = None
-    if stderr is not None:
-        errs = dict(stderr) if isinstance(stderr, Mapping) else {"value": stderr}
-    data: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    labels: list[str] = []
-    for e, v in prof.items():
-        v = np.asarray(v, dtype=float).ravel()
-        if v.shape != x_all.shape:
-            raise ShapeMismatchError(
-                f"profile {e!r} has {v.size} samples but distance_um has {x_all.size}."
-            )
-        s = np.ones_like(v) if errs is None else np.asarray(errs[e], dtype=float).ravel()
-        ok = np.isfinite(v) & np.isfinite(x_all) & np.isfinite(s) & (s > 0)
-        if not ok.any():
-            raise EmptyMapError(f"profile {e!r} has no finite sample; nothing to fit.")
-        data[f"p{len(data)}"] = (x_all[ok], v[ok], s[ok])
-        labels.append(str(e))
+    x_all, data, labels = _fit_data(distance_um, profiles, stderr)
     n_par = 2 * len(data) + (2 if geometry == "edge" else 3)
     n_pts = sum(d[0].size for d in data.values())
     if n_pts < n_par + 3:
@@ -251,42 +233,9 @@ def fit_core_shell(
             "use a longer profile or a finer sampling."
         )
 
+    params, bounds, dx = _initial_values(data, x_all, geometry, shell_at)
     x_min, x_max = float(np.nanmin(x_all)), float(np.nanmax(x_all))
     span = x_max - x_min
-    params: dict[str, float] = {}
-    bounds: dict[str, tuple[float, float]] = {}
-    # initial values: levels from the outer/inner tenth, interface at the half-way crossing
-    for e, (x, v, _) in data.items():
-        order = np.argsort(x)
-        x, v = x[order], v[order]
-        k = max(2, x.size // 10)
-        if geometry == "edge":
-            lo_end, hi_end = np.median(v[:k]), np.median(v[-k:])
-            shell0, core0 = (lo_end, hi_end) if shell_at == "start" else (hi_end, lo_end)
-        else:
-            shell0 = 0.5 * (np.median(v[:k]) + np.median(v[-k:]))
-            mid = slice(x.size // 2 - k // 2, x.size // 2 + k // 2 + 1)
-            core0 = np.median(v[mid])
-        params[f"shell_{e}"] = float(shell0)
-        params[f"core_{e}"] = float(core0)
-    first = next(iter(data.values()))
-    xs, vs = first[0][np.argsort(first[0])], first[1][np.argsort(first[0])]
-    half = 0.5 * (params[f"shell_{next(iter(data))}"] + params[f"core_{next(iter(data))}"])
-    above = vs > half
-    crossings = np.nonzero(np.diff(above.astype(int)))[0]
-    if geometry == "edge":
-        x0 = xs[crossings[0]] if crossings.size else x_min + span / 2
-        params["x0"], bounds["x0"] = float(x0), (x_min, x_max)
-    else:
-        if crossings.size >= 2:
-            x_in, x_out = xs[crossings[0]], xs[crossings[-1]]
-        else:
-            x_in, x_out = x_min + span / 4, x_max - span / 4
-        params["x_in"], bounds["x_in"] = float(x_in), (x_min, x_max)
-        params["x_out"], bounds["x_out"] = float(x_out), (x_min, x_max)
-    dx = float(np.median(np.diff(np.unique(x_all[np.isfinite(x_all)])))) if x_all.size > 1 else 1.0
-    params["sigma"], bounds["sigma"] = min(max(span / 20, dx), span), (dx / 4, span)
-
     p, stderr_of, redchi, width_resolved = _least_squares(
         data, params, bounds, model, geometry, shell_at, least_squares
     )
@@ -351,6 +300,79 @@ def fit_core_shell(
     )
 
 
+def _fit_data(
+    distance_um: Any, profiles: Any, stderr: Any
+) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], list[str]]:
+    """Finite ``(x, value, sigma)`` samples per profile, keyed ``p0, p1...``, and their labels."""
+    x_all = np.asarray(distance_um, dtype=float).ravel()
+    prof = dict(profiles) if isinstance(profiles, Mapping) else {"value": profiles}
+    errs = None
+    if stderr is not None:
+        errs = dict(stderr) if isinstance(stderr, Mapping) else {"value": stderr}
+    data: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    labels: list[str] = []
+    for e, v in prof.items():
+        v = np.asarray(v, dtype=float).ravel()
+        if v.shape != x_all.shape:
+            raise ShapeMismatchError(
+                f"profile {e!r} has {v.size} samples but distance_um has {x_all.size}."
+            )
+        s = np.ones_like(v) if errs is None else np.asarray(errs[e], dtype=float).ravel()
+        ok = np.isfinite(v) & np.isfinite(x_all) & np.isfinite(s) & (s > 0)
+        if not ok.any():
+            raise EmptyMapError(f"profile {e!r} has no finite sample; nothing to fit.")
+        data[f"p{len(data)}"] = (x_all[ok], v[ok], s[ok])
+        labels.append(str(e))
+    return x_all, data, labels
+
+
+def _initial_values(
+    data: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    x_all: np.ndarray,
+    geometry: str,
+    shell_at: str,
+) -> tuple[dict[str, float], dict[str, tuple[float, float]], float]:
+    """Start values and bounds: levels from the outer/inner tenth, interface at the half-way
+    crossing of the first profile, width a twentieth of the span; and the sample step."""
+    x_min, x_max = float(np.nanmin(x_all)), float(np.nanmax(x_all))
+    span = x_max - x_min
+    params: dict[str, float] = {}
+    bounds: dict[str, tuple[float, float]] = {}
+    # initial values: levels from the outer/inner tenth, interface at the half-way crossing
+    for e, (x, v, _) in data.items():
+        order = np.argsort(x)
+        x, v = x[order], v[order]
+        k = max(2, x.size // 10)
+        if geometry == "edge":
+            lo_end, hi_end = np.median(v[:k]), np.median(v[-k:])
+            shell0, core0 = (lo_end, hi_end) if shell_at == "start" else (hi_end, lo_end)
+        else:
+            shell0 = 0.5 * (np.median(v[:k]) + np.median(v[-k:]))
+            mid = slice(x.size // 2 - k // 2, x.size // 2 + k // 2 + 1)
+            core0 = np.median(v[mid])
+        params[f"shell_{e}"] = float(shell0)
+        params[f"core_{e}"] = float(core0)
+    first = next(iter(data.values()))
+    xs, vs = first[0][np.argsort(first[0])], first[1][np.argsort(first[0])]
+    half = 0.5 * (params[f"shell_{next(iter(data))}"] + params[f"core_{next(iter(data))}"])
+    above = vs > half
+    crossings = np.nonzero(np.diff(above.astype(int)))[0]
+    if geometry == "edge":
+        x0 = xs[crossings[0]] if crossings.size else x_min + span / 2
+        params["x0"], bounds["x0"] = float(x0), (x_min, x_max)
+    else:
+        if crossings.size >= 2:
+            x_in, x_out = xs[crossings[0]], xs[crossings[-1]]
+        else:
+            x_in, x_out = x_min + span / 4, x_max - span / 4
+        params["x_in"], bounds["x_in"] = float(x_in), (x_min, x_max)
+        params["x_out"], bounds["x_out"] = float(x_out), (x_min, x_max)
+    dx = float(np.median(np.diff(np.unique(x_all[np.isfinite(x_all)])))) if x_all.size > 1 else 1.0
+    params["sigma"], bounds["sigma"] = min(max(span / 20, dx), span), (dx / 4, span)
+
+    return params, bounds, dx
+
+
 def _step_derivative(u: np.ndarray, model: StepModel) -> np.ndarray:
     """dS/du of the unit step."""
     if model == "erf":
@@ -383,17 +405,7 @@ def _least_squares(data, params, bounds, model, geometry, shell_at, least_square
     # elements usually share their sample positions: the step is computed once per distinct
     # position array and per parameter vector (least_squares asks for fun and jac at the same
     # point)
-    x_group: dict[str, int] = {}
-    x_arrays: list[np.ndarray] = []
-    for k in keys:
-        x = data[k][0]
-        for gi, xa in enumerate(x_arrays):
-            if xa.shape == x.shape and np.array_equal(xa, x):
-                x_group[k] = gi
-                break
-        else:
-            x_group[k] = len(x_arrays)
-            x_arrays.append(x)
+    x_group, x_arrays = _group_positions(data, keys)
     cache: dict[tuple[bytes, int], tuple] = {}
 
     def shape_terms(theta, gi):
@@ -454,6 +466,36 @@ def _least_squares(data, params, bounds, model, geometry, shell_at, least_square
     inside = all(lo[index[n]] <= res.x[index[n]] <= hi[index[n]] for n in [*shared, "sigma"])
     if not (res.success and inside):
         res = least_squares(fun, theta0, jac=jac, bounds=(lo, hi), method="trf", x_scale="jac")
+    err, redchi, resolved = _standard_errors(res, names, index, lo)
+    values = {n: float(res.x[i]) for i, n in enumerate(names)}
+    return values, {n: float(err[i]) for i, n in enumerate(names)}, redchi, bool(resolved)
+
+
+def _group_positions(
+    data: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], keys: list[str]
+) -> tuple[dict[str, int], list[np.ndarray]]:
+    """Profiles that share their sample positions share one step evaluation: the group of each
+    profile and the distinct position arrays."""
+    x_group: dict[str, int] = {}
+    x_arrays: list[np.ndarray] = []
+    for k in keys:
+        x = data[k][0]
+        for gi, xa in enumerate(x_arrays):
+            if xa.shape == x.shape and np.array_equal(xa, x):
+                x_group[k] = gi
+                break
+        else:
+            x_group[k] = len(x_arrays)
+            x_arrays.append(x)
+    return x_group, x_arrays
+
+
+def _standard_errors(
+    res: Any, names: list[str], index: dict[str, int], lo: np.ndarray
+) -> tuple[np.ndarray, float, bool]:
+    """Standard errors ``sqrt(diag(inv(J^T J) * redchi))``, redchi, and whether the width is
+    resolved (a step sharper than the sampling drives the width to its lower bound: it is then
+    reported with a NaN error and the covariance of the rest is computed without it)."""
     dof = res.fun.size - len(names)
     redchi = float(2.0 * res.cost / dof) if dof > 0 else np.nan
     J = res.jac
@@ -477,8 +519,7 @@ def _least_squares(data, params, bounds, model, geometry, shell_at, least_square
             f"({res.message}); the profile may have no step, a step sharper than its "
             "sampling, or the interface at its end: check the profile and shell_at/geometry."
         )
-    values = {n: float(res.x[i]) for i, n in enumerate(names)}
-    return values, {n: float(err[i]) for i, n in enumerate(names)}, redchi, bool(resolved)
+    return err, redchi, bool(resolved)
 
 
 def half_height_position(

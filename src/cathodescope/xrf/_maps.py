@@ -9,9 +9,9 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-from cathodescope._validation import check_positive, normalize_spacing
+from cathodescope._validation import check_positive, normalize_spacing, resolve_spacing
 from cathodescope.errors import EmptyMapError, ParameterError, ScanGeometryError
-from cathodescope.io._xrf import resolve_channels
+from cathodescope.io import resolve_channels
 
 Threshold = float | Literal["otsu"] | None
 
@@ -24,14 +24,16 @@ def as_maps(maps: xr.DataArray | Mapping[str, np.ndarray], spacing=None) -> xr.D
     maps : xarray.DataArray or mapping of str to 2-D array
         A reader's output (dims ``channel, y, x``), or ``{"Ni": array, ...}`` with ``spacing``.
     spacing : float or (float, float), optional
-        Pixel size in um; required for a mapping, ignored for a DataArray with coordinates.
+        Pixel size in um; required for a mapping or a DataArray without coordinates, checked
+        against the coordinates of a DataArray that has them.
 
     Raises
     ------
     ScanGeometryError
         Channels of different shapes, or a DataArray without ``channel``/``y``/``x`` dims.
     SpacingError
-        A mapping given without a valid ``spacing``.
+        A mapping given without a valid ``spacing``, or a ``spacing`` that contradicts the
+        DataArray's coordinates (see :func:`cathodescope._validation.resolve_spacing`).
     """
     if isinstance(maps, xr.DataArray):
         if set(maps.dims) != {"channel", "y", "x"}:
@@ -39,6 +41,9 @@ def as_maps(maps: xr.DataArray | Mapping[str, np.ndarray], spacing=None) -> xr.D
                 f"expected an element map with dims ('channel', 'y', 'x'), got {maps.dims}."
             )
         maps = maps.transpose("channel", "y", "x")
+        # the coordinates say the spacing; an explicit one must agree with them
+        if spacing is not None and "y" in maps.coords and "x" in maps.coords:
+            resolve_spacing(maps, spacing, 2)
         if "y" not in maps.coords or "x" not in maps.coords:
             sp = normalize_spacing(spacing, 2)
             maps = maps.assign_coords(

@@ -21,7 +21,7 @@ from scipy.stats import norm
 
 from cathodescope._validation import check_choice
 from cathodescope.errors import CathodescopeRunWarning, CoreShellFitError, EmptyMapError
-from cathodescope.io._xrf import resolve_channels
+from cathodescope.io import resolve_channels
 from cathodescope.xrf._batchfit import batched_edge_fit
 from cathodescope.xrf._coreshell import _WIDTH_10_90, fit_core_shell
 from cathodescope.xrf._maps import map_spacing
@@ -135,48 +135,86 @@ def fit_depth_profiles(
                 fin = np.isfinite(col)
                 if fin.any() and not fin.all():
                     col[~fin] = np.median(col[fin])
-    E = len(elements)
     rows: list[dict[str, Any]] = []
     refit = list(range(len(starts)))
     if method == "batched" and len(starts):
-        n_max = int((ends - starts).max())
-        X = np.full((len(starts), n_max), np.nan)
-        V = np.full((len(starts), n_max, E), np.nan)
-        S = np.ones((len(starts), n_max, E))
-        for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
-            X[i, : b - a] = depths[a:b]
-            V[i, : b - a] = values[a:b]
-            if err_all is not None:
-                S[i, : b - a] = err_all[a:b]
-        enough = np.isfinite(V).sum(axis=(1, 2)) >= 2 * E + 2 + 3
-        res = batched_edge_fit(X, V, S, model=model) if enough.any() else None
-        refit = []
-        width_factor = _WIDTH_10_90[model]
-        for i in range(len(starts)):
-            if res is None or not (enough[i] and res["ok"][i]):
-                refit.append(i)
-                continue
-            th, se = res["theta"][i], res["stderr"][i]
-            for k, e in enumerate(elements):
-                rows.append(
-                    {
-                        "particle_id": pids[starts[i]],
-                        "element": e,
-                        "shell": th[k],
-                        "shell_stderr": se[k],
-                        "core": th[E + k],
-                        "core_stderr": se[E + k],
-                        "interface_depth_um": th[2 * E],
-                        "interface_stderr_um": se[2 * E],
-                        "sigma_um": th[2 * E + 1],
-                        "width_10_90_um": width_factor * th[2 * E + 1],
-                        "width_stderr_um": width_factor * se[2 * E + 1],
-                        "width_resolved": True,
-                        "redchi": res["redchi"][i],
-                        "n_points": int(res["n_points"][i]),
-                        "status": "ok",
-                    }
-                )
+        batch_rows, refit = _batched_rows(
+            starts, ends, pids, depths, values, err_all, elements, model
+        )
+        rows.extend(batch_rows)
+    rows.extend(_refit_rows(refit, starts, ends, pids, depths, values, err_all, elements, model))
+    table = pd.DataFrame(rows, columns=list(CORE_SHELL_COLUMNS))
+    return table.sort_values(["particle_id"], kind="stable").reset_index(drop=True)
+
+
+def _batched_rows(
+    starts: np.ndarray,
+    ends: np.ndarray,
+    pids: np.ndarray,
+    depths: np.ndarray,
+    values: np.ndarray,
+    err_all: np.ndarray | None,
+    elements: list[str],
+    model: str,
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """Vectorised edge fits of every particle at once; returns the table rows of the
+    converged fits and the particles to refit one by one."""
+    E = len(elements)
+    rows: list[dict[str, Any]] = []
+    n_max = int((ends - starts).max())
+    X = np.full((len(starts), n_max), np.nan)
+    V = np.full((len(starts), n_max, E), np.nan)
+    S = np.ones((len(starts), n_max, E))
+    for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
+        X[i, : b - a] = depths[a:b]
+        V[i, : b - a] = values[a:b]
+        if err_all is not None:
+            S[i, : b - a] = err_all[a:b]
+    enough = np.isfinite(V).sum(axis=(1, 2)) >= 2 * E + 2 + 3
+    res = batched_edge_fit(X, V, S, model=model) if enough.any() else None
+    refit = []
+    width_factor = _WIDTH_10_90[model]
+    for i in range(len(starts)):
+        if res is None or not (enough[i] and res["ok"][i]):
+            refit.append(i)
+            continue
+        th, se = res["theta"][i], res["stderr"][i]
+        for k, e in enumerate(elements):
+            rows.append(
+                {
+                    "particle_id": pids[starts[i]],
+                    "element": e,
+                    "shell": th[k],
+                    "shell_stderr": se[k],
+                    "core": th[E + k],
+                    "core_stderr": se[E + k],
+                    "interface_depth_um": th[2 * E],
+                    "interface_stderr_um": se[2 * E],
+                    "sigma_um": th[2 * E + 1],
+                    "width_10_90_um": width_factor * th[2 * E + 1],
+                    "width_stderr_um": width_factor * se[2 * E + 1],
+                    "width_resolved": True,
+                    "redchi": res["redchi"][i],
+                    "n_points": int(res["n_points"][i]),
+                    "status": "ok",
+                }
+            )
+    return rows, refit
+
+
+def _refit_rows(
+    refit: list[int],
+    starts: np.ndarray,
+    ends: np.ndarray,
+    pids: np.ndarray,
+    depths: np.ndarray,
+    values: np.ndarray,
+    err_all: np.ndarray | None,
+    elements: list[str],
+    model: str,
+) -> list[dict[str, Any]]:
+    """One :func:`fit_core_shell` per particle (those the batched fit did not settle)."""
+    rows: list[dict[str, Any]] = []
     for i in refit:
         a, b = starts[i], ends[i]
         pid = pids[a]
@@ -215,8 +253,7 @@ def fit_depth_profiles(
                     "status": "ok",
                 }
             )
-    table = pd.DataFrame(rows, columns=list(CORE_SHELL_COLUMNS))
-    return table.sort_values(["particle_id"], kind="stable").reset_index(drop=True)
+    return rows
 
 
 def analyze_particles(

@@ -1,0 +1,224 @@
+"""Arbin exports: CSV (``Test_Time``, ``Current`` in A, ...) and ``.res`` files, which are
+Microsoft Access (Jet) databases holding the same columns in ``Channel_Normal_Table``.
+
+``.res`` files are read with the pure-Python ``access-parser`` package (a dependency of
+cathodescope) or, when it is missing, with mdbtools' ``mdb-export`` command when present.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cathodescope.errors import CyclerColumnError, EmptyDataError, FileFormatError
+from cathodescope.io._cycler_table import accumulate_resetting, build_cycling_table, file_label
+from cathodescope.io._text_tables import drop_incomplete_last_row, read_csv_checked
+
+_OLE_EPOCH = pd.Timestamp("1899-12-30")
+
+
+def find_companion(path: Path, suffix: str) -> Path | None:
+    """The file ``<stem><suffix>`` beside ``path``, matched case-insensitively (or None)."""
+    want = (path.stem + suffix).lower()
+    try:
+        for entry in path.parent.iterdir():
+            if entry.name.lower() == want and entry.is_file():
+                return entry
+    except OSError:
+        return None
+    return None
+
+
+def _step_column(frame: pd.DataFrame, name: str) -> np.ndarray | None:
+    """An Arbin index column, or None when it is absent or empty (forward-filled if gappy)."""
+    if name not in frame:
+        return None
+    col = pd.to_numeric(frame[name], errors="coerce")
+    if col.isna().all():
+        return None
+    return col.ffill().bfill().to_numpy(np.int64)
+
+
+def _arbin_table(frame: pd.DataFrame, source: str, attrs: dict[str, Any]) -> pd.DataFrame:
+    """Canonical table from Arbin's columns (CSV or ``Channel_Normal_Table``)."""
+    need = ["Test_Time", "Current", "Voltage"]
+    missing = [c for c in need if c not in frame]
+    if missing:
+        raise CyclerColumnError(
+            f"{source}: Arbin data lack column(s) {missing}; found {list(frame.columns)}."
+        )
+    q = None
+    if "Charge_Capacity" in frame and "Discharge_Capacity" in frame:
+        ch = pd.to_numeric(frame["Charge_Capacity"], errors="coerce").to_numpy(float)
+        dis = pd.to_numeric(frame["Discharge_Capacity"], errors="coerce").to_numpy(float)
+        reset = np.zeros(len(frame), dtype=bool)
+        reset[1:] = (np.diff(ch) < 0) | (np.diff(dis) < 0)
+        q = accumulate_resetting((ch - dis) * 1000.0, reset)
+    return build_cycling_table(
+        pd.to_numeric(frame["Test_Time"], errors="coerce").to_numpy(float),
+        pd.to_numeric(frame["Voltage"], errors="coerce").to_numpy(float),
+        pd.to_numeric(frame["Current"], errors="coerce").to_numpy(float) * 1000.0,
+        charge_mAh=q,
+        instrument_step=_step_column(frame, "Step_Index"),
+        cycle_instrument=_step_column(frame, "Cycle_Index"),
+        attrs=attrs,
+        source=source,
+    )
+
+
+def read_arbin_csv(
+    path: str | os.PathLike[str], *, active_mass_g: float | None = None
+) -> pd.DataFrame:
+    """Read an Arbin CSV export (``Test_Time`` s, ``Current`` A, ``Voltage`` V, ...).
+
+    The cumulative ``Charge_Capacity`` and ``Discharge_Capacity`` (Ah) give the net charge;
+    wherever either counter restarts the previous total is carried over. An empty
+    ``Step_Index`` column is ignored (steps then follow the current sign). A
+    ``<stem>_Metadata.csv`` file beside it (any letter case), if present, fills
+    ``attrs['metadata']``.
+
+    Parameters
+    ----------
+    path : path-like
+        The CSV file.
+    active_mass_g : float, optional
+        Active mass in g.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The canonical cycling table (:mod:`cathodescope.common.schemas`).
+    """
+    p = Path(path)
+    source = file_label(p)
+    frame = read_csv_checked(p)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame = drop_incomplete_last_row(frame, p)
+    if len(frame) == 0:
+        raise EmptyDataError(f"{source}: no complete data row.")
+    attrs: dict[str, Any] = {"instrument": "Arbin", "format": "arbin-csv"}
+    attrs["active_mass_g"] = active_mass_g
+    meta = find_companion(p, "_metadata.csv")
+    if meta is not None:
+        m = pd.read_csv(meta)
+        if len(m):
+            attrs["metadata"] = {
+                k: (v.item() if hasattr(v, "item") else v)
+                for k, v in m.iloc[0].items()
+                if not str(k).startswith("Unnamed")
+            }
+    if "DateTime" in frame and "Test_Time" in frame:
+        attrs["start_timestamp"] = pd.Timestamp(
+            float(frame["DateTime"].iloc[0]) - float(frame["Test_Time"].iloc[0]), unit="s"
+        ).isoformat()
+    return _arbin_table(frame, source, attrs)
+
+
+def _res_tables_access_parser(p: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    from access_parser import AccessParser
+
+    db = AccessParser(os.fspath(p))
+    if "Channel_Normal_Table" not in db.catalog:
+        raise FileFormatError(
+            f"{file_label(p)}: the Access database has no Channel_Normal_Table; not an Arbin "
+            ".res file."
+        )
+    data = pd.DataFrame(db.parse_table("Channel_Normal_Table"))
+    glob: dict[str, Any] = {}
+    if "Global_Table" in db.catalog:
+        g = db.parse_table("Global_Table")
+        glob = {k: v[0] for k, v in g.items() if len(v)}
+    return data, glob
+
+
+def _res_tables_mdbtools(p: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    def export(table: str) -> pd.DataFrame:
+        out = subprocess.run(
+            ["mdb-export", os.fspath(p), table], capture_output=True, check=True, timeout=600
+        ).stdout
+        return pd.read_csv(io.BytesIO(out))
+
+    data = export("Channel_Normal_Table")
+    try:
+        g = export("Global_Table")
+        glob = g.iloc[0].to_dict() if len(g) else {}
+    except (subprocess.CalledProcessError, pd.errors.EmptyDataError):
+        glob = {}
+    return data, glob
+
+
+def read_arbin_res(
+    path: str | os.PathLike[str], *, active_mass_g: float | None = None
+) -> pd.DataFrame:
+    """Read an Arbin ``.res`` file (a Microsoft Access database) into the canonical table.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.res`` file.
+    active_mass_g : float, optional
+        Active mass in g (the file's own ``MASS`` entry is kept in ``attrs['metadata']``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The canonical cycling table, from ``Channel_Normal_Table``; ``attrs['metadata']``
+        holds ``Global_Table`` (test name, schedule, mass...).
+
+    Raises
+    ------
+    FileFormatError
+        Neither ``access-parser`` nor mdbtools is available, or the database cannot be read.
+    EmptyDataError
+        The data table holds no rows.
+    """
+    p = Path(path)
+    source = file_label(p)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no such file.")
+    try:
+        import access_parser  # noqa: F401
+
+        reader = _res_tables_access_parser
+    except ImportError:
+        if shutil.which("mdb-export") is None:
+            raise FileFormatError(
+                f"{source}: Arbin .res files are Microsoft Access databases; reading them needs "
+                "the 'access-parser' package (pip install access-parser) or mdbtools "
+                "(mdb-export on PATH). Alternatively export the test as CSV from Arbin's "
+                "software and read that."
+            ) from None
+        reader = _res_tables_mdbtools
+    try:
+        data, glob = reader(p)
+    except FileFormatError:
+        raise
+    except Exception as exc:  # the Access readers raise many kinds of errors on bad files
+        raise FileFormatError(
+            f"{source}: the Access database could not be read ({type(exc).__name__}: {exc}); "
+            "the file is corrupt or not an Arbin .res file."
+        ) from exc
+    if len(data) == 0:
+        raise EmptyDataError(f"{source}: Channel_Normal_Table holds no rows.")
+    sort_cols = [c for c in ("Test_ID", "Data_Point") if c in data]
+    if sort_cols:
+        data = data.sort_values(sort_cols, kind="stable").reset_index(drop=True)
+    attrs: dict[str, Any] = {
+        "instrument": "Arbin",
+        "format": "arbin-res",
+        "active_mass_g": active_mass_g,
+        "metadata": {k: (v.item() if hasattr(v, "item") else v) for k, v in glob.items()},
+        "decoder": reader.__name__.removeprefix("_res_tables_"),
+    }
+    if "Start_DateTime" in glob:
+        attrs["start_timestamp"] = (
+            _OLE_EPOCH + pd.to_timedelta(float(glob["Start_DateTime"]), unit="D")
+        ).isoformat()
+    return _arbin_table(data, source, attrs)
