@@ -265,3 +265,7 @@ class CorruptValuesWarning(CathodescopeRunWarning):
 
 class UnitPlausibilityWarning(CathodescopeRunWarning):
     """A number is implausible in the unit asked for (nm typed for um, keV for eV, A for mA)."""
+
+
+class IncompleteRowWarning(CathodescopeRunWarning):
+    """A text table ends inside its last row (an interrupted copy); that row was left out."""

@@ -33,7 +33,6 @@ COMMANDS = list(_walk(build_parser()))
 # Command groups owned by a branch not yet merged into main: their fixes arrive with the branch
 # (remove the entry when it is merged).
 WAITS_FOR_BRANCH = {
-    "echem": "echem",
     "xrf": "spmxrf",
     "spm": "spmxrf",
 }

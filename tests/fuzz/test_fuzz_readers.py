@@ -36,11 +36,6 @@ pytestmark = [pytest.mark.shared_data]
 # Readers whose fixes belong to a branch not yet merged into main: each case names its branch
 # and is re-enabled when that branch is merged (remove the entry).
 WAITS_FOR_BRANCH: dict[str, str] = {
-    "echem/arbin_fastcharge_snippet.csv": "echem (silent short read of a cut Arbin CSV)",
-    "echem/biologic_mb_cc_peis.mpt": "echem (silent short read of a cut .mpt)",
-    "echem/maccor_diag_3cycles.070": "echem (silent short read of a cut Maccor export)",
-    "echem/maccor_truncated_last_cycle.034": "echem (silent short read of a cut Maccor export)",
-    "echem/neware_negative_counter.nda": "echem (plain ValueError on a cut .nda)",
     "spm/gwyddion_pfm_4ch.gwy": "spmxrf (a .gwy cut by one byte hangs inside gwyfile)",
 }
 GZIP_BOMB_WAITS_FOR = ""

@@ -26,6 +26,7 @@ from cathodescope.common.files import (
     raise_if_cut,
     read_gzip_bounded,
     warn_if_out_of_range,
+    warn_incomplete_row,
 )
 from cathodescope.common.hdf5 import open_h5
 from cathodescope.common.plausibility import (
@@ -48,4 +49,5 @@ __all__ = [
     "read_gzip_bounded",
     "sha256_file",
     "warn_if_out_of_range",
+    "warn_incomplete_row",
 ]

@@ -17,6 +17,7 @@ import numpy as np
 from cathodescope.errors import (
     CorruptValuesWarning,
     DataTooLargeError,
+    IncompleteRowWarning,
     InputIsFolderError,
     InputNotFoundError,
     InputPermissionError,
@@ -126,6 +127,36 @@ def raise_if_cut(text: str, name: str, *, values_per_line: int | None = None) ->
     raise TruncatedFileError(
         f"{name} ends inside a data line ({last.strip()[:40]!r} has no line break): the copy "
         "or the acquisition was interrupted; copy the file again."
+    )
+
+
+def warn_incomplete_row(source: str, n_kept: int, *, stacklevel: int = 3) -> None:
+    """Say that the cut last row of a text table was left out (never read silently short).
+
+    Parameters
+    ----------
+    source : str
+        The file, for the message.
+    n_kept : int
+        Rows kept.
+    stacklevel : int
+        Passed to :func:`warnings.warn`.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_incomplete_row("cell.csv", 120)
+    >>> str(caught[0].message).startswith("cell.csv ends inside its last row")
+    True
+    """
+    warnings.warn(
+        f"{source} ends inside its last row (an interrupted copy or a test still running); "
+        f"that row was left out and {n_kept} complete rows were read. Copy the file again if "
+        "the test has finished.",
+        IncompleteRowWarning,
+        stacklevel=stacklevel,
     )
 
 

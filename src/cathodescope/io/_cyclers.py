@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from cathodescope._validation import check_choice
+from cathodescope.common.files import check_input_file
 from cathodescope.errors import (
     CyclerColumnError,
     EmptyDataError,
@@ -274,8 +275,7 @@ def read_cycler(
         ]
         return tables[0] if len(tables) == 1 else join_cycling_tables(tables, gap_s=gap_s)
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: no such file.")
+    check_input_file(p, "cycler")
     sniffed = _sniff_format(p)
     fmt = sniffed if format == "auto" else format
     if fmt == "arbin" and sniffed == "arbin-res":
