@@ -110,3 +110,48 @@ def test_profile_spacing_49_warns_on_the_terminal_and_in_the_manifest(tmp_path, 
 
 def test_warning_class_is_a_cathodescope_warning():
     assert issubclass(UnitPlausibilityWarning, CathodescopeWarning)
+
+
+def _csv(tmp_path, current_header: str, current_values, capacity=True):
+    import pandas as pd
+
+    t = np.arange(0.0, 7200.0 + 1, 30.0)
+    charging = t <= 3600
+    i_ma = np.where(charging, 0.5, -0.5)
+    v = np.where(charging, 3.5 + t / 36000, 3.9 - (t - 3600) / 36000)
+    q = np.where(charging, 0.5 * t / 3600, 0.5 * (1 - (t - 3600) / 3600))  # mAh, analytic
+    cols = {"Test_Time(s)": t, "Voltage(V)": v, current_header: current_values(i_ma)}
+    if capacity:
+        cols["Capacity(mAh)"] = q
+    path = tmp_path / "cell.csv"
+    pd.DataFrame(cols).to_csv(path, index=False)
+    return path
+
+
+def test_cycler_csv_current_in_amps_labelled_ma_warns(tmp_path):
+    from cathodescope.io import read_cycler
+
+    amps = _csv(tmp_path, "Current(mA)", lambda i: i / 1000.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read_cycler(amps)
+    units = [str(w.message) for w in caught if w.category is UnitPlausibilityWarning]
+    # the charge-counter check also disagrees; the unit warning says why
+    assert len(units) == 1 and "Current(mA)" in units[0] and "did you give A?" in units[0]
+    right = _csv(tmp_path, "Current(mA)", lambda i: i)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        df = read_cycler(right)
+    # 0.5 mA for one hour: 0.5 mAh (trapezoid of a constant current is exact)
+    assert df["charge_mAh"].max() == pytest.approx(0.5, rel=1e-9)
+
+
+def test_echem_cli_units_flag_answers_the_units_error(tmp_path, capsys):
+    from cathodescope.cli import main
+
+    path = _csv(tmp_path, "current", lambda i: i / 1000.0, capacity=False)
+    assert main(["echem", "summary", str(path), "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert "--units current=UNIT" in err and len(err.strip().splitlines()) == 1
+    argv = ["echem", "summary", str(path), "--units", "current=A", "--out", str(tmp_path / "b")]
+    assert main(argv) == 0

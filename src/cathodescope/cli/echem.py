@@ -38,6 +38,22 @@ def _add_input_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--gap-s", type=float, default=0.0, help="time between joined files without timestamps, s"
     )
+    p.add_argument(
+        "--units",
+        type=_parse_pairs,
+        default=None,
+        metavar="QTY=UNIT,...",
+        help="units of generic CSV columns whose names do not carry them, e.g. "
+        "time=s,current=A,voltage=V,charge=mAh",
+    )
+    p.add_argument(
+        "--columns",
+        type=_parse_pairs,
+        default=None,
+        metavar="QTY=NAME,...",
+        help="generic CSV column names for time, voltage, current, charge, step, cycle, e.g. "
+        "time=Test_Time,current=I",
+    )
 
 
 def register(subparsers) -> None:
@@ -163,11 +179,24 @@ def _add_length_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--area-cm2", type=float, default=None, help="contact area S, cm2")
 
 
+def _parse_pairs(text: str) -> dict[str, str]:
+    """``time=s,current=A`` -> ``{"time": "s", "current": "A"}`` for argparse."""
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise argparse.ArgumentTypeError(f"expected QTY=VALUE pairs, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
 def _common(args) -> dict:
+    csv_options = {k: getattr(args, k) for k in ("units", "columns") if getattr(args, k)}
     return {
         "format": args.format,
         "active_mass_g": args.active_mass_g,
         "gap_s": args.gap_s,
+        "csv_options": csv_options,
         "overwrite": args.overwrite,
         "parameters": vars(args),
     }
