@@ -98,6 +98,10 @@ def check_positive(value: float, name: str, *, allow_zero: bool = False) -> floa
     return v
 
 
+# Coordinate units that mean "array index", not a length: such coordinates carry no spacing.
+_INDEX_UNITS = frozenset({"pixel", "pixels", "px", "voxel", "voxels", "index"})
+
+
 def spacing_from_coords(data: Any, ndim: int | None = None) -> tuple[float, ...] | None:
     """Read the pixel/voxel spacing in um from the coordinates of a DataArray.
 
@@ -114,6 +118,7 @@ def spacing_from_coords(data: Any, ndim: int | None = None) -> tuple[float, ...]
     tuple of float or None
         One spacing in um per spatial axis (array order) taken from evenly spaced 1-D
         coordinates, or None when ``data`` carries no coordinate on any spatial axis.
+        Coordinates whose ``units`` attribute says ``"pixel"`` (array indices) are ignored.
 
     Raises
     ------
@@ -141,6 +146,9 @@ def spacing_from_coords(data: Any, ndim: int | None = None) -> tuple[float, ...]
         if dim not in coords or coords[dim].ndim != 1 or coords[dim].size < 2:
             found.append(None)
             continue
+        if str(coords[dim].attrs.get("units", "um")).lower() in _INDEX_UNITS:
+            found.append(None)  # pixel indices, not a physical length
+            continue
         values = np.asarray(coords[dim].values, dtype=float)
         steps = np.diff(values)
         step = float(np.median(np.abs(steps)))
@@ -149,7 +157,8 @@ def spacing_from_coords(data: Any, ndim: int | None = None) -> tuple[float, ...]
                 f"the {dim!r} coordinate is not evenly spaced (steps {steps.min():g} to "
                 f"{steps.max():g} um); resample the data onto a regular grid first."
             )
-        found.append(step)
+        # (last - first) / (n - 1), rounded to 12 significant digits: 0.049, not 0.04899999...
+        found.append(float(f"{abs(values[-1] - values[0]) / (values.size - 1):.12g}"))
     if all(v is None for v in found):
         return None
     if any(v is None for v in found):
@@ -216,4 +225,72 @@ def resolve_spacing(
             f"{from_coords} um; drop the explicit spacing to use the coordinates, or fix the "
             "coordinates."
         )
-    return from_coords
+    return explicit  # agrees with the coordinates; the value as the caller wrote it
+
+
+def resolve_spacing_all(
+    items: Iterable[tuple[str, Any]],
+    spacing: float | Sequence[float] | None,
+    ndim: int,
+    *,
+    rtol: float = 1e-3,
+) -> tuple[float, ...]:
+    """:func:`resolve_spacing` for several arrays on one grid (labels and channels).
+
+    Every item that carries coordinates is read; they must agree with each other and with an
+    explicit ``spacing``. Items without coordinates (plain arrays) are not consulted.
+
+    Parameters
+    ----------
+    items : iterable of (str, array-like)
+        ``(name, data)`` pairs, the name used in error messages (e.g. ``"channel 'Ni'"``).
+    spacing : float or sequence of float or None
+        Explicit pixel/voxel size in um, one value or one per axis in array order.
+    ndim : int
+        Number of spatial dimensions (the trailing dimensions of every item).
+    rtol : float
+        Relative tolerance of the agreement.
+
+    Returns
+    -------
+    tuple of float
+        ``ndim`` positive, finite spacings in um.
+
+    Raises
+    ------
+    SpacingError
+        If there is no spacing at all, if it is invalid, or if two sources disagree (the
+        message names both).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> resolve_spacing_all([("labels", np.zeros((2, 2), int))], 0.1, 2)
+    (0.1, 0.1)
+    """
+    found: tuple[float, ...] | None = None
+    source = ""
+    for name, data in items:
+        coords = spacing_from_coords(data, ndim)
+        if coords is None:
+            continue
+        coords = normalize_spacing(coords, ndim)
+        if found is None:
+            found, source = coords, name
+        elif not np.allclose(coords, found, rtol=rtol, atol=0.0):
+            raise SpacingError(
+                f"the coordinates of {name} say a spacing of {coords} um but those of {source} "
+                f"say {found} um; put every array on one grid (same coordinates)."
+            )
+    if found is None:
+        return normalize_spacing(spacing, ndim)
+    if spacing is None:
+        return found
+    explicit = normalize_spacing(spacing, ndim)
+    if not np.allclose(explicit, found, rtol=rtol, atol=0.0):
+        raise SpacingError(
+            f"spacing={explicit} um contradicts the coordinates of {source}, which say "
+            f"{found} um; drop the explicit spacing to use the coordinates, or fix the "
+            "coordinates."
+        )
+    return explicit  # agrees with the coordinates; the value as the caller wrote it

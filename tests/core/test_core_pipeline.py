@@ -223,7 +223,7 @@ def test_internal_porosity_matches_phantom_voids():
 
 def test_reliable_window_of_a_particle_without_plateau_is_nan_not_a_warning():
     """A lone well-filled depth bin (tiny particle) gives no window and no numpy warning."""
-    from cathodescope.profile._profiles import _reliable_window
+    from cathodescope.profile._tables import reliable_window as _reliable_window
 
     centres = np.array([0.025, 0.075, 0.125])
     counts = np.array([3, 40, 2])
@@ -251,3 +251,35 @@ def test_spm_real_scan_particles_without_runtime_warnings(shared_data, tmp_path)
         )
     assert code == 0
     assert json.loads((out / "manifest.json").read_text())["status"] == "ok"
+
+
+def test_analyze_scene_options_are_the_steps_keywords_with_their_defaults():
+    """Explicit keywords (no **options sorted by signature): same names and defaults."""
+    import inspect
+
+    from cathodescope.profile import depth_profiles
+    from cathodescope.profile._pipeline import PROFILE_OPTIONS, SEGMENT_OPTIONS
+    from cathodescope.segment import segment_particles
+
+    scene = inspect.signature(analyze_scene).parameters
+    for func, names in ((segment_particles, SEGMENT_OPTIONS), (depth_profiles, PROFILE_OPTIONS)):
+        own = inspect.signature(func).parameters
+        expected = {n for n, p in own.items() if p.kind == p.KEYWORD_ONLY} - {"spacing", "progress"}
+        assert set(names) == expected
+        for name in names:
+            assert scene[name].default == own[name].default, name
+
+
+def test_engine_api_doc_examples_run(tmp_path, monkeypatch):
+    """Every ```python block of docs/engine_api.md runs (API sketches are ```pyi blocks)."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "engine_api.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", doc, flags=re.S)
+    assert blocks, "docs/engine_api.md has no runnable example"
+    monkeypatch.chdir(tmp_path)
+    for code in blocks:
+        exec(compile(code, "docs/engine_api.md", "exec"), {})
+    assert (tmp_path / "out" / "manifest.json").is_file()
+    assert (tmp_path / "out" / "sample_summary.csv").is_file()

@@ -313,3 +313,82 @@ def test_sample_file_groups_runs(tmp_path):
     assert main(["report", "--compare", str(out), "--out", str(cmp), "-q"]) == 0
     figures = json.loads((cmp / "comparison.json").read_text())["figures"]
     assert "NiO fraction vs cycle" in figures
+
+
+def test_layer_is_shown_beside_the_txm_profiles(runs, tmp_path):
+    layer = tmp_path / "layer"
+    with RunFolder(layer, command="xas layer") as run:
+        run.write_table(
+            "layer",
+            pd.DataFrame(
+                {
+                    "parameter": ["thickness_nm", "surface_fraction", "bulk_fraction"],
+                    "value": [20.0, 0.8, 0.2],
+                    "ci_low": [15.0, 0.7, 0.18],
+                    "ci_high": [26.0, 0.9, 0.22],
+                }
+            ),
+        )
+        run.write_table("probes", pd.DataFrame({"name": ["TEY"], "weight": [0.79]}))
+    out = tmp_path / "report"
+    assert (
+        main(
+            [
+                "report",
+                str(runs["profile"]),
+                str(layer),
+                "--sample-name",
+                "CG NMC622",
+                "--out",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    text = (out / "index.html").read_text()
+    assert "<h2>Surface to bulk</h2>" in text and 'id="surface-CG_NMC622"' in text
+    summary = pd.read_csv(out / "summary_CG_NMC622.csv")
+    row = summary[summary.quantity == "thickness_nm"].iloc[0]
+    assert (row.value, row.ci_low, row.ci_high) == (20.0, 15.0, 26.0)
+
+
+def test_spm_statistics_are_summarised_over_particles(tmp_path):
+    from scipy import stats
+
+    means = np.array([7.1, 8.3, 7.9, 8.8])
+    with RunFolder(tmp_path / "spm", command="spm particles") as run:
+        run.write_table(
+            "particle_statistics",
+            pd.DataFrame(
+                {
+                    "particle_id": [1, 2, 3, 4],
+                    "channel": "esm_amplitude",
+                    "units": "pm/V",
+                    "mean": means,
+                }
+            ),
+        )
+        run.write_table(
+            "boundary_core",
+            pd.DataFrame(
+                {
+                    "particle_id": [1, 2, 3, 4],
+                    "channel": "esm_amplitude",
+                    "units": "pm/V",
+                    "difference": [0.5, np.nan, 0.7, 0.3],
+                }
+            ),
+        )
+        run.write_table(
+            "metrics",
+            pd.DataFrame({"particle_id": [1], "element": ["height"], "edge_ratio": [0.2]}),
+        )
+    table = key_numbers(load_run(tmp_path / "spm")).set_index("quantity")
+    half = stats.t.ppf(0.975, 3) * means.std(ddof=1) / 2
+    row = table.loc["esm_amplitude particle mean"]
+    assert (row.value, row.ci_low, row.ci_high) == pytest.approx(
+        (means.mean(), means.mean() - half, means.mean() + half)
+    )
+    assert table.loc["esm_amplitude boundary - core"].value == pytest.approx(0.5)
+    assert not any("ratio" in q for q in table.index)  # SPM channels are not elements

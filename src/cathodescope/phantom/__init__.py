@@ -10,18 +10,10 @@ from cathodescope.phantom._diffraction import (
     heating_series,
     layered_oxide_pattern,
 )
-from cathodescope.phantom._particles import (
-    DEPTH_DEFINITION,
-    ELEMENTS,
-    LayeredProfile,
-    ParticleTruth,
-    Spheroid,
-    ellipsoid_depth,
-    make_scene,
-    paper_profile,
-    paper_scene,
-    render_particles,
-)
+from cathodescope.phantom._geometry import Spheroid, ellipsoid_depth
+from cathodescope.phantom._layers import ELEMENTS, LayeredProfile, paper_profile
+from cathodescope.phantom._particles import make_scene, paper_scene
+from cathodescope.phantom._render import DEPTH_DEFINITION, ParticleTruth, render_particles
 from cathodescope.phantom._spectra import (
     k_edge_model,
     k_edge_standards,

@@ -5,6 +5,7 @@ from cathodescope.profile._depth import convex_hull_fill, depth_map
 from cathodescope.profile._linescan import radial_line_scans
 from cathodescope.profile._pipeline import SceneAnalysis, analyze_scene
 from cathodescope.profile._profiles import DepthProfiles, depth_profiles
+from cathodescope.profile._summary import sample_summary
 
 __all__ = [
     "DepthProfiles",
@@ -14,4 +15,5 @@ __all__ = [
     "depth_map",
     "depth_profiles",
     "radial_line_scans",
+    "sample_summary",
 ]

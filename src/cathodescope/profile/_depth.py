@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
-from cathodescope._validation import check_choice, normalize_spacing
+from cathodescope._validation import check_choice, resolve_spacing
 from cathodescope.errors import CathodescopeRunWarning, EmptyDataError, ShapeMismatchError
 
 __all__ = ["convex_hull_fill", "depth_map"]
@@ -22,6 +22,17 @@ _HULL_TOL = 1e-6
 _CHUNK_ELEMENTS = 8_000_000
 # Voxels per EDT thread: smaller crops use fewer threads (a thread costs more than it saves).
 _VOXELS_PER_THREAD = 250_000
+# Lattice-sampling excess of the distance to the nearest outside voxel centre over the distance
+# to the true surface, a * v * (v / d - c * v / R) ** p (v the voxel size, d the depth, R the
+# particle's largest depth): per dimension (a, c, p). The exponent is that of a locally flat
+# surface sampled by random points of the lattice density (p = 1/2 in 3D, 1/3 in 2D); a and c
+# were fitted on digitised spheres and ellipsoids (radii 20-60 voxels, random sub-voxel
+# centres and orientations, isotropic and 1.5:1 anisotropic voxels).
+_LATTICE_EXCESS = {3: (0.42, 0.5, 0.5), 2: (0.46, 0.75, 1.0 / 3.0)}
+# Bound (voxels) of the mean error of the sub-voxel depth below the first voxel layer, on the
+# tests' held-out spheres and ellipsoids (measured <= 0.035): used by the profile intervals.
+DEPTH_BIAS_BOUND_VOX = 0.05
+DepthConvention = Literal["subvoxel", "centres"]
 
 
 def _n_threads() -> int:
@@ -115,8 +126,8 @@ def convex_hull_fill(mask: np.ndarray) -> np.ndarray:
     out = np.zeros(m.shape, dtype=bool)
     xs = np.arange(m.shape[-1])
     if ndim == 2:
-        ys = np.arange(m.shape[0])
-        x0, x1 = _row_bounds(ys[:, None].astype(np.float64), eq, m.shape[-1])
+        ys = np.arange(m.shape[0], dtype=np.float64)
+        x0, x1 = _row_bounds(ys[:, None], eq, m.shape[-1])
         out[:] = (xs >= x0[:, None]) & (xs <= x1[:, None])
     else:
         # Slice by slice along z, using only the facets whose z-extent reaches the slice: the
@@ -183,20 +194,37 @@ def _row_bounds(lead: np.ndarray, eq: np.ndarray, n_last: int) -> tuple[np.ndarr
 def depth_map(
     mask,
     *,
-    spacing: float | Sequence[float],
+    spacing: float | Sequence[float] | None = None,
     surface: Literal["hull", "mask"] = "hull",
     threads: int | None = None,
+    convention: DepthConvention = "subvoxel",
 ) -> np.ndarray:
     """Distance (um) of every voxel of one particle from its convex-hull or mask surface.
 
-    Convention: the depth of a voxel inside the particle is the exact Euclidean distance, in
-    um with the true (possibly anisotropic) spacing, from its centre to the centre of the
-    nearest voxel *outside* the reference body (the convex hull of the particle's voxel centres
-    for ``surface="hull"``, the mask itself for ``surface="mask"``). Voxels just under the
-    surface therefore have a depth of one voxel spacing, not half of one; this is the
-    convention of ``scipy.ndimage.distance_transform_edt(body, sampling=spacing)``, which it
-    reproduces to float32 precision. The array border counts as outside (the crop is padded
-    with one empty voxel), so a particle cut by the field of view has its cut face as surface.
+    ``convention="centres"``: the exact Euclidean distance, in um with the true (possibly
+    anisotropic) spacing, from the voxel centre to the centre of the nearest voxel *outside*
+    the reference body (the convex hull of the particle's voxel centres for
+    ``surface="hull"``, the mask itself for ``surface="mask"``), as
+    ``scipy.ndimage.distance_transform_edt(body, sampling=spacing)`` gives it (reproduced to
+    float32 precision). It overstates the distance to the true (continuous) surface: the
+    nearest outside voxel centre lies beyond the surface, by 0.57 voxel on average just under
+    it, 0.19 voxel 5 voxels deep and 0.05 voxel 30 voxels deep (3D; more in 2D).
+
+    ``convention="subvoxel"`` (default) removes that lattice-sampling excess: with ``e`` the
+    distance above, ``v`` the voxel size (geometric mean of the spacing) and ``R`` the
+    particle's largest ``e``, the depth ``d`` solves
+    ``e = d + a v (v / d - c v / R) ** p`` with ``p = 1/2, a = 0.42, c = 0.5`` in 3D and
+    ``p = 1/3, a = 0.46, c = 0.75`` in 2D: the expected excess of the nearest of the lattice
+    points beyond a locally flat surface (exponent from the point density; ``a`` and ``c``
+    fitted on digitised spheres and ellipsoids, ``c`` for the surface curvature). Documented
+    bias: on held-out analytic spheres and ellipsoids (isotropic and anisotropic voxels, 2D and
+    3D) the mean error below the first voxel layer is within +/-0.05 voxel at every depth
+    (measured <= 0.035; ``DEPTH_BIAS_BOUND_VOX``); in the first layer (true depth < 1 voxel)
+    the depth of a voxel centre is not resolved by a binary mask and the error is up to ~0.1
+    voxel on average.
+
+    The array border counts as outside (the crop is padded with one empty voxel), so a
+    particle cut by the field of view has its cut face as surface.
 
     Computed with the exact linear-time EDT of the ``edt`` package (multi-threaded, float32,
     ~8x less memory and ~20x faster than scipy on large crops) and the qhull row-fill of
@@ -206,13 +234,17 @@ def depth_map(
     ----------
     mask : array_like of bool, shape (y, x) or (z, y, x)
         One particle's crop (callers crop first, e.g. with ``scipy.ndimage.find_objects``).
-    spacing : float or sequence of float
-        Pixel/voxel size in um, one value or one per axis in array order.
+    spacing : float or sequence of float, optional
+        Pixel/voxel size in um, one value or one per axis in array order. May be omitted
+        when ``mask`` is an ``xarray.DataArray`` whose coordinates (um) give it.
     surface : {"hull", "mask"}
         Measure depth from the convex-hull surface (default, insensitive to surface pores and
         cracks) or from the mask surface (pores open to the outside count as surface).
     threads : int, optional
         EDT threads; default: the cores available to this process.
+    convention : {"subvoxel", "centres"}
+        Depth convention (see above): distance to the true surface estimated to sub-voxel
+        precision (default), or the plain distance to the nearest outside voxel centre.
 
     Returns
     -------
@@ -222,7 +254,7 @@ def depth_map(
     Raises
     ------
     SpacingError
-        If ``spacing`` is missing, <= 0 or of the wrong length.
+        If ``spacing`` is missing, <= 0, of the wrong length, or contradicts the coordinates.
     EmptyDataError
         If ``mask`` is empty.
 
@@ -230,18 +262,32 @@ def depth_map(
     --------
     >>> m = np.zeros((3, 7), bool)
     >>> m[1, 1:6] = True
-    >>> depth_map(m, spacing=0.5, surface="mask")[1].tolist()
+    >>> depth_map(m, spacing=0.5, surface="mask", convention="centres")[1].tolist()
     [0.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.0]
+    >>> [round(v, 3) for v in depth_map(m, spacing=0.5, surface="mask")[1].tolist()]
+    [0.0, 0.26, 0.26, 0.26, 0.26, 0.26, 0.0]
     """
-    import edt  # local import: compiled extension, keep package import light
-
     m = _as_mask(mask)
     check_choice(surface, ("hull", "mask"), "surface")
-    sp = normalize_spacing(spacing, m.ndim)
+    check_choice(convention, ("subvoxel", "centres"), "convention")
+    sp = resolve_spacing(mask, spacing, m.ndim)
     if not m.any():
         raise EmptyDataError(
             "depth_map got an empty mask; pass the crop of one particle (labels == id)."
         )
+    return _depth_map(m, sp, surface, threads, convention)
+
+
+def _depth_map(
+    m: np.ndarray,
+    sp: tuple[float, ...],
+    surface: str,
+    threads: int | None,
+    convention: str = "subvoxel",
+) -> np.ndarray:
+    """:func:`depth_map` on a validated bool mask and spacing tuple (no checks: per particle)."""
+    import edt  # local import: compiled extension, keep package import light
+
     body = convex_hull_fill(m) if surface == "hull" else m
     padded = np.pad(body, 1, mode="constant", constant_values=False)
     dist = edt.edt(
@@ -254,4 +300,47 @@ def depth_map(
     inner = tuple(slice(1, -1) for _ in range(m.ndim))
     out = np.asarray(dist[inner], dtype=np.float32)
     out[~m] = 0.0
+    if convention == "subvoxel":
+        out[m] = subvoxel_depth(out[m], sp)
     return out
+
+
+def subvoxel_depth(e: np.ndarray, sp: Sequence[float]) -> np.ndarray:
+    """Sub-voxel depth (um) from distances ``e`` (um) to the nearest outside voxel centre.
+
+    Solves ``e = d + a v (v / d - c v / R) ** p`` for ``d`` (see :func:`depth_map`) by five
+    fixed-point steps ``d <- e - a v (v / max(d, v / 2) - c v / R) ** p`` from ``d = e``;
+    ``R`` is the largest ``e``. The clamp at half a voxel only acts in the first voxel layer,
+    where the equation has no root (its depths are then 0.3-0.45 voxel).
+
+    Parameters
+    ----------
+    e : ndarray of float
+        Distances (um) of one particle's voxels, all > 0.
+    sp : sequence of float
+        Voxel spacing in um (its length is the number of dimensions).
+
+    Returns
+    -------
+    ndarray of float32, shape of ``e``
+        Depths in um, ``0 < d <= e``.
+    """
+    if e.size == 0:
+        return e.astype(np.float32)
+    a, c, p = _LATTICE_EXCESS[len(sp)]
+    v = float(np.prod(sp)) ** (1.0 / len(sp))
+    x = np.asarray(e, dtype=np.float32) / np.float32(v)
+    inv_r = np.float32(c / float(x.max()))
+    d = x.copy()
+    t = np.empty_like(x)
+    for _ in range(5):
+        np.maximum(d, np.float32(0.5), out=t)
+        np.reciprocal(t, out=t)
+        t -= inv_r
+        np.maximum(t, 0, out=t)
+        np.power(t, np.float32(p), out=t)
+        t *= np.float32(a)
+        np.subtract(x, t, out=d)
+    np.maximum(d, np.float32(0.25) * x, out=d)
+    d *= np.float32(v)
+    return d

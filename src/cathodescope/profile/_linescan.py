@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
-from cathodescope._validation import check_positive, normalize_spacing
+from cathodescope._validation import check_positive, resolve_spacing_all
 from cathodescope.errors import ParameterError
 from cathodescope.profile._profiles import _validate_inputs
 
@@ -25,7 +25,7 @@ def radial_line_scans(
     labels: Any,
     channels: Mapping[str, Any],
     *,
-    spacing: float | Sequence[float],
+    spacing: float | Sequence[float] | None = None,
     n_angles: int = 8,
     step_um: float | None = None,
     ratio_channels: Sequence[str] | None = None,
@@ -48,8 +48,9 @@ def radial_line_scans(
         Particle labels, 0 = background.
     channels : mapping of str to array_like
         Intensities, same shape as ``labels``.
-    spacing : float or sequence of float
-        Pixel/voxel size in um, array axis order.
+    spacing : float or sequence of float, optional
+        Pixel/voxel size in um, array axis order; may be omitted for DataArray inputs whose
+        coordinates (um) give it.
     n_angles : int
         Rays per plane.
     step_um : float, optional
@@ -77,7 +78,13 @@ def radial_line_scans(
     (['XY'], 0.8)
     """
     lab, chans = _validate_inputs(labels, channels)
-    sp = np.asarray(normalize_spacing(spacing, lab.ndim))
+    sp = np.asarray(
+        resolve_spacing_all(
+            [("labels", labels), *((f"channel {n!r}", a) for n, a in channels.items())],
+            spacing,
+            lab.ndim,
+        )
+    )
     if int(n_angles) < 1:
         raise ParameterError(f"n_angles must be >= 1, got {n_angles!r}.")
     step = float(sp.min()) if step_um is None else check_positive(step_um, "step_um")
@@ -99,41 +106,10 @@ def radial_line_scans(
     frames: list[tuple[int, str, float, np.ndarray, str, np.ndarray]] = []
     for pid in ids:
         sl = objects[pid - 1]
-        mask = lab[sl] == pid
-        centre = np.array(ndi.center_of_mass(mask))  # crop voxel coordinates
-        extent_um = float(np.linalg.norm(np.array(mask.shape) * sp))
-        dist = np.arange(0.0, extent_um + step, step)
         crops = {c: np.asarray(chans[c][sl], dtype=np.float64) for c in names}
-        for plane, (a1, a2) in planes.items():
-            for ang in angles:
-                th = np.deg2rad(ang)
-                direc = np.zeros(lab.ndim)
-                direc[a1] = np.cos(th) / sp[a1]
-                direc[a2] = np.sin(th) / sp[a2]
-                pts = centre[:, None] + direc[:, None] * dist[None, :]
-                inside = np.all(
-                    (pts >= -0.5) & (pts <= np.array(mask.shape)[:, None] - 0.5), axis=0
-                )
-                pts = pts[:, inside]
-                dd = dist[inside]
-                near = np.rint(pts).astype(np.intp)
-                near = np.clip(near, 0, np.array(mask.shape)[:, None] - 1)
-                keep = mask[tuple(near)]
-                if not keep.any():
-                    continue
-                pts, dd = pts[:, keep], dd[keep]
-                vals = {
-                    c: ndi.map_coordinates(crops[c], pts, order=int(order), mode="nearest")
-                    for c in names
-                }
-                for c, v in vals.items():
-                    frames.append((pid, plane, float(ang), dd, c, v))
-                if rnames:
-                    tot = np.sum([vals[c] for c in rnames], axis=0)
-                    with np.errstate(invalid="ignore", divide="ignore"):
-                        for c in rnames:
-                            r = np.where(tot != 0, vals[c] / tot, np.nan)
-                            frames.append((pid, plane, float(ang), dd, f"{c}/sum", r))
+        frames += _scan_particle(
+            pid, lab[sl] == pid, crops, sp, step, planes, angles, rnames, order
+        )
     if not frames:
         return pd.DataFrame(columns=LINESCAN_COLUMNS)
     n = np.array([f[3].size for f in frames], dtype=np.intp)
@@ -147,3 +123,50 @@ def radial_line_scans(
             "value": np.concatenate([f[5] for f in frames]),
         }
     )[LINESCAN_COLUMNS]
+
+
+def _scan_particle(
+    pid: int,
+    mask: np.ndarray,
+    crops: Mapping[str, np.ndarray],
+    sp: np.ndarray,
+    step: float,
+    planes: Mapping[str, tuple[int, int]],
+    angles: np.ndarray,
+    rnames: Sequence[str],
+    order: int,
+) -> list[tuple[int, str, float, np.ndarray, str, np.ndarray]]:
+    """Rays of one particle (its crop): ``(pid, plane, angle, distances, channel, values)``."""
+    frames: list[tuple[int, str, float, np.ndarray, str, np.ndarray]] = []
+    centre = np.array(ndi.center_of_mass(mask))  # crop voxel coordinates
+    extent_um = float(np.linalg.norm(np.array(mask.shape) * sp))
+    dist = np.arange(0.0, extent_um + step, step)
+    upper = np.array(mask.shape)[:, None]
+    for plane, (a1, a2) in planes.items():
+        for ang in angles:
+            th = np.deg2rad(ang)
+            direc = np.zeros(mask.ndim)
+            direc[a1] = np.cos(th) / sp[a1]
+            direc[a2] = np.sin(th) / sp[a2]
+            pts = centre[:, None] + direc[:, None] * dist[None, :]
+            inside = np.all((pts >= -0.5) & (pts <= upper - 0.5), axis=0)
+            pts = pts[:, inside]
+            dd = dist[inside]
+            near = np.clip(np.rint(pts).astype(np.intp), 0, upper - 1)
+            keep = mask[tuple(near)]
+            if not keep.any():
+                continue
+            pts, dd = pts[:, keep], dd[keep]
+            vals = {
+                c: ndi.map_coordinates(v, pts, order=int(order), mode="nearest")
+                for c, v in crops.items()
+            }
+            for c, v in vals.items():
+                frames.append((pid, plane, float(ang), dd, c, v))
+            if rnames:
+                tot = np.sum([vals[c] for c in rnames], axis=0)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    for c in rnames:
+                        r = np.where(tot != 0, vals[c] / tot, np.nan)
+                        frames.append((pid, plane, float(ang), dd, f"{c}/sum", r))
+    return frames

@@ -6,16 +6,15 @@ maps) ends in. It only wires the engine together; each step lives in its own mod
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from cathodescope._validation import check_finite, check_positive, normalize_spacing
+from cathodescope._validation import check_finite, check_positive, resolve_spacing_all
 from cathodescope.errors import EmptyDataError, ParameterError, ShapeMismatchError
 
 
@@ -42,13 +41,6 @@ class SceneAnalysis:
     depth: Any
     spacing: tuple[float, ...]
     parameters: dict[str, Any] = field(default_factory=dict)
-
-
-def _option_names(func: Any) -> set[str]:
-    sig = inspect.signature(func)
-    return {n for n, p in sig.parameters.items() if p.kind == inspect.Parameter.KEYWORD_ONLY} - {
-        "spacing"
-    }
 
 
 def _as_float_arrays(channels: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -82,15 +74,70 @@ def _as_float_arrays(channels: Mapping[str, Any]) -> dict[str, np.ndarray]:
     return arrays
 
 
+# Options of analyze_scene that belong to each step (the names of their keywords).
+SEGMENT_OPTIONS = (
+    "threshold",
+    "opening_radius_um",
+    "closing_radius_um",
+    "fill_holes",
+    "split_touching",
+    "marker_spacing_um",
+    "remove_edge_particles",
+    "min_size_um",
+    "neck_ratio",
+)
+PROFILE_OPTIONS = (
+    "bin_width_um",
+    "surface",
+    "ci_level",
+    "ci_method",
+    "ratio_channels",
+    "reliable_window",
+    "edge_window_um",
+    "core_window_um",
+    "sampling_window_um",
+    "reliable_fraction",
+    "density_bins",
+    "n_boot",
+    "seed",
+    "threads",
+    "depth_convention",
+)
+
+
 def analyze_scene(
     channels: Mapping[str, Any],
     *,
-    spacing: float | tuple[float, ...],
+    spacing: float | Sequence[float] | None = None,
     segment_on: str | np.ndarray | xr.DataArray | None = None,
     dilate_um: float = 0.0,
     segmentation: Any | None = None,
     progress: bool = False,
-    **options: Any,
+    threshold: float | Literal["otsu"] = "otsu",
+    opening_radius_um: float = 0.0,
+    closing_radius_um: float = 0.0,
+    fill_holes: bool = True,
+    split_touching: bool = True,
+    marker_spacing_um: float = 1.0,
+    remove_edge_particles: bool = False,
+    min_size_um: float = 0.0,
+    neck_ratio: float = 0.8,
+    bin_width_um: float = 0.05,
+    surface: Literal["hull", "mask"] = "hull",
+    ci_level: float = 0.99,
+    ci_method: Literal["ess", "block_bootstrap", "naive"] = "ess",
+    ratio_channels: Sequence[str] | None = None,
+    reliable_window: Literal["auto"] | tuple[float, float] = "auto",
+    edge_window_um: tuple[float, float] | None = None,
+    core_window_um: tuple[float, float] | None = None,
+    sampling_window_um: tuple[float, float] | None = None,
+    reliable_fraction: float = 0.8,
+    density_bins: int = 100,
+    n_boot: int = 400,
+    seed: int = 0,
+    threads: int | None = None,
+    depth_convention: Literal["subvoxel", "centres"] = "subvoxel",
+    **unknown: Any,
 ) -> SceneAnalysis:
     """Segment particles and compute their depth profiles, ratios and metrics.
 
@@ -98,9 +145,10 @@ def analyze_scene(
     ----------
     channels : mapping of str to array, each shape (z, y, x) or (y, x)
         Elemental intensity images/volumes on one grid, e.g. ``{"Ni": ni, "Mn": mn, "Co": co}``.
-        ``xarray.DataArray`` values are used as they are; the spacing is explicit.
-    spacing : float or tuple of float
-        Voxel/pixel size in um, one value or one per axis (array order).
+        ``xarray.DataArray`` coordinates (um) give the spacing.
+    spacing : float or tuple of float, optional
+        Voxel/pixel size in um, one value or one per axis (array order). Required for plain
+        arrays; for DataArrays with coordinates it may be omitted and must agree with them.
     segment_on : str or array, optional
         Image to segment: a channel name, a separate array of the same shape (e.g. the
         morphology image at 8400 eV), or None for the sum of all channels.
@@ -111,10 +159,21 @@ def analyze_scene(
         Use these labels instead of segmenting.
     progress : bool
         Show a progress bar over particles.
-    **options
-        Passed on to :func:`cathodescope.segment.segment_particles` (``threshold``,
-        ``marker_spacing_um``, ...) or :func:`cathodescope.profile.depth_profiles`
-        (``bin_width_um``, ``surface``, ``ci_level``, ...), by name.
+    threshold, opening_radius_um, closing_radius_um, fill_holes
+        Segmentation options of :func:`cathodescope.segment.segment_particles` (same
+        defaults; radii in um).
+    split_touching, marker_spacing_um, remove_edge_particles, min_size_um, neck_ratio
+        Segmentation options, as above (``min_size_um`` in um^3 or um^2).
+    bin_width_um, surface, ci_level, ci_method, ratio_channels, reliable_window
+        Depth-profile options of :func:`cathodescope.profile.depth_profiles` (same
+        defaults; depths in um).
+    edge_window_um, core_window_um, sampling_window_um, reliable_fraction
+        Depth-profile options, as above (windows in um).
+    density_bins, n_boot, seed, threads, depth_convention
+        Depth-profile options, as above.
+    **unknown
+        Any other keyword raises :class:`ParameterError` naming the valid options, so that a
+        misspelt option never passes silently.
 
     Returns
     -------
@@ -125,52 +184,69 @@ def analyze_scene(
     ParameterError
         For an option neither step knows, or an impossible value.
     ShapeMismatchError, NonFiniteDataError, EmptyDataError, SpacingError
-        For inconsistent, non-finite or empty channels and a bad spacing.
+        For inconsistent, non-finite or empty channels and a bad or contradicting spacing.
     EmptySegmentationError
         If no particle is found.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> yy, xx = np.mgrid[:60, :60]
+    >>> disk = (((yy - 30) ** 2 + (xx - 30) ** 2) < 25**2).astype(np.float32)
+    >>> res = analyze_scene({"Ni": disk * 2, "Mn": disk}, spacing=0.05,
+    ...                     sampling_window_um=(0.1, 1.0), edge_window_um=(0.1, 0.15),
+    ...                     core_window_um=(0.9, 1.0))
+    >>> res.segmentation.n_particles, round(float(res.depth.metrics.edge_ratio[0]), 3)
+    (1, 0.667)
     """
     from cathodescope.profile import depth_profiles
-    from cathodescope.segment import (
-        Segmentation,
-        dilate_labels,
-        measure_particles,
-        segment_particles,
-    )
+    from cathodescope.segment import measure_particles
 
-    arrays = _as_float_arrays(channels)
-    ndim = next(iter(arrays.values())).ndim
-    sp = normalize_spacing(spacing, ndim)
-    dilate_um = check_positive(dilate_um, "dilate_um", allow_zero=True)
-
-    seg_keys = _option_names(segment_particles)
-    prof_keys = _option_names(depth_profiles) - {"progress"}
-    unknown = set(options) - seg_keys - prof_keys
     if unknown:
         raise ParameterError(
-            f"unknown option(s) {sorted(unknown)}; segmentation takes {sorted(seg_keys)} and "
-            f"depth profiles take {sorted(prof_keys)}."
+            f"unknown option(s) {sorted(unknown)}; segmentation takes {sorted(SEGMENT_OPTIONS)} "
+            f"and depth profiles take {sorted(PROFILE_OPTIONS)}."
         )
-    seg_opts = {k: v for k, v in options.items() if k in seg_keys}
-    prof_opts = {k: v for k, v in options.items() if k in prof_keys}
+    seg_opts: dict[str, Any] = {
+        "threshold": threshold,
+        "opening_radius_um": opening_radius_um,
+        "closing_radius_um": closing_radius_um,
+        "fill_holes": fill_holes,
+        "split_touching": split_touching,
+        "marker_spacing_um": marker_spacing_um,
+        "remove_edge_particles": remove_edge_particles,
+        "min_size_um": min_size_um,
+        "neck_ratio": neck_ratio,
+    }
+    prof_opts: dict[str, Any] = {
+        "bin_width_um": bin_width_um,
+        "surface": surface,
+        "ci_level": ci_level,
+        "ci_method": ci_method,
+        "ratio_channels": ratio_channels,
+        "reliable_window": reliable_window,
+        "edge_window_um": edge_window_um,
+        "core_window_um": core_window_um,
+        "sampling_window_um": sampling_window_um,
+        "reliable_fraction": reliable_fraction,
+        "density_bins": density_bins,
+        "n_boot": n_boot,
+        "seed": seed,
+        "threads": threads,
+        "depth_convention": depth_convention,
+    }
+    arrays = _as_float_arrays(channels)
+    ndim = next(iter(arrays.values())).ndim
+    sources = [(f"channel {n!r}", a) for n, a in channels.items()]
+    if isinstance(segment_on, xr.DataArray):
+        sources.append(("the segmentation image", segment_on))
+    sp = resolve_spacing_all(sources, spacing, ndim)
+    dilate_um = check_positive(dilate_um, "dilate_um", allow_zero=True)
 
     image = None
     if segmentation is None:
         image = _segmentation_image(arrays, segment_on)
-        segmentation = segment_particles(image, spacing=sp, **seg_opts)
-    elif segmentation.labels.shape != next(iter(arrays.values())).shape:
-        raise ShapeMismatchError(
-            f"given labels have shape {segmentation.labels.shape} but the channels "
-            f"{next(iter(arrays.values())).shape}; segment the same grid."
-        )
-    if dilate_um > 0:
-        labels = dilate_labels(segmentation.labels, dilate_um, spacing=sp)
-        segmentation = Segmentation(
-            labels=labels,
-            spacing=sp,
-            threshold=segmentation.threshold,
-            parameters={**segmentation.parameters, "dilate_um": dilate_um},
-        )
-
+    segmentation = _segment_scene(arrays, image, segmentation, sp, dilate_um, seg_opts)
     particles = measure_particles(segmentation.labels, arrays, spacing=sp)
     if image is not None:
         particles = _with_internal_porosity(particles, segmentation.labels, image, segmentation)
@@ -191,6 +267,36 @@ def analyze_scene(
         spacing=sp,
         parameters=parameters,
     )
+
+
+def _segment_scene(
+    arrays: Mapping[str, np.ndarray],
+    image: np.ndarray | None,
+    segmentation: Any | None,
+    sp: tuple[float, ...],
+    dilate_um: float,
+    seg_opts: dict[str, Any],
+) -> Any:
+    """Segment ``image`` (or check the given labels' grid), then dilate the labels."""
+    from cathodescope.segment import Segmentation, dilate_labels, segment_particles
+
+    shape = next(iter(arrays.values())).shape
+    if segmentation is None:
+        segmentation = segment_particles(image, spacing=sp, **seg_opts)
+    elif segmentation.labels.shape != shape:
+        raise ShapeMismatchError(
+            f"given labels have shape {segmentation.labels.shape} but the channels "
+            f"{shape}; segment the same grid."
+        )
+    if dilate_um > 0:
+        labels = dilate_labels(segmentation.labels, dilate_um, spacing=sp)
+        segmentation = Segmentation(
+            labels=labels,
+            spacing=sp,
+            threshold=segmentation.threshold,
+            parameters={**segmentation.parameters, "dilate_um": dilate_um},
+        )
+    return segmentation
 
 
 def _segmentation_image(

@@ -201,7 +201,10 @@ def _inverse_at_small_lags(
 
 
 def ess_cov(
-    data: BinnedData, rng: np.random.Generator, workers: int = 1
+    data: BinnedData,
+    rng: np.random.Generator,
+    workers: int = 1,
+    corr: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Covariance of bin means for spatially correlated voxels (effective sample size).
 
@@ -214,6 +217,9 @@ def ess_cov(
     sample size of channel ``j`` is ``n_eff = n / f_jj`` (``f_jj`` clipped to >= 1), and the
     interval uses ``n_eff - 1`` degrees of freedom.
 
+    ``corr``: the ``(R, half_width)`` of :func:`correlation_functions`, when already computed
+    for the same particle (e.g. to regroup its voxels into Table-1 windows).
+
     Returns
     -------
     cov : ndarray, shape (n_bins, C, C)
@@ -222,7 +228,7 @@ def ess_cov(
     half_width : ndarray of int, shape (ndim,)
         Correlation window half-widths in voxels per axis.
     """
-    rho, half = correlation_functions(data, workers=workers)
+    rho, half = correlation_functions(data, workers=workers) if corr is None else corr
     ndim = len(data.shape)
     n_ch = data.values.shape[0]
     # Bin-label volume padded by the window, -1 outside the particle.
@@ -326,7 +332,7 @@ def bootstrap_cov(
             with np.errstate(invalid="ignore", divide="ignore"):
                 reps[r0 : r0 + len(w), :, j][:, nonempty] = num / den
         reps[r0 : r0 + len(w)][:, ~nonempty] = np.nan
-    good = np.isfinite(reps).all(axis=2)  # (n_boot, n_bins)
+    good = np.asarray(np.isfinite(reps).all(axis=2))  # (n_boot, n_bins)
     for b in np.flatnonzero(nonempty):
         x = reps[good[:, b], b, :]
         k = blocks_per_bin[b]

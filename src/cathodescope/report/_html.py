@@ -205,6 +205,29 @@ def _run_section(
     return "\n".join(parts), copied_tables
 
 
+def _surface_to_bulk_section(sample: Sample) -> str:
+    """The surface layer (``xas layer``) beside the TXM depth profiles, when both exist."""
+    from cathodescope.report._compare import particle_mean_ratios
+
+    layers = [r for r in sample.runs if "layer" in r.tables and "probes" in r.tables]
+    profiles = [r for r in sample.runs if "ratios" in r.tables]
+    if not layers:
+        return ""
+    ratios = particle_mean_ratios(profiles[0].table("ratios")) if profiles else None
+    fragment = interactive.surface_to_bulk_figure(
+        layers[0].table("layer"), ratios, f"surface-{safe_name(sample.name)}"
+    )
+    if fragment is None:
+        return ""
+    note = (
+        "The probes resolve a layer of nanometres; a TXM voxel is tens of nanometres, so the "
+        "first TXM bins average over the layer."
+        if profiles
+        else "No TXM depth profile in this sample."
+    )
+    return f"<h2>Surface to bulk</h2><p class='meta'>{_e(note)}</p>{fragment}"
+
+
 def _page(title: str, body: str, generated: str) -> str:
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
@@ -253,6 +276,7 @@ def write_sample_pages(folder: RunFolder, samples: Sequence[Sample], title: str)
         body = (
             (f"<p>{_e(sample.description)}</p>" if sample.description else "")
             + f"<h2>Summary</h2>{_numbers_table(summary, with_run=True)}"
+            + _surface_to_bulk_section(sample)
             + f"<h2>Runs</h2><ul>{toc}</ul>"
             + "\n".join(sections)
         )

@@ -174,3 +174,87 @@ def xy_figure(
         title=title, xaxis_title=x_title, yaxis_title=y_title, template="plotly_white", height=400
     )
     return _fragment(fig, div_id)
+
+
+def surface_to_bulk_figure(
+    layer: pd.DataFrame, ratios: pd.DataFrame | None, div_id: str
+) -> str | None:
+    """The fitted surface layer beside the TXM depth profiles, on one depth axis in nm.
+
+    Parameters
+    ----------
+    layer : pandas.DataFrame
+        ``layer.csv`` of an ``xas layer`` run: rows ``thickness_nm``, ``surface_fraction``,
+        ``bulk_fraction`` with ``value, ci_low, ci_high``.
+    ratios : pandas.DataFrame or None
+        Mean TXM ratio profile over particles (``element, depth_um, ratio, ci_low, ci_high``).
+    div_id : str
+        HTML id of the figure.
+
+    Returns
+    -------
+    str or None
+        The HTML fragment, or None when ``layer`` lacks the three parameters.
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    p = layer.set_index("parameter") if "parameter" in layer else None
+    if p is None or not {"thickness_nm", "surface_fraction", "bulk_fraction"} <= set(p.index):
+        return None
+    t, xs, xb = (
+        float(p.loc[k, "value"]) for k in ("thickness_nm", "surface_fraction", "bulk_fraction")
+    )
+    depth_max = max(5 * t, 100.0) if np.isfinite(t) else 100.0
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=(
+            "surface layer from the probes (LCF fraction)",
+            "TXM ratio profiles (mean over particles)",
+        ),
+    )
+    z = np.array([0.0, t, t, depth_max])
+    fig.add_trace(
+        go.Scatter(
+            x=z, y=[xs, xs, xb, xb], mode="lines", name="fitted layer", line={"color": _COLOURS[0]}
+        ),
+        row=1,
+        col=1,
+    )
+    lo, hi = (float(p.loc["thickness_nm", c]) for c in ("ci_low", "ci_high"))
+    if np.isfinite(lo) and np.isfinite(hi):
+        fig.add_vrect(x0=lo, x1=hi, fillcolor=_rgba(_COLOURS[0], 0.15), line_width=0, row=1, col=1)
+    if ratios is not None and not ratios.empty:
+        for i, (element, grp) in enumerate(ratios.groupby("element", sort=False)):
+            colour = _COLOURS[(i + 1) % len(_COLOURS)]
+            x = grp["depth_um"].to_numpy(float) * 1000.0
+            fig.add_trace(
+                _band(
+                    go,
+                    x,
+                    grp["ci_low"].to_numpy(float),
+                    grp["ci_high"].to_numpy(float),
+                    colour,
+                    element,
+                    element,
+                ),
+                row=1,
+                col=2,
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=grp["ratio"].to_numpy(float),
+                    mode="lines",
+                    name=element,
+                    legendgroup=element,
+                    line={"color": colour},
+                ),
+                row=1,
+                col=2,
+            )
+    fig.update_xaxes(title_text="depth below the surface (nm)")
+    fig.update_yaxes(range=[-0.05, 1.05])
+    fig.update_layout(template="plotly_white", height=420)
+    return _fragment(fig, div_id)

@@ -60,6 +60,8 @@ def _mean_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, floa
 
 
 def _profile_metrics(run: RunRecord) -> list[dict[str, Any]]:
+    if run.command.startswith("spm"):
+        return []  # SPM channels are not elements: their statistics are summarised below
     table = run.table("metrics")
     rows = []
     for element, grp in table.groupby("element", sort=False):
@@ -224,6 +226,53 @@ def _soc(run: RunRecord) -> list[dict[str, Any]]:
     return rows
 
 
+def _spm_particles(run: RunRecord) -> list[dict[str, Any]]:
+    """Per-channel particle means (mean over particles, t-interval), boundary minus core."""
+    table = run.table("particle_statistics")
+    rows = []
+    for channel, grp in table.groupby("channel", sort=False):
+        units = str(grp["units"].iloc[0]) if "units" in grp and grp["units"].notna().any() else ""
+        mean, low, high = _mean_interval(grp["mean"].to_numpy())
+        rows.append(
+            _row(
+                f"{channel} particle mean",
+                mean,
+                low,
+                high,
+                units,
+                f"mean over {len(grp)} particles, 95 % t-interval",
+            )
+        )
+    if "boundary_core" in run.tables:
+        bc = run.table("boundary_core")
+        for channel, grp in bc.groupby("channel", sort=False):
+            mean, low, high = _mean_interval(grp["difference"].to_numpy())
+            n = int(np.isfinite(grp["difference"].to_numpy(float)).sum())
+            if n:
+                units = str(grp["units"].iloc[0]) if grp["units"].notna().any() else ""
+                rows.append(
+                    _row(
+                        f"{channel} boundary - core",
+                        mean,
+                        low,
+                        high,
+                        units,
+                        f"{n} particles with a core, 95 % t-interval",
+                    )
+                )
+    return rows
+
+
+def _cafm(run: RunRecord) -> list[dict[str, Any]]:
+    table = run.table("cafm_summary")
+    rows = []
+    for _, r in table.iterrows():
+        for col in table.columns:
+            if col.startswith("mean") and isinstance(r[col], int | float | np.floating):
+                rows.append(_row(f"C-AFM {col.replace('_', ' ')}", r[col]))
+    return rows
+
+
 _EXTRACTORS: dict[str, Callable[[RunRecord], list[dict[str, Any]]]] = {
     "metrics": _profile_metrics,
     "weights": _lcf_weights,
@@ -233,6 +282,8 @@ _EXTRACTORS: dict[str, Callable[[RunRecord], list[dict[str, Any]]]] = {
     "layer": lambda run: _table_rows(run, "layer"),
     "fit": lambda run: _table_rows(run, "fit") if "D_m2_s" in run.table("fit") else [],
     "soc_summary": _soc,
+    "particle_statistics": _spm_particles,
+    "cafm_summary": _cafm,
 }
 
 

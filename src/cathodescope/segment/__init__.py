@@ -12,13 +12,8 @@ from cathodescope.segment._measure import (
     feret_diameters,
     measure_particles,
 )
-from cathodescope.segment._segment import (
-    Segmentation,
-    binary_close_um,
-    binary_open_um,
-    dilate_labels,
-    segment_particles,
-)
+from cathodescope.segment._morphology import binary_close_um, binary_open_um, dilate_labels
+from cathodescope.segment._segment import Segmentation, segment_particles
 
 __all__ = [
     "Segmentation",

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cathodescope._validation import normalize_spacing
+from cathodescope._validation import resolve_spacing, resolve_spacing_all
 from cathodescope.errors import EmptySegmentationError, ShapeMismatchError
 from cathodescope.segment._common import (
     as_array,
@@ -160,8 +160,7 @@ def _refine_min_direction(
     the cap shrinking 7x per level (final angular step ~1e-5 rad). Vectorised and robust to
     the kinks of a polytope's width function, unlike a simplex search."""
     grid = np.linspace(-1.0, 1.0, 15)
-    ga, gb = np.meshgrid(grid, grid)
-    ga, gb = ga.ravel(), gb.ravel()
+    ga, gb = (g.ravel() for g in np.meshgrid(grid, grid))
     u, best = u0, float(_widths(points, u0[None, :], box)[0])
     for _ in range(levels):
         e1, e2 = _tangent_basis(u)
@@ -229,7 +228,9 @@ def _feret_from_points(
     return w_min, w_max
 
 
-def feret_diameters(mask: Any, *, spacing: float | Sequence[float]) -> tuple[float, float, float]:
+def feret_diameters(
+    mask: Any, *, spacing: float | Sequence[float] | None = None
+) -> tuple[float, float, float]:
     """Feret diameters of one particle mask: (min, max orthogonal to min, ratio).
 
     The minimum Feret diameter ``F_min`` is the
@@ -250,8 +251,8 @@ def feret_diameters(mask: Any, *, spacing: float | Sequence[float]) -> tuple[flo
     ----------
     mask : (nz, ny, nx) or (ny, nx) bool array
         One particle.
-    spacing : float or sequence of float
-        Voxel size in um, array axis order.
+    spacing : float or sequence of float, optional
+        Voxel size in um, array axis order; may be omitted for a DataArray with coordinates.
 
     Returns
     -------
@@ -259,7 +260,7 @@ def feret_diameters(mask: Any, *, spacing: float | Sequence[float]) -> tuple[flo
         ``F_min`` (um), ``F_perp`` (um), ``F_min / F_perp``.
     """
     m = as_array(mask, "mask").astype(bool)
-    sp = normalize_spacing(spacing, m.ndim)
+    sp = resolve_spacing(mask, spacing, m.ndim)
     if not m.any():
         raise EmptySegmentationError("the mask is empty: no particle to measure.")
     pts = _boundary_points(m) * np.asarray(sp)
@@ -279,7 +280,7 @@ def measure_particles(
     labels: Any,
     channels: Mapping[str, Any] | None = None,
     *,
-    spacing: float | Sequence[float],
+    spacing: float | Sequence[float] | None = None,
 ) -> pd.DataFrame:
     """Morphology and whole-particle composition of every labelled particle.
 
@@ -289,8 +290,9 @@ def measure_particles(
         0 = background, 1..N particles (e.g. ``Segmentation.labels``).
     channels : mapping of str -> array, optional
         Elemental intensity images of the labels' shape (numpy or xarray).
-    spacing : float or sequence of float
-        Voxel size in um, array axis order.
+    spacing : float or sequence of float, optional
+        Voxel size in um, array axis order; may be omitted when the labels or channels are
+        ``xarray.DataArray``s whose coordinates (um) give it (an explicit value must agree).
 
     Returns
     -------
@@ -336,7 +338,11 @@ def measure_particles(
 
     lab = as_labels(labels)
     ndim = lab.ndim
-    sp = normalize_spacing(spacing, ndim)
+    sp = resolve_spacing_all(
+        [("labels", labels), *((f"channel {n!r}", a) for n, a in (channels or {}).items())],
+        spacing,
+        ndim,
+    )
     chans: dict[str, np.ndarray] = {}
     for name, ch in (channels or {}).items():
         arr = np.asarray(getattr(ch, "values", ch))
@@ -353,59 +359,12 @@ def measure_particles(
         raise EmptySegmentationError(
             "the labels contain no particle (all zero); segment first or lower the threshold."
         )
-    axes = _AXES[-ndim:]
-    voxel = float(np.prod(sp))
-    size_col = "volume_um3" if ndim == 3 else "area_um2"
-    convex_col = "convex_volume_um3" if ndim == 3 else "convex_area_um2"
-    spa = np.asarray(sp)
     rows = []
     totals = np.zeros((len(ids), len(chans)))
     for row, k in enumerate(ids):
-        sl = objects[k - 1]
-        crop_sl = padded_slice(sl, lab.shape, 0)
+        crop_sl = padded_slice(objects[k - 1], lab.shape, 0)
         m = lab[crop_sl] == k
-        offset = np.array([s.start for s in crop_sl])
-        count = int(np.count_nonzero(m))
-        filled = int(np.count_nonzero(fill_holes(m)))
-        # centroid from per-axis voxel counts (exact integer sums): no (n, ndim) index array
-        centroid = np.empty(ndim)
-        for i in range(ndim):
-            other = tuple(a for a in range(ndim) if a != i)
-            prof = np.count_nonzero(m, axis=other)
-            centroid[i] = float(prof @ np.arange(m.shape[i], dtype=np.int64)) / count
-        centroid = (centroid + offset) * spa
-        bpts = _boundary_points(m)
-        pts = bpts * spa
-        hull = _hull(pts)
-        if hull is not None:
-            verts = pts[hull.vertices]
-            convex = max(_count_in_hull(hull, m.shape, sp), filled)
-            f_min, f_perp = _feret_from_points(verts, sp, hull.equations[:, :-1])
-        else:  # flat or tiny particle: the hull is the voxel set itself
-            convex = filled
-            f_min, f_perp = _feret_from_points(pts, sp)
-        size = count * voxel
-        if ndim == 3:
-            eqd = (6.0 * size / math.pi) ** (1.0 / 3.0)
-        else:
-            eqd = math.sqrt(4.0 * size / math.pi)
-        rec: dict[str, float] = {
-            "particle_id": k,
-            size_col: size,
-            "equivalent_diameter_um": eqd,
-            "feret_ratio": f_min / f_perp if f_perp > 0 else float("nan"),
-            convex_col: convex * voxel,
-            "porosity": 1.0 - count / filled,
-        }
-        for i, ax in enumerate(axes):
-            rec[f"centroid_{ax}_um"] = float(centroid[i])
-        # the crop is the particle's bounding box (find_objects, no padding)
-        lo = offset
-        hi = np.array([s.stop - 1 for s in crop_sl])
-        for i, ax in enumerate(axes):
-            rec[f"bbox_{ax}_min_um"] = float((lo[i] - 0.5) * sp[i])
-            rec[f"bbox_{ax}_max_um"] = float((hi[i] + 0.5) * sp[i])
-        rows.append(rec)
+        rows.append(_measure_one(k, m, crop_sl, sp))
         for j, arr in enumerate(chans.values()):
             totals[row, j] = float(np.sum(arr[crop_sl][m], dtype=np.float64))
     df = pd.DataFrame(rows)
@@ -418,3 +377,53 @@ def measure_particles(
         for j, name in enumerate(chans):
             df[f"mean_{name}"] = frac[:, j]
     return df
+
+
+def _measure_one(
+    k: int, m: np.ndarray, crop_sl: tuple[slice, ...], sp: tuple[float, ...]
+) -> dict[str, float]:
+    """Morphology row of particle ``k`` (mask ``m`` on its bounding-box crop ``crop_sl``)."""
+    ndim = m.ndim
+    axes = _AXES[-ndim:]
+    spa = np.asarray(sp)
+    voxel = float(np.prod(sp))
+    offset = np.array([s.start for s in crop_sl])
+    count = int(np.count_nonzero(m))
+    filled = int(np.count_nonzero(fill_holes(m)))
+    # centroid from per-axis voxel counts (exact integer sums): no (n, ndim) index array
+    centroid = np.empty(ndim)
+    for i in range(ndim):
+        other = tuple(a for a in range(ndim) if a != i)
+        prof = np.count_nonzero(m, axis=other)
+        centroid[i] = float(prof @ np.arange(m.shape[i], dtype=np.int64)) / count
+    centroid = (centroid + offset) * spa
+    pts = _boundary_points(m) * spa
+    hull = _hull(pts)
+    if hull is not None:
+        verts = pts[hull.vertices]
+        convex = max(_count_in_hull(hull, m.shape, sp), filled)
+        f_min, f_perp = _feret_from_points(verts, sp, hull.equations[:, :-1])
+    else:  # flat or tiny particle: the hull is the voxel set itself
+        convex = filled
+        f_min, f_perp = _feret_from_points(pts, sp)
+    size = count * voxel
+    if ndim == 3:
+        eqd = (6.0 * size / math.pi) ** (1.0 / 3.0)
+    else:
+        eqd = math.sqrt(4.0 * size / math.pi)
+    rec: dict[str, float] = {
+        "particle_id": k,
+        "volume_um3" if ndim == 3 else "area_um2": size,
+        "equivalent_diameter_um": eqd,
+        "feret_ratio": f_min / f_perp if f_perp > 0 else float("nan"),
+        "convex_volume_um3" if ndim == 3 else "convex_area_um2": convex * voxel,
+        "porosity": 1.0 - count / filled,
+    }
+    for i, ax in enumerate(axes):
+        rec[f"centroid_{ax}_um"] = float(centroid[i])
+    # the crop is the particle's bounding box (find_objects, no padding)
+    hi = np.array([s.stop - 1 for s in crop_sl])
+    for i, ax in enumerate(axes):
+        rec[f"bbox_{ax}_min_um"] = float((offset[i] - 0.5) * sp[i])
+        rec[f"bbox_{ax}_max_um"] = float((hi[i] + 0.5) * sp[i])
+    return rec

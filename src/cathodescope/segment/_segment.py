@@ -15,17 +15,17 @@ from typing import Any, Literal
 
 import numpy as np
 
-from cathodescope._validation import check_positive, normalize_spacing
+from cathodescope._validation import check_positive, resolve_spacing
 from cathodescope.errors import EmptyDataError, EmptySegmentationError, ParameterError
 from cathodescope.segment._common import (
     as_array,
-    as_labels,
     check_finite_fast,
     distance_inside,
     padded_slice,
     voxels_per_um,
 )
 from cathodescope.segment._common import fill_holes as fill_mask_holes
+from cathodescope.segment._morphology import binary_close_um, binary_open_um
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,38 +54,6 @@ class Segmentation:
     def n_particles(self) -> int:
         """Number of particles (the largest label; labels are consecutive)."""
         return int(self.labels.max()) if self.labels.size else 0
-
-
-# --------------------------------------------------------------------------------------------
-# morphology by exact Euclidean distances (balls of radius r um, any spacing)
-# --------------------------------------------------------------------------------------------
-
-
-def _tol(spacing: Sequence[float]) -> float:
-    # distances that are exactly r (common for radii of whole voxels) must count as inside the
-    # closed ball despite float32 rounding of the distance map
-    return 1e-4 * min(spacing)
-
-
-def _erode(mask: np.ndarray, radius_um: float, spacing: Sequence[float]) -> np.ndarray:
-    # a voxel survives if the closed ball of radius r around it holds no background voxel centre
-    return distance_inside(mask, spacing, parallel=2) > radius_um + _tol(spacing)
-
-
-def _dilate(mask: np.ndarray, radius_um: float, spacing: Sequence[float]) -> np.ndarray:
-    if not mask.any():
-        return mask.copy()
-    return distance_inside(~mask, spacing, parallel=2) <= radius_um + _tol(spacing)
-
-
-def binary_open_um(mask: np.ndarray, radius_um: float, spacing: Sequence[float]) -> np.ndarray:
-    """Morphological opening by a Euclidean ball of ``radius_um`` (um), exact for any spacing."""
-    return _dilate(_erode(mask, radius_um, spacing), radius_um, spacing)
-
-
-def binary_close_um(mask: np.ndarray, radius_um: float, spacing: Sequence[float]) -> np.ndarray:
-    """Morphological closing by a Euclidean ball of ``radius_um`` (um), exact for any spacing."""
-    return _erode(_dilate(mask, radius_um, spacing), radius_um, spacing)
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,7 +136,7 @@ def _find_markers(
 def segment_particles(
     image: Any,
     *,
-    spacing: float | Sequence[float],
+    spacing: float | Sequence[float] | None = None,
     threshold: float | Literal["otsu"] = "otsu",
     opening_radius_um: float = 0.0,
     closing_radius_um: float = 0.0,
@@ -196,8 +164,9 @@ def segment_particles(
     image : (nz, ny, nx) or (ny, nx) array or xarray.DataArray
         Intensity image (e.g. the sum of the elemental channels). Values are used as they are;
         negative values (phase artefacts) are fine.
-    spacing : float or sequence of float
-        Voxel size in um, array axis order.
+    spacing : float or sequence of float, optional
+        Voxel size in um, array axis order; may be omitted when ``image`` is an
+        ``xarray.DataArray`` whose coordinates (um) give it (an explicit value must agree).
     threshold : float or "otsu"
         Intensity threshold; ``"otsu"`` computes Otsu's threshold on the whole image.
     opening_radius_um, closing_radius_um : float
@@ -245,28 +214,14 @@ def segment_particles(
     >>> seg.n_particles, float(seg.threshold) < 1
     (2, True)
     """
-    from scipy import ndimage as ndi
 
     arr = as_array(image, "image")
     ndim = arr.ndim
-    sp = normalize_spacing(spacing, ndim)
+    sp = resolve_spacing(image, spacing, ndim)
     if arr.dtype == bool:
         arr = arr.astype(np.float32)
     check_finite_fast(arr, "image")
-    if isinstance(threshold, str):
-        if threshold != "otsu":
-            raise ParameterError(
-                f"threshold={threshold!r} is not valid; expected 'otsu' or a number."
-            )
-    else:
-        try:
-            threshold = float(threshold)
-        except (TypeError, ValueError) as exc:
-            raise ParameterError(
-                f"threshold must be 'otsu' or a number, got {threshold!r}."
-            ) from exc
-        if not math.isfinite(threshold):
-            raise ParameterError("threshold must be finite.")
+    threshold = _check_threshold(threshold)
     opening_radius_um = check_positive(opening_radius_um, "opening_radius_um", allow_zero=True)
     closing_radius_um = check_positive(closing_radius_um, "closing_radius_um", allow_zero=True)
     marker_spacing_um = check_positive(marker_spacing_um, "marker_spacing_um")
@@ -275,6 +230,67 @@ def segment_particles(
     if neck_ratio > 1:
         raise ParameterError(f"neck_ratio must lie in [0, 1], got {neck_ratio}.")
 
+    thr, method = _threshold_used(arr, threshold)
+    mask = arr > thr
+    if opening_radius_um > 0:
+        mask = binary_open_um(mask, opening_radius_um, sp)
+    if closing_radius_um > 0:
+        mask = binary_close_um(mask, closing_radius_um, sp)
+    if not mask.any():
+        raise EmptySegmentationError(
+            f"the opening of radius {opening_radius_um} um removed every particle; use a "
+            "smaller opening_radius_um."
+        )
+    labels, n_comp, objects = _label_components(mask)
+    del mask
+    boxes, next_id = _split_components(
+        labels, objects, n_comp, sp, fill_holes, split_touching, marker_spacing_um, neck_ratio
+    )
+    removed_edge, removed_small = _filter_and_relabel(
+        labels, boxes, next_id, sp, remove_edge_particles, min_size_um, thr
+    )
+    n_all = next_id - 1
+    params = {
+        "threshold": threshold,
+        "threshold_method": method,
+        "threshold_used": thr,
+        "opening_radius_um": opening_radius_um,
+        "closing_radius_um": closing_radius_um,
+        "fill_holes": bool(fill_holes),
+        "split_touching": bool(split_touching),
+        "marker_spacing_um": marker_spacing_um,
+        "neck_ratio": neck_ratio,
+        "remove_edge_particles": bool(remove_edge_particles),
+        "min_size_um": min_size_um,
+        "spacing_um": sp,
+        "n_candidates": n_all,
+        "n_removed_edge": removed_edge,
+        "n_removed_small": removed_small,
+    }
+    return Segmentation(labels=labels, spacing=sp, threshold=thr, parameters=params)
+
+
+def _check_threshold(threshold: Any) -> float | Literal["otsu"]:
+    """``"otsu"`` or a finite float, else a ParameterError."""
+    if isinstance(threshold, str):
+        if threshold != "otsu":
+            raise ParameterError(
+                f"threshold={threshold!r} is not valid; expected 'otsu' or a number."
+            )
+        return "otsu"
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"threshold must be 'otsu' or a number, got {threshold!r}.") from exc
+    if not math.isfinite(value):
+        raise ParameterError("threshold must be finite.")
+    return value
+
+
+def _threshold_used(arr: np.ndarray, threshold: float | Literal["otsu"]) -> tuple[float, str]:
+    """The threshold value (Otsu's or the given one) and its method; refuses images without
+    contrast and thresholds above every voxel."""
+    ndim = arr.ndim
     lo, hi = float(arr.min()), float(arr.max())
     if lo == 0.0 and hi == 0.0:
         raise EmptyDataError(
@@ -298,24 +314,31 @@ def segment_particles(
     else:
         thr = float(threshold)
         method = "value"
-    mask = arr > thr
-    if not mask.any():
+    if not hi > thr:
         raise EmptySegmentationError(
             f"no voxel is above the threshold {thr:g} (image range {lo:g}..{hi:g}); lower the "
             "threshold or use threshold='otsu'."
         )
-    if opening_radius_um > 0:
-        mask = binary_open_um(mask, opening_radius_um, sp)
-    if closing_radius_um > 0:
-        mask = binary_close_um(mask, closing_radius_um, sp)
-    if not mask.any():
-        raise EmptySegmentationError(
-            f"the opening of radius {opening_radius_um} um removed every particle; use a "
-            "smaller opening_radius_um."
-        )
+    return thr, method
 
-    labels, n_comp, objects = _label_components(mask)
-    del mask
+
+def _split_components(
+    labels: np.ndarray,
+    objects: list[tuple[int, tuple[slice, ...]]],
+    n_comp: int,
+    sp: tuple[float, ...],
+    fill_holes: bool,
+    split_touching: bool,
+    marker_spacing_um: float,
+    neck_ratio: float,
+) -> tuple[dict[int, tuple[slice, ...]], int]:
+    """Fill holes and split touching particles component by component, in place.
+
+    Returns the bounding box of every id and the next free id.
+    """
+    from scipy import ndimage as ndi
+
+    ndim = labels.ndim
     boxes: dict[int, tuple[slice, ...]] = dict(objects)
     next_id = n_comp + 1
     # a component whose extent is below marker_spacing / sqrt(ndim) on every axis can hold only
@@ -356,8 +379,23 @@ def segment_particles(
                     )
         elif fill_holes:
             crop[filled & (crop == 0)] = k
+    return boxes, next_id
 
-    # filters: field-of-view edges and size
+
+def _filter_and_relabel(
+    labels: np.ndarray,
+    boxes: dict[int, tuple[slice, ...]],
+    next_id: int,
+    sp: tuple[float, ...],
+    remove_edge_particles: bool,
+    min_size_um: float,
+    thr: float,
+) -> tuple[int, int]:
+    """Drop edge/small particles and number the rest 1..N in raster order, in place.
+
+    Returns the numbers of particles removed at the edge and for their size.
+    """
+    ndim = labels.ndim
     n_all = next_id - 1
     counts = np.zeros(next_id, dtype=np.int64)
     for plane in labels.reshape(labels.shape[0], -1):  # by slab: no full-size int64 copy
@@ -395,24 +433,7 @@ def segment_particles(
     lut[kept_ids] = np.arange(1, n_keep + 1, dtype=np.int32)
     for i in range(labels.shape[0]):  # in place, slab by slab
         np.take(lut, labels[i], out=labels[i])
-    params = {
-        "threshold": threshold,
-        "threshold_method": method,
-        "threshold_used": thr,
-        "opening_radius_um": opening_radius_um,
-        "closing_radius_um": closing_radius_um,
-        "fill_holes": bool(fill_holes),
-        "split_touching": bool(split_touching),
-        "marker_spacing_um": marker_spacing_um,
-        "neck_ratio": neck_ratio,
-        "remove_edge_particles": bool(remove_edge_particles),
-        "min_size_um": min_size_um,
-        "spacing_um": sp,
-        "n_candidates": n_all,
-        "n_removed_edge": removed_edge,
-        "n_removed_small": removed_small,
-    }
-    return Segmentation(labels=labels, spacing=sp, threshold=thr, parameters=params)
+    return removed_edge, removed_small
 
 
 def _any_4blocks(mask: np.ndarray) -> np.ndarray:
@@ -422,7 +443,7 @@ def _any_4blocks(mask: np.ndarray) -> np.ndarray:
     nz, ny, nx = m.shape
     # four bools of a row read as one uint32: non-zero iff any of them is True
     packed = m.view(np.uint32).reshape(nz // 4, 4, ny // 4, 4, nx // 4)
-    return packed.any(axis=(1, 3))
+    return np.asarray(packed.any(axis=(1, 3)))
 
 
 def _label_components(
@@ -500,73 +521,3 @@ def _first_voxel(labels: np.ndarray, sl: tuple[slice, ...], k: int) -> int:
     local = np.unravel_index(int(np.flatnonzero(plane)[0]), plane.shape)
     idx = (sl[0].start, *(s.start + i for s, i in zip(sl[1:], local, strict=True)))
     return int(np.ravel_multi_index(idx, labels.shape))
-
-
-# --------------------------------------------------------------------------------------------
-# dilation
-# --------------------------------------------------------------------------------------------
-
-
-def dilate_labels(
-    labels: Any, distance_um: float, *, spacing: float | Sequence[float]
-) -> np.ndarray:
-    """Grow every particle by ``distance_um`` into the background, never into another particle.
-
-    Like ``skimage.segmentation.expand_labels`` but with exact Euclidean distances in um for any
-    (anisotropic) spacing, computed on per-particle crops (no full-volume distance or index
-    arrays). A background voxel joins the particle whose voxels are nearest to it, provided that
-    distance is <= ``distance_um``; ties go to the lower label. Existing particle voxels never
-    change. Used to make the mask cover channels that are slightly misregistered.
-
-    Parameters
-    ----------
-    labels : (nz, ny, nx) or (ny, nx) int array
-        0 = background, 1..N particles.
-    distance_um : float
-        Growth distance in um (>= 0).
-    spacing : float or sequence of float
-        Voxel size in um, array axis order.
-
-    Returns
-    -------
-    int32 array
-        The grown labels (a new array; the input is not modified).
-
-    Raises
-    ------
-    ParameterError
-        If ``labels`` is not an integer image or ``distance_um`` < 0.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> lab = np.zeros((1, 9), dtype=np.int32); lab[0, 2] = 1; lab[0, 6] = 2
-    >>> dilate_labels(lab, 0.25, spacing=0.1).tolist()
-    [[1, 1, 1, 1, 1, 2, 2, 2, 2]]
-    """
-    from scipy import ndimage as ndi
-
-    lab = as_labels(labels)
-    sp = normalize_spacing(spacing, lab.ndim)
-    dist_um = check_positive(distance_um, "distance_um", allow_zero=True)
-    out = lab.astype(np.int32, copy=True)
-    if dist_um == 0 or not out.any():
-        return out
-    reach = voxels_per_um(sp, dist_um)
-    objects = ndi.find_objects(lab)
-    for k, sl in enumerate(objects, start=1):
-        if sl is None:
-            continue
-        # crop wide enough that any particle closer than distance_um to a candidate voxel is in
-        outer_sl = padded_slice(sl, lab.shape, [2 * r + 1 for r in reach])
-        src = lab[outer_sl]
-        dk = distance_inside(src != k, sp)
-        others = (src != k) & (src != 0)
-        d_other = distance_inside(~others, sp) if others.any() else None
-        cand = (src == 0) & (dk <= dist_um + _tol(sp))
-        if d_other is not None:
-            cand &= dk <= d_other
-        dst = out[outer_sl]
-        cand &= dst == 0  # lower labels were processed first: ties stay with them
-        dst[cand] = k
-    return out
