@@ -20,6 +20,7 @@ from cathodescope.errors import CathodescopeError
 
 # Order is the order shown by --help.
 _COMMAND_MODULES = (
+    "examples",
     "profile",
     "demo",
     "tomo",
