@@ -155,3 +155,15 @@ def test_echem_cli_units_flag_answers_the_units_error(tmp_path, capsys):
     assert "--units current=UNIT" in err and len(err.strip().splitlines()) == 1
     argv = ["echem", "summary", str(path), "--units", "current=A", "--out", str(tmp_path / "b")]
     assert main(argv) == 0
+
+
+def test_engine_warns_once_per_scene_for_python_users():
+    from cathodescope.profile import analyze_scene
+
+    yy, xx = np.mgrid[:40, :40]
+    disk = ((yy - 20) ** 2 + (xx - 20) ** 2 < 12**2).astype(float)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        analyze_scene({"Ni": disk * 2, "Mn": disk}, spacing=49, progress=False)
+    units = [w for w in caught if w.category is UnitPlausibilityWarning]
+    assert len(units) == 1 and "did you give nm" in str(units[0].message)

@@ -57,6 +57,8 @@ def check_spacing_plausible(spacing: float | Sequence[float], *, stacklevel: int
     False
     """
     values = [float(v) for v in np.atleast_1d(np.asarray(spacing, dtype=float))]
+    if len(set(values)) == 1:
+        values = values[:1]  # isotropic: say it as the user typed it
     lo, hi = SPACING_RANGE_UM
     shown = _fmt(values)
     if any(v > hi for v in values):

@@ -52,7 +52,6 @@ def run_profile(
     (SceneAnalysis, RunFolder)
         The analysis and the (closed) run folder; ``run.path`` is where the results are.
     """
-    from cathodescope.common import check_spacing_plausible
     from cathodescope.io import read_channel, read_channels, split_dataset_path
     from cathodescope.profile import analyze_scene
     from cathodescope.report import RunFolder, write_scene_report
@@ -76,7 +75,6 @@ def run_profile(
             if segment_on is not None and segment_on not in data:
                 run.add_input(split_dataset_path(segment_on)[0], role="segmentation image")
                 segment = read_channel(segment_on)
-        check_spacing_plausible(spacing)
         with run.timer("analysis"):
             analysis = analyze_scene(
                 data,

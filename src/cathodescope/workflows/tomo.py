@@ -285,8 +285,6 @@ def run_pipeline(
     if spacing is not None or energies:
         params["overrides"] = {"spacing": spacing, "energies_ev": dict(energies or {})}
     with RunFolder(out, command="tomo pipeline", parameters=params, overwrite=overwrite) as run:
-        if proc.get("spacing") is not None:
-            check_spacing_plausible(proc["spacing"])
         if scans is None:
             with run.timer("read"):
                 scans = read_scans(cfg, energies=energies)
