@@ -21,6 +21,7 @@ from cathodescope.errors import CathodescopeError
 # Order is the order shown by --help.
 _COMMAND_MODULES = (
     "examples",
+    "info",
     "profile",
     "demo",
     "tomo",

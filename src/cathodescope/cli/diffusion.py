@@ -25,8 +25,8 @@ def _per_metal(text: str, example: str) -> float | dict[str, float]:
             return value
         out = {}
         for item in text.split(","):
-            name, value = item.split("=")
-            out[name.strip()] = float(value)
+            name, number = item.split("=")
+            out[name.strip()] = float(number)
             if not out[name.strip()] >= 0:
                 raise ValueError
         return out

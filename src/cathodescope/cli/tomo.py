@@ -75,6 +75,16 @@ def _positive_energy(text: str) -> float:
     return value
 
 
+def _memory_limit(text: str) -> int:
+    from cathodescope.errors import ParameterError
+    from cathodescope.tomo import parse_memory_limit
+
+    try:
+        return parse_memory_limit(text)
+    except ParameterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def register(subparsers: Any) -> None:
     """Add ``tomo reconstruct`` and ``tomo pipeline``."""
     parser = subparsers.add_parser(
@@ -125,8 +135,9 @@ def _add_reconstruct(sub: Any) -> None:
     rec.add_argument(
         "--algorithm",
         default="fbp",
-        choices=("fbp", "sirt", "astra_fbp", "astra_sirt"),
-        help="fbp/sirt are ours (numba); astra_* use astra-toolbox on the CPU",
+        choices=("fbp", "gridrec", "sirt", "astra_fbp", "astra_sirt"),
+        help="fbp/sirt are ours (numba); gridrec is our Fourier-grid reconstructor (fastest at "
+        "large sizes); astra_* use astra-toolbox on the CPU (default: fbp)",
     )
     rec.add_argument(
         "--filter",
@@ -190,6 +201,13 @@ def _add_pipeline(sub: Any) -> None:
         metavar="FILE=EV",
         help="photon energy in eV of a [[scan]] file that does not record it (repeatable)",
     )
+    pipe.add_argument(
+        "--memory-limit",
+        type=_memory_limit,
+        metavar="SIZE",
+        help="stream every energy slab by slab through the run folder under this peak memory "
+        "(e.g. 6GiB, 512MiB); an impossible limit is refused with the minimum",
+    )
     pipe.add_argument("--no-progress", action="store_true", help="hide progress bars")
     pipe.set_defaults(func=_pipeline)
 
@@ -241,6 +259,7 @@ def _pipeline(args: argparse.Namespace) -> int:
         save_volumes=args.volumes,
         spacing=args.spacing,
         energies=dict(args.energy or []),
+        memory_limit=args.memory_limit,
     )
     print(
         f"{analysis.segmentation.n_particles} particle(s); centre {result.centre.centre:.2f} px; "

@@ -39,9 +39,10 @@ def _cmd_layer(args: argparse.Namespace) -> int:
     print(result.to_dataframe().to_string(index=False))
     fits = getattr(result, "fits", (result,))
     index = getattr(result, "index", (None,))
+    index_name = getattr(result, "index_name", "")
     for i, fit in zip(index, fits, strict=True):
         if fit.message:
-            where = "" if i is None else f"{result.index_name} {i}: "
+            where = "" if i is None else f"{index_name} {i}: "
             print(f"note: {where}{fit.message}")
     print(f"layer.csv, probes.csv and figures -> {args.out}")
     return 0

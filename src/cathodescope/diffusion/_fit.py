@@ -51,7 +51,7 @@ _THETA_BOUNDS = (-7.0, 1.5)
 class DiffusionFit:
     """Result of :func:`fit_ratios`.
 
-    Attributes
+    Parameters
     ----------
     particles : DataFrame
         One row per particle and metal: ``particle_id, element, D_m2_s, ci_low, ci_high``
@@ -64,7 +64,10 @@ class DiffusionFit:
     predictions : DataFrame
         ``particle_id, element, depth_um, ratio, sigma, fitted`` for every fitted point.
     warnings : list of str
+        Messages also issued as :class:`~cathodescope.errors.CathodescopeRunWarning`
+        (shared D indistinguishable, open intervals).
     parameters : dict
+        The options of the fit (model, shared, level, blur, ...), for the manifest.
     """
 
     particles: pd.DataFrame
@@ -265,7 +268,45 @@ def fit_profiles(
     sample: bool = True,
     intervals: bool = True,
 ) -> DiffusionFit:
-    """Fit D to arranged profiles (see :func:`fit_ratios` for the parameters)."""
+    """Fit D to arranged profiles (see :func:`fit_ratios`, which arranges them).
+
+    Parameters
+    ----------
+    obs : ObservedProfiles
+        Ratio profiles on a common depth grid (from :func:`observed_from_ratios`).
+    precursor : Precursor
+        Layers before sintering; its metals must be those of ``obs``.
+    schedule : Schedule
+        The sintering schedule; D is reported at its reference (highest) temperature.
+    model : {"independent", "multicomponent"}
+        Forward model (the multicomponent one is time-stepped and much slower).
+    shared : bool
+        Fit one D for all metals instead of one per metal.
+    activation_energy_kJ_mol : float or mapping, optional
+        Arrhenius Ea per metal, kJ/mol (needed for schedules with ramps).
+    level : float
+        Level of the reported profile-likelihood intervals, in (0, 1).
+    blur_um : float
+        Gaussian imaging resolution (standard deviation, um) included in the model.
+    ndim : {3, 2}
+        3 for volumes, 2 for central cuts (maps).
+    n_cells : int, optional
+        Radial shells of the model (default 64 independent, 40 multicomponent).
+    sample : bool
+        Also fit all particles jointly.
+    intervals : bool
+        Compute the profile-likelihood intervals (NaN otherwise); they cost about ten fits.
+
+    Returns
+    -------
+    DiffusionFit
+        Per-particle and joint fits, predictions, warnings and parameters.
+
+    Warns
+    -----
+    CathodescopeRunWarning
+        When a shared D fits as well as one per metal, or an interval is open.
+    """
     from scipy.stats import chi2 as chi2_dist
 
     check_choice(model, MODELS, "model")

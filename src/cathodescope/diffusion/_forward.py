@@ -42,10 +42,12 @@ MODELS = ("independent", "multicomponent")
 class DiffusionProfiles:
     """Result of :func:`simulate`: fractions per shell before and after sintering.
 
-    Attributes
+    Parameters
     ----------
     elements : tuple of str
+        Metals, in the order of the first axis of the arrays.
     radius_um : float
+        Particle radius (um).
     radii_um : ndarray (n,)
         Shell centroids (um from the centre).
     volumes_um3 : ndarray (n,)
@@ -58,6 +60,7 @@ class DiffusionProfiles:
     D_m2_s : dict element -> float
         D per metal at the reference temperature.
     parameters : dict
+        Options of the simulation (model, schedule, n_cells, ...).
     """
 
     elements: tuple[str, ...]
@@ -139,6 +142,11 @@ class RadialProfile:
 
     Offers what :func:`cathodescope.phantom.render_particles` reads from a particle profile:
     ``elements``, ``profile(depth_um) -> {element: fractions}`` and ``functions()``.
+
+    Parameters
+    ----------
+    result : DiffusionProfiles
+        The simulated sphere; its final fractions are given vs depth below the surface.
     """
 
     result: DiffusionProfiles
@@ -169,7 +177,24 @@ def reduced_times(
 ) -> np.ndarray:
     """``theta_e = D_e tau_e / R^2`` per metal (dimensionless) at ``times_s`` (default: end).
 
-    Returns shape (n_times, n_elements), or (n_elements,) when ``times_s`` is None.
+    Parameters
+    ----------
+    schedule : Schedule
+        The sintering schedule.
+    D_m2_s : mapping element -> float
+        D per metal at the schedule's reference temperature (m^2/s).
+    activation_energy_kJ_mol : mapping element -> float, or None
+        Arrhenius Ea per metal (kJ/mol); None for no temperature dependence.
+    radius_um : float
+        Particle radius R (um).
+    times_s : array-like, optional
+        Times since the start of the schedule (s); default its total time.
+
+    Returns
+    -------
+    ndarray
+        Shape (n_times, n_elements), or (n_elements,) when ``times_s`` is None; ``tau_e`` is
+        the effective time at the reference temperature (:meth:`Schedule.cumulative_time_s`).
     """
     t = np.atleast_1d(schedule.total_time_s if times_s is None else np.asarray(times_s, float))
     r2 = (radius_um * 1e-6) ** 2

@@ -52,7 +52,7 @@ def levenberg_marquardt(
     jac = jac * free[:, None, :]
     chi2 = np.einsum("bm,bm->b", r, r)
     mu = np.full(n_b, 1e-3)
-    converged = ~free.any(axis=1)
+    converged = np.asarray(~free.any(axis=1))
     active = ~converged
     eye = np.eye(k)
     for _ in range(max_iter):

@@ -18,10 +18,12 @@ RATIO_COLUMNS = ("particle_id", "element", "depth_um", "ratio", "ci_low", "ci_hi
 class ObservedProfiles:
     """Ratio profiles of ``P`` particles on padded depth bins.
 
-    Attributes
+    Parameters
     ----------
     particle_ids : ndarray (P,)
+        Engine particle labels, in the order of the first axis.
     elements : tuple of str
+        Metals, in the order of the second axis of ``ratio``.
     depth_um : ndarray (P, nb)
         Bin centres (um below the surface), NaN where padded.
     ratio, sigma : ndarray (P, n_elements, nb)
@@ -31,6 +33,7 @@ class ObservedProfiles:
     radius_um : ndarray (P,)
         Particle radius (um) given to the model.
     bin_width_um : float
+        Depth bin width of the engine (um).
     """
 
     particle_ids: np.ndarray
@@ -89,6 +92,11 @@ def observed_from_ratios(
         only bins inside each particle's window are fitted.
     particle_ids : sequence of int, optional
         Fit only these particles.
+
+    Returns
+    -------
+    ObservedProfiles
+        The profiles padded to a common number of bins, with the fitted points masked in.
 
     Raises
     ------

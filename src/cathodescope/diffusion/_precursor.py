@@ -9,7 +9,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -219,6 +219,20 @@ class Schedule:
 def arrhenius_D(D0_m2_s: float, activation_energy_kJ_mol: float, temperature_C: Any) -> np.ndarray:
     """Diffusion coefficient ``D0 exp(-Ea / (R T))`` in m^2/s at ``temperature_C`` (C).
 
+    Parameters
+    ----------
+    D0_m2_s : float
+        Pre-exponential factor (m^2/s).
+    activation_energy_kJ_mol : float
+        Activation energy Ea (kJ/mol).
+    temperature_C : float or array-like
+        Temperature(s) in degrees Celsius.
+
+    Returns
+    -------
+    ndarray
+        D (m^2/s), the shape of ``temperature_C``.
+
     Examples
     --------
     >>> float(arrhenius_D(1.0, 0.0, 800.0))
@@ -234,10 +248,12 @@ def arrhenius_D(D0_m2_s: float, activation_energy_kJ_mol: float, temperature_C: 
 class PrecursorSpec:
     """What a precursor TOML file holds: the layers, the schedule and optional D values.
 
-    Attributes
+    Parameters
     ----------
     precursor : Precursor
+        The layers before sintering (``radius_um`` and ``[[layer]]`` tables).
     schedule : Schedule
+        The sintering schedule (``[sintering]``).
     activation_energy_kJ_mol : dict element -> float, or None
         Arrhenius activation energies (kJ/mol) per metal; None when the file gives none.
     D_m2_s : dict element -> float, or None
@@ -248,6 +264,22 @@ class PrecursorSpec:
     schedule: Schedule
     activation_energy_kJ_mol: dict[str, float] | None = None
     D_m2_s: dict[str, float] | None = None
+
+
+@overload
+def per_metal(value: None, elements: Sequence[str], name: str) -> None: ...
+
+
+@overload
+def per_metal(
+    value: float | Mapping[str, float], elements: Sequence[str], name: str
+) -> dict[str, float]: ...
+
+
+@overload
+def per_metal(
+    value: float | Mapping[str, float] | None, elements: Sequence[str], name: str
+) -> dict[str, float] | None: ...
 
 
 def per_metal(
@@ -301,7 +333,26 @@ def _schedule_from_table(table: Mapping[str, Any], source: str) -> Schedule:
 
 
 def parse_precursor(document: Mapping[str, Any], source: str = "precursor") -> PrecursorSpec:
-    """Build a :class:`PrecursorSpec` from a parsed TOML document (see :func:`read_precursor`)."""
+    """Build a :class:`PrecursorSpec` from a parsed TOML document (see :func:`read_precursor`).
+
+    Parameters
+    ----------
+    document : mapping
+        The parsed TOML (``tomllib.loads``): ``radius_um``, ``[[layer]]`` tables, a
+        ``[sintering]`` table and optional ``[diffusion]`` values.
+    source : str
+        Name of the document used in error messages (a file path).
+
+    Returns
+    -------
+    PrecursorSpec
+        The layers, the schedule and the optional D and Ea values.
+
+    Raises
+    ------
+    FileFormatError
+        If a required key is missing or a value is malformed.
+    """
     try:
         radius = float(document["radius_um"])
         layers = list(document["layer"])
@@ -375,6 +426,16 @@ def paper_precursor(radius_um: float = 5.0) -> Precursor:
     Core Ni0.9Mn0.05Co0.05 (to 0.4 R) then layers grown from 8:1:1 (to 0.6 R), 6:2:2 (to
     0.8 R) and 1:1:1 (to R) feeds. The layer thicknesses are illustrative: the paper gives the
     feeds, not the radii.
+
+    Parameters
+    ----------
+    radius_um : float
+        Particle radius (um), > 0.
+
+    Returns
+    -------
+    Precursor
+        Four layers with outer radii 0.4, 0.6, 0.8 and 1.0 times ``radius_um``.
     """
     r = check_positive(radius_um, "radius_um")
     return Precursor(
@@ -397,6 +458,22 @@ def format_precursor(
     activation_energy_kJ_mol: Mapping[str, float] | None = None,
 ) -> str:
     """The TOML text :func:`read_precursor` reads back (layers, schedule, optional D and Ea).
+
+    Parameters
+    ----------
+    precursor : Precursor
+        The layers to write.
+    schedule : Schedule
+        The sintering schedule to write.
+    D_m2_s : mapping element -> float, optional
+        D per metal at the reference temperature (m^2/s), written as ``[diffusion]``.
+    activation_energy_kJ_mol : mapping element -> float, optional
+        Arrhenius Ea per metal (kJ/mol).
+
+    Returns
+    -------
+    str
+        TOML text.
 
     Examples
     --------

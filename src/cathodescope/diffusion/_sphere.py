@@ -155,6 +155,26 @@ def observation_matrix(
     standard deviation (um), the particle sitting in empty space, and a bin value is the
     ratio of blurred element to blurred total intensity, as the engine's ratios are. Rows
     sum to 1. Bins outside the particle give rows of NaN.
+
+    Parameters
+    ----------
+    n : int
+        Number of model shells (of equal thickness, :class:`SphereGrid`).
+    radius_um : float
+        Particle radius (um).
+    depth_lo_um, depth_hi_um : ndarray (n_bins,)
+        Lower and upper depth of each engine bin below the surface (um).
+    blur_um : float
+        Standard deviation of the Gaussian imaging blur (um); 0 for none.
+    ndim : {3, 2}
+        3 for volumes, 2 for a central cut.
+    points_per_bin : int
+        Gauss-Legendre points per bin.
+
+    Returns
+    -------
+    ndarray (n_bins, n)
+        Weights mapping shell values to bin values; NaN rows for bins outside the particle.
     """
     if ndim not in (2, 3):
         raise ParameterError(f"ndim must be 2 or 3, got {ndim}.")

@@ -46,7 +46,7 @@ Direction = Literal["charge", "discharge"]
 class DQDV:
     """dQ/dV curves of every half-cycle on one voltage grid.
 
-    Attributes
+    Parameters
     ----------
     voltage_V : ndarray, shape (n_grid,)
         Bin centres, V.
@@ -106,7 +106,9 @@ def _cv_mask(df: pd.DataFrame, steps: pd.DataFrame, tol: float) -> np.ndarray:
     base = np.repeat(np.r_[0, csum[steps["start_row"].to_numpy()[1:] - 1]], lengths)
     reached = (csum - base) > 0
     # a CV stretch is long; a CC step merely ending at the cut-off has few such points
-    n_near = np.add.reduceat(near.astype(np.int64), steps["start_row"].to_numpy()) if n else []
+    n_near: np.ndarray | list[int] = (
+        np.add.reduceat(near.astype(np.int64), steps["start_row"].to_numpy()) if n else []
+    )
     long_enough = np.repeat(np.asarray(n_near) >= 5, lengths)
     return reached & near & long_enough
 
@@ -208,7 +210,9 @@ def _bin_halfcycles(
         flat[(v < lo) | (v > edges[-1])] = dummy
     if exclude_cv:
         flat[_cv_mask(df, steps, cv_tolerance_V)] = dummy
-    raw = np.bincount(flat, weights=dq, minlength=dummy + 1)[:dummy].reshape(n_half, n_grid)
+    raw: np.ndarray = np.bincount(flat, weights=dq, minlength=dummy + 1)[:dummy].reshape(
+        n_half, n_grid
+    )
     raw /= step_v
     hits = np.bincount(flat, minlength=dummy + 1)[:dummy].reshape(n_half, n_grid)
     counts = hits.sum(axis=1)

@@ -142,7 +142,7 @@ def weppner_huggins_mass(
 class GITTResult:
     """Per-pulse GITT results.
 
-    Attributes
+    Parameters
     ----------
     pulses : DataFrame
         One row per pulse: ``pulse``, ``cycle``, ``direction``, ``start_time_s``, ``tau_s``,
@@ -159,6 +159,7 @@ class GITTResult:
     length_um : float
         Diffusion length L used (r, or 3 x volume/area), um.
     parameters : dict
+        The parameters used.
     """
 
     pulses: pd.DataFrame
@@ -193,7 +194,12 @@ def _diffusion_length_um(
     area_cm2: float | None,
 ) -> tuple[bool, float]:
     """Whether the mass form applies, and the diffusion length L in um (r, or 3 V/S)."""
-    if None not in (mass_g, molar_volume_cm3_mol, molar_mass_g_mol, area_cm2):
+    if (
+        mass_g is not None
+        and molar_volume_cm3_mol is not None
+        and molar_mass_g_mol is not None
+        and area_cm2 is not None
+    ):
         for name, val in (
             ("mass_g", mass_g),
             ("molar_volume_cm3_mol", molar_volume_cm3_mol),

@@ -39,7 +39,7 @@ from cathodescope.errors import GITTError, ParameterError
 class ICIResult:
     """Per-interruption ICI results.
 
-    Attributes
+    Parameters
     ----------
     interruptions : DataFrame
         One row per interruption: ``interruption``, ``cycle``, ``direction``,
@@ -51,6 +51,7 @@ class ICIResult:
     length_um : float
         V/S used, um (r/3 for spheres).
     parameters : dict
+        The parameters used.
     """
 
     interruptions: pd.DataFrame
@@ -87,8 +88,13 @@ def _volume_over_area_um(
     area_cm2: float | None,
 ) -> float:
     """V/S in um: r/3 for spheres, or m V_M / (M S) in the mass form."""
-    mass = (mass_g, molar_volume_cm3_mol, molar_mass_g_mol, area_cm2)
-    if None not in mass:
+    if (
+        mass_g is not None
+        and molar_volume_cm3_mol is not None
+        and molar_mass_g_mol is not None
+        and area_cm2 is not None
+    ):
+        mass = (mass_g, molar_volume_cm3_mol, molar_mass_g_mol, area_cm2)
         for name, val in zip(
             ("mass_g", "molar_volume_cm3_mol", "molar_mass_g_mol", "area_cm2"), mass, strict=True
         ):

@@ -107,6 +107,16 @@ def step_table(df: pd.DataFrame) -> pd.DataFrame:
     ``charge_mAh`` (net charge passed in the step, each point counting the charge since the
     previous point), ``energy_mWh`` (integral of V dq, trapezoid in V), ``duration_s``,
     ``start_voltage_V``, ``end_voltage_V``, ``min_voltage_V``, ``max_voltage_V``.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A canonical cycling table (:func:`cathodescope.io.read_cycler`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per step with the columns above.
     """
     check_cycling_table(df)
     n = len(df)

@@ -18,7 +18,7 @@ Direction = Literal["charge", "discharge"]
 class PeakTracks:
     """Peaks followed across cycles.
 
-    Attributes
+    Parameters
     ----------
     tracks : DataFrame
         One row per (track, cycle): ``track_id``, ``cycle``, ``detected`` and the peak columns
@@ -29,6 +29,7 @@ class PeakTracks:
         ``vanish_cycle`` (first cycle from which the peak is never detected again; <NA> if it is
         still present in the last cycle).
     parameters : dict
+        The parameters used.
     """
 
     tracks: pd.DataFrame

@@ -48,6 +48,9 @@ from cathodescope.io._ibw import (
     read_ibw_cube,
     read_ibw_curve,
 )
+from cathodescope.io._info import (
+    describe_file,
+)
 from cathodescope.io._maccor import (
     read_maccor,
 )
@@ -145,6 +148,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "build_cycling_table",
+    "describe_file",
     "detect_pattern_format",
     "detect_xrf_format",
     "energy_from_file_name",

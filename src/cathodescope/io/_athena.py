@@ -36,7 +36,7 @@ from cathodescope.io._xas_common import _spectrum
 class AthenaGroup:
     """One data group of an ATHENA project with the processing parameters ATHENA stored.
 
-    Attributes
+    Parameters
     ----------
     label : str
         The group's label as shown in ATHENA (leading/trailing blanks removed).
@@ -67,7 +67,7 @@ class AthenaGroup:
     engine: str = "larch"
 
     def _num(self, key: str) -> float:
-        value = self.args.get(key)
+        value: Any = self.args.get(key)
         try:
             return float(value)
         except (TypeError, ValueError):

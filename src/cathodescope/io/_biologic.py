@@ -285,7 +285,7 @@ def read_biologic_mpr(
     p = Path(path)
     source = file_label(p)
     data, info = _mpr_records(p)
-    frame = pd.DataFrame({name: data[name] for name in data.dtype.names if name != "flags"})
+    frame = pd.DataFrame({name: data[name] for name in data.dtype.names or () if name != "flags"})
     for name, (mask, ftype) in info["flags"].items():
         frame[name] = np.asarray(data["flags"] & mask, dtype=ftype)
     attrs = {
@@ -306,7 +306,20 @@ def read_biologic_mpt(
     """Read an EC-Lab ``.mpt`` text export ("EC-Lab ASCII FILE") into the canonical table.
 
     Handles the ``Nb header lines`` header, tab separation, decimal commas and latin-1 text
-    (``°C``, ``µF`` in column names). Parameters and result as :func:`read_biologic_mpr`.
+    (``°C``, ``µF`` in column names). Result as :func:`read_biologic_mpr`.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.mpt`` file.
+    active_mass_g : float, optional
+        Active-material mass in g, stored in ``attrs['active_mass_g']``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Canonical columns (see :mod:`cathodescope.common.schemas`) and the extra columns of
+        :func:`read_biologic_mpr`.
     """
     p = check_input_file(path, "EC-Lab .mpt")
     source = file_label(p)

@@ -93,7 +93,7 @@ def _bank_values(
         if vals.size < ncol * nchan:
             raise TruncatedFileError(f"{name}: {vals.size // ncol} of {nchan} points present.")
         table = vals[: ncol * nchan].reshape(nchan, ncol)
-        x = table[:, 0] / 100.0
+        x: np.ndarray = table[:, 0] / 100.0
         y = table[:, 1]
         sigma = table[:, 2]
     else:

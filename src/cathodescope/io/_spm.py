@@ -41,7 +41,7 @@ __all__ = ["SPMScan", "read_spm", "spm_kind"]
 class SPMScan:
     """One scanning-probe image: named channels on a common ``(y, x)`` grid plus metadata.
 
-    Attributes
+    Parameters
     ----------
     channels : dict of str to xarray.DataArray
         ``(y, x)`` maps, coordinates ``y`` and ``x`` in um (pixel centres, first row at the top

@@ -44,7 +44,7 @@ PathLike = str | os.PathLike[str]
 class RawProjections:
     """Raw projections of one energy with their reference frames.
 
-    Attributes
+    Parameters
     ----------
     data : xarray.DataArray, dims (angle, y, x)
         Raw detector counts. ``angle`` coordinate in degrees; ``y``/``x`` in um (pixel centres,
@@ -199,6 +199,7 @@ def make_projections(
     angles_deg : array-like, shape (n_angles,)
         Projection angles in degrees.
     flats, darks : array-like, shape (n_frames, ny, nx) or (ny, nx), optional
+        Flat-field (beam, no sample) and dark (no beam) frames, raw counts.
     energy_ev : float, optional
         Photon energy in eV; 0, negative or non-finite values (files that store 0 for
         "unknown") become None.

@@ -66,7 +66,7 @@ def _axes_order(dset: Any) -> tuple[int, int, int] | None:
         if len(hits) != 1:
             return None
         order.append(hits[0])
-    return tuple(order)
+    return (order[0], order[1], order[2])
 
 
 def read_data_exchange(path: PathLike, *, lazy: bool = False) -> RawProjections:
@@ -156,6 +156,7 @@ def read_fxi(path: PathLike, *, lazy: bool = False) -> RawProjections:
     Parameters
     ----------
     path : path
+        The FXI HDF5 file.
     lazy : bool
         Return dask arrays backed by the file.
 
@@ -189,7 +190,7 @@ def read_fxi(path: PathLike, *, lazy: bool = False) -> RawProjections:
         energy = energy * 1000.0 if energy < 200 else energy  # FXI stores keV
     pixel = _scalar(fh, ("Pixel Size", "pixel_size"))
     pixel_um = _parse_length_um(pixel)
-    meta = {"format": "nsls2_fxi"}
+    meta: dict[str, Any] = {"format": "nsls2_fxi"}
     for key in ("scan_id", "note", "scan_time"):
         value = _scalar(fh, (key,))
         if value is not None:

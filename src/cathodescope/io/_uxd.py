@@ -75,7 +75,7 @@ def _range_axis(
             raise TruncatedFileError(f"{name}: odd number of values in a 2theta/counts block.")
         return values[0::2], values[1::2]
     try:
-        start = float(meta.get("START", meta.get("2THETA")))
+        start = float(meta["START"] if "START" in meta else meta["2THETA"])
         step = float(meta["STEPSIZE"])
     except (KeyError, TypeError, ValueError) as exc:
         raise FileFormatError(f"{name}: _START or _STEPSIZE missing for the counts block.") from exc

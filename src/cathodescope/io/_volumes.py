@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -96,8 +97,8 @@ def as_channel_array(
         return data
     values = data.values if isinstance(data, xr.DataArray) else np.asarray(data)
     dims = _dims_for(values.ndim)
-    coords = {}
-    attrs = {"units": units}
+    coords: dict[str, Any] = {}
+    attrs: dict[str, Any] = {"units": units}
     if spacing is not None:
         sp = normalize_spacing(spacing, values.ndim)
         coords = {d: np.arange(n) * s for d, n, s in zip(dims, values.shape, sp, strict=True)}
@@ -206,7 +207,7 @@ def _read_hdf5(path: Path, inner: str | None) -> np.ndarray:
 def _read_zarr(path: Path, inner: str | None) -> np.ndarray:
     import zarr
 
-    node = zarr.open(str(path), mode="r")
+    node: Any = zarr.open(str(path), mode="r")  # an Array or a Group, known only at run time
     if inner is not None:
         node = node[inner.strip("/")]
     if not hasattr(node, "shape"):

@@ -110,7 +110,12 @@ def _xradia_energy(ole: Any, path: Path, n_images: int, meta: dict[str, Any]) ->
 # sanity bounds: no TXM detector is wider than 64k pixels, no frame value beyond 1e12 counts
 _MAX_SIDE = 65536
 _MAX_VALUE = 1e12
-_XRADIA_DTYPES = {5: np.dtype("<u2"), 10: np.dtype("<f4"), 3: np.dtype("<u1"), 4: np.dtype("<i2")}
+_XRADIA_DTYPES: dict[int, np.dtype] = {
+    5: np.dtype("<u2"),
+    10: np.dtype("<f4"),
+    3: np.dtype("<u1"),
+    4: np.dtype("<i2"),
+}
 
 
 def _ole_array(ole: Any, stream: str, dtype: str) -> np.ndarray | None:

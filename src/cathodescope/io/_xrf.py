@@ -105,6 +105,25 @@ def resolve_channels(available: Sequence[str], requested: Sequence[str]) -> list
     An exact name wins; otherwise an element symbol matches the channel whose name starts with
     ``"<symbol>_"`` (``Ni`` -> ``Ni_K``). Raises :class:`XRFChannelError` when a name is missing
     or matches several channels (``Ni_K`` and ``Ni_L``), listing what is available.
+
+    Parameters
+    ----------
+    available : sequence of str
+        Channel names of the map (``"Ni_K"``, ``"Mn_K"``, ...).
+    requested : sequence of str
+        Names to resolve: full channel names or element symbols.
+
+    Returns
+    -------
+    list of str
+        The matching channel names, in the order of ``requested``.
+
+    Raises
+    ------
+    XRFChannelError
+        A name matches no channel or several.
+    ParameterError
+        Two names resolve to the same channel.
     """
     available = list(available)
     resolved = []
@@ -251,7 +270,7 @@ def _normalize(
     data: np.ndarray,
     names: list[str],
     scaler_values: np.ndarray,
-    scaler: str,
+    scaler: str | None,
     path: Path,
 ) -> tuple[np.ndarray, int]:
     blocked = [n for n in names if n in NOT_SCALABLE]

@@ -102,6 +102,7 @@ def read_xrf_tiffs(
         An image is all NaN.
     """
 
+    items: list[tuple[str | None, Path]]
     if isinstance(paths, Mapping):
         items = [(str(k), Path(v)) for k, v in paths.items()]
     elif isinstance(paths, str | os.PathLike):

@@ -174,7 +174,10 @@ def cycling_phantom(
     v_lo, v_hi = map(float, voltage_window)
     base = np.asarray(charge_peaks, dtype=float)
     t_now = 0.0
-    parts_t, parts_v, parts_i, parts_q = [], [], [], []
+    parts_t: list[np.ndarray] = []
+    parts_v: list[np.ndarray] = []
+    parts_i: list[np.ndarray] = []
+    parts_q: list[np.ndarray] = []
     q_now = 0.0
     truth_rows = []
     caps = []
@@ -193,7 +196,7 @@ def cycling_phantom(
 
     fine = np.linspace(v_lo, v_hi, 40001)
     for cycle in range(1, n_cycles + 1):
-        row_caps = {"cycle": cycle}
+        row_caps: dict[str, Any] = {"cycle": cycle}
         for direction in ("charge", "discharge"):
             centres, widths, amps, present = params(cycle, direction)
             qv = _q_of_v(fine, centres, widths, amps, background_mAh, v_lo, v_hi)
@@ -370,8 +373,8 @@ def gitt_phantom(
             "shorter pulses, a smaller current or another soc0."
         )
     roots = _sphere_roots(n_terms)
-    times = []
-    currents = []
+    times: list[np.ndarray] = []
+    currents: list[np.ndarray] = []
     starts = []
     t0 = 0.0
     # initial rest: a few points

@@ -184,7 +184,7 @@ def layered_oxide_pattern(
     )
     if noise:
         y = np.random.default_rng(seed).poisson(y).astype(float)
-    attrs = {"source": "phantom.layered_oxide_pattern"}
+    attrs: dict[str, Any] = {"source": "phantom.layered_oxide_pattern"}
     if doublet:
         attrs.update(wavelength2_A=wavelength2, kalpha2_ratio=ka2_ratio)
     pattern = make_pattern(x, y, wavelength=wavelength, attrs=attrs)

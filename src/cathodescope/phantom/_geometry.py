@@ -11,7 +11,7 @@ import numpy as np
 
 from cathodescope._validation import check_positive
 from cathodescope.errors import ParameterError
-from cathodescope.phantom._layers import LayeredProfile, paper_profile
+from cathodescope.phantom._layers import CompositionProfile, paper_profile
 
 # --------------------------------------------------------------------------------------------
 # particles
@@ -28,8 +28,10 @@ class Spheroid:
         Centre ``(z, y, x)`` in um.
     semi_axes_um : (3,) floats
         Semi-axes in um along the body axes (the columns of ``rotation``).
-    profile : LayeredProfile
-        Composition versus depth below the outer surface.
+    profile : LayeredProfile or another composition profile
+        Composition versus depth below the outer surface: anything with ``elements``,
+        ``profile(depth_um) -> {element: fractions}`` and ``functions()`` (e.g.
+        :class:`cathodescope.diffusion.RadialProfile`).
     rotation : (3, 3) nested tuple, optional
         Rotation matrix whose columns are the body axes in lab ``(z, y, x)`` components;
         ``None`` means axis-aligned.
@@ -47,7 +49,7 @@ class Spheroid:
 
     centre_um: tuple[float, float, float]
     semi_axes_um: tuple[float, float, float]
-    profile: LayeredProfile = field(default_factory=paper_profile)
+    profile: CompositionProfile = field(default_factory=paper_profile)
     rotation: tuple[tuple[float, float, float], ...] | None = None
     void_radius_um: float = 0.0
     density: float = 1.0

@@ -6,7 +6,7 @@ import functools
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -19,6 +19,18 @@ ELEMENTS: tuple[str, ...] = ("Ni", "Mn", "Co")
 # --------------------------------------------------------------------------------------------
 # composition profiles
 # --------------------------------------------------------------------------------------------
+
+
+class CompositionProfile(Protocol):
+    """What the renderer reads from a particle's profile (a :class:`LayeredProfile`, or a
+    simulated one such as :class:`cathodescope.diffusion.RadialProfile`)."""
+
+    @property
+    def elements(self) -> tuple[str, ...]: ...
+
+    def __call__(self, depth_um: Any) -> dict[str, np.ndarray]: ...
+
+    def functions(self) -> dict[str, Callable[[Any], np.ndarray]]: ...
 
 
 @dataclass(frozen=True)
@@ -144,6 +156,11 @@ def paper_profile() -> LayeredProfile:
     (interfaces at 0.03, 2.0 and 3.0 um depth) interdiffused with ``L = 0.25`` um. Gives Ni 0.53
     at 0.26 um rising to 0.70 at 1.99 um, Mn = Co 0.234 -> 0.151 (Table 1, particle 1: Ni
     0.571 -> 0.71, Mn 0.208 -> 0.129, Co 0.228 -> 0.15).
+
+    Returns
+    -------
+    LayeredProfile
+        Four layers (surface to core) with boundaries at 0.03, 2.0 and 3.0 um depth.
     """
     return LayeredProfile(
         compositions=(

@@ -35,7 +35,7 @@ DEPTH_DEFINITION = (
 class ParticleTruth:
     """Ground truth of a rendered particle scene.
 
-    Attributes
+    Parameters
     ----------
     labels : int32 array, shape of the data
         0 = background, ``i + 1`` = particle ``i`` of ``particles`` (voxel centre inside the

@@ -177,6 +177,7 @@ def mixture_spectrum(
     Parameters
     ----------
     standards : mapping name -> DataArray (energy in eV)
+        Standard spectra, each with an ``energy`` coordinate in eV.
     weights : mapping or sequence
         Fractions (must be >= 0 and sum to 1).
     energy : ndarray, optional
@@ -186,6 +187,7 @@ def mixture_spectrum(
     shift : float
         Energy shift of the whole mixture in eV (for alignment tests).
     rng : numpy Generator, optional
+        Source of the noise (default ``numpy.random.default_rng(0)``).
 
     Returns
     -------

@@ -23,7 +23,7 @@ from cathodescope.errors import EmptyDataError, ParameterError, ShapeMismatchErr
 class SceneAnalysis:
     """Result of :func:`analyze_scene`.
 
-    Attributes
+    Parameters
     ----------
     segmentation : cathodescope.segment.Segmentation
         Labels (after dilation, if any) and the threshold used.

@@ -39,7 +39,7 @@ _POOL_CROP = 100_000
 class DepthProfiles:
     """Depth profiles, elemental ratios and Table-1 metrics of every particle of a scene.
 
-    Attributes
+    Parameters
     ----------
     profiles : pandas.DataFrame
         One row per particle, channel and depth bin: ``particle_id``, ``channel``,
@@ -70,6 +70,9 @@ class DepthProfiles:
         Per particle: ``particle_id``, ``n_voxels``, ``max_depth_um`` and, for
         ``ci_method="ess"``/``"block_bootstrap"``, ``corr_halfwidth_<axis>_vox`` (the
         correlation window, voxels).
+    _density : dict, optional
+        Private: the depth x intensity histograms per ``(particle_id, channel)``, read
+        through :meth:`density`.
     """
 
     profiles: pd.DataFrame

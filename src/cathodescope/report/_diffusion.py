@@ -65,6 +65,7 @@ def plot_diffusion_fit(fit: DiffusionFit, particle_id: int, *, z: float = 1.96) 
     fit : DiffusionFit
         Output of :func:`cathodescope.diffusion.fit_ratios`.
     particle_id : int
+        Label of the particle to draw (a ``particle_id`` of ``fit.predictions``).
     z : float
         Half-width of the measured band in standard errors (1.96: 95 %).
 
@@ -102,6 +103,11 @@ def plot_diffusion_D(fit: DiffusionFit) -> Figure:
 
     Open interval ends are drawn up to the axis edge; the joint sample fit is the horizontal
     line and band.
+
+    Parameters
+    ----------
+    fit : DiffusionFit
+        Output of :func:`cathodescope.diffusion.fit_ratios`.
 
     Returns
     -------

@@ -68,6 +68,7 @@ def plot_layer_profile(fit: Any, *, figsize: tuple[float, float] = (6.0, 4.0)):
     Parameters
     ----------
     fit : LayerFit
+        Output of :func:`cathodescope.xas.fit_layer`.
     figsize : (float, float)
         Inches.
 
@@ -107,6 +108,7 @@ def plot_layer_weights(fit: Any, *, figsize: tuple[float, float] = (5.0, 3.5)):
     Parameters
     ----------
     fit : LayerFit
+        Output of :func:`cathodescope.xas.fit_layer`.
     figsize : (float, float)
         Inches.
 

@@ -65,6 +65,7 @@ def plot_channel_profiles(
     res : DepthProfiles
         Output of :func:`cathodescope.profile.depth_profiles`.
     particle_id : int
+        Label of the particle to draw.
     channels : sequence of str, optional
         Channels to draw (default all).
 
@@ -119,7 +120,9 @@ def plot_ratio_profile(
     Parameters
     ----------
     res : DepthProfiles
+        Output of :func:`cathodescope.profile.depth_profiles`.
     particle_id : int
+        Label of the particle to draw.
     elements : sequence of str, optional
         Elements to draw (default all ratio elements).
 
@@ -169,8 +172,11 @@ def plot_density(res: DepthProfiles, particle_id: int, channel: str) -> Figure:
     Parameters
     ----------
     res : DepthProfiles
+        Output of :func:`cathodescope.profile.depth_profiles`.
     particle_id : int
+        Label of the particle to draw.
     channel : str
+        Channel whose intensities are histogrammed.
 
     Returns
     -------

@@ -46,6 +46,12 @@ def write_scene_report(
     run.write_table("ratios", depth.ratios)
     run.write_table("metrics", depth.metrics)
     run.write_table("reliable_windows", depth.reliable_windows)
+    # the sample's answer: mean over particles with an interval over particles, and the
+    # particle-to-particle spread
+    from cathodescope.profile import sample_summary
+
+    run.write_table("sample_ratios", sample_summary(depth, table="ratios"))
+    run.write_table("sample_metrics", sample_summary(depth, table="metrics"))
     if channels is not None:
         from cathodescope.profile import radial_line_scans
 
@@ -90,7 +96,7 @@ def _write_figures(
         run.write_figure(f"profiles_particle{pid}", figs.plot_channel_profiles(depth, pid))
         run.write_figure(f"ratios_particle{pid}", figs.plot_ratio_profile(depth, pid))
         run.write_figure(f"density_particle{pid}_{first}", figs.plot_density(depth, pid, first))
-        if channels is not None:
+        if channels is not None and objects is not None:
             run.write_figure(
                 f"slice_particle{pid}", _slice_figure(analysis, channels, pid, objects[pid - 1])
             )
@@ -122,7 +128,7 @@ def _slice_figure(analysis: Any, channels: Mapping[str, Any], pid: int, box: tup
     )
 
 
-def _total_image(channels: Mapping[str, Any], box: tuple[slice, ...]) -> np.ndarray:
+def _total_image(channels: Mapping[str, Any], box: tuple[slice, ...]) -> np.ndarray | None:
     total = None
     for data in channels.values():
         values = np.asarray(getattr(data, "values", data)[box], dtype=np.float32)

@@ -62,6 +62,8 @@ def _mean_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, floa
 def _profile_metrics(run: RunRecord) -> list[dict[str, Any]]:
     if run.command.startswith("spm"):
         return []  # SPM channels are not elements: their statistics are summarised below
+    if "sample_metrics" in run.tables:
+        return _sample_metrics(run)
     table = run.table("metrics")
     rows = []
     for element, grp in table.groupby("element", sort=False):
@@ -81,6 +83,37 @@ def _profile_metrics(run: RunRecord) -> list[dict[str, Any]]:
                 value, low, high = _mean_interval(grp[col].to_numpy())
                 note = f"mean over {n} particles, 95 % t-interval"
             rows.append(_row(f"{element} ratio {label}", value, low, high, "fraction", note))
+    return rows
+
+
+def _sample_metrics(run: RunRecord) -> list[dict[str, Any]]:
+    """Table-1 metrics of the sample (``profile.sample_summary``), or of its one particle."""
+    table = run.table("sample_metrics")
+    per_particle = run.table("metrics")
+    labels = {"edge_ratio": "edge", "core_ratio": "core", "d_core_edge": "D(core-edge)"}
+    rows = []
+    for _, r in table[table["metric"].isin(list(labels))].iterrows():
+        n = int(r["n_particles"])
+        low, high, note = (
+            r["ci_low"],
+            r["ci_high"],
+            f"mean over {n} particles, interval over particles",
+        )
+        if n == 1:  # one particle: its own interval
+            one = per_particle[per_particle["element"] == r["element"]].iloc[0]
+            base = {"edge_ratio": "edge", "core_ratio": "core"}.get(r["metric"], r["metric"])
+            low, high = one.get(f"{base}_ci_low", np.nan), one.get(f"{base}_ci_high", np.nan)
+            note = "one particle, its own interval"
+        rows.append(
+            _row(
+                f"{r['element']} ratio {labels[r['metric']]}",
+                r["mean"],
+                low,
+                high,
+                "fraction",
+                note,
+            )
+        )
     return rows
 
 

@@ -64,7 +64,8 @@ def ratio_figure(ratio: Any) -> Figure:
     """
     fig = _figure((5, 4))
     ax = fig.subplots()
-    im = ax.imshow(ratio.values, extent=map_extent(ratio), cmap="viridis")
+    # matplotlib's stubs want a tuple for extent; any sequence of 4 floats works
+    im = ax.imshow(ratio.values, extent=map_extent(ratio), cmap="viridis")  # type: ignore[arg-type]
     fig.colorbar(im, ax=ax, label=str(ratio.name))
     ax.set_xlabel("x (um)")
     ax.set_ylabel("y (um)")
@@ -88,7 +89,8 @@ def overlay_figure(rgb: Any, channels: list[str]) -> Figure:
     """
     fig = _figure((5, 4))
     ax = fig.subplots()
-    ax.imshow(rgb.values, extent=map_extent(rgb))
+    # matplotlib's stubs want a tuple for extent; any sequence of 4 floats works
+    ax.imshow(rgb.values, extent=map_extent(rgb))  # type: ignore[arg-type]
     ax.set_title(" / ".join(f"{n} ({c})" for c, n in zip("RGB", channels, strict=True)))
     ax.set_xlabel("x (um)")
     ax.set_ylabel("y (um)")

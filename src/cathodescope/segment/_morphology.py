@@ -33,12 +33,42 @@ def _dilate(mask: np.ndarray, radius_um: float, spacing: Sequence[float]) -> np.
 
 
 def binary_open_um(mask: np.ndarray, radius_um: float, spacing: Sequence[float]) -> np.ndarray:
-    """Morphological opening by a Euclidean ball of ``radius_um`` (um), exact for any spacing."""
+    """Morphological opening by a Euclidean ball of ``radius_um`` (um), exact for any spacing.
+
+    Parameters
+    ----------
+    mask : ndarray of bool
+        Binary image or volume.
+    radius_um : float
+        Ball radius in um.
+    spacing : sequence of float
+        Pixel/voxel size in um, one per axis (array order).
+
+    Returns
+    -------
+    ndarray of bool
+        The opened mask, shape of ``mask``.
+    """
     return _dilate(_erode(mask, radius_um, spacing), radius_um, spacing)
 
 
 def binary_close_um(mask: np.ndarray, radius_um: float, spacing: Sequence[float]) -> np.ndarray:
-    """Morphological closing by a Euclidean ball of ``radius_um`` (um), exact for any spacing."""
+    """Morphological closing by a Euclidean ball of ``radius_um`` (um), exact for any spacing.
+
+    Parameters
+    ----------
+    mask : ndarray of bool
+        Binary image or volume.
+    radius_um : float
+        Ball radius in um.
+    spacing : sequence of float
+        Pixel/voxel size in um, one per axis (array order).
+
+    Returns
+    -------
+    ndarray of bool
+        The closed mask, shape of ``mask``.
+    """
     return _erode(_dilate(mask, radius_um, spacing), radius_um, spacing)
 
 

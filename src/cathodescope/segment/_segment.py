@@ -32,7 +32,7 @@ from cathodescope.segment._morphology import binary_close_um, binary_open_um
 class Segmentation:
     """Result of :func:`segment_particles`.
 
-    Attributes
+    Parameters
     ----------
     labels : int32 array
         Same shape as the input image; 0 = background, ``1..N`` = particles.

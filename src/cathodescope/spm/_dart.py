@@ -97,7 +97,7 @@ def dho_response(
 class DartResult:
     """Per-pixel DHO parameters from DART.
 
-    Attributes
+    Parameters
     ----------
     resonance_frequency : xarray.DataArray
         Contact resonance frequency ``f0`` (Hz), dims of the inputs; NaN where invalid.

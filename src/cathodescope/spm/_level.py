@@ -126,7 +126,21 @@ def polynomial_surface(
 
 
 def polynomial_level(image: Any, *, order: int = 2, mask: Any = None) -> Any:
-    """Subtract a polynomial background of total degree ``order`` (see polynomial_surface)."""
+    """Subtract a polynomial background of total degree ``order`` (see polynomial_surface).
+
+    Parameters
+    ----------
+    image : (ny, nx) array_like or xarray.DataArray
+        Map to level (any units).
+    order : int
+        Total polynomial degree (1 = plane, 2 = quadratic...), 0-6.
+    mask : (ny, nx) bool array_like, optional
+        True for pixels to EXCLUDE from the fit (particles, scars).
+
+    Returns
+    -------
+    Same type as ``image``: the map minus the fitted surface.
+    """
     values = _as_2d(image)
     surface, _ = polynomial_surface(values, order=order, mask=mask)
     return _wrap(image, values - surface, f"polynomial order {order}")
@@ -211,7 +225,7 @@ def align_rows(
 class LevelResult:
     """Result of :func:`masked_level`.
 
-    Attributes
+    Parameters
     ----------
     image : ndarray or xarray.DataArray
         Levelled map (type of the input).

@@ -81,7 +81,7 @@ def _channel_arrays(channels: Mapping[str, Any]) -> dict[str, np.ndarray]:
 class ParticleStatistics:
     """Per-particle statistics of every channel.
 
-    Attributes
+    Parameters
     ----------
     table : pandas.DataFrame
         One row per (particle, channel): ``particle_id``, ``channel``, ``units``,
@@ -151,8 +151,8 @@ def particle_statistics(
     shape = next(iter(arrays.values())).shape
     lab = _check_labels(labels, shape)
     unit_map = dict(units or {})
-    for k, v in channels.items():
-        unit_map.setdefault(str(k), getattr(v, "attrs", {}).get("units", ""))
+    for key, v in channels.items():
+        unit_map.setdefault(str(key), getattr(v, "attrs", {}).get("units", ""))
     n_lab = int(lab.max())
     ids = np.arange(0 if include_background else 1, n_lab + 1)
     pixel_counts = np.bincount(lab.ravel(), minlength=n_lab + 1)
@@ -264,7 +264,7 @@ def _percentiles_and_histograms(
 class CrosstalkResult:
     """Correlation between topography and a functional map (cross-talk check).
 
-    Attributes
+    Parameters
     ----------
     table : pandas.DataFrame
         One row per topography descriptor (``height``, ``slope`` = |grad height|):
@@ -373,7 +373,7 @@ def topography_crosstalk(
 class CafmResult:
     """C-AFM current averaged over particle areas, with the noise floor handled.
 
-    Attributes
+    Parameters
     ----------
     summary : pandas.DataFrame
         One row: ``offset_A`` (background median, the amplifier offset), ``noise_A`` (robust

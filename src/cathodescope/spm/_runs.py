@@ -27,7 +27,7 @@ LevelMethod = Literal["plane", "polynomial", "rows", "masked"]
 class LevelledChannel:
     """A levelled channel with what the levelling did.
 
-    Attributes
+    Parameters
     ----------
     image : xarray.DataArray
         Levelled ``(y, x)`` map (same units as the input; ``attrs["levelling"]`` lists the

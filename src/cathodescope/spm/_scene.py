@@ -148,6 +148,23 @@ def particles_from_scan(
     Used by :func:`cathodescope.spm.soc_series` to restrict statistics to particles.
     ``segment_options`` go to :func:`cathodescope.segment.segment_particles` (threshold in
     display units: nm for height, pm/V for ESM amplitude).
+
+    Parameters
+    ----------
+    segment_on : str
+        Map to segment (a key of :func:`cathodescope.spm.spm_maps`, e.g. ``"height"``).
+    q : float, optional
+        Contact-resonance Q for single-frequency amplitude data (see :func:`spm_maps`).
+    drive_voltage : float, optional
+        AC drive in V (default: the file's ``drive_amplitude_V``).
+    **segment_options
+        Options of :func:`cathodescope.segment.segment_particles`; ``min_size_um`` defaults to
+        3 x 3 pixels of each scan.
+
+    Returns
+    -------
+    callable
+        ``f(scan) -> labels``: an int label image (ny, nx) of the scan, 0 for background.
     """
     from cathodescope.segment import segment_particles
 
@@ -173,7 +190,7 @@ def particles_from_scan(
 class SPMSceneAnalysis:
     """Particle analysis of one SPM scan.
 
-    Attributes
+    Parameters
     ----------
     scene : cathodescope.profile.SceneAnalysis
         Engine result: segmentation, particle morphology, depth profiles (display units).

@@ -255,7 +255,7 @@ def analyze_soc_file(
 class SocSeries:
     """ESM amplitude, C-AFM current and contact resonance vs state of charge.
 
-    Attributes
+    Parameters
     ----------
     per_file : pandas.DataFrame
         One row per file: ``file``, ``soc_percent``, ``direction``, ``label``,

@@ -3,7 +3,8 @@
 Pre-processing (flat/dark normalization, zingers, -log, rings), per-angle registration between
 energies, rotation centre, jitter correction, reconstruction (our batched numba FBP/SIRT, astra
 as reference) slab by slab into chunked stores, 3D registration, K-edge differences and
-xraydb-based decomposition into element densities (:func:`process_energies` chains them), and a
+xraydb-based decomposition into element densities (:func:`process_energies` chains them;
+:func:`stream_energies` streams the same chain through disk under a memory limit), and a
 forward simulator with ground truth. The config-driven run folders (``cathodescope tomo``) are
 in :mod:`cathodescope.workflows.tomo`.
 
@@ -32,6 +33,7 @@ from cathodescope.tomo._elements import (
     edge_pair,
 )
 from cathodescope.tomo._energies import ElementalVolumes, process_energies
+from cathodescope.tomo._gridrec import gridrec
 from cathodescope.tomo._preprocess import (
     minus_log,
     normalize,
@@ -58,6 +60,8 @@ from cathodescope.tomo._simulate import (
 )
 from cathodescope.tomo._stack import reconstruct, reconstruct_batch, volume_spacing
 from cathodescope.tomo._store import open_volume, slice_statistics, write_volume
+from cathodescope.tomo._stream import reopen_volumes, stream_energies
+from cathodescope.tomo._stream_plan import StreamPlan, parse_memory_limit, plan_stream
 
 __all__ = [
     "CentreResult",
@@ -66,6 +70,7 @@ __all__ = [
     "ElementalVolumes",
     "ProjectionRegistration",
     "SimulationTruth",
+    "StreamPlan",
     "VolumeRegistration",
     "angular_sampling_problems",
     "angular_weights",
@@ -85,9 +90,12 @@ __all__ = [
     "filter_sinogram",
     "find_rotation_centre",
     "forward_project",
+    "gridrec",
     "minus_log",
     "normalize",
     "open_volume",
+    "parse_memory_limit",
+    "plan_stream",
     "preprocess",
     "process_energies",
     "reconstruct",
@@ -95,10 +103,12 @@ __all__ = [
     "register_projections",
     "register_volumes",
     "remove_zingers",
+    "reopen_volumes",
     "shift_projections",
     "simulate_projections",
     "sirt",
     "slice_statistics",
+    "stream_energies",
     "suppress_rings",
     "true_depth_ratios",
     "volume_spacing",

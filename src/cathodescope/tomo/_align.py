@@ -39,7 +39,7 @@ def _crop(img: np.ndarray, margin: int) -> np.ndarray:
 class ProjectionRegistration:
     """Per-angle registration of one energy's projections onto a reference energy.
 
-    Attributes
+    Parameters
     ----------
     shifts : ndarray, shape (n_angles, 2)
         ``(dy, dx)`` in pixels to apply to the moving projections.
@@ -50,6 +50,7 @@ class ProjectionRegistration:
     angles : ndarray, shape (n_angles,)
         Degrees.
     parameters : dict
+        The parameters used.
     """
 
     shifts: np.ndarray
@@ -225,6 +226,7 @@ def correct_magnification(projections: Any, scale: float, *, order: int = 3) -> 
     Parameters
     ----------
     projections : array-like, shape (n_angles, ny, nx) or (ny, nx)
+        Projections (or one image) at the energy to bring to the reference grid.
     scale : float
         Magnification ratio (> 0).
     order : int
@@ -257,11 +259,13 @@ def correct_magnification(projections: Any, scale: float, *, order: int = 3) -> 
 class CentreResult:
     """Rotation centre found from the data.
 
-    Attributes
+    Parameters
     ----------
     centre : float
         Detector column (pixels) where the rotation axis projects.
     method : str
+        The method that found it (``"mirror"``, ``"sinusoid"``, ``"sharpness"``; ``"given"``
+        when the centre was given rather than found).
     details : dict
         Method-specific figures (pairs used and their spread, metric curve...).
     """
@@ -527,13 +531,14 @@ def correct_jitter(
 class VolumeRegistration:
     """Rigid translation between two volumes.
 
-    Attributes
+    Parameters
     ----------
     shift : tuple of float
         ``(dz, dy, dx)`` in voxels to apply to the moving volume.
     error : float
         Normalized RMS error from phase correlation.
     correlation_before, correlation_after : float
+        Normalized cross-correlation of the two volumes before and after the shift.
     """
 
     shift: tuple[float, float, float]
@@ -573,6 +578,9 @@ def register_volumes(
     )
     moved = ndi.shift(mov, shift, order=3, mode="nearest")
     reg = VolumeRegistration(
-        tuple(float(s) for s in shift), float(err), _ncc(ref, mov), _ncc(ref, moved)
+        (float(shift[0]), float(shift[1]), float(shift[2])),
+        float(err),
+        _ncc(ref, mov),
+        _ncc(ref, moved),
     )
     return reg, (moved.astype(np.float32) if apply else None)

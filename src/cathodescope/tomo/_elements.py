@@ -7,7 +7,7 @@ hand. Attenuation volumes are linear attenuation coefficients in 1/um (what
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,9 +25,10 @@ DEFAULT_EDGES: tuple[str, ...] = ("K", "L3")
 class EdgePair:
     """An energy pair bracketing one tabulated absorption edge.
 
-    Attributes
+    Parameters
     ----------
     element : str
+        Element symbol (``"Ni"``).
     edge : str
         Edge name ("K", "L3"...).
     edge_energy_ev : float
@@ -185,7 +186,7 @@ def attenuation_matrix(energies_ev: Sequence[float], elements: Sequence[str]) ->
 class Decomposition:
     """Per-voxel decomposition of multi-energy attenuation into element densities.
 
-    Attributes
+    Parameters
     ----------
     densities : xarray.DataArray, dims (channel, ...)
         Partial mass density of each element, g/cm^3.
@@ -199,6 +200,7 @@ class Decomposition:
     matrix : pandas.DataFrame
         The mass attenuation coefficients used (cm^2/g), energies x elements.
     parameters : dict
+        The parameters used.
     """
 
     densities: Any
@@ -299,7 +301,7 @@ def decompose(
         "channel",
         *(template.dims if template is not None else [f"dim_{i}" for i in range(len(shape))]),
     )
-    coords = {"channel": names}
+    coords: dict[Hashable, Any] = {"channel": names}
     if template is not None:
         coords.update({k: v for k, v in template.coords.items() if k in template.dims})
     dens = xr.DataArray(
@@ -339,6 +341,7 @@ def edge_energy_pairs(
     Parameters
     ----------
     elements : sequence of str
+        Element symbols (``"Mn"``, ``"Co"``, ``"Ni"``).
     edge : str
         Edge name.
     below_ev, above_ev : float

@@ -42,7 +42,7 @@ from cathodescope.tomo._stack import reconstruct, volume_spacing
 class ElementalVolumes:
     """Result of :func:`process_energies`.
 
-    Attributes
+    Parameters
     ----------
     attenuation : dict[float, xarray.DataArray]
         Registered linear attenuation volume per energy (eV), dims (z, y, x), 1/um.
@@ -52,15 +52,20 @@ class ElementalVolumes:
     differences : dict[str, xarray.DataArray]
         Above-minus-below edge difference per element (1/um), always computed.
     decomposition : Decomposition or None
+        The per-voxel decomposition (``method="decomposition"``), None otherwise.
     registrations : dict[float, ProjectionRegistration]
         Per-angle registration of each energy onto the reference energy.
     centre : CentreResult
+        Rotation centre found on (or given for) the reference energy.
     jitter_shifts : ndarray or None, shape (n_angles, 2)
+        ``(dy, dx)`` jitter correction (pixels) applied to every energy; None without
+        ``jitter``.
     volume_shifts : dict[float, tuple]
         3D shifts (voxels) applied to each energy's volume (empty if not registered in 3D).
     spacing : tuple of float
         Voxel size ``(z, y, x)`` in um of every volume.
     parameters : dict
+        The parameters used.
     """
 
     attenuation: dict[float, Any]
@@ -224,6 +229,60 @@ def _elemental_channels(
     return channels, differences, dec
 
 
+def _prepare(
+    scans: Sequence[RawProjections],
+    reference_energy_ev: float | None,
+    spacing: float | Sequence[float] | None,
+    elements: Sequence[str],
+) -> tuple[dict[float, RawProjections], list[float], float, tuple[float, float, float]]:
+    """Scans by energy, the energies, the reference energy and the voxel, all checked."""
+    by_energy = _energies_of(scans)
+    energies = list(by_energy)
+    ref_e = float(reference_energy_ev) if reference_energy_ev is not None else max(energies)
+    if ref_e not in by_energy:
+        raise ParameterError(
+            f"reference energy {ref_e} eV is not one of the scans {sorted(energies)}."
+        )
+    voxel = volume_spacing(spacing, by_energy[ref_e])
+    if voxel is None:
+        raise MissingMetadataError(
+            "the pixel size is unknown (not in the files); give spacing (um): [processing] "
+            "spacing in the pipeline config or --spacing on the command line."
+        )
+    _check_geometry(by_energy, ref_e)
+    for el in elements:
+        below, above = _pair_for(el, energies)
+        edge_pair(below, above, element=el)
+    return by_energy, energies, ref_e, voxel
+
+
+def _run_parameters(
+    energies: Sequence[float],
+    ref_e: float,
+    centre_res: CentreResult,
+    voxel: tuple[float, float, float],
+    **options: Any,
+) -> dict[str, Any]:
+    """The parameters recorded with an :class:`ElementalVolumes`."""
+    return {
+        "energies_ev": sorted(energies),
+        "reference_energy_ev": ref_e,
+        "elements": list(options["elements"]),
+        "method": options["method"],
+        "matrix_elements": list(options["matrix_elements"]),
+        "zinger_threshold": options["zinger_threshold"],
+        "ring_width": options["ring_width"],
+        "centre": centre_res.centre,
+        "centre_method": centre_res.method,
+        "algorithm": options["algorithm"],
+        "size": options["size"],
+        "upsample_factor": options["upsample_factor"],
+        "jitter": options["jitter"],
+        "register_3d": options["register_3d"],
+        "spacing": voxel,
+    }
+
+
 def process_energies(
     scans: Sequence[RawProjections],
     *,
@@ -236,7 +295,7 @@ def process_energies(
     min_transmission: float | None = None,
     centre: float | Literal["auto"] = "auto",
     centre_method: Literal["auto", "mirror", "sinusoid", "sharpness"] = "auto",
-    algorithm: Literal["fbp", "sirt", "astra_fbp", "astra_sirt"] = "fbp",
+    algorithm: Literal["fbp", "gridrec", "sirt", "astra_fbp", "astra_sirt"] = "fbp",
     size: int | None = None,
     upsample_factor: int = 20,
     jitter: bool = False,
@@ -271,7 +330,7 @@ def process_energies(
         Rotation-axis column in pixels, or found with ``centre_method``.
     centre_method : {"auto", "mirror", "sinusoid", "sharpness"}
         See :func:`find_rotation_centre`.
-    algorithm : {"fbp", "sirt", "astra_fbp", "astra_sirt"}
+    algorithm : {"fbp", "gridrec", "sirt", "astra_fbp", "astra_sirt"}
         Reconstructor.
     size : int, optional
         Reconstructed slice size in pixels (default detector width).
@@ -304,23 +363,7 @@ def process_energies(
     from tqdm.auto import tqdm
 
     check_choice(method, ("decomposition", "difference"), "method")
-    by_energy = _energies_of(scans)
-    energies = list(by_energy)
-    ref_e = float(reference_energy_ev) if reference_energy_ev is not None else max(energies)
-    if ref_e not in by_energy:
-        raise ParameterError(
-            f"reference energy {ref_e} eV is not one of the scans {sorted(energies)}."
-        )
-    voxel = volume_spacing(spacing, by_energy[ref_e])
-    if voxel is None:
-        raise MissingMetadataError(
-            "the pixel size is unknown (not in the files); give spacing (um): [processing] "
-            "spacing in the pipeline config or --spacing on the command line."
-        )
-    _check_geometry(by_energy, ref_e)
-    for el in elements:
-        below, above = _pair_for(el, energies)
-        edge_pair(below, above, element=el)
+    by_energy, energies, ref_e, voxel = _prepare(scans, reference_energy_ev, spacing, elements)
     lines = _normalized_lines(
         by_energy,
         ref_e,
@@ -353,23 +396,12 @@ def process_energies(
         attenuation[e].attrs["energy_ev"] = e
     volume_shifts = _register_volumes(attenuation, ref_e, energies) if register_3d else {}
     channels, differences, dec = _elemental_channels(attenuation, elements, method, matrix_elements)
-    params = {
-        "energies_ev": sorted(energies),
-        "reference_energy_ev": ref_e,
-        "elements": list(elements),
-        "method": method,
-        "matrix_elements": list(matrix_elements),
-        "zinger_threshold": zinger_threshold,
-        "ring_width": ring_width,
-        "centre": centre_res.centre,
-        "centre_method": centre_res.method,
-        "algorithm": algorithm,
-        "size": size,
-        "upsample_factor": upsample_factor,
-        "jitter": jitter,
-        "register_3d": register_3d,
-        "spacing": voxel,
-    }
+    params = _run_parameters(
+        energies, ref_e, centre_res, voxel,
+        elements=elements, method=method, matrix_elements=matrix_elements,
+        zinger_threshold=zinger_threshold, ring_width=ring_width, algorithm=algorithm,
+        size=size, upsample_factor=upsample_factor, jitter=jitter, register_3d=register_3d,
+    )  # fmt: skip
     return ElementalVolumes(
         attenuation=attenuation,
         channels=channels,

@@ -23,9 +23,9 @@ from cathodescope.errors import (
 )
 
 FilterName = Literal["ramp", "shepp-logan", "cosine", "hamming", "hann"]
-Algorithm = Literal["fbp", "sirt", "astra_fbp", "astra_sirt"]
+Algorithm = Literal["fbp", "gridrec", "sirt", "astra_fbp", "astra_sirt"]
 _FILTERS = ("ramp", "shepp-logan", "cosine", "hamming", "hann")
-_ALGORITHMS = ("fbp", "sirt", "astra_fbp", "astra_sirt")
+_ALGORITHMS = ("fbp", "gridrec", "sirt", "astra_fbp", "astra_sirt")
 
 
 # -- geometry helpers -------------------------------------------------------------------------
@@ -256,6 +256,7 @@ def backproject(
     Parameters
     ----------
     sino : ndarray, shape (n_angles, n_det) or (n_angles, n_det, n_slices)
+        Sinogram(s) to back-project (attenuation summed along rays, pixel units).
     angles_deg : ndarray, shape (n_angles,)
         Angles in degrees.
     centre : float, optional
@@ -298,6 +299,7 @@ def forward_project(
     image : ndarray, shape (n, n) or (n, n, n_slices)
         Attenuation per pixel (values are summed along rays in pixel units).
     angles_deg : ndarray, shape (n_angles,)
+        Projection angles in degrees.
     n_det : int, optional
         Detector width in pixels (default ``n``).
     centre : float, optional
@@ -393,9 +395,13 @@ def sirt(
     Parameters
     ----------
     sinogram : ndarray, shape (n_angles, n_det) or (n_angles, n_det, n_slices)
+        Sinogram(s) to reconstruct (attenuation summed along rays, pixel units).
     angles_deg : ndarray, shape (n_angles,)
         Degrees.
-    centre, size : see :func:`fbp`
+    centre : float, optional
+        Rotation-axis column in detector pixels (default: detector centre).
+    size : int, optional
+        Side of the reconstructed square in pixels (default ``n_det``).
     iterations : int
         Number of SIRT iterations (100-300 typical).
     nonnegative : bool

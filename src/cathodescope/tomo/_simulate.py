@@ -25,7 +25,7 @@ from cathodescope.io import RawProjections, make_projections
 class SimulationTruth:
     """What the simulator injected.
 
-    Attributes
+    Parameters
     ----------
     shifts_px : dict[float, ndarray]
         Per energy (eV), shape (n_angles, 2): the ``(dy, dx)`` displacement of the sample image
@@ -33,13 +33,17 @@ class SimulationTruth:
     centre_px : float
         Detector column of the rotation axis.
     angles_deg : ndarray
+        Projection angles (degrees).
     energies_ev : tuple of float
+        Simulated energies (eV).
     reference_energy_ev : float
+        The energy whose projections are not displaced (eV).
     spacing : tuple of float
         Voxel size ``(z, y, x)`` in um (the detector pitch is ``(z, x)``).
     densities : dict[str, ndarray]
         The input partial densities (g/cm^3), (z, y, x).
     parameters : dict
+        The parameters used.
     """
 
     shifts_px: dict[float, np.ndarray]

@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -103,7 +103,7 @@ def reconstruct_batch(
         Degrees.
     centre : float, optional
         Rotation-axis column in pixels.
-    algorithm : {"fbp", "sirt", "astra_fbp", "astra_sirt"}
+    algorithm : {"fbp", "gridrec", "sirt", "astra_fbp", "astra_sirt"}
         Reconstructor.
     filter_name : {"ramp", "shepp-logan", "cosine", "hamming", "hann"}
         FBP filter.
@@ -125,6 +125,13 @@ def reconstruct_batch(
         raise ProjectionGeometryError(
             f"expected (n_angles, n_slices, n_det), got shape {arr.shape}."
         )
+    if algorithm == "gridrec":
+        from cathodescope.tomo._gridrec import gridrec
+
+        rec = gridrec(
+            arr.transpose(0, 2, 1), angles_deg, centre=centre, filter_name=filter_name, size=size
+        )
+        return np.ascontiguousarray(rec.transpose(2, 0, 1))
     if algorithm in ("fbp", "sirt"):
         batch = np.ascontiguousarray(arr.transpose(0, 2, 1))  # (angle, det, slice)
         if algorithm == "fbp":
@@ -132,7 +139,7 @@ def reconstruct_batch(
         else:
             rec = sirt(batch, angles_deg, centre=centre, size=size, iterations=iterations)
         return np.ascontiguousarray(rec.transpose(2, 0, 1))
-    name = "FBP" if algorithm == "astra_fbp" else "SIRT"
+    name: Literal["FBP", "SIRT"] = "FBP" if algorithm == "astra_fbp" else "SIRT"
     astra_filter = {"ramp": "ram-lak"}.get(filter_name, filter_name)
 
     def one(k: int) -> np.ndarray:
@@ -214,7 +221,7 @@ def reconstruct(
         Angles in degrees (required unless ``projections`` is a DataArray with an ``angle`` coord).
     centre : float, optional
         Rotation-axis column in pixels (default detector centre).
-    algorithm : {"fbp", "sirt", "astra_fbp", "astra_sirt"}
+    algorithm : {"fbp", "gridrec", "sirt", "astra_fbp", "astra_sirt"}
         Reconstructor.
     filter_name : {"ramp", "shepp-logan", "cosine", "hamming", "hann"}
         FBP filter.

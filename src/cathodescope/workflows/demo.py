@@ -18,7 +18,7 @@ import pandas as pd
 
 __all__ = ["run_demo", "run_demo_from_projections", "truth_comparison"]
 
-_SCENE_OPTIONS = {"noise_std": 0.03, "noise_psf_um": 0.1, "phase_artefact": 0.05}
+_SCENE_OPTIONS: dict[str, Any] = {"noise_std": 0.03, "noise_psf_um": 0.1, "phase_artefact": 0.05}
 
 
 def truth_comparison(analysis: Any, truth: Any) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -137,12 +137,12 @@ def run_dqdv(
     active_mass_g: float | None = None,
     gap_s: float = 0.0,
     csv_options: Mapping[str, Any] | None = None,
-    grid_step_V: float | str = "auto",
-    smoothing: str = "savgol",
+    grid_step_V: float | Literal["auto"] = "auto",
+    smoothing: Literal["savgol", "spline", "none"] = "savgol",
     window_bins: int | None = None,
     specific: bool = False,
-    peak_shape: str = "gaussian",
-    direction: str = "charge",
+    peak_shape: Literal["gaussian", "sech2"] = "gaussian",
+    direction: Literal["charge", "discharge"] = "charge",
     targets_V: list[float] | None = None,
     max_shift_V: float = 0.05,
     overwrite: bool = False,

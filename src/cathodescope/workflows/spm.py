@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cathodescope.errors import MissingMetadataError, SPMChannelMissingError
 
@@ -182,7 +182,7 @@ def spm_level(
     *,
     out: PathLike,
     channel: str = "Height",
-    method: str = "masked",
+    method: Literal["plane", "polynomial", "rows", "masked"] = "masked",
     order: int = 1,
     threshold: float = 2.5,
     align: bool = False,
@@ -243,7 +243,7 @@ def spm_dart(
     out: PathLike,
     width: float | None = None,
     drive_voltage: float | None = None,
-    phase_convention: str = "lag",
+    phase_convention: Literal["lag", "lead"] = "lag",
     q: float | None = None,
     amplitude_channel: str = "Amplitude",
     overwrite: bool = False,

@@ -44,6 +44,7 @@ _PROCESS_KEYS = {
     "spacing",
 }
 _SCAN_KEYS = {"file", "reference", "angles", "flats", "darks", "energy_ev", "spacing"}
+_PROFILE_BYTES_PER_VOXEL = 96
 _RENAMED = {"spacing_um": "spacing", "pixel_size_um": "spacing"}
 
 
@@ -87,7 +88,9 @@ def _check_keys(table: Mapping[str, Any], valid: set[str], where: str) -> None:
     )
 
 
-def read_scans(cfg: Mapping[str, Any], *, energies: Mapping[str, float] | None = None) -> list[Any]:
+def read_scans(
+    cfg: Mapping[str, Any], *, energies: Mapping[str, float] | None = None, lazy: bool = False
+) -> list[Any]:
     """Read the ``[[scan]]`` entries of a pipeline config, one RawProjections per energy.
 
     Parameters
@@ -97,6 +100,8 @@ def read_scans(cfg: Mapping[str, Any], *, energies: Mapping[str, float] | None =
     energies : mapping file name -> eV, optional
         Photon energies replacing what the files (and the config) say, keyed by the scan's
         ``file`` entry or its file name (``--energy FILE=EV`` on the command line).
+    lazy : bool
+        Keep HDF5 projections on disk (dask), read slab by slab (the streaming pipeline).
 
     Returns
     -------
@@ -128,6 +133,7 @@ def read_scans(cfg: Mapping[str, Any], *, energies: Mapping[str, float] | None =
         scans.append(
             read_projections(
                 path,
+                lazy=lazy,
                 reference=None if "reference" not in entry else base / entry["reference"],
                 angles=None if "angles" not in entry else base / entry["angles"],
                 flats=None if "flats" not in entry else base / entry["flats"],
@@ -137,6 +143,30 @@ def read_scans(cfg: Mapping[str, Any], *, energies: Mapping[str, float] | None =
             )
         )
     return scans
+
+
+def _stream(run: Any, scans: Sequence[Any], memory_limit: Any, fmt: str, **options: Any) -> Any:
+    """The streaming chain with its stores in the run folder; plan and warnings recorded."""
+    from cathodescope.tomo import stream_energies
+
+    result = stream_energies(
+        scans, run.path, memory_limit=memory_limit, volume_format=fmt, **options
+    )
+    run.results["stream"] = result.parameters["stream"]
+    for store in sorted(run.path.iterdir()):
+        if store.suffix in (".zarr", ".h5") and not store.name.startswith("."):
+            run.file(store.name)  # recorded as outputs
+    first = next(iter(result.channels.values()))
+    # analyze_scene measured at 256^3 with three channels: ~91 bytes per voxel above the
+    # interpreter (channels, labels, distance map, hulls, per-bin statistics)
+    need = _PROFILE_BYTES_PER_VOXEL * first.size + 640 * 2**20
+    if need > result.parameters["stream"]["memory_limit_gib"] * 2**30:
+        message = (
+            f"the depth-profile step holds the {len(result.channels)} elemental volumes in memory "
+            f"and needs ~{need / 2**30:.1f} GiB, above --memory-limit: it is not streamed yet."
+        )
+        run.warn(message)
+    return result
 
 
 def _save_volumes(run: Any, result: Any, fmt: str) -> None:
@@ -219,8 +249,15 @@ def run_pipeline(
     extra_tables: Mapping[str, pd.DataFrame] | None = None,
     spacing: float | Sequence[float] | None = None,
     energies: Mapping[str, float] | None = None,
+    memory_limit: int | str | None = None,
 ) -> tuple[Any, Any]:
     """Run raw projections -> elemental volumes -> depth profiles, writing one run folder.
+
+    With ``memory_limit`` the chain is streamed (:func:`cathodescope.tomo.stream_energies`):
+    every energy is normalised, aligned and reconstructed slab by slab into the run folder's
+    stores, and the differences and decomposition run chunk by chunk on them, with the same
+    numbers as the in-memory run. The run folder then also holds ``difference_{element}`` (and
+    ``molar_{matrix element}``) stores, and the manifest the slab plan (``results.stream``).
 
     Config layout (TOML)::
 
@@ -264,6 +301,10 @@ def run_pipeline(
         Voxel size in um overriding ``[processing] spacing`` and the files (``--spacing``).
     energies : mapping file -> eV, optional
         Photon energies of ``[[scan]]`` files overriding the files (``--energy FILE=EV``).
+    memory_limit : int or str, optional
+        Bytes or e.g. ``"6GiB"`` (``--memory-limit``): stream the chain under this peak memory
+        (the depth-profile step still loads the elemental volumes; a warning says when that
+        exceeds the limit). ``save_volumes`` must then be "zarr" or "h5".
 
     Returns
     -------
@@ -276,6 +317,11 @@ def run_pipeline(
     from cathodescope.tomo import process_energies
 
     check_choice(save_volumes, ("zarr", "h5", "none"), "save_volumes")
+    if memory_limit is not None and save_volumes == "none":
+        raise ParameterError(
+            "--memory-limit streams the volumes through the run folder: use --volumes zarr or "
+            "--volumes h5 (not none)."
+        )
     cfg = load_config(config) if isinstance(config, str | os.PathLike) else dict(config)
     out = out_dir or cfg.get("output", {}).get("dir")
     if out is None:
@@ -284,17 +330,23 @@ def run_pipeline(
     params = {k: v for k, v in cfg.items() if not k.startswith("_")}
     if spacing is not None or energies:
         params["overrides"] = {"spacing": spacing, "energies_ev": dict(energies or {})}
+    if memory_limit is not None:
+        params["memory_limit"] = memory_limit
     with RunFolder(out, command="tomo pipeline", parameters=params, overwrite=overwrite) as run:
         if scans is None:
             with run.timer("read"):
-                scans = read_scans(cfg, energies=energies)
+                scans = read_scans(cfg, energies=energies, lazy=memory_limit is not None)
             for s in scans:
                 if s.source and Path(s.source).exists():
                     run.add_input(s.source, energy_ev=s.energy_ev)
         with run.timer("projections_to_volumes"):
-            result = process_energies(scans, progress=progress, **element_opts, **proc)
+            if memory_limit is None:
+                result = process_energies(scans, progress=progress, **element_opts, **proc)
+            else:
+                options = {**element_opts, **proc, "progress": progress}
+                result = _stream(run, scans, memory_limit, save_volumes, **options)
         _record_volumes(run, result)
-        if save_volumes != "none":
+        if save_volumes != "none" and memory_limit is None:
             with run.timer("save_volumes"):
                 _save_volumes(run, result, save_volumes)
         with run.timer("depth_profiles"):
@@ -304,6 +356,10 @@ def run_pipeline(
             write_scene_report(analysis, run, channels=result.channels)
         for name, table in (extra_tables or {}).items():
             run.write_table(name, table)
+    if memory_limit is not None:  # the stores moved with the run folder into place
+        from cathodescope.tomo import reopen_volumes
+
+        result = reopen_volumes(result, run.path)
     return result, analysis
 
 
@@ -373,7 +429,7 @@ def run_reconstruction(
     energy_ev: float | None = None,
     centre: float | Literal["auto"] = "auto",
     centre_method: Literal["auto", "mirror", "sinusoid", "sharpness"] = "auto",
-    algorithm: Literal["fbp", "sirt", "astra_fbp", "astra_sirt"] = "fbp",
+    algorithm: Literal["fbp", "gridrec", "sirt", "astra_fbp", "astra_sirt"] = "fbp",
     filter_name: Literal["ramp", "shepp-logan", "cosine", "hamming", "hann"] = "ramp",
     iterations: int = 100,
     rows: slice | None = None,
@@ -411,7 +467,7 @@ def run_reconstruction(
         Rotation-axis column in pixels, or found from the middle detector rows.
     centre_method : {"auto", "mirror", "sinusoid", "sharpness"}
         See :func:`cathodescope.tomo.find_rotation_centre`.
-    algorithm : {"fbp", "sirt", "astra_fbp", "astra_sirt"}
+    algorithm : {"fbp", "gridrec", "sirt", "astra_fbp", "astra_sirt"}
         Reconstructor.
     filter_name : {"ramp", "shepp-logan", "cosine", "hamming", "hann"}
         FBP filter.

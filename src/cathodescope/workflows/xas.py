@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from cathodescope.common import check_spacing_plausible
 from cathodescope.workflows._xas_common import (
@@ -30,8 +30,8 @@ def run_normalize(
     out: str | os.PathLike[str],
     group: str | None = None,
     athena_params: bool = False,
-    e0_method: str = "derivative_max",
-    energy_units: str = "auto",
+    e0_method: Literal["derivative_max", "first_inflection", "half_step"] = "derivative_max",
+    energy_units: Literal["eV", "keV", "auto"] = "auto",
     normalize_options: Mapping[str, Any] | None = None,
     channels: Sequence[str] | None = None,
     i0: str | None = None,
@@ -128,7 +128,7 @@ def run_calibrate(
     edge: str = "K",
     group: str | None = None,
     sample: str | os.PathLike[str] | None = None,
-    energy_units: str = "auto",
+    energy_units: Literal["eV", "keV", "auto"] = "auto",
     overwrite: bool = False,
     parameters: Mapping[str, Any] | None = None,
 ) -> XasRun:
@@ -196,7 +196,7 @@ def run_map(
     fit_range: tuple[float, float],
     dataset: str | None = None,
     chunks: int | None = None,
-    energy_units: str = "auto",
+    energy_units: Literal["eV", "keV", "auto"] = "auto",
     normalize_options: Mapping[str, Any] | None = None,
     overwrite: bool = False,
     parameters: Mapping[str, Any] | None = None,
@@ -255,7 +255,7 @@ def run_map(
             maps = xanes_maps(
                 stack,
                 stds,
-                fit_range=tuple(fit_range),
+                fit_range=cast("tuple[float, float]", tuple(fit_range)),
                 chunks=chunks,
                 progress=True,
                 **_norm_options(normalize_options),
@@ -283,9 +283,9 @@ def run_merge(
     out: str | os.PathLike[str],
     groups: Sequence[str] | None = None,
     reference: str | None = None,
-    e0_method: str = "derivative_max",
+    e0_method: Literal["derivative_max", "first_inflection", "half_step"] = "derivative_max",
     max_shift: float = 10.0,
-    energy_units: str = "auto",
+    energy_units: Literal["eV", "keV", "auto"] = "auto",
     overwrite: bool = False,
     parameters: Mapping[str, Any] | None = None,
 ) -> XasRun:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cathodescope.workflows._xas_common import (
     XasRun,
@@ -66,10 +66,10 @@ def run_lcf(
     normalize_options: Mapping[str, Any] | None = None,
     fit_shifts: bool = False,
     max_shift: float = 2.0,
-    uncertainty: str = "profile",
+    uncertainty: Literal["profile", "bootstrap", "none"] = "profile",
     combinations: bool = False,
     valences: Mapping[str, float] | None = None,
-    energy_units: str = "auto",
+    energy_units: Literal["eV", "keV", "auto"] = "auto",
     r_factor_threshold: float = 0.02,
     overwrite: bool = False,
     parameters: Mapping[str, Any] | None = None,
@@ -150,7 +150,11 @@ def run_lcf(
                 s_da, s_how = normalize(s_da).to_dataarray("flat"), "normalize"
             _warn_as_read(run, f"standard {std_name}", s_da, s_how)
             stds[std_name], how_std[std_name] = s_da, s_how
-        kw = {"fit_range": tuple(fit_range), "fit_shifts": fit_shifts, "max_shift": max_shift}
+        kw: dict[str, Any] = {
+            "fit_range": tuple(fit_range),
+            "fit_shifts": fit_shifts,
+            "max_shift": max_shift,
+        }
         with run.timer("lcf"):
             res = lcf(spec, stds, **kw, uncertainty=uncertainty)
             if combinations:
@@ -171,6 +175,7 @@ def run_lcf(
             ),
         )
         comps = pd.DataFrame({"energy_eV": res.energy})
+        assert res.components is not None  # lcf always fills the components
         for j, std_name in enumerate(res.standards):
             comps[std_name] = res.components[:, j]
         run.write_table("components", comps)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cathodescope.workflows._xas_common import (
     XasRun,
@@ -31,7 +31,7 @@ def run_selfabs(
     transmission_incidence_deg: float = 90.0,
     athena_params: bool = True,
     compare_window: tuple[float, float] = (-20.0, 80.0),
-    energy_units: str = "auto",
+    energy_units: Literal["eV", "keV", "auto"] = "auto",
     overwrite: bool = False,
     parameters: Mapping[str, Any] | None = None,
 ) -> XasRun:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 __all__ = [
     "read_map",
@@ -88,7 +88,7 @@ def xrf_ratio(
     out: PathLike,
     num: str,
     den: str,
-    min_signal: float | str | None = "otsu",
+    min_signal: float | Literal["otsu"] | None = "otsu",
     reading: Mapping[str, Any] | None = None,
     overwrite: bool = False,
     parameters: Mapping[str, Any] | None = None,
@@ -173,7 +173,9 @@ def xrf_overlay(
 
     with _run(out, "xrf overlay", parameters, overwrite) as run:
         maps = _read(run, file, reading)
-        rgb = rgb_overlay(maps, list(channels), percentiles=tuple(percentiles))
+        rgb = rgb_overlay(
+            maps, list(channels), percentiles=cast("tuple[float, float]", tuple(percentiles))
+        )
         limits = pd.DataFrame(
             [
                 {"colour": c, "channel": n, "low": lo, "high": hi, "units": maps.attrs["units"]}
@@ -247,9 +249,9 @@ def xrf_coreshell(
     *,
     out: PathLike,
     line: Mapping[str, Any],
-    model: str = "erf",
-    geometry: str = "edge",
-    shell_at: str = "start",
+    model: Literal["erf", "logistic"] = "erf",
+    geometry: Literal["edge", "cross"] = "edge",
+    shell_at: Literal["start", "end"] = "start",
     reading: Mapping[str, Any] | None = None,
     overwrite: bool = False,
     parameters: Mapping[str, Any] | None = None,
@@ -304,7 +306,7 @@ def xrf_particles(
     out: PathLike,
     elements: Sequence[str] = ("Ni", "Mn", "Co"),
     fit: bool = True,
-    model: str = "erf",
+    model: Literal["erf", "logistic"] = "erf",
     figures: bool = True,
     engine_options: Mapping[str, Any] | None = None,
     reading: Mapping[str, Any] | None = None,

@@ -12,16 +12,15 @@ from cathodescope.xas._layer import (
     FluorescenceDepth,
     LayerFit,
     LayerProfile,
-    LayerSeries,
     ParameterEstimate,
     Probe,
     SphereKernel,
     TabulatedKernel,
     fit_layer,
-    fit_layer_series,
     fluorescence_depth,
     forward_weight,
 )
+from cathodescope.xas._layer_series import LayerSeries, fit_layer_series
 from cathodescope.xas._lcf import LCFResult, lcf, lcf_combinations, simplex_lstsq
 from cathodescope.xas._maps import XanesMaps, xanes_maps
 from cathodescope.xas._normalize import (

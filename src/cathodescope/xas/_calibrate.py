@@ -46,7 +46,7 @@ def tabulated_edge(element: str, edge: str = "K") -> float:
 class Calibration:
     """Result of :func:`calibrate`.
 
-    Attributes
+    Parameters
     ----------
     shift : float
         eV to add to the measured energy axis (reference and sample alike).
@@ -55,7 +55,9 @@ class Calibration:
     tabulated_e0 : float
         xraydb edge energy, eV.
     element, edge : str
+        Element symbol and edge name (``"Ni"``, ``"K"``) of the tabulated edge.
     parameters : dict
+        The parameters used.
     """
 
     shift: float
@@ -140,7 +142,7 @@ def calibrate(
 class Alignment:
     """Result of :func:`align`.
 
-    Attributes
+    Parameters
     ----------
     shift : float
         eV to add to the spectrum's energies to align it on the reference.

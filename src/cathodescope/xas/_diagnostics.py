@@ -31,7 +31,7 @@ from cathodescope.xas._spectrum import as_spectrum
 class LCFDiagnostics:
     """What :func:`diagnose_lcf` measured and what it warns about.
 
-    Attributes
+    Parameters
     ----------
     at_bound : tuple of str
         Standards whose weight is at 0 or 1 (within 1e-6).

@@ -29,17 +29,16 @@ from cathodescope._validation import check_choice, check_positive
 from cathodescope.errors import CathodescopeRunWarning, ParameterError
 from cathodescope.xas._kernels import (
     ExponentialKernel,
-    FluorescenceDepth,
     LayerProfile,
     Probe,
     SphereKernel,
     TabulatedKernel,
-    fluorescence_depth,
     forward_weight,
     fractions_lstsq,
     step_means,
     weight_jacobian,
 )
+from cathodescope.xas._probing_depth import FluorescenceDepth, fluorescence_depth
 
 # kernels re-exported: the package imports the layer model in one line
 __all__ = [
@@ -47,13 +46,11 @@ __all__ = [
     "FluorescenceDepth",
     "LayerFit",
     "LayerProfile",
-    "LayerSeries",
     "ParameterEstimate",
     "Probe",
     "SphereKernel",
     "TabulatedKernel",
     "fit_layer",
-    "fit_layer_series",
     "fluorescence_depth",
     "forward_weight",
 ]
@@ -69,6 +66,17 @@ class ParameterEstimate:
 
     ``lower_by`` / ``upper_by`` say what ends each side: ``"data"`` (the profile chi2 rose by the
     threshold), ``"bound"`` (the allowed range ended first) or ``"fixed"``.
+
+    Parameters
+    ----------
+    name : str
+        ``"thickness_nm"``, ``"surface_fraction"`` or ``"bulk_fraction"``.
+    value : float
+        Best-fit value (nm for the thickness, a fraction otherwise).
+    ci_low, ci_high : float
+        Ends of the profile-likelihood interval, same units.
+    lower_by, upper_by : {"data", "bound", "fixed"}
+        What ends the interval on each side.
     """
 
     name: str
@@ -92,18 +100,20 @@ class ParameterEstimate:
 class LayerFit:
     """Result of :func:`fit_layer`.
 
-    Attributes
+    Parameters
     ----------
     profile : LayerProfile
         Best-fit layer (thickness nm, fractions, transition width nm).
     estimates : dict of str -> ParameterEstimate
         ``thickness_nm``, ``surface_fraction``, ``bulk_fraction``.
     probes : tuple of Probe
+        The probes fitted.
     predicted : ndarray
         Predicted weight of each probe.
     depths_nm : ndarray
         Kernel depth of each probe at the best fit (differs from nominal only when uncertain).
     chi2 : float
+        Minimum of ``sum ((w_i - pred_i) / s_i)^2`` plus the depth-nuisance terms.
     surface_excess_nm : (float, float)
         ``(x_s - x_b) t`` and its linearized standard error, nm.
     determined : tuple of str
@@ -231,7 +241,7 @@ class _Problem:
         best, (rounds, n) = np.inf, ((8, 9) if j >= 0 else (5, 17))
         for r in range(rounds if (t_free or j >= 0) else 0):
             c2 = self._grid_chi2(ts, ds, fx, cached=(r == 0 and t_free))
-            it, idd = np.unravel_index(int(np.argmin(c2)), c2.shape)
+            it, idd = (int(i) for i in np.unravel_index(int(np.argmin(c2)), c2.shape))
             if c2[it, idd] <= best:
                 best, t, d[j] = c2[it, idd], float(ts[it]), ds[idd] if j >= 0 else d[j]
             if t_free:
@@ -528,66 +538,3 @@ def fit_layer(
         parameters={"shape": shape, "width_nm": width, "fixed": fixed, "level": level}
         | {"thickness_bounds_nm": (t_lo, t_hi), "delta_chi2": prob.thr},
     )
-
-
-@dataclass(frozen=True)
-class LayerSeries:
-    """One :class:`LayerFit` per point of a series (cycle number, SOC...)."""
-
-    index_name: str
-    index: tuple[Any, ...]
-    fits: tuple[LayerFit, ...]
-
-    def to_dataframe(self):
-        """``<index_name>, parameter, value, ci_low, ci_high``, one row per point and parameter."""
-        import pandas as pd
-
-        parts = []
-        for i, f in zip(self.index, self.fits, strict=True):
-            df = f.to_dataframe()
-            df.insert(0, self.index_name, i)
-            parts.append(df)
-        return pd.concat(parts, ignore_index=True)
-
-    def probes_dataframe(self):
-        """Probe tables of every point with the index column in front."""
-        import pandas as pd
-
-        parts = []
-        for i, f in zip(self.index, self.fits, strict=True):
-            df = f.probes_dataframe()
-            df.insert(0, self.index_name, i)
-            parts.append(df)
-        return pd.concat(parts, ignore_index=True)
-
-
-def fit_layer_series(
-    probe_sets: Mapping[Any, Sequence[Probe]], *, index_name: str = "cycle", **fit_kwargs: Any
-) -> LayerSeries:
-    """Fit one layer per point of a series (e.g. cycle number or state of charge).
-
-    Parameters
-    ----------
-    probe_sets : mapping index -> sequence of Probe
-        Probes measured at each point (index sorted in the result).
-    index_name : str
-        Name of the index column (``"cycle"``, ``"soc"``...).
-    **fit_kwargs
-        Passed to :func:`fit_layer` for every point.
-
-    Returns
-    -------
-    LayerSeries
-    """
-    if not probe_sets:
-        raise ParameterError("give at least one point of the series.")
-    keys = sorted(probe_sets)
-    fits = []
-    for k in keys:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", CathodescopeRunWarning)
-            fit = fit_layer(probe_sets[k], **fit_kwargs)
-        for w in caught:
-            warnings.warn(f"{index_name} {k}: {w.message}", w.category, stacklevel=2)
-        fits.append(fit)
-    return LayerSeries(index_name, tuple(keys), tuple(fits))

@@ -159,7 +159,7 @@ def simplex_lstsq(
 class LCFResult:
     """Result of one linear combination fit.
 
-    Attributes
+    Parameters
     ----------
     standards : tuple of str
         Names of the standards, in fit order.

@@ -48,7 +48,7 @@ class _MapOperators:
     solver: _SimplexSolver
 
 
-def _poly_projection(e: np.ndarray, idx: slice, order: int) -> np.ndarray:
+def _poly_projection(e: np.ndarray, idx: slice, order: int) -> tuple[np.ndarray, float, float]:
     """Matrix P (m_win, order+1) such that coefs = y[idx] @ P (least squares, increasing)."""
     x = e[idx]
     center = x.mean()
@@ -219,7 +219,7 @@ def _process_block(
 class XanesMaps:
     """Per-pixel XANES results.
 
-    Attributes
+    Parameters
     ----------
     fractions : xarray.DataArray
         Dims ``("channel", "y", "x")``: one fraction map per standard (NaN where masked);
@@ -422,6 +422,8 @@ def xanes_maps(
         Absolute edge-jump threshold for the mask; default ``min_edge_step_fraction`` times the
         95th percentile of the edge steps (a robust "full particle" step, valid when the
         particle covers less than half of the field of view).
+    min_edge_step_fraction : float
+        Fraction of that 95th percentile used when ``min_edge_step`` is not given.
     dtype : {"float32", "float64"}
         Working precision of the kernel.
     chunk_pixels : int

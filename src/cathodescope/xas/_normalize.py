@@ -238,7 +238,7 @@ def half_step_energy(
 class Normalization:
     """Result of :func:`normalize` (ATHENA/larch pre-edge subtraction and normalization).
 
-    Attributes
+    Parameters
     ----------
     energy : ndarray, shape (n,)
         Energies in eV.

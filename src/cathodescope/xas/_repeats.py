@@ -36,7 +36,7 @@ from cathodescope.xas._spectrum import as_spectrum
 class RepeatMerge:
     """Result of :func:`merge_repeats`.
 
-    Attributes
+    Parameters
     ----------
     names : tuple of str
         The scans, reference first as given.

@@ -35,7 +35,7 @@ from cathodescope.xas._spectrum import as_spectrum
 class AbsorptionModel:
     """Attenuation curves of a sample for the self-absorption model (all in 1/cm).
 
-    Attributes
+    Parameters
     ----------
     energy : ndarray
         eV.
@@ -157,6 +157,7 @@ def fluorescence_forward(
     norm : array-like, shape (n,)
         True normalized absorption n(E) on ``model.energy``.
     model : AbsorptionModel
+        Absorption of the sample (from :func:`absorption_model`).
     incidence_deg, exit_deg : float
         Angles to the sample surface, degrees.
     thickness_um : float, optional

@@ -37,6 +37,8 @@ def surface_bulk_table(
         LCF window, eV.
     normalize_spectra : bool
         Normalize raw spectra first with :func:`normalize` (``normalize_kwargs``).
+    normalize_kwargs : mapping, optional
+        Options of :func:`normalize` when ``normalize_spectra`` is True.
     **lcf_kwargs
         Passed to :func:`lcf`.
 

@@ -38,7 +38,8 @@ def average_valence(
     ----------
     fractions : mapping standard -> fraction
         Must sum to 1 (within 1e-6).
-    valences : mapping standard -> oxidation state of the absorber in that standard
+    valences : mapping standard -> float
+        Oxidation state of the absorber in each standard.
     uncertainties : mapping standard -> standard error of the fraction, optional
         Propagated as for independent errors (an upper bound: the sum constraint makes the
         fractions anti-correlated, which for two standards gives exactly ``|v1 - v2| s``).
@@ -122,7 +123,7 @@ def nominal_valence(
 class ChargeBalance:
     """Surface charge-balance estimate (electrons gained by Mn vs lost by Ni).
 
-    Attributes
+    Parameters
     ----------
     electrons_gained_mn : float
         ``(mn_from - mn_to) * x_mn`` per formula unit (Mn4+ -> Mn2+: ``2 x_Mn``).
@@ -132,7 +133,9 @@ class ChargeBalance:
         gained - lost: > 0 means Mn reduction could supply more electrons than Ni oxidation
         consumes.
     explanation : str
+        The balance in words, for reports.
     parameters : dict
+        The parameters used.
     """
 
     electrons_gained_mn: float

@@ -32,7 +32,7 @@ __all__ = ["GasReleaseResult", "analyze_gas_release", "join_on_temperature"]
 class GasReleaseResult:
     """Release metrics of one or several MS channels.
 
-    Attributes
+    Parameters
     ----------
     summary : pandas.DataFrame
         One row per channel: ``channel``, ``onset_C``, ``peak_C``, ``fwhm_C``, ``amount``

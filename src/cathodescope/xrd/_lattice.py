@@ -75,7 +75,7 @@ def d_spacing_hexagonal(
 class LatticeResult:
     """Hexagonal lattice parameters per frame.
 
-    Attributes
+    Parameters
     ----------
     table : pandas.DataFrame
         One row per frame: ``frame``, ``a_A``, ``a_err_A``, ``c_A``, ``c_err_A``, ``c_over_a``,

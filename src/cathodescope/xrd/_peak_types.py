@@ -56,7 +56,7 @@ class PeakWindow:
 class PeakFitResult:
     """Fitted peaks of one pattern or of every frame of a series.
 
-    Attributes
+    Parameters
     ----------
     table : pandas.DataFrame
         One row per (frame, peak): ``frame``, ``peak``, ``window``, ``center_deg``,

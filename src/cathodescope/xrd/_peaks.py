@@ -46,7 +46,7 @@ def _model_options(
     ka2_ratio: float | None,
     wavelength2: float | None,
     wavelength: float | None,
-) -> dict[str, float]:
+) -> dict[str, Any]:  # ratio, lam_ratio: float; wl1: float or None
     if not doublet:
         wl = wavelength if wavelength is not None else pattern.attrs.get("wavelength_A")
         return {"ratio": 0.0, "lam_ratio": 1.0, "wl1": None if wl is None else float(wl)}
@@ -436,7 +436,8 @@ def _track_window(
         shift = seed[1 : 4 * k : 4].mean() - c_ref if follow else 0.0
         res = _fit_window_frames(
             x, y[s:e], sigma, win, win.lo + shift, win.hi + shift,
-            np.repeat(seed[None, :], e - s, axis=0), None, **fit, max_iter=max_iter,
+            np.repeat(seed[None, :], e - s, axis=0), np.array(win.centers)[None, :], **fit,
+            max_iter=max_iter,
         )  # fmt: skip
         store(res, s, e)
         last = e - 1

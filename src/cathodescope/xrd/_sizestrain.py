@@ -30,7 +30,7 @@ class WilliamsonHallResult:
     ``beta cos(theta) = K lambda / L + 4 epsilon sin(theta)`` with beta the (instrument-
     corrected) breadth in radians.
 
-    Attributes
+    Parameters
     ----------
     size_nm, size_err_nm : float
         Crystallite size L (nm) and its standard error (inf when the intercept is <= 0).

@@ -47,7 +47,20 @@ DEFAULT_D_WINDOWS: dict[str, tuple[float, float]] = {
 def layered_windows(
     wavelength: float, d_windows: Mapping[str, tuple[float, float]] | None = None
 ) -> dict[str, tuple[float, float]]:
-    """2theta windows (deg) of the transition signatures at ``wavelength`` (Angstrom)."""
+    """2theta windows (deg) of the transition signatures at ``wavelength`` (Angstrom).
+
+    Parameters
+    ----------
+    wavelength : float
+        Wavelength in Angstrom.
+    d_windows : mapping name -> (d_lo, d_hi), optional
+        d-spacing windows in Angstrom; default ``DEFAULT_D_WINDOWS`` (003, spinel 220, 108/110).
+
+    Returns
+    -------
+    dict of str -> (float, float)
+        ``(2theta_lo, 2theta_hi)`` in degrees per signature.
+    """
     dw = dict(DEFAULT_D_WINDOWS if d_windows is None else d_windows)
     out = {}
     for name, (d_lo, d_hi) in dw.items():
@@ -60,7 +73,7 @@ def layered_windows(
 class ThermalTransitions:
     """Signatures per frame and onset temperatures of a heating series.
 
-    Attributes
+    Parameters
     ----------
     signatures : pandas.DataFrame
         One row per frame: ``frame``, ``temperature_C``, ``i003_norm``, ``i220_norm``,

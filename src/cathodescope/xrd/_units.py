@@ -80,6 +80,18 @@ def _wl(wavelength: float | None, what: str) -> float:
 def pattern_wavelength(pattern: xr.DataArray, wavelength: float | None = None) -> float:
     """Return ``wavelength`` or the pattern's ``attrs['wavelength_A']``.
 
+    Parameters
+    ----------
+    pattern : xarray.DataArray
+        A diffraction pattern (its ``attrs['wavelength_A']`` is used when ``wavelength`` is None).
+    wavelength : float, optional
+        Wavelength in Angstrom; overrides the pattern's.
+
+    Returns
+    -------
+    float
+        Wavelength in Angstrom (> 0).
+
     Raises
     ------
     MissingWavelengthError
@@ -120,6 +132,20 @@ def d_to_two_theta(
 ) -> np.ndarray:
     """2theta (degrees) of a d-spacing (Angstrom) at ``wavelength`` (Angstrom).
 
+    Parameters
+    ----------
+    d : array_like
+        d-spacing(s) in Angstrom.
+    wavelength : float
+        Wavelength in Angstrom.
+    unreachable : {"raise", "nan"}
+        What to do with a d-spacing no angle reaches (lambda / (2 d) > 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        2theta in degrees.
+
     Raises
     ------
     UnreachableAngleError
@@ -132,7 +158,20 @@ def d_to_two_theta(
 
 
 def two_theta_to_q(two_theta: np.ndarray | float, wavelength: float) -> np.ndarray:
-    """Q = 4 pi sin(theta) / lambda in 1/Angstrom (2theta in degrees, lambda in Angstrom)."""
+    """Q = 4 pi sin(theta) / lambda in 1/Angstrom (2theta in degrees, lambda in Angstrom).
+
+    Parameters
+    ----------
+    two_theta : array_like
+        2theta in degrees.
+    wavelength : float
+        Wavelength in Angstrom.
+
+    Returns
+    -------
+    numpy.ndarray
+        Q in 1/Angstrom.
+    """
     wl = _wl(wavelength, "2theta -> Q")
     return 4 * np.pi * np.sin(np.radians(np.asarray(two_theta, dtype=float) / 2)) / wl
 
@@ -140,7 +179,23 @@ def two_theta_to_q(two_theta: np.ndarray | float, wavelength: float) -> np.ndarr
 def q_to_two_theta(
     q: np.ndarray | float, wavelength: float, *, unreachable: Literal["raise", "nan"] = "raise"
 ) -> np.ndarray:
-    """2theta in degrees of Q (1/Angstrom) at ``wavelength`` (Angstrom)."""
+    """2theta in degrees of Q (1/Angstrom) at ``wavelength`` (Angstrom).
+
+    Parameters
+    ----------
+    q : array_like
+        Q in 1/Angstrom.
+    wavelength : float
+        Wavelength in Angstrom.
+    unreachable : {"raise", "nan"}
+        What to do with a Q no angle reaches (Q lambda / (4 pi) > 1): raise
+        :class:`~cathodescope.errors.UnreachableAngleError` or return NaN there.
+
+    Returns
+    -------
+    numpy.ndarray
+        2theta in degrees.
+    """
     check_choice(unreachable, ("raise", "nan"), "unreachable")
     wl = _wl(wavelength, "Q -> 2theta")
     return _asin_deg(np.asarray(q, dtype=float) * wl / (4 * np.pi), unreachable, "Q")
@@ -239,7 +294,20 @@ def kalpha2_position(
     wavelength_ka1: float = CU_KA1_A,
     wavelength_ka2: float = CU_KA2_A,
 ) -> np.ndarray:
-    """2theta (deg) of the Ka2 reflection of a Ka1 reflection at ``two_theta_ka1`` (deg)."""
+    """2theta (deg) of the Ka2 reflection of a Ka1 reflection at ``two_theta_ka1`` (deg).
+
+    Parameters
+    ----------
+    two_theta_ka1 : array_like
+        2theta of the Ka1 reflection, degrees.
+    wavelength_ka1, wavelength_ka2 : float
+        Ka1 and Ka2 wavelengths in Angstrom (default Cu).
+
+    Returns
+    -------
+    numpy.ndarray
+        2theta of the Ka2 reflection, degrees (clipped at 180 where sin(theta) would exceed 1).
+    """
     s = (
         np.sin(np.radians(np.asarray(two_theta_ka1, dtype=float) / 2))
         * wavelength_ka2

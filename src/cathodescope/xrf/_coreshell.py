@@ -47,7 +47,7 @@ def step(u: np.ndarray, model: StepModel) -> np.ndarray:
 class CoreShellFit:
     """Result of :func:`fit_core_shell`. Lengths in um along the profile's distance axis.
 
-    Attributes
+    Parameters
     ----------
     interface_um : float or (float, float)
         Interface position(s): ``x0`` (edge) or ``(x_in, x_out)`` (cross), um.
@@ -255,6 +255,8 @@ def fit_core_shell(
         for n in ("x0", "x_in", "x_out"):
             if n in stderr_of:
                 stderr_of[n] = float(np.hypot(stderr_of[n], dx / np.sqrt(12.0)))
+    interface: float | tuple[float, float]
+    interface_err: float | tuple[float, float]
     if geometry == "edge":
         interface = float(p["x0"])
         interface_err = float(stderr_of["x0"])
@@ -529,6 +531,25 @@ def half_height_position(
 
     The model-free midpoint of a step between two known levels; used to show the midpoint bias
     of two-element ratios.
+
+    Parameters
+    ----------
+    distance_um : ndarray
+        Positions along the profile, um.
+    values : ndarray
+        Profile values at those positions (NaN points are skipped).
+    low, high : float
+        The two levels of the step.
+
+    Returns
+    -------
+    float
+        Position of the first crossing, um.
+
+    Raises
+    ------
+    CoreShellFitError
+        The profile never crosses its half height.
     """
     x = np.asarray(distance_um, dtype=float)
     v = np.asarray(values, dtype=float)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
@@ -169,7 +169,7 @@ def line_profile(
     step = dy if square else min(dy, dx)
     ys = yc[0] + (src[0] + t * (dst[0] - src[0])) * ((yc[-1] - yc[0]) / max(ny - 1, 1))
     xs = xc[0] + (src[1] + t * (dst[1] - src[1])) * ((xc[-1] - xc[0]) / max(nx - 1, 1))
-    coords = {
+    coords: dict[str, Any] = {
         "distance": ("distance", t * length, {"units": "um"}),
         "y": ("distance", ys, {"units": "um"}),
         "x": ("distance", xs, {"units": "um"}),

@@ -27,6 +27,11 @@ def as_maps(maps: xr.DataArray | Mapping[str, np.ndarray], spacing=None) -> xr.D
         Pixel size in um; required for a mapping or a DataArray without coordinates, checked
         against the coordinates of a DataArray that has them.
 
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``(channel, y, x)`` with ``y``/``x`` coordinates in um (pixel centres).
+
     Raises
     ------
     ScanGeometryError
@@ -71,7 +76,24 @@ def as_maps(maps: xr.DataArray | Mapping[str, np.ndarray], spacing=None) -> xr.D
 
 
 def map_spacing(maps: xr.DataArray) -> tuple[float, float]:
-    """Pixel size ``(dy, dx)`` in um of a map, from its coordinates (mean step)."""
+    """Pixel size ``(dy, dx)`` in um of a map, from its coordinates (mean step).
+
+    Parameters
+    ----------
+    maps : xarray.DataArray
+        Map with ``y``/``x`` coordinates in um; a single-pixel axis uses
+        ``attrs['spacing_um']``.
+
+    Returns
+    -------
+    (float, float)
+        ``(dy, dx)`` in um (the reader's ``spacing_um`` when the coordinates agree with it).
+
+    Raises
+    ------
+    ScanGeometryError
+        An axis has a single pixel and the map declares no spacing.
+    """
     out = []
     for dim in ("y", "x"):
         c = np.asarray(maps[dim].values, dtype=float)
@@ -89,7 +111,8 @@ def map_spacing(maps: xr.DataArray) -> tuple[float, float]:
         # the reader's value, when the coordinates agree with it (avoids float round-off)
         if all(abs(d - o) <= 1e-6 * o for d, o in zip(declared, out, strict=True)):
             out = [float(d) for d in declared]
-    return normalize_spacing(tuple(out), 2)
+    dy, dx = normalize_spacing(tuple(out), 2)
+    return dy, dx
 
 
 def _channel(maps: xr.DataArray, name: str) -> xr.DataArray:

@@ -23,7 +23,7 @@ from cathodescope._validation import check_choice
 from cathodescope.errors import CathodescopeRunWarning, CoreShellFitError, EmptyMapError
 from cathodescope.io import resolve_channels
 from cathodescope.xrf._batchfit import batched_edge_fit
-from cathodescope.xrf._coreshell import _WIDTH_10_90, fit_core_shell
+from cathodescope.xrf._coreshell import _WIDTH_10_90, StepModel, fit_core_shell
 from cathodescope.xrf._maps import map_spacing
 
 CORE_SHELL_COLUMNS = (
@@ -49,7 +49,7 @@ CORE_SHELL_COLUMNS = (
 class XRFParticleAnalysis:
     """Result of :func:`analyze_particles`.
 
-    Attributes
+    Parameters
     ----------
     scene : cathodescope.profile.SceneAnalysis
         Segmentation, particle table and depth profiles from the engine.
@@ -155,7 +155,7 @@ def _batched_rows(
     values: np.ndarray,
     err_all: np.ndarray | None,
     elements: list[str],
-    model: str,
+    model: StepModel,
 ) -> tuple[list[dict[str, Any]], list[int]]:
     """Vectorised edge fits of every particle at once; returns the table rows of the
     converged fits and the particles to refit one by one."""
@@ -211,7 +211,7 @@ def _refit_rows(
     values: np.ndarray,
     err_all: np.ndarray | None,
     elements: list[str],
-    model: str,
+    model: StepModel,
 ) -> list[dict[str, Any]]:
     """One :func:`fit_core_shell` per particle (those the batched fit did not settle)."""
     rows: list[dict[str, Any]] = []
@@ -342,7 +342,20 @@ def analyze_particles(
 
 def summarize_core_shell(table: pd.DataFrame) -> pd.DataFrame:
     """Population summary of per-particle fits: per element, ``n_ok``, mean and standard
-    deviation of ``shell``, ``core``, ``interface_depth_um`` and ``width_10_90_um``."""
+    deviation of ``shell``, ``core``, ``interface_depth_um`` and ``width_10_90_um``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Per-particle fits (the ``core_shell`` table of :func:`analyze_particles`): ``element``,
+        ``status`` and the fitted columns; only rows with ``status == "ok"`` count.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per element: ``element``, ``n_ok`` and ``<column>_mean``, ``<column>_std``
+        (standard deviation with ddof=1; NaN for a single particle).
+    """
     ok = table[table["status"] == "ok"]
     rows = []
     for e, g in ok.groupby("element", sort=False):

@@ -39,6 +39,28 @@ def random_discs(
 
     Rejection sampling on a coarse grid of cells (fast for thousands of discs); gives up with
     a :class:`ParameterError` after ``max_tries`` draws (default ``1000 n + 10000``).
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Field size in pixels ``(ny, nx)``.
+    n : int
+        Number of discs.
+    spacing : float or (float, float)
+        Pixel size in um.
+    radius_um : (float, float)
+        Range of the (uniform) disc radii, um.
+    gap_um : float
+        Smallest gap between two discs, um.
+    rng : numpy Generator, optional
+        Random source (default ``numpy.random.default_rng(0)``).
+    max_tries : int, optional
+        Draws before giving up.
+
+    Returns
+    -------
+    list of (float, float, float)
+        ``(y_um, x_um, radius_um)`` of each disc, in um from the field's corner.
     """
     sp = normalize_spacing(spacing, 2)
     rng = rng if rng is not None else np.random.default_rng(0)

@@ -34,7 +34,7 @@ __all__ = [
 class FractionTransect:
     """Signals, fractions and (optionally) a ratio along one line through a map.
 
-    Attributes
+    Parameters
     ----------
     table : pandas.DataFrame
         ``distance_um``, ``y_um``, ``x_um``, ``signal_<channel>`` (map units),
@@ -128,7 +128,7 @@ def fraction_transect(
 class CoreShellTransect:
     """Core/shell fit of a fraction transect (and of its ratio profile, for comparison).
 
-    Attributes
+    Parameters
     ----------
     fit : CoreShellFit
         Fit of the fractions (unbiased interface).
@@ -177,7 +177,7 @@ def fit_transect(
     if transect.ratio is not None:
         ratio_fit = fit_core_shell(
             transect.ratio["distance"].values,
-            {transect.ratio_name: transect.ratio.values},
+            {str(transect.ratio_name): transect.ratio.values},
             **options,
         )
         ratio_table = ratio_fit.to_dataframe()
