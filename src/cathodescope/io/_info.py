@@ -332,7 +332,7 @@ def describe_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise InputNotFoundError(f"{p} does not exist; check the path.")
     if p.is_dir():
         if p.suffix.lower() == ".zarr" or (p / ".zarray").exists() or (p / "zarr.json").exists():
-            candidates = [_describe_array]
+            candidates: list[Callable[[Path], dict[str, Any]]] = [_describe_array]
         else:
             raise FileFormatError(f"{p} is a folder; give a file (or a .zarr store).")
     else:

@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import pandas as pd
 
@@ -149,8 +149,10 @@ def _stream(run: Any, scans: Sequence[Any], memory_limit: Any, fmt: str, **optio
     """The streaming chain with its stores in the run folder; plan and warnings recorded."""
     from cathodescope.tomo import stream_energies
 
+    # "none" reaches stream_energies, which refuses it with the valid choices
+    volume_format = cast(Literal["zarr", "h5"], fmt)
     result = stream_energies(
-        scans, run.path, memory_limit=memory_limit, volume_format=fmt, **options
+        scans, run.path, memory_limit=memory_limit, volume_format=volume_format, **options
     )
     run.results["stream"] = result.parameters["stream"]
     for store in sorted(run.path.iterdir()):
