@@ -269,3 +269,7 @@ class UnitPlausibilityWarning(CathodescopeRunWarning):
 
 class IncompleteRowWarning(CathodescopeRunWarning):
     """A text table ends inside its last row (an interrupted copy); that row was left out."""
+
+
+class DeviceUnavailableError(CathodescopeError, RuntimeError):
+    """A compute device was asked for (``--device cuda``) but is not there (no CuPy, no GPU)."""

@@ -11,6 +11,8 @@ examples:
   cathodescope profile ni.tif mn.tif co.tif --channels Ni,Mn,Co --spacing 0.049 --out run1
   cathodescope profile scan.h5:/ni scan.h5:/mn scan.h5:/co --channels Ni,Mn,Co \\
       --spacing 0.0735,0.049,0.049 --dilate-um 0.1 --out run2
+  cathodescope profile ni.zarr mn.zarr co.zarr --channels Ni,Mn,Co --spacing 0.049 \\
+      --memory-limit 4GiB --workers 2 --out run3      # out of core; rerun with --resume
 """
 
 
@@ -162,15 +164,85 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_engine_arguments(parser)
+    scale = parser.add_argument_group(
+        "out of core (any of these reads the channels lazily and runs on a dask cluster)"
+    )
+    scale.add_argument(
+        "--memory-limit",
+        default=None,
+        help="memory of the whole process tree, e.g. 1.5GiB or 800MB (sets worker limits and "
+        "chunk sizes)",
+    )
+    scale.add_argument(
+        "--workers", type=int, default=None, help="local dask worker processes (default: cores)"
+    )
+    scale.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="attach to a running dask scheduler, e.g. tcp://10.0.0.5:8786",
+    )
+    scale.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default=None,
+        help="compute device; cuda needs CuPy and a GPU (an error otherwise, never a fallback)",
+    )
+    scale.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted out-of-core run into the same --out (skips finished "
+        "particles kept in OUT.resume/)",
+    )
     add_out_arguments(parser)
     parser.set_defaults(func=run)
 
 
+def _out_of_core(args: argparse.Namespace) -> bool:
+    return (
+        args.memory_limit is not None
+        or args.workers is not None
+        or args.scheduler is not None
+        or args.device is not None
+        or args.resume
+    )
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run :func:`cathodescope.workflows.profile.run_profile` with the parsed options."""
+    """Run :func:`cathodescope.workflows.profile.run_profile`, or the out-of-core
+    :func:`cathodescope.workflows.profile_large.run_profile_large` when any of
+    ``--memory-limit/--workers/--scheduler/--device/--resume`` is given."""
+    params = {k: v for k, v in vars(args).items() if k != "func"}
+    if _out_of_core(args):
+        from cathodescope.errors import ParameterError
+        from cathodescope.workflows.profile_large import run_profile_large
+
+        if args.dilate_um:
+            raise ParameterError(
+                "--dilate-um is not supported out of core yet; drop it or run in memory "
+                "(without --memory-limit/--workers/--scheduler/--device/--resume)."
+            )
+        engine = engine_options(args)
+        large, run_folder = run_profile_large(
+            args.files,
+            args.channels,
+            args.out,
+            spacing=args.spacing,
+            segment_on=args.segment_on,
+            memory_limit=args.memory_limit,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            device=args.device or "cpu",
+            resume=args.resume,
+            engine=engine,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+            parameters=params,
+        )
+        print(f"{large.n_particles} particles; tables in {run_folder.path}")
+        return 0
     from cathodescope.workflows.profile import run_profile
 
-    params = {k: v for k, v in vars(args).items() if k != "func"}
     analysis, run_folder = run_profile(
         args.files,
         args.channels,

@@ -4,6 +4,8 @@ Modules (one per job; import them explicitly, nothing is imported here):
 
 - :mod:`cathodescope.workflows.profile` -- ``cathodescope profile``: read one file per channel,
   segment, depth profiles, tables, figures and manifest.
+- :mod:`cathodescope.workflows.profile_large` -- ``cathodescope profile --memory-limit ...``:
+  the out-of-core depth profiles on a dask cluster (:mod:`cathodescope.scale`).
 - :mod:`cathodescope.workflows.tomo` -- ``cathodescope tomo reconstruct`` (one projection file
   to a chunked volume) and ``cathodescope tomo pipeline`` (TOML config: projections at several
   energies -> elemental volumes -> depth profiles).
