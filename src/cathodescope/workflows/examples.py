@@ -84,10 +84,17 @@ def _write_profile_inputs(out: Path, seed: int) -> list[str]:
     from cathodescope.phantom import paper_scene
 
     data, _ = paper_scene((300, 420), n_particles=3, spacing=0.049, seed=seed)
+    import zarr
+
     written = []
     for name in ("Ni", "Mn", "Co"):
         _save_tif(out / f"{name.lower()}.tif", data[name].values)
-        written.append(f"{name.lower()}.tif")
+        # the same channels as Zarr stores, for the out-of-core (dask) engine; the run folder
+        # is staged, so a store appears complete or not at all
+        zarr.save_array(
+            str(out / f"{name.lower()}.zarr"), np.asarray(data[name].values, np.float32)
+        )
+        written += [f"{name.lower()}.tif", f"{name.lower()}.zarr"]
     volume, _ = paper_scene(
         (64, 120, 120),
         n_particles=1,
@@ -257,7 +264,7 @@ def write_examples(
     """Write every input file the README tour needs into ``out_dir``.
 
     Phantom inputs (all seeded, with known truth): ``ni.tif``/``mn.tif``/``co.tif`` (a 2D scene
-    of three gradient particles, 0.049 um pixels), ``scan.h5`` (``/ni``, ``/mn``, ``/co``: a 3D
+    of three gradient particles, 0.049 um pixels; also as ``ni.zarr``... stores), ``scan.h5`` (``/ni``, ``/mn``, ``/co``: a 3D
     particle with 0.0735 x 0.049 x 0.049 um voxels), ``txm.toml`` with six simulated Data
     Exchange projection files in ``txm/``, ``cg.h5`` (PyXRF-layout core/shell map), cycler
     exports ``cell.csv``, ``gitt.csv``, ``ici.csv``, a heating series ``heating/*.xy`` with its
