@@ -259,5 +259,17 @@ class DataTooLargeError(CathodescopeError, MemoryError):
     """An input (or its decompressed content) is larger than the memory this run may use."""
 
 
+class CorruptValuesWarning(CathodescopeRunWarning):
+    """A file was read but holds values its format cannot hold physically (corrupt bytes)."""
+
+
+class UnitPlausibilityWarning(CathodescopeRunWarning):
+    """A number is implausible in the unit asked for (nm typed for um, keV for eV, A for mA)."""
+
+
+class IncompleteRowWarning(CathodescopeRunWarning):
+    """A text table ends inside its last row (an interrupted copy); that row was left out."""
+
+
 class DeviceUnavailableError(CathodescopeError, RuntimeError):
     """A compute device was asked for (``--device cuda``) but is not there (no CuPy, no GPU)."""

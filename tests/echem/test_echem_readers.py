@@ -12,6 +12,7 @@ from cathodescope.errors import (
     CyclerColumnError,
     EmptyDataError,
     FileFormatError,
+    IncompleteRowWarning,
     NonFiniteDataError,
     NonMonotonicTimeError,
     TruncatedFileError,
@@ -254,7 +255,8 @@ def test_maccor_truncated_last_line_and_no_header(shared_data, tmp_path):
     lines = text.splitlines()
     part = tmp_path / "part.070"
     part.write_bytes(("\r\n".join(lines[:500]) + "\r\n" + lines[500][:20]).encode("latin-1"))
-    df = read_maccor(part)
+    with pytest.warns(IncompleteRowWarning, match="ends inside its last row"):
+        df = read_maccor(part)
     assert len(df) == 498  # the half line is dropped, not read as NaN
     nohead = tmp_path / "nohead.070"
     nohead.write_text("\n".join(lines[2:50]), encoding="latin-1")
@@ -367,7 +369,8 @@ def test_truncated_arbin_and_neware(shared_data, tmp_path):
     text = src.read_text()
     cut = tmp_path / "arbin_cut.csv"
     cut.write_text(text[: len(text) - 40])  # the last row loses its last fields
-    df = read_cycler(cut)
+    with pytest.warns(IncompleteRowWarning, match="247 complete rows"):
+        df = read_cycler(cut)
     assert len(df) == 247
     raw = (shared_data / "echem" / "neware_1cycle.ndax").read_bytes()
     bad = tmp_path / "cut.ndax"

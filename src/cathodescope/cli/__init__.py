@@ -20,6 +20,7 @@ from cathodescope.errors import CathodescopeError
 
 # Order is the order shown by --help.
 _COMMAND_MODULES = (
+    "examples",
     "info",
     "profile",
     "demo",
@@ -71,7 +72,41 @@ def build_parser() -> argparse.ArgumentParser:
         if importlib.util.find_spec(module_name) is None:
             continue
         importlib.import_module(module_name).register(subparsers)
+    _house_style(parser)
     return parser
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Append ``(default: X)`` to an option's help when it has a default worth saying."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "%(default)" in text
+            or "default" in text
+            or default is None
+            or default is False
+            or default is argparse.SUPPRESS
+            or not action.option_strings
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _house_style(parser: argparse.ArgumentParser) -> None:
+    """Every sub-command: the formatter above, and its help line as description when none."""
+    parser.formatter_class = _HelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, sub in action.choices.items():
+                if not sub.description and helps.get(name):
+                    text = str(helps[name]).strip()
+                    sub.description = (
+                        text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")
+                    )
+                _house_style(sub)
 
 
 def _split_global_flags(argv: Sequence[str]) -> tuple[list[str], dict[str, bool]]:

@@ -107,7 +107,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     fit = sub.add_parser("fit", help="fit D to a profile run's ratios.csv: fit.csv")
     fit.add_argument("ratios", metavar="RATIOS.csv", help="ratios.csv of a profile run")
-    fit.add_argument("--precursor", required=True, metavar="PRECURSOR.toml")
+    fit.add_argument(
+        "--precursor",
+        required=True,
+        metavar="PRECURSOR.toml",
+        help="precursor layers and sintering schedule the measured profiles started from",
+    )
     fit.add_argument("--shared", action="store_true", help="one D for all metals")
     fit.add_argument(
         "--ci-level",

@@ -30,10 +30,29 @@ def _add_input_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--format", choices=_FORMATS, default="auto", help="reader (default: auto)")
     p.add_argument(
-        "--active-mass-g", type=float, default=None, help="active-material mass in g (for mAh/g)"
+        "--active-mass-g",
+        type=float,
+        default=None,
+        help="active-material mass in g (for mAh/g; GITT/ICI: m_B of the mass-based form)",
     )
     p.add_argument(
         "--gap-s", type=float, default=0.0, help="time between joined files without timestamps, s"
+    )
+    p.add_argument(
+        "--units",
+        type=_parse_pairs,
+        default=None,
+        metavar="QTY=UNIT,...",
+        help="units of generic CSV columns whose names do not carry them, e.g. "
+        "time=s,current=A,voltage=V,charge=mAh",
+    )
+    p.add_argument(
+        "--columns",
+        type=_parse_pairs,
+        default=None,
+        metavar="QTY=NAME,...",
+        help="generic CSV column names for time, voltage, current, charge, step, cycle, e.g. "
+        "time=Test_Time,current=I",
     )
 
 
@@ -81,7 +100,12 @@ def _add_dqdv(sub) -> None:
         default=None,
         help="voltage bin width, V (default: from the sampling density, >= 2 mV)",
     )
-    p.add_argument("--smoothing", choices=("savgol", "spline", "none"), default="savgol")
+    p.add_argument(
+        "--smoothing",
+        choices=("savgol", "spline", "none"),
+        default="savgol",
+        help="smoothing of Q(V) before the derivative: Savitzky-Golay, smoothing spline, none",
+    )
     p.add_argument(
         "--window-bins",
         type=int,
@@ -150,17 +174,29 @@ def _add_ici(sub) -> None:
 
 def _add_length_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--radius-um", type=float, default=None, help="particle radius, um")
-    p.add_argument("--mass-g", type=float, default=None, help="active mass (mass form), g")
     p.add_argument("--molar-volume", type=float, default=None, help="molar volume, cm3/mol")
     p.add_argument("--molar-mass", type=float, default=None, help="molar mass, g/mol")
     p.add_argument("--area-cm2", type=float, default=None, help="contact area S, cm2")
 
 
+def _parse_pairs(text: str) -> dict[str, str]:
+    """``time=s,current=A`` -> ``{"time": "s", "current": "A"}`` for argparse."""
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise argparse.ArgumentTypeError(f"expected QTY=VALUE pairs, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
 def _common(args) -> dict:
+    csv_options = {k: getattr(args, k) for k in ("units", "columns") if getattr(args, k)}
     return {
         "format": args.format,
         "active_mass_g": args.active_mass_g,
         "gap_s": args.gap_s,
+        "csv_options": csv_options,
         "overwrite": args.overwrite,
         "parameters": vars(args),
     }
@@ -211,7 +247,7 @@ def _gitt(args) -> int:
         args.files,
         args.out,
         radius_um=args.radius_um,
-        mass_g=args.mass_g,
+        mass_g=args.active_mass_g,
         molar_volume_cm3_mol=args.molar_volume,
         molar_mass_g_mol=args.molar_mass,
         area_cm2=args.area_cm2,
@@ -232,7 +268,7 @@ def _ici(args) -> int:
         args.files,
         args.out,
         radius_um=args.radius_um,
-        mass_g=args.mass_g,
+        mass_g=args.active_mass_g,
         molar_volume_cm3_mol=args.molar_volume,
         molar_mass_g_mol=args.molar_mass,
         area_cm2=args.area_cm2,

@@ -91,7 +91,12 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         help="distance from the convex-hull (default) or the mask surface",
     )
     prof.add_argument("--bin-width-um", type=float, default=0.05, help="depth bin width in um")
-    prof.add_argument("--ci-level", type=float, default=0.99, help="confidence level")
+    prof.add_argument(
+        "--ci-level",
+        type=float,
+        default=0.99,
+        help="confidence level of the depth-bin intervals, between 0 and 1",
+    )
     prof.add_argument(
         "--ci-method",
         choices=("ess", "block_bootstrap", "naive"),

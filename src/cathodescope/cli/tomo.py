@@ -128,6 +128,9 @@ def _add_reconstruct(sub: Any) -> None:
         "--centre-method",
         default="auto",
         choices=("auto", "mirror", "sinusoid", "sharpness"),
+        help="how --centre auto is found: mirrored 0/180 degree projections, sinogram "
+        "sinusoid fit, or reconstruction sharpness (auto: mirror when 0/180 degree pairs "
+        "exist, else sharpness)",
     )
     rec.add_argument(
         "--algorithm",
@@ -137,13 +140,19 @@ def _add_reconstruct(sub: Any) -> None:
         "large sizes); astra_* use astra-toolbox on the CPU (default: fbp)",
     )
     rec.add_argument(
-        "--filter", default="ramp", choices=("ramp", "shepp-logan", "cosine", "hamming", "hann")
+        "--filter",
+        default="ramp",
+        choices=("ramp", "shepp-logan", "cosine", "hamming", "hann"),
+        help="filtered back-projection filter (fbp algorithms only)",
     )
     rec.add_argument("--iterations", type=int, default=100, help="SIRT iterations")
     rec.add_argument("--rows", type=_rows, help="detector rows START:STOP to reconstruct")
     rec.add_argument("--slab", type=int, default=32, help="detector rows per chunk (memory)")
     rec.add_argument(
-        "--zinger-threshold", type=_optional_float, default=0.3, help="relative, or 'off'"
+        "--zinger-threshold",
+        type=_optional_float,
+        default=0.3,
+        help="zinger removal: relative excess over the local median, or 'off'",
     )
     rec.add_argument(
         "--ring-width", type=int, default=0, help="ring suppression width in px (0 = off)"
@@ -151,7 +160,12 @@ def _add_reconstruct(sub: Any) -> None:
     rec.add_argument(
         "--min-transmission", type=float, help="clip transmission instead of failing on <= 0"
     )
-    rec.add_argument("--volume-format", default="zarr", choices=("zarr", "h5"))
+    rec.add_argument(
+        "--volume-format",
+        default="zarr",
+        choices=("zarr", "h5"),
+        help="storage of the reconstructed volume in the run folder",
+    )
     rec.add_argument(
         "--keep-projections",
         action="store_true",

@@ -55,6 +55,8 @@ def _add_norm_options(p: argparse.ArgumentParser) -> None:
         "--e0-method",
         default="derivative_max",
         choices=["derivative_max", "first_inflection", "half_step"],
+        help="how e0 is found when --e0 is not given: maximum of the derivative, first "
+        "inflection point, or half the edge step",
     )
     for name, hlp in (
         ("pre1", "pre-edge start"),
@@ -64,7 +66,12 @@ def _add_norm_options(p: argparse.ArgumentParser) -> None:
     ):
         p.add_argument(f"--{name}", type=float, help=f"{hlp}, eV relative to e0")
     p.add_argument("--nnorm", type=int, help="post-edge polynomial order (ATHENA nnorm - 1)")
-    p.add_argument("--energy-units", default="auto", choices=["auto", "eV", "keV"])
+    p.add_argument(
+        "--energy-units",
+        default="auto",
+        choices=["auto", "eV", "keV"],
+        help="unit of the energy column (auto: as the file declares, or as the values allow)",
+    )
 
 
 def _cmd_normalize(args: argparse.Namespace) -> int:
@@ -199,9 +206,16 @@ def _add_merge(sub: Any) -> None:
         "--e0-method",
         default="derivative_max",
         choices=["derivative_max", "first_inflection", "half_step"],
+        help="how e0 is found when --e0 is not given: maximum of the derivative, first "
+        "inflection point, or half the edge step",
     )
-    m.add_argument("--max-shift", type=float, default=10.0, help="largest shift, eV")
-    m.add_argument("--energy-units", default="auto", choices=["auto", "eV", "keV"])
+    m.add_argument("--max-shift", type=float, default=10.0, help="largest shift of a repeat, eV")
+    m.add_argument(
+        "--energy-units",
+        default="auto",
+        choices=["auto", "eV", "keV"],
+        help="unit of the energy column (auto: as the file declares, or as the values allow)",
+    )
     add_out_arguments(m)
     m.set_defaults(func=_cmd_merge)
 
@@ -212,7 +226,7 @@ def _add_selfabs(sub: Any) -> None:
     s.add_argument("--formula", required=True, help="sample composition, e.g. MnO")
     s.add_argument("--density", type=float, required=True, help="g/cm^3 of the dense solid")
     s.add_argument("--element", required=True, help="absorber, e.g. Mn")
-    s.add_argument("--edge", default="K")
+    s.add_argument("--edge", default="K", help="absorption edge of the absorber (K, L3...)")
     s.add_argument("--line", default="Ka1", help="fluorescence line (xraydb name)")
     s.add_argument("--incidence", type=float, default=45.0, help="beam to surface, degrees")
     s.add_argument("--exit", type=float, default=45.0, help="surface to detector, degrees")
@@ -237,7 +251,12 @@ def _add_selfabs(sub: Any) -> None:
         action="store_true",
         help="normalize ATHENA groups with the defaults instead of their stored parameters",
     )
-    s.add_argument("--energy-units", default="auto", choices=["auto", "eV", "keV"])
+    s.add_argument(
+        "--energy-units",
+        default="auto",
+        choices=["auto", "eV", "keV"],
+        help="unit of the energy column (auto: as the file declares, or as the values allow)",
+    )
     add_out_arguments(s)
     s.set_defaults(func=_cmd_selfabs)
 
@@ -260,11 +279,16 @@ def _add_normalize(sub: Any) -> None:
 def _add_calibrate(sub: Any) -> None:
     c = sub.add_parser("calibrate", help="shift a reference foil to the tabulated edge")
     c.add_argument("reference", help="reference-foil spectrum: FILE, or FILE:GROUP of a project")
-    c.add_argument("--element", required=True)
-    c.add_argument("--edge", default="K")
-    c.add_argument("--group")
+    c.add_argument("--element", required=True, help="element of the reference foil, e.g. Ni")
+    c.add_argument("--edge", default="K", help="absorption edge of the foil (K, L3...)")
+    c.add_argument("--group", help="group of the reference's ATHENA project (or FILE:GROUP)")
     c.add_argument("--sample", help="sample spectrum to shift by the same amount")
-    c.add_argument("--energy-units", default="auto", choices=["auto", "eV", "keV"])
+    c.add_argument(
+        "--energy-units",
+        default="auto",
+        choices=["auto", "eV", "keV"],
+        help="unit of the energy column (auto: as the file declares, or as the values allow)",
+    )
     add_out_arguments(c)
     c.set_defaults(func=_cmd_calibrate)
 
@@ -279,9 +303,18 @@ def _add_lcf(sub: Any) -> None:
         metavar="NAME=FILE[:GROUP]",
         help="a standard; a project with several groups needs :GROUP",
     )
-    f.add_argument("--fit-range", nargs=2, type=float, required=True, metavar=("EMIN", "EMAX"))
-    f.add_argument("--fit-shifts", action="store_true")
-    f.add_argument("--max-shift", type=float, default=2.0)
+    f.add_argument(
+        "--fit-range",
+        nargs=2,
+        type=float,
+        required=True,
+        metavar=("EMIN", "EMAX"),
+        help="energy window of the fit, eV (absolute energies)",
+    )
+    f.add_argument(
+        "--fit-shifts", action="store_true", help="fit an energy shift of each standard too"
+    )
+    f.add_argument("--max-shift", type=float, default=2.0, help="largest shift of a standard, eV")
     f.add_argument("--combinations", action="store_true", help="rank all combinations")
     f.add_argument(
         "--uncertainty",
@@ -324,8 +357,21 @@ def _add_map(sub: Any) -> None:
         help="pixel size in um: one value, or y,x",
     )
     m.add_argument("--dataset", help="HDF5 dataset path")
-    m.add_argument("--standard", action="append", required=True, metavar="NAME=FILE")
-    m.add_argument("--fit-range", nargs=2, type=float, required=True, metavar=("EMIN", "EMAX"))
+    m.add_argument(
+        "--standard",
+        action="append",
+        required=True,
+        metavar="NAME=FILE",
+        help="a standard spectrum (repeat the option for each standard)",
+    )
+    m.add_argument(
+        "--fit-range",
+        nargs=2,
+        type=float,
+        required=True,
+        metavar=("EMIN", "EMAX"),
+        help="energy window of the per-pixel fit, eV (absolute energies)",
+    )
     m.add_argument("--chunks", type=int, help="image rows per dask block (stacks > RAM)")
     _add_norm_options(m)
     add_out_arguments(m)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
+from cathodescope.common.files import check_input_file
 from cathodescope.errors import FileFormatError, TruncatedFileError
 
 
@@ -26,8 +26,8 @@ def open_h5(path: str | os.PathLike[str], what: str = "HDF5") -> Any:
 
     Raises
     ------
-    FileNotFoundError
-        If ``path`` does not exist or is not a file.
+    InputNotFoundError, InputIsFolderError, InputPermissionError
+        If ``path`` does not exist, is a folder or cannot be read.
     TruncatedFileError
         If the file ends early (an interrupted copy or acquisition).
     FileFormatError
@@ -35,9 +35,7 @@ def open_h5(path: str | os.PathLike[str], what: str = "HDF5") -> Any:
     """
     import h5py
 
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{what} file {p} does not exist (or is not a file).")
+    p = check_input_file(path, what)
     try:
         return h5py.File(p, "r")
     except OSError as exc:

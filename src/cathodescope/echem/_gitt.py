@@ -214,7 +214,9 @@ def _diffusion_length_um(
     else:
         raise ParameterError(
             "GITT needs a diffusion length: give radius_um (particle radius) or all of mass_g, "
-            "molar_volume_cm3_mol, molar_mass_g_mol and area_cm2 for the mass-based form."
+            "molar_volume_cm3_mol, molar_mass_g_mol and area_cm2 for the mass-based form (on the "
+            "command line: --radius-um, or --active-mass-g, --molar-volume, --molar-mass and "
+            "--area-cm2)."
         )
 
 

@@ -11,13 +11,33 @@ import pandas as pd
 
 from cathodescope._validation import check_positive
 from cathodescope.common.schemas import CANONICAL_COLUMNS, STEP_TYPES
-from cathodescope.errors import ActiveMassError, CyclerColumnError, ParameterError
+from cathodescope.errors import (
+    ActiveMassError,
+    CyclerColumnError,
+    NonFiniteDataError,
+    ParameterError,
+)
 
 _REQUIRED = CANONICAL_COLUMNS
 
 
 def check_cycling_table(df: pd.DataFrame) -> None:
-    """Raise :class:`CyclerColumnError` if ``df`` lacks a canonical column."""
+    """Check a canonical cycling table before any analysis.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Canonical cycling table (see :mod:`cathodescope.common.schemas`).
+
+    Raises
+    ------
+    CyclerColumnError
+        If ``df`` lacks a canonical column.
+    NonFiniteDataError
+        If time, current or charge hold NaN/inf anywhere, or the voltage does in a charge or
+        discharge row: capacities, energies and mean voltages would silently come out as 0 or
+        wrong (a NaN voltage made ``cycle_summary`` report an energy of 0.0).
+    """
     missing = [c for c in _REQUIRED if c not in df.columns]
     if missing:
         raise CyclerColumnError(
@@ -25,6 +45,28 @@ def check_cycling_table(df: pd.DataFrame) -> None:
             "cathodescope.io.read_cycler or build the table with "
             "cathodescope.io.build_cycling_table."
         )
+    codes = step_type_codes(df)
+    active = (codes == STEP_TYPES.index("charge")) | (codes == STEP_TYPES.index("discharge"))
+    for column, rows in (
+        ("time_s", None),
+        ("current_mA", None),
+        ("charge_mAh", None),
+        ("voltage_V", active),
+    ):
+        values = df[column].to_numpy(dtype=float)
+        bad = ~np.isfinite(values)
+        if rows is not None:
+            bad &= rows
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            where = " in charge/discharge rows" if rows is not None else ""
+            raise NonFiniteDataError(
+                f"{column} has {int(bad.sum())} NaN/inf value(s){where} (first at row {first}, "
+                f"t = {df['time_s'].iloc[first]:g} s); capacities, energies and mean voltages "
+                f"would be wrong. Drop or repair those rows first (e.g. "
+                f"df = df[np.isfinite(df['{column}'])]) and rebuild the table with "
+                "cathodescope.io.build_cycling_table."
+            )
 
 
 def step_type_codes(df: pd.DataFrame) -> np.ndarray:
@@ -45,8 +87,8 @@ def resolve_active_mass(
         if required:
             raise ActiveMassError(
                 "per-gram values (mAh/g) were asked for but no active mass is known; pass "
-                "active_mass_g=<grams of active material> (e.g. 0.0123) or read the file with "
-                "read_cycler(..., active_mass_g=...)."
+                "active_mass_g=<grams of active material> (e.g. 0.0123; --active-mass-g 0.0123 on "
+                "the command line) or read the file with read_cycler(..., active_mass_g=...)."
             )
         return None
     m = float(mass)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cathodescope.common.files import check_input_file
 from cathodescope.errors import CyclerColumnError, EmptyDataError, FileFormatError
 from cathodescope.io._cycler_table import accumulate_resetting, build_cycling_table, file_label
 from cathodescope.io._text_tables import drop_incomplete_last_row, read_csv_checked
@@ -179,10 +180,8 @@ def read_arbin_res(
     EmptyDataError
         The data table holds no rows.
     """
-    p = Path(path)
+    p = check_input_file(path, "Arbin")
     source = file_label(p)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: no such file.")
     try:
         import access_parser  # noqa: F401
 

@@ -15,7 +15,6 @@ import json
 import math
 import os
 import re
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from cathodescope.common.files import check_input_file, read_gzip_bounded
 from cathodescope.errors import (
     EmptyDataError,
     FileFormatError,
@@ -249,17 +249,21 @@ def _as_float(value: Any) -> Any:
     return value
 
 
+#: Largest decompressed ATHENA project accepted (bytes); real projects are a few MB.
+MAX_PROJECT_BYTES = 512 * 1024**2
+
+
 def _decompress(path: Path) -> str:
     raw = path.read_bytes()
     if not raw:
         raise EmptyDataError(f"{path} is empty; not an ATHENA project.")
     if raw[:2] == b"\x1f\x8b":
         try:
-            raw = gzip.decompress(raw)
-        except (EOFError, zlib.error, OSError) as exc:
+            raw = read_gzip_bounded(path, limit=MAX_PROJECT_BYTES, what="ATHENA project")
+        except TruncatedFileError as exc:
             raise TruncatedFileError(
-                f"{path}: the gzip stream is truncated or corrupt ({exc}); the project file was "
-                "not completely copied. Re-export it from ATHENA."
+                f"{path}: the gzip stream is truncated or corrupt ({exc.__cause__}); the project "
+                "file was not completely copied. Re-export it from ATHENA."
             ) from exc
     text = raw.decode("utf-8", errors="replace")
     # Windows (CRLF) and old Mac (CR) line endings: the grammar below is line based
@@ -409,6 +413,10 @@ def read_athena(path: str | os.PathLike[str]) -> dict[str, AthenaGroup]:
         If the file is not an ATHENA project (no ``Athena project file`` header).
     TruncatedFileError
         If the gzip stream or the project text stops early.
+    DataTooLargeError
+        If the gzip stream inflates beyond 512 MiB (a corrupt or hostile file).
+    InputNotFoundError, InputIsFolderError
+        If the path does not exist or is a folder.
 
     Examples
     --------
@@ -416,9 +424,7 @@ def read_athena(path: str | os.PathLike[str]) -> dict[str, AthenaGroup]:
     >>> groups["NiO.000"].normalization_parameters()["nnorm"]  # doctest: +SKIP
     2
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist.")
+    path = check_input_file(path, "ATHENA project")
     text = _decompress(path)
     head = text[:600]
     if "Athena project file" not in head and "_____header" not in head:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cathodescope.common.files import check_input_file, warn_incomplete_row
 from cathodescope.errors import (
     CyclerColumnError,
     EmptyDataError,
@@ -320,7 +321,7 @@ def read_biologic_mpt(
         Canonical columns (see :mod:`cathodescope.common.schemas`) and the extra columns of
         :func:`read_biologic_mpr`.
     """
-    p = Path(path)
+    p = check_input_file(path, "EC-Lab .mpt")
     source = file_label(p)
     raw = p.read_bytes()
     if not raw.strip():
@@ -346,6 +347,7 @@ def read_biologic_mpt(
         body = body[:-1]  # an interrupted last line: never read a cut number
         if not body:
             raise TruncatedFileError(f"{source}: the only data row is incomplete.")
+        warn_incomplete_row(source, len(body))
     first = body[0]
     decimal = "," if ("," in first and "." not in first) else "."
     try:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
 from cathodescope._validation import check_choice
+from cathodescope.common.files import check_input_file
 from cathodescope.errors import (
     EmptyDataError,
     FileFormatError,
@@ -134,7 +134,7 @@ def read_xas_columns(
     [6500.0, 6501.0]
     """
     check_choice(energy_units, _UNIT_CHOICES, "energy_units")
-    path = Path(path)
+    path = check_input_file(path, "spectrum")
     comments, data_lines, names_line = _split_lines(path.read_text(errors="replace"))
     if delimiter is None:
         delimiter = _detect_delimiter(data_lines)

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from cathodescope._validation import check_choice
+from cathodescope.common.files import check_input_file
+from cathodescope.common.plausibility import check_current_ma_plausible
 from cathodescope.errors import (
     CyclerColumnError,
     EmptyDataError,
@@ -169,7 +171,9 @@ def read_cycler_csv(
         if unit is None:
             raise UnitsError(
                 f"{source}: the unit of {qty} column {col!r} is not in its name; pass "
-                f"units={{'{qty}': ...}} with one of {sorted(_UNIT_FACTORS[qty])}."
+                f"units={{'{qty}': ...}} with one of {sorted(_UNIT_FACTORS[qty])} (on the "
+                f"command line: --units {qty}=UNIT), or rename the column, e.g. "
+                f"'{col}({sorted(_UNIT_FACTORS[qty])[0]})'."
             )
         factor = _UNIT_FACTORS[qty].get(unit.strip().lower().replace("·", "."))
         if factor is None:
@@ -179,6 +183,12 @@ def read_cycler_csv(
             )
         arr = pd.to_numeric(frame[col], errors="coerce").to_numpy(float)
         values[qty] = arr * factor
+    check_current_ma_plausible(
+        values["current"],
+        values["time"],
+        values.get("charge"),
+        name=f"{source}: column {found['current']!r}",
+    )
     attrs = {
         "instrument": "unknown",
         "format": "csv",
@@ -274,8 +284,7 @@ def read_cycler(
         ]
         return tables[0] if len(tables) == 1 else join_cycling_tables(tables, gap_s=gap_s)
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: no such file.")
+    check_input_file(p, "cycler")
     sniffed = _sniff_format(p)
     fmt = sniffed if format == "auto" else format
     if fmt == "arbin" and sniffed == "arbin-res":

@@ -11,12 +11,12 @@ esd); ``FXYE``/``ALT`` free-format (2theta in centidegrees, intensity, esd).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from cathodescope.common.files import check_input_file
 from cathodescope.errors import FileFormatError, TruncatedFileError
 from cathodescope.io._pattern import make_pattern
 
@@ -51,8 +51,9 @@ def read_gsas(path: str | os.PathLike[str], *, wavelength: float | None = None) 
     TruncatedFileError
         Fewer points than the BANK line announces.
     """
-    path = Path(path)
-    lines = path.read_text(errors="replace").splitlines()
+    path = check_input_file(path, "GSAS")
+    text = path.read_text(errors="replace")
+    lines = text.splitlines()
     bank_i = bank_line_index(lines)
     if bank_i is None:
         raise FileFormatError(f"{path.name}: no 'BANK' line; not a GSAS powder data file.")
@@ -69,12 +70,28 @@ def read_gsas(path: str | os.PathLike[str], *, wavelength: float | None = None) 
         "format": f"gsas_{dtype.lower()}",
         "title": lines[0].strip() if bank_i > 0 else None,
     }
+    try:
+        x, y, sigma = _bank_values(body, parts, nchan, bintyp, dtype, path.name)
+    except ValueError as exc:
+        if isinstance(exc, FileFormatError):
+            raise
+        raise FileFormatError(
+            f"{path.name}: a data record is not a number ({exc}); the file is corrupt: copy it "
+            "again or re-export it from GSAS."
+        ) from exc
+    return make_pattern(x, y, wavelength=wavelength, sigma=sigma, attrs=attrs)
+
+
+def _bank_values(
+    body: list[str], parts: list[str], nchan: int, bintyp: str, dtype: str, name: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """2theta (deg), intensity and esd (or None) of the records of one bank."""
     sigma = None
     if dtype in ("FXYE", "ALT"):
         vals = np.array(" ".join(body).split(), dtype=float)
         ncol = 3
         if vals.size < ncol * nchan:
-            raise TruncatedFileError(f"{path.name}: {vals.size // ncol} of {nchan} points present.")
+            raise TruncatedFileError(f"{name}: {vals.size // ncol} of {nchan} points present.")
         table = vals[: ncol * nchan].reshape(nchan, ncol)
         x: np.ndarray = table[:, 0] / 100.0
         y = table[:, 1]
@@ -82,25 +99,25 @@ def read_gsas(path: str | os.PathLike[str], *, wavelength: float | None = None) 
     else:
         if bintyp != "CONST":
             raise FileFormatError(
-                f"{path.name}: binning {bintyp!r} not supported (constant-wavelength CONST only)."
+                f"{name}: binning {bintyp!r} not supported (constant-wavelength CONST only)."
             )
         start, step = float(parts[5]) / 100.0, float(parts[6]) / 100.0
         if dtype == "ESD":
             fields = [ln[i : i + 16] for ln in body for i in range(0, min(len(ln), 80), 16)]
             fields = [f for f in fields if f.strip()]
             if len(fields) < nchan:
-                raise TruncatedFileError(f"{path.name}: {len(fields)} of {nchan} points present.")
+                raise TruncatedFileError(f"{name}: {len(fields)} of {nchan} points present.")
             y = np.array([float(f[:8]) for f in fields[:nchan]])
             sigma = np.array([float(f[8:16]) for f in fields[:nchan]])
         elif dtype == "STD":
             fields = [ln[i : i + 8] for ln in body for i in range(0, min(len(ln), 80), 8)]
             fields = [f for f in fields if f.strip()]
             if len(fields) < nchan:
-                raise TruncatedFileError(f"{path.name}: {len(fields)} of {nchan} points present.")
+                raise TruncatedFileError(f"{name}: {len(fields)} of {nchan} points present.")
             ncount = np.array([int(f[:2]) if f[:2].strip() else 1 for f in fields[:nchan]])
             y = np.array([float(f[2:8]) for f in fields[:nchan]])
             sigma = np.sqrt(np.abs(y) / np.maximum(ncount, 1)) if np.any(ncount > 1) else None
         else:
-            raise FileFormatError(f"{path.name}: GSAS data type {dtype!r} not supported.")
+            raise FileFormatError(f"{name}: GSAS data type {dtype!r} not supported.")
         x = start + step * np.arange(nchan)
-    return make_pattern(x, y, wavelength=wavelength, sigma=sigma, attrs=attrs)
+    return x, y, sigma

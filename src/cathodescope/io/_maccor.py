@@ -19,11 +19,11 @@ import io
 import os
 import re
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from cathodescope.common.files import check_input_file, warn_incomplete_row
 from cathodescope.errors import (
     CathodescopeWarning,
     CyclerColumnError,
@@ -141,7 +141,7 @@ def read_maccor(
     ------
     EmptyDataError, TruncatedFileError, FileFormatError, CyclerColumnError
     """
-    p = Path(path)
+    p = check_input_file(path, "Maccor")
     source = file_label(p)
     raw = p.read_bytes()
     if not raw.strip():
@@ -172,10 +172,11 @@ def read_maccor(
     )
     if len(frame) == 0:
         raise EmptyDataError(f"{source}: the header is complete but there are no data rows.")
-    if len(last.rstrip("\t").split("\t")) < n_cols:
+    if len(last.rstrip("\t").split("\t")) < n_cols or not text.endswith(("\n", "\r")):
         frame = frame.iloc[:-1]  # interrupted last line: never read a cut number
         if len(frame) == 0:
             raise TruncatedFileError(f"{source}: the only data row is incomplete.")
+        warn_incomplete_row(source, len(frame))
     return _maccor_table(frame, columns, lines, header_row, source, active_mass_g)
 
 

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import os
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from cathodescope.common.files import check_input_file
 from cathodescope.common.schemas import STEP_TYPES
 from cathodescope.errors import EmptyDataError, FileFormatError
 from cathodescope.io._cycler_table import (
@@ -117,10 +117,8 @@ def read_neware_ndax(
     """
     import NewareNDA
 
-    p = Path(path)
+    p = check_input_file(path, "Neware")
     source = file_label(p)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: no such file.")
     if p.stat().st_size == 0:
         raise EmptyDataError(f"{source}: the file is empty.")
     try:

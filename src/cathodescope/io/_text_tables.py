@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from cathodescope.common.files import check_input_file, warn_incomplete_row
 from cathodescope.errors import EmptyDataError, FileFormatError
 from cathodescope.io._cycler_table import file_label
 
@@ -14,8 +15,7 @@ from cathodescope.io._cycler_table import file_label
 def read_csv_checked(path: Path, **kwargs: Any) -> pd.DataFrame:
     """``pandas.read_csv`` with empty and unreadable files mapped to our errors."""
     source = file_label(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file.")
+    check_input_file(path, "cycler")
     if path.stat().st_size == 0:
         raise EmptyDataError(f"{source}: the file is empty.")
     try:
@@ -35,8 +35,9 @@ def read_csv_checked(path: Path, **kwargs: Any) -> pd.DataFrame:
 def drop_incomplete_last_row(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     """Drop the last row of an interrupted export (never read a cut number as a value).
 
-    The last row is dropped when the file does not end with a newline (cut mid-line) or when it
-    has more missing fields than the row before it.
+    The last row is dropped, with an :class:`~cathodescope.errors.IncompleteRowWarning`, when
+    the file does not end with a newline (cut mid-line) or when it has more missing fields than
+    the row before it.
     """
     if len(frame) == 0:
         return frame
@@ -46,5 +47,6 @@ def drop_incomplete_last_row(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     last_missing = int(frame.iloc[-1].isna().sum())
     prev_missing = int(frame.iloc[-2].isna().sum()) if len(frame) > 1 else 0
     if not ends_with_newline or last_missing > prev_missing:
+        warn_incomplete_row(file_label(path), len(frame) - 1, stacklevel=3)
         return frame.iloc[:-1]
     return frame

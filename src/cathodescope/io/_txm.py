@@ -25,10 +25,13 @@ from typing import Any
 import numpy as np
 
 from cathodescope._validation import normalize_spacing
+from cathodescope.common.files import check_input_file
+from cathodescope.common.plausibility import check_energy_ev_plausible
 from cathodescope.errors import (
     CathodescopeError,
     EnergyFromFileNameWarning,
     FileFormatError,
+    InputNotFoundError,
     MissingMetadataError,
     ProjectionGeometryError,
     ShapeMismatchError,
@@ -101,6 +104,7 @@ class RawProjections:
                     f"energy {energy_ev!r} eV is not a positive number; give the photon energy "
                     "in eV (--energy on the command line)."
                 )
+            check_energy_ev_plausible(e, name=f"energy of {self.source or 'the scan'}")
             new = replace(new, energy_ev=e, data=new.data.assign_attrs(energy_ev=e))
         if spacing is not None:
             dy, dx = normalize_spacing(spacing, 2)
@@ -246,6 +250,8 @@ def make_projections(
     dy, dx = px if px is not None else (1.0, 1.0)
     unit = "um" if px else "pixel"
     energy = _energy_or_none(energy_ev)
+    if energy is not None:
+        check_energy_ev_plausible(energy, name=f"energy of {source or 'the scan'}")
     coords = {
         "angle": ("angle", angles, {"units": "degree"}),
         "y": ("y", np.arange(ny) * dy, {"units": unit}),
@@ -277,11 +283,13 @@ def _read_tiffs(spec: Any) -> np.ndarray:
         elif any(ch in str(spec) for ch in "*?["):
             files = [Path(f) for f in sorted(glob.glob(str(spec)))]
         else:
-            files = [p]
+            files = [check_input_file(p, "TIFF")]
     else:
-        files = [Path(f) for f in spec]
+        files = [check_input_file(f, "TIFF") for f in spec]
     if not files:
-        raise FileNotFoundError(f"no TIFF files found for {spec!r}.")
+        raise InputNotFoundError(
+            f"no TIFF files found for {spec!r}; check the path, folder or glob pattern."
+        )
     arrays = []
     for f in files:
         try:

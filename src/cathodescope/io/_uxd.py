@@ -10,12 +10,12 @@ the one to trust.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from cathodescope.common.files import check_input_file, raise_if_cut
 from cathodescope.errors import FileFormatError, TruncatedFileError
 from cathodescope.io._pattern import make_pattern
 
@@ -102,9 +102,18 @@ def read_uxd(path: str | os.PathLike[str], *, range_index: int = 0) -> xr.DataAr
     ------
     FileFormatError
         No ``_COUNTS``/``_2THETACOUNTS`` block, missing ``_START``/``_STEPSIZE``, or no such range.
+    TruncatedFileError
+        The file ends inside a data line (an interrupted copy).
     """
-    path = Path(path)
-    file_meta, ranges = _uxd_ranges(path.read_text(errors="replace"), path.name)
+    path = check_input_file(path, "UXD")
+    text = path.read_text(errors="replace")
+    lines = text.rstrip("\r\n").splitlines()
+    # a cut inside the last data line: fewer values than the full line before it
+    full = (
+        len(lines[-2].split()) if len(lines) > 1 and not lines[-2].startswith(("_", ";")) else None
+    )
+    raise_if_cut(text, path.name, values_per_line=full)
+    file_meta, ranges = _uxd_ranges(text, path.name)
     if not ranges:
         raise FileFormatError(f"{path.name}: no _COUNTS or _2THETACOUNTS data block found.")
     if not 0 <= range_index < len(ranges):

@@ -16,7 +16,13 @@ import numpy as np
 import xarray as xr
 
 from cathodescope._validation import normalize_spacing
-from cathodescope.errors import FileFormatError, ParameterError, ShapeMismatchError
+from cathodescope.common.files import check_input_file
+from cathodescope.errors import (
+    CathodescopeError,
+    FileFormatError,
+    ParameterError,
+    ShapeMismatchError,
+)
 
 _TIFF_SUFFIXES = (".tif", ".tiff")
 _HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".nxs")
@@ -128,16 +134,16 @@ def read_channel(
 
     Raises
     ------
-    FileNotFoundError
-        If the file does not exist.
+    InputNotFoundError, InputIsFolderError, InputPermissionError
+        If the file does not exist, is a folder (that is no Zarr store) or cannot be read.
     FileFormatError
         If the file cannot be read as the format its extension names, the dataset is missing, or
         the file holds several datasets and none was named.
     """
     path, inner = split_dataset_path(spec)
-    if not path.exists():
-        raise FileNotFoundError(f"input {path} does not exist; check the path.")
     suffix = path.suffix.lower()
+    if not (path.is_dir() and _is_zarr_store(path)):
+        check_input_file(path, "input")
     label = name or path.stem
     try:
         if suffix in _TIFF_SUFFIXES:
@@ -148,18 +154,14 @@ def read_channel(
             values = np.load(path, mmap_mode="r", allow_pickle=False)
         elif suffix in _HDF5_SUFFIXES:
             values = _read_hdf5(path, inner)
-        elif (
-            suffix == ".zarr"
-            or (path.is_dir() and (path / ".zarray").exists())
-            or (path.is_dir() and (path / "zarr.json").exists())
-        ):
+        elif _is_zarr_store(path):
             values = _read_zarr(path, inner)
         else:
             raise FileFormatError(
                 f"cannot tell the format of {path} from its extension {suffix!r}; use .tif/.tiff, "
                 ".npy, .h5 (with file.h5:/dataset) or .zarr."
             )
-    except (FileFormatError, FileNotFoundError):
+    except (CathodescopeError, FileNotFoundError):
         raise
     except Exception as exc:  # the format libraries raise many different types
         raise FileFormatError(
@@ -170,6 +172,13 @@ def read_channel(
     if values.ndim == 3 and 1 in values.shape[:1]:
         values = values[0]
     return as_channel_array(values, spacing=spacing, name=label)
+
+
+def _is_zarr_store(path: Path) -> bool:
+    """Whether ``path`` names a Zarr store (by extension, or a folder with Zarr metadata)."""
+    return path.suffix.lower() == ".zarr" or (
+        path.is_dir() and ((path / ".zarray").exists() or (path / "zarr.json").exists())
+    )
 
 
 def _read_hdf5(path: Path, inner: str | None) -> np.ndarray:

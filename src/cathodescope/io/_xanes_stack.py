@@ -92,7 +92,8 @@ def read_xanes_stack(
                 )
                 if len(found) != 1:
                     raise MissingMetadataError(
-                        f"{path}: {len(found)} 3-D datasets ({found[:5]}); pass dataset=."
+                        f"{path}: {len(found)} 3-D datasets ({found[:5]}); pass dataset= "
+                        "(--dataset on the command line)."
                     )
                 dataset = found[0]
             data = np.asarray(fh[dataset])

@@ -81,7 +81,8 @@ def resolve_energy_units(
         return 1000.0
     raise UnitsError(
         f"{source}: energy units are not declared and the values {lo:g}-{hi:g} could be eV "
-        "or keV; pass energy_units='eV' or 'keV' (or add the unit to the column header)."
+        "or keV; pass energy_units='eV' or 'keV' (--energy-units eV on the command line), or "
+        "add the unit to the column header."
     )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from cathodescope._validation import check_choice
+from cathodescope.common.files import check_input_file
 from cathodescope.errors import (
     EmptyDataError,
     FileFormatError,
@@ -103,7 +104,7 @@ def read_xdi(
 
 def _parse_xdi(path: Path) -> tuple[dict, dict, list[str], np.ndarray]:
     """Header fields, ``Column.N`` (name, unit), user comments and the data block."""
-    path = Path(path)
+    path = check_input_file(path, "XDI")
     text = path.read_text(errors="replace")
     lines = text.splitlines()
     if not lines or not lines[0].lstrip("#").strip().upper().startswith("XDI/"):

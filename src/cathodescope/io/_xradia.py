@@ -11,13 +11,16 @@ that says nothing has ``energy_ev = None``, never 0.
 from __future__ import annotations
 
 import re
+import struct
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cathodescope.common.files import check_input_file, warn_if_out_of_range
 from cathodescope.errors import (
+    CathodescopeError,
     EnergyFromFileNameWarning,
     FileFormatError,
     MissingMetadataError,
@@ -104,6 +107,9 @@ def _xradia_energy(ole: Any, path: Path, n_images: int, meta: dict[str, Any]) ->
     return None
 
 
+# sanity bounds: no TXM detector is wider than 64k pixels, no frame value beyond 1e12 counts
+_MAX_SIDE = 65536
+_MAX_VALUE = 1e12
 _XRADIA_DTYPES: dict[int, np.dtype] = {
     5: np.dtype("<u2"),
     10: np.dtype("<f4"),
@@ -113,21 +119,29 @@ _XRADIA_DTYPES: dict[int, np.dtype] = {
 
 
 def _ole_array(ole: Any, stream: str, dtype: str) -> np.ndarray | None:
+    """The values of one metadata stream (a cut stream gives its complete values only)."""
     if not ole.exists(stream):
         return None
-    return np.frombuffer(ole.openstream(stream).read(), dtype=dtype)
+    raw = ole.openstream(stream).read()
+    size = np.dtype(dtype).itemsize
+    return np.frombuffer(raw[: len(raw) - len(raw) % size], dtype=dtype)
 
 
 def _read_frames(ole: Any, p: Path) -> np.ndarray:
     """The image stack ``(n_images, ny, nx)`` of an open Xradia file."""
     width = _ole_array(ole, "ImageInfo/ImageWidth", "<i4")
     height = _ole_array(ole, "ImageInfo/ImageHeight", "<i4")
-    if width is None or height is None:
+    if width is None or height is None or not width.size or not height.size:
         raise MissingMetadataError(f"{p} lacks ImageInfo/ImageWidth or ImageHeight.")
     nx, ny = int(width[0]), int(height[0])
+    if not (0 < nx <= _MAX_SIDE and 0 < ny <= _MAX_SIDE):
+        raise FileFormatError(
+            f"{p}: ImageInfo says the image is {ny} x {nx} pixels, which no detector has; the "
+            "file is corrupt: copy it again."
+        )
     dtype_code = _ole_array(ole, "ImageInfo/DataType", "<i4")
     n_images_arr = _ole_array(ole, "ImageInfo/NoOfImages", "<i4")
-    n_images = int(n_images_arr[0]) if n_images_arr is not None else 1
+    n_images = int(n_images_arr[0]) if n_images_arr is not None and n_images_arr.size else 1
     streams = []
     for k in range(1, n_images + 1):
         folder = (k - 1) // 100 + 1
@@ -151,16 +165,27 @@ def _read_frames(ole: Any, p: Path) -> np.ndarray:
                 f"{ny} x {nx} {dtype} image; the file is truncated: copy it again."
             )
         frames.append(np.frombuffer(raw[: nx * ny * dtype.itemsize], dtype=dtype).reshape(ny, nx))
-    return np.stack(frames)
+    data = np.stack(frames)
+    warn_if_out_of_range(data, limit=_MAX_VALUE, what="pixel values", source=str(p), stacklevel=4)
+    return data
 
 
-def _reference_frame(ole: Any, ny: int, nx: int) -> np.ndarray | None:
+def _reference_frame(ole: Any, ny: int, nx: int, p: Path) -> np.ndarray | None:
     """The flat-field frame stored in the file (``ReferenceData/Image``), if any."""
     if not ole.exists("ReferenceData/Image"):
         return None
     ref_raw = ole.openstream("ReferenceData/Image").read()
     ref_dtype = np.dtype("<f4") if len(ref_raw) >= 4 * nx * ny else np.dtype("<u2")
-    return np.frombuffer(ref_raw[: nx * ny * ref_dtype.itemsize], ref_dtype).reshape(ny, nx)
+    if len(ref_raw) < nx * ny * ref_dtype.itemsize:
+        raise TruncatedFileError(
+            f"{p}: ReferenceData/Image holds {len(ref_raw)} bytes, fewer than a {ny} x {nx} frame; "
+            "the file is truncated: copy it again."
+        )
+    ref = np.frombuffer(ref_raw[: nx * ny * ref_dtype.itemsize], ref_dtype).reshape(ny, nx)
+    warn_if_out_of_range(
+        ref, limit=_MAX_VALUE, what="reference pixel values", source=str(p), stacklevel=4
+    )
+    return ref
 
 
 def _xradia_metadata(ole: Any, p: Path) -> dict[str, Any]:
@@ -221,20 +246,29 @@ def read_xradia(
     """
     import olefile
 
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"no such file: {p}")
+    p = check_input_file(path, "Xradia")
     if not olefile.isOleFile(str(p)):
         raise FileFormatError(
             f"{p} is not an Xradia .xrm/.txrm file (not an OLE2 compound document); check the "
             "file type or that the copy is complete."
         )
     try:
-        ole = olefile.OleFileIO(str(p))
-    except OSError as exc:
+        return _read_xradia_ole(olefile, p, reference)
+    except CathodescopeError:
+        raise
+    except (OSError, ValueError, IndexError, KeyError, struct.error, OverflowError) as exc:
+        # olefile and numpy report a corrupt container with plain exceptions
         raise TruncatedFileError(
-            f"{p}: cannot parse the OLE2 container ({exc}); copy it again."
+            f"{p}: the OLE2 container is corrupt or cut short ({type(exc).__name__}: {exc}); "
+            "copy the file again."
         ) from exc
+
+
+def _read_xradia_ole(
+    olefile: Any, p: Path, reference: PathLike | RawProjections | None
+) -> RawProjections:
+    """Body of :func:`read_xradia` once ``p`` is known to be an OLE2 file."""
+    ole = olefile.OleFileIO(str(p))
     try:
         data = _read_frames(ole, p)
         n, ny, nx = data.shape
@@ -245,7 +279,7 @@ def read_xradia(
                 f"{p}: ImageInfo/Angles has {0 if angles is None else angles.size} values for {n} "
                 "images; pass the angles explicitly with make_projections()."
             )
-        flats = _reference_frame(ole, ny, nx)
+        flats = _reference_frame(ole, ny, nx, p)
         meta = _xradia_metadata(ole, p)
         energy_ev = _xradia_energy(ole, p, n, meta)
     finally:

@@ -19,6 +19,7 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
+from cathodescope.common.files import check_input_file
 from cathodescope.errors import EmptyDataError, FileFormatError, FrameLengthMismatchError
 from cathodescope.io._bruker_raw import raw_version, read_bruker_raw
 from cathodescope.io._gsas import bank_line_index, read_gsas
@@ -52,8 +53,10 @@ def detect_pattern_format(path: str | os.PathLike[str]) -> PatternFormat:
 
     Raises
     ------
+    InputNotFoundError, InputIsFolderError
+        No such file, or a folder.
     FileFormatError
-        No such file, or a binary file with no known magic bytes.
+        A binary file with no known magic bytes.
 
     Examples
     --------
@@ -63,9 +66,7 @@ def detect_pattern_format(path: str | os.PathLike[str]) -> PatternFormat:
     >>> detect_pattern_format(f)
     'gsas'
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileFormatError(f"{path}: no such file.")
+    path = check_input_file(path, "pattern")
     with path.open("rb") as fh:
         head = fh.read(_SNIFF_BYTES)
     if raw_version(head) is not None:
@@ -110,8 +111,10 @@ def read_pattern(path: str | os.PathLike[str], *, wavelength: float | None = Non
 
     Raises
     ------
+    InputNotFoundError, InputIsFolderError
+        No such file, or a folder.
     FileFormatError
-        No such file, an unrecognised binary file, or an unreadable one.
+        An unrecognised binary file, or an unreadable one.
     """
     kind = detect_pattern_format(path)
     path = Path(path)

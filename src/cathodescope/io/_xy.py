@@ -114,8 +114,8 @@ def _to_two_theta(
     if unit in ("q_nm^-1", "q_A^-1"):
         if wl is None:
             raise MissingWavelengthError(
-                f"{name} is in {unit} and has no wavelength; pass wavelength= (Angstrom) "
-                "to convert Q to 2theta."
+                f"{name} is in {unit} and has no wavelength; pass wavelength= (Angstrom; "
+                "--wavelength on the command line) to convert Q to 2theta."
             )
         q = x / 10.0 if unit == "q_nm^-1" else x
         arg = q * wl / (4 * np.pi)

@@ -15,6 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from cathodescope._validation import check_finite, check_positive, resolve_spacing_all
+from cathodescope.common import check_spacing_plausible
 from cathodescope.errors import EmptyDataError, ParameterError, ShapeMismatchError
 
 
@@ -241,6 +242,7 @@ def analyze_scene(
     if isinstance(segment_on, xr.DataArray):
         sources.append(("the segmentation image", segment_on))
     sp = resolve_spacing_all(sources, spacing, ndim)
+    check_spacing_plausible(sp)  # nm typed for um: said once per scene, not per particle
     dilate_um = check_positive(dilate_um, "dilate_um", allow_zero=True)
 
     image = None

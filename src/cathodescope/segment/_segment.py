@@ -423,7 +423,8 @@ def _filter_and_relabel(
         raise EmptySegmentationError(
             f"{n_all} candidate particle(s) found above threshold {thr:g}, but all were removed "
             f"({removed_edge} touching the field-of-view edge, {removed_small} smaller than "
-            f"min_size_um={min_size_um}); set remove_edge_particles=False or lower min_size_um."
+            f"min_size_um={min_size_um}); set remove_edge_particles=False or lower min_size_um "
+            "(on the command line: leave out --remove-edge, lower --min-size-um)."
         )
     # consecutive ids in raster order of each particle's first voxel
     kept_ids = np.flatnonzero(keep)

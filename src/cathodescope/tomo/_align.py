@@ -375,7 +375,7 @@ def _centre_mirror(sel: np.ndarray, pairs: list) -> tuple[float, dict[str, Any]]
     if not pairs:
         raise RotationCentreError(
             "no projections 180 degrees apart (within tol_deg); use method='sharpness' or "
-            "'sinusoid'."
+            "'sinusoid' (--centre-method sharpness on the command line)."
         )
     nx = sel.shape[2]
     estimates = []

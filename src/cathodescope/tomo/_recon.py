@@ -64,7 +64,7 @@ def check_centre(centre: float | None, n_det: int) -> float:
         raise RotationCentreError(
             f"rotation centre {c!r} px is outside the detector (columns 0..{n_det - 1}); give the "
             "column where the rotation axis projects (in pixels of the *binned* projections), or "
-            "use centre='auto' to find it."
+            "use centre='auto' (--centre auto) to find it."
         )
     return c
 

@@ -372,8 +372,8 @@ def _projections_to_volumes(
 ) -> tuple[dict[float, Any], CentreResult, dict[float, Any], dict[float, int]]:
     """Passes 1-3 through scratch -log stacks (removed at the end, also on errors)."""
     order = sorted(by_energy)
-    shape = tuple(int(s) for s in by_energy[ref_e].data.shape)
-    n_ang, ny, nx = shape
+    n_ang, ny, nx = (int(s) for s in by_energy[ref_e].data.shape)
+    shape = (n_ang, ny, nx)
     angles = by_energy[ref_e].angles
     paths = {e: work / f".minus_log_{e:.1f}eV.tmp.h5" for e in order}
     chunks = (plan.angle_block, plan.row_slab, nx)

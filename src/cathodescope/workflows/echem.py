@@ -65,6 +65,7 @@ def run_summary(
     format: str = "auto",
     active_mass_g: float | None = None,
     gap_s: float = 0.0,
+    csv_options: Mapping[str, Any] | None = None,
     specific: bool | None = None,
     reference_cycle: int | None = None,
     nominal_capacity_mAh: float | None = None,
@@ -85,6 +86,8 @@ def run_summary(
         Active mass, g.
     gap_s : float
         Time between joined files without timestamps, s.
+    csv_options : mapping, optional
+        ``columns`` and ``units`` of a generic CSV (see :func:`cathodescope.io.read_cycler_csv`).
     specific, reference_cycle, nominal_capacity_mAh
         As :func:`cathodescope.echem.cycle_summary`.
     overwrite : bool
@@ -103,7 +106,14 @@ def run_summary(
     if parameters is None:
         parameters = {"files": [os.fspath(f) for f in files], "format": format}
     with _open(out, "echem summary", parameters, overwrite) as run:
-        df = _read(files, run, format=format, active_mass_g=active_mass_g, gap_s=gap_s)
+        df = _read(
+            files,
+            run,
+            format=format,
+            active_mass_g=active_mass_g,
+            gap_s=gap_s,
+            **dict(csv_options or {}),
+        )
         with run.timer("summary"):
             s = cycle_summary(
                 df,
@@ -126,6 +136,7 @@ def run_dqdv(
     format: str = "auto",
     active_mass_g: float | None = None,
     gap_s: float = 0.0,
+    csv_options: Mapping[str, Any] | None = None,
     grid_step_V: float | Literal["auto"] = "auto",
     smoothing: Literal["savgol", "spline", "none"] = "savgol",
     window_bins: int | None = None,
@@ -141,7 +152,7 @@ def run_dqdv(
 
     Parameters
     ----------
-    files, out, format, active_mass_g, gap_s, overwrite, parameters
+    files, out, format, active_mass_g, gap_s, csv_options, overwrite, parameters
         As :func:`run_summary`.
     grid_step_V, smoothing, window_bins, specific
         As :func:`cathodescope.echem.dqdv`.
@@ -163,7 +174,14 @@ def run_dqdv(
     if parameters is None:
         parameters = {"files": [os.fspath(f) for f in files], "format": format}
     with _open(out, "echem dqdv", parameters, overwrite) as run:
-        df = _read(files, run, format=format, active_mass_g=active_mass_g, gap_s=gap_s)
+        df = _read(
+            files,
+            run,
+            format=format,
+            active_mass_g=active_mass_g,
+            gap_s=gap_s,
+            **dict(csv_options or {}),
+        )
         with run.timer("dqdv"):
             res = dqdv(
                 df,
@@ -207,6 +225,7 @@ def run_gitt(
     format: str = "auto",
     active_mass_g: float | None = None,
     gap_s: float = 0.0,
+    csv_options: Mapping[str, Any] | None = None,
     overwrite: bool = False,
     parameters: Mapping[str, Any] | None = None,
     **gitt_options: Any,
@@ -215,7 +234,7 @@ def run_gitt(
 
     Parameters
     ----------
-    files, out, format, active_mass_g, gap_s, overwrite, parameters
+    files, out, format, active_mass_g, gap_s, csv_options, overwrite, parameters
         As :func:`run_summary`.
     **gitt_options
         Keywords of :func:`cathodescope.echem.gitt_analysis` (``radius_um``, ``mass_g``,
@@ -233,7 +252,14 @@ def run_gitt(
     if parameters is None:
         parameters = {"files": [os.fspath(f) for f in files], "format": format, **gitt_options}
     with _open(out, "echem gitt", parameters, overwrite) as run:
-        df = _read(files, run, format=format, active_mass_g=active_mass_g, gap_s=gap_s)
+        df = _read(
+            files,
+            run,
+            format=format,
+            active_mass_g=active_mass_g,
+            gap_s=gap_s,
+            **dict(csv_options or {}),
+        )
         with run.timer("gitt"):
             res = gitt_analysis(df, **gitt_options)
         run.write_table("gitt_pulses", res.pulses)
@@ -250,6 +276,7 @@ def run_ici(
     format: str = "auto",
     active_mass_g: float | None = None,
     gap_s: float = 0.0,
+    csv_options: Mapping[str, Any] | None = None,
     overwrite: bool = False,
     parameters: Mapping[str, Any] | None = None,
     **ici_options: Any,
@@ -258,7 +285,7 @@ def run_ici(
 
     Parameters
     ----------
-    files, out, format, active_mass_g, gap_s, overwrite, parameters
+    files, out, format, active_mass_g, gap_s, csv_options, overwrite, parameters
         As :func:`run_summary`.
     **ici_options
         Keywords of :func:`cathodescope.echem.ici_analysis` (``radius_um``, ``mass_g``, ...,
@@ -275,7 +302,14 @@ def run_ici(
     if parameters is None:
         parameters = {"files": [os.fspath(f) for f in files], "format": format, **ici_options}
     with _open(out, "echem ici", parameters, overwrite) as run:
-        df = _read(files, run, format=format, active_mass_g=active_mass_g, gap_s=gap_s)
+        df = _read(
+            files,
+            run,
+            format=format,
+            active_mass_g=active_mass_g,
+            gap_s=gap_s,
+            **dict(csv_options or {}),
+        )
         with run.timer("ici"):
             res = ici_analysis(df, **ici_options)
         run.write_table("ici_interruptions", res.interruptions)

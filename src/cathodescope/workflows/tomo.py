@@ -13,11 +13,12 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import pandas as pd
 
 from cathodescope._validation import check_choice
+from cathodescope.common import check_spacing_plausible
 from cathodescope.errors import FileFormatError, ParameterError
 
 __all__ = [
@@ -150,8 +151,10 @@ def _stream(
     """The streaming chain with its stores in the run folder; plan and warnings recorded."""
     from cathodescope.tomo import stream_energies
 
+    # "none" reaches stream_energies, which refuses it with the valid choices
+    volume_format = cast(Literal["zarr", "h5"], fmt)
     result = stream_energies(
-        scans, run.path, memory_limit=memory_limit, volume_format=fmt, **options
+        scans, run.path, memory_limit=memory_limit, volume_format=volume_format, **options
     )
     run.results["stream"] = result.parameters["stream"]
     for store in sorted(run.path.iterdir()):
@@ -512,6 +515,8 @@ def run_reconstruction(
     with RunFolder(
         out_dir, command="tomo reconstruct", parameters=parameters, overwrite=overwrite
     ) as run:
+        if voxel is not None:
+            check_spacing_plausible(voxel)
         with run.timer("read"):
             raw = _read_input(
                 run,

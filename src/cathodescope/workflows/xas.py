@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from cathodescope.common import check_spacing_plausible
 from cathodescope.workflows._xas_common import (
     XasRun,
     _as_dataarray,
@@ -241,6 +242,7 @@ def run_map(
     from cathodescope.xas import xanes_maps
 
     with _open(out, "xas map", params, overwrite) as run:
+        check_spacing_plausible(spacing)
         run.add_input(stack_path)
         stack = read_xanes_stack(
             stack_path, energies, spacing=spacing, energy_units=energy_units, dataset=dataset

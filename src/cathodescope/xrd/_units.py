@@ -71,8 +71,8 @@ def kalpha_wavelengths(element: str = "Cu") -> tuple[float, float, float]:
 def _wl(wavelength: float | None, what: str) -> float:
     if wavelength is None:
         raise MissingWavelengthError(
-            f"{what} needs the wavelength; pass wavelength= in Angstrom (Cu Ka1 = 1.5406) or "
-            "set pattern.attrs['wavelength_A']."
+            f"{what} needs the wavelength; pass wavelength= in Angstrom (Cu Ka1 = 1.5406; "
+            "--wavelength 1.5406 on the command line) or set pattern.attrs['wavelength_A']."
         )
     return check_positive(wavelength, "wavelength (Angstrom)")
 
