@@ -32,10 +32,7 @@ COMMANDS = list(_walk(build_parser()))
 
 # Command groups owned by a branch not yet merged into main: their fixes arrive with the branch
 # (remove the entry when it is merged).
-WAITS_FOR_BRANCH = {
-    "xrf": "spmxrf",
-    "spm": "spmxrf",
-}
+WAITS_FOR_BRANCH: dict[str, str] = {}
 
 
 def _skip_if_waiting(path: str) -> None:

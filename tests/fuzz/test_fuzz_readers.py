@@ -35,9 +35,7 @@ pytestmark = [pytest.mark.shared_data]
 
 # Readers whose fixes belong to a branch not yet merged into main: each case names its branch
 # and is re-enabled when that branch is merged (remove the entry).
-WAITS_FOR_BRANCH: dict[str, str] = {
-    "spm/gwyddion_pfm_4ch.gwy": "spmxrf (a .gwy cut by one byte hangs inside gwyfile)",
-}
+WAITS_FOR_BRANCH: dict[str, str] = {}
 GZIP_BOMB_WAITS_FOR = ""
 
 

@@ -52,7 +52,7 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
 
 def _add_level(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("level", help="level a topography channel")
-    p.add_argument("file")
+    p.add_argument("file", help="SPM scan (.ibw, .gwy or NanoScope)")
     p.add_argument("--channel", default="Height", help="channel to level (default Height)")
     p.add_argument(
         "--method",
@@ -76,7 +76,7 @@ def _add_level(sub: argparse._SubParsersAction) -> None:
 
 def _add_dart(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dart", help="per-pixel resonance, Q, drive amplitude, ESM amplitude")
-    p.add_argument("file")
+    p.add_argument("file", help="SPM scan (.ibw, .gwy or NanoScope)")
     p.add_argument(
         "--width",
         type=float,
@@ -89,7 +89,12 @@ def _add_dart(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="AC drive amplitude in V (default: from the file)",
     )
-    p.add_argument("--phase-convention", choices=("lag", "lead"), default="lag")
+    p.add_argument(
+        "--phase-convention",
+        choices=("lag", "lead"),
+        default="lag",
+        help="sign of the DART phases: lag (Asylum's) or lead (default: lag)",
+    )
     p.add_argument(
         "--q",
         type=float,
@@ -111,7 +116,7 @@ def _add_particles(sub: argparse._SubParsersAction) -> None:
         help="segment particles (topography or ESM), per-particle statistics, boundary vs "
         "core profiles, cross-talk, C-AFM over particles",
     )
-    p.add_argument("file")
+    p.add_argument("file", help="SPM scan (.ibw, .gwy or NanoScope)")
     p.add_argument(
         "--segment-on",
         default="height",

@@ -42,7 +42,12 @@ def _threshold(text: str) -> str | float | None:
 def _add_read_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="PyXRF or MAPS .h5 file, or a TIFF (stack) export")
     g = p.add_argument_group("reading")
-    g.add_argument("--format", default="auto", choices=("auto", "pyxrf", "maps", "tiff"))
+    g.add_argument(
+        "--format",
+        default="auto",
+        choices=("auto", "pyxrf", "maps", "tiff"),
+        help="file family (default: auto, detected from the content)",
+    )
     g.add_argument("--scaler", default=None, help="normalize by this scaler, e.g. i0 or US_IC")
     g.add_argument(
         "--position-units",
@@ -296,7 +301,12 @@ def _add_coreshell(sub: Any) -> None:
     p = sub.add_parser("coreshell", help="core/shell fit of a fraction line profile")
     _add_read_arguments(p)
     _add_profile_arguments(p)
-    p.add_argument("--model", default="erf", choices=("erf", "logistic"))
+    p.add_argument(
+        "--model",
+        default="erf",
+        choices=("erf", "logistic"),
+        help="shape of the core/shell step (default: erf)",
+    )
     p.add_argument(
         "--geometry",
         default="edge",
@@ -325,7 +335,12 @@ def _add_particles(sub: Any) -> None:
         default=["Ni", "Mn", "Co"],
         help="elements of the fractions E/(sum), default Ni,Mn,Co",
     )
-    p.add_argument("--model", default="erf", choices=("erf", "logistic"))
+    p.add_argument(
+        "--model",
+        default="erf",
+        choices=("erf", "logistic"),
+        help="shape of the core/shell step (default: erf)",
+    )
     p.add_argument("--no-fit", action="store_true", help="skip the core/shell fits")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument(
@@ -350,14 +365,24 @@ def _add_phantom(sub: Any) -> None:
         default=(0.05,),
         help="pixel size in um (dy,dx or one value; default 0.05)",
     )
-    p.add_argument("--interface-depth-um", type=float, default=1.5)
-    p.add_argument("--sigma-um", type=float, default=1.0 / 6.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--interface-depth-um",
+        type=float,
+        default=1.5,
+        help="depth of the core/shell interface below the surface in um (default 1.5)",
+    )
+    p.add_argument(
+        "--sigma-um",
+        type=float,
+        default=1.0 / 6.0,
+        help="width (sigma) of the interface in um (default 0.167)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
     p.add_argument(
         "--particles",
         type=int,
         default=1,
         help="number of particles (default 1, centred; more are placed at random)",
     )
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
     p.set_defaults(func=_cmd_phantom)

@@ -29,6 +29,7 @@ import xarray as xr
 from cathodescope.errors import (
     EmptyDataError,
     FileFormatError,
+    InputNotFoundError,
     ScanSizeMismatchError,
     SPMChannelMissingError,
     TruncatedFileError,
@@ -204,7 +205,7 @@ def _make_channel(
 def _check_file(path: str | os.PathLike[str]) -> Path:
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"SPM file not found: {p}")
+        raise InputNotFoundError(f"SPM file not found: {p}")
     if p.stat().st_size == 0:
         raise TruncatedFileError(
             f"{p} is empty (0 bytes); copy the file again from the instrument."

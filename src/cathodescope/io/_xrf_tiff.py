@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from cathodescope.errors import (
+    InputNotFoundError,
     MissingMetadataError,
     ParameterError,
     ScanGeometryError,
@@ -163,7 +164,7 @@ def _read_pages(
     file_sizes = []
     for name, p in items:
         if not p.is_file():
-            raise FileNotFoundError(f"TIFF file {p} does not exist.")
+            raise InputNotFoundError(f"TIFF file {p} does not exist.")
         try:
             with tifffile.TiffFile(p) as tif:
                 arr = np.asarray(tif.asarray(), dtype=float)

@@ -39,6 +39,7 @@ from cathodescope._validation import check_choice
 from cathodescope.errors import (
     EmptyDataError,
     FileFormatError,
+    InputNotFoundError,
     MissingMetadataError,
     ParameterError,
     SPMChannelMissingError,
@@ -81,7 +82,7 @@ def read_soc_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     """
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"SOC table not found: {p}")
+        raise InputNotFoundError(f"SOC table not found: {p}")
     suffix = p.suffix.lower()
     try:
         if suffix == ".csv":
@@ -134,7 +135,7 @@ def read_soc_table(path: str | os.PathLike[str]) -> pd.DataFrame:
         fp = Path(f.strip())
         fp = fp if fp.is_absolute() else (p.parent / fp)
         if not fp.is_file():
-            raise FileNotFoundError(f"{p}: listed SPM file {fp} does not exist.")
+            raise InputNotFoundError(f"{p}: listed SPM file {fp} does not exist.")
         files.append(os.fspath(fp.resolve()))
     table["file"] = files
     return table.reset_index(drop=True)
