@@ -131,9 +131,34 @@ def _channels(
 # -- Gwyddion 2 (gwyfile) ----------------------------------------------------------------------
 
 
+def _check_gwyp_size(p: Path) -> None:
+    """Refuse a GWYP file shorter than its top-level object says.
+
+    A GWYP file is ``GWYP`` + one object: its NUL-terminated name, a little-endian uint32
+    size, then that many bytes. gwyfile loops forever on a file cut short (seen on a .gwy cut
+    by one byte), so the size is checked before gwyfile sees the file.
+    """
+    import struct
+
+    with open(p, "rb") as fh:
+        head = fh.read(4 + 256 + 4)
+    end = head.find(b"\0", 4)
+    if end < 0 or len(head) < end + 5:
+        raise TruncatedFileError(f"{p} ends inside its Gwyddion header: export it again.")
+    (size,) = struct.unpack("<I", head[end + 1 : end + 5])
+    expected = end + 5 + size
+    actual = p.stat().st_size
+    if actual < expected:
+        raise TruncatedFileError(
+            f"{p} is truncated: its Gwyddion object says {expected} bytes but the file has "
+            f"{actual}; copy or export it again."
+        )
+
+
 def _load_gwyp(p: Path) -> dict[str, Any]:
     import gwyfile
 
+    _check_gwyp_size(p)
     try:
         obj = gwyfile.load(str(p))
     except Exception as exc:

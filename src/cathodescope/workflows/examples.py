@@ -91,9 +91,8 @@ def _write_profile_inputs(out: Path, seed: int) -> list[str]:
         _save_tif(out / f"{name.lower()}.tif", data[name].values)
         # the same channels as Zarr stores, for the out-of-core (dask) engine; the run folder
         # is staged, so a store appears complete or not at all
-        zarr.save_array(
-            str(out / f"{name.lower()}.zarr"), np.asarray(data[name].values, np.float32)
-        )
+        channel: Any = np.asarray(data[name].values, np.float32)  # zarr's stub wants NDArrayLike
+        zarr.save_array(str(out / f"{name.lower()}.zarr"), channel)
         written += [f"{name.lower()}.tif", f"{name.lower()}.zarr"]
     volume, _ = paper_scene(
         (64, 120, 120),
