@@ -215,15 +215,11 @@ def test_maps_figure_caps_many_channels(rng):
 
 def test_gwyp_cut_short_is_refused_before_gwyfile_loops(shared_data, tmp_path):
     """gwyfile loops forever on a .gwy cut by one byte: the size is checked first."""
-    import time
-
     from cathodescope.errors import TruncatedFileError
     from cathodescope.io import read_gwy
 
     data = (shared_data / "spm/gwyddion_pfm_4ch.gwy").read_bytes()
     cut = tmp_path / "cut.gwy"
     cut.write_bytes(data[:-1])
-    t0 = time.perf_counter()
     with pytest.raises(TruncatedFileError, match="truncated"):
         read_gwy(cut)
-    assert time.perf_counter() - t0 < 5
