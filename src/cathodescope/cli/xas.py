@@ -150,6 +150,7 @@ def _cmd_map(args: argparse.Namespace) -> int:
         chunks=args.chunks,
         energy_units=args.energy_units,
         normalize_options=_norm_options(args),
+        normalize_standards=not args.standards_normalized,
         overwrite=args.overwrite,
         parameters=vars(args),
     )
@@ -373,6 +374,11 @@ def _add_map(sub: Any) -> None:
         help="energy window of the per-pixel fit, eV (absolute energies)",
     )
     m.add_argument("--chunks", type=int, help="image rows per dask block (stacks > RAM)")
+    m.add_argument(
+        "--standards-normalized",
+        action="store_true",
+        help="the standards are already normalized: do not normalize them like the stack",
+    )
     _add_norm_options(m)
     add_out_arguments(m)
     m.set_defaults(func=_cmd_map)

@@ -186,7 +186,7 @@ def _auto_signal(cols: dict[str, np.ndarray], mu: str, where: str) -> str:
         )
         raise MissingMetadataError(
             f"{where}: no mu column (mutrans, mufluor, mu) and no i0/itrans pair; pass mu= one "
-            f"of {sorted(cols)}.{hint}"
+            f"of {sorted(cols)} (CLI: --channels NAME, with --i0 NAME to divide).{hint}"
         )
     if mu not in cols:
         raise MissingMetadataError(f"{where}: no column {mu!r}; columns are {sorted(cols)}.")

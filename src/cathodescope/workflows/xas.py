@@ -198,6 +198,7 @@ def run_map(
     chunks: int | None = None,
     energy_units: Literal["eV", "keV", "auto"] = "auto",
     normalize_options: Mapping[str, Any] | None = None,
+    normalize_standards: bool = True,
     overwrite: bool = False,
     parameters: Mapping[str, Any] | None = None,
 ) -> XasRun:
@@ -225,6 +226,8 @@ def run_map(
         Units of ``energies``.
     normalize_options : mapping, optional
         ``e0, pre1, pre2, norm1, norm2`` (eV), ``nnorm`` of the per-pixel normalization.
+    normalize_standards : bool
+        Normalize the standards like the stack (False: they are already normalized).
     overwrite : bool
         Write into a non-empty ``out``.
     parameters : mapping, optional
@@ -258,6 +261,7 @@ def run_map(
                 fit_range=cast("tuple[float, float]", tuple(fit_range)),
                 chunks=chunks,
                 progress=True,
+                normalize_standards=normalize_standards,
                 **_norm_options(normalize_options),
             )
         run.write_table("pixels", maps.to_dataframe())

@@ -127,7 +127,7 @@ def build_operators(
                 raise StandardRangeError(
                     f"standard {name!r} covers {es[0]:g}-{es[-1]:g} eV but normalizing it like "
                     f"the stack needs {e[0]:g}-{e[-1]:g} eV; pass normalize_standards=False "
-                    "for standards that are already normalized."
+                    "(CLI: --standards-normalized) for standards that are already normalized."
                 )
         a_full = np.stack([np.interp(e, es, mus) for es, mus in std.values()], axis=1)
         steps = step_vec @ a_full

@@ -373,7 +373,7 @@ def layered_oxide_lattice(
     if len(names) < 2:
         raise InsufficientPeaksError(
             f"the peak table has {sorted(set(table['peak']))}; name the peaks after their hkl "
-            f"(e.g. {list(LAYERED_HKL)}) or pass hkl={{name: (h, k, l)}}."
+            f"(e.g. {list(LAYERED_HKL)}) or pass hkl={{name: (h, k, l)}} (CLI: the name field of --window LO:HI:CENTRE:NAME)."
         )
     sub = table[table["peak"].isin(names)]
     pos = sub.pivot(index="frame", columns="peak", values="center_deg")[names]
