@@ -19,15 +19,13 @@ from cathodescope.io._xrf import (
     _TO_UM,
     PositionUnits,
     _axis_coordinate,
-    _build_dataarray,
     _coords_from_spacing,
     _dataset,
     _decode,
-    _normalize,
+    _fitted_maps,
     _open_h5,
     _position_unit_from_names,
     _resolve_position_units,
-    _select,
     _unit_from_text,
 )
 
@@ -121,15 +119,19 @@ def read_pyxrf_h5(
         y, x, sp = _pyxrf_positions(h5, p, ny, nx, spacing, position_units, attrs)
         scaler_values = _pyxrf_scaler(h5, p, ny, nx, scaler)
 
-    data, keep = _select(fit, names, channels, default_lines=True)
-    attrs["units"] = "counts"
-    attrs["scaler"] = scaler
-    if scaler_values is not None:
-        data, n_bad = _normalize(data, keep, scaler_values, scaler, p)
-        attrs["units"] = f"counts per {scaler}"
-        attrs["n_pixels_bad_scaler"] = n_bad
-    attrs["spacing_um"] = tuple(float(v) for v in sp)
-    return _build_dataarray(data, keep, np.asarray(y, float), np.asarray(x, float), attrs)
+    return _fitted_maps(
+        fit,
+        names,
+        channels,
+        units="counts",
+        scaler=scaler,
+        scaler_values=scaler_values,
+        spacing=sp,
+        y=y,
+        x=x,
+        attrs=attrs,
+        path=p,
+    )
 
 
 def _pyxrf_positions(

@@ -233,6 +233,32 @@ def _axis_coordinate(values: np.ndarray, axis_name: str, path: Path) -> tuple[np
     return v, float(np.median(np.abs(steps)))
 
 
+def _fitted_maps(
+    raw: Any,
+    names: Any,
+    channels: Any,
+    *,
+    units: str,
+    scaler: str | None,
+    scaler_values: Any,
+    spacing: Any,
+    y: Any,
+    x: Any,
+    attrs: dict[str, Any],
+    path: Path,
+) -> Any:
+    """The common tail of the HDF5 map readers: channels, scaler normalization, the DataArray."""
+    data, keep = _select(raw, names, channels, default_lines=True)
+    attrs["units"] = units
+    attrs["scaler"] = scaler
+    if scaler_values is not None:
+        data, n_bad = _normalize(data, keep, scaler_values, scaler, path)
+        attrs["units"] = f"{units} per {scaler}"
+        attrs["n_pixels_bad_scaler"] = n_bad
+    attrs["spacing_um"] = tuple(float(v) for v in spacing)
+    return _build_dataarray(data, keep, np.asarray(y, float), np.asarray(x, float), attrs)
+
+
 def _build_dataarray(
     data: np.ndarray,
     names: list[str],
