@@ -88,11 +88,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=512, help="edge of the cubic volume (voxels)")
     ap.add_argument("--particles", type=int, default=22)
-    ap.add_argument("--spacing", type=float, default=0.049, help="voxel size (um)")
+    ap.add_argument(
+        "--spacing",
+        type=float,
+        default=None,
+        help="voxel size (um); default: the 25 um box of the 512^3 scene at any --size",
+    )
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.spacing is None:  # keep the particles' physical size: a smaller grid, coarser voxels
+        args.spacing = 25.0 / (args.size - 1)
     if args._child:
         print(json.dumps(one_run(args.size, args.particles, args.spacing, args.seed)))
         return 0
@@ -111,7 +118,11 @@ def main() -> int:
             "--seed",
             str(args.seed),
         ]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stderr)
+            return proc.returncode
+        out = proc.stdout
         runs.append(json.loads(out.strip().splitlines()[-1]))
         r = runs[-1]
         print(
