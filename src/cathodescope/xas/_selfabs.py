@@ -12,6 +12,12 @@ attenuation coefficients come from xraydb for the stated composition and density
 and ``mu_b(E)`` are the smooth above-edge and below-edge tabulated curves (log-log fits of
 xraydb's ``material_mu`` on either side of the edge, extrapolated across it).
 
+A low-Z diluent mixed into the sample (ground with BN or cellulose and pressed, a binder) adds
+its attenuation to ``mu_b`` and to ``mu_t(E_f)`` (``diluent_ratio`` of :func:`absorption_model`:
+its transmission absorbance at the edge over the edge step, measured with
+:func:`cathodescope.xas.diluent_from_transmission`); it lowers the self-absorption at the same
+edge step. Thicknesses stay those of the dense compound.
+
 The measured spectrum is taken as *flattened-normalized*: ``N(E) = I_f(n(E), E) / I_f(1, E)``,
 so ``N = 1`` wherever ``n = 1``. :func:`correct_self_absorption` inverts this exactly for ``n`` at
 each energy (monotonic 1-D root); :func:`correct_self_absorption_thick` uses the closed form of
