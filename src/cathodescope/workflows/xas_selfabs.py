@@ -228,6 +228,10 @@ def run_selfabs(
         run.write_table("selfabs", table)
         run.write_figure("selfabs", plot_selfabs(table, e0=fy.e0))
     summary = f"thickness {run.results['thickness_um']} um ({source})"
+    if run.results["diluent_ratio"] > 0:
+        summary += (
+            f"; diluent ratio {run.results['diluent_ratio']:.3g} ({run.results['diluent_source']})"
+        )
     if "rms_corrected" in run.results:
         summary += (
             f"; RMS vs transmission {run.results['rms_uncorrected']:.4f} -> "
