@@ -132,6 +132,8 @@ def run_selfabs(
         ratio, dil_source = 0.0, "none"
         if diluent_ratio is not None:
             ratio, dil_source = float(diluent_ratio), "given"
+            if baseline is not None:
+                run.warn("the diluent ratio was given: the baseline scan is not used.")
         elif baseline is not None and trans is not None:
             run.add_input(split_group(baseline)[0])
             b_name, b_raw = read_xas_spectrum(baseline, energy_units=energy_units)

@@ -109,9 +109,10 @@ def diluent_shape(diluent: str, energy: Any, reference_eV: float) -> np.ndarray:
     try:
         mu = np.asarray(xraydb.material_mu(diluent, np.atleast_1d(energy), density=1.0), float)
         ref = float(np.asarray(xraydb.material_mu(diluent, reference_eV, density=1.0)))
-    except Exception as exc:  # xraydb raises plain errors for unknown formulas
+    except (ValueError, KeyError, ZeroDivisionError) as exc:  # xraydb: unknown or empty
         raise ParameterError(
-            f"diluent {diluent!r} is not a formula xraydb can read ({exc}); give one such as "
+            f"diluent {diluent!r} is not a formula xraydb can read "
+            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); give one such as "
             "'C6H10O5' (cellulose) or 'BN'."
         ) from exc
     return mu / ref
