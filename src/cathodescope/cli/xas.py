@@ -173,6 +173,9 @@ def _cmd_selfabs(args: argparse.Namespace) -> int:
         thickness_um=args.thickness,
         transmission=args.transmission,
         transmission_incidence_deg=args.transmission_incidence,
+        baseline=args.baseline,
+        diluent=args.diluent,
+        diluent_ratio=args.diluent_ratio,
         athena_params=not args.default_normalization,
         energy_units=args.energy_units,
         overwrite=args.overwrite,
@@ -246,6 +249,23 @@ def _add_selfabs(sub: Any) -> None:
         type=float,
         default=90.0,
         help="beam-to-surface angle of the transmission scan, degrees (90: normal)",
+    )
+    s.add_argument(
+        "--baseline",
+        help="transmission scan (FILE or FILE:GROUP) of the same compound without diluent, "
+        "same detectors: the excess pre-edge absorbance of --transmission over it is taken as "
+        "a diluent mixed into the sample (ground with BN, binder...)",
+    )
+    s.add_argument(
+        "--diluent",
+        default="C6H10O5",
+        help="diluent formula (only its energy dependence matters)",
+    )
+    s.add_argument(
+        "--diluent-ratio",
+        type=float,
+        help="diluent absorbance at the edge / transmission edge step, when known "
+        "(default: measured with --baseline, else 0)",
     )
     s.add_argument(
         "--default-normalization",

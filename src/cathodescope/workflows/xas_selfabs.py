@@ -14,6 +14,10 @@ from cathodescope.workflows._xas_common import (
     _open,
 )
 
+THICK_TRANSMISSION_STEP = 1.5
+"""Transmission edge steps above this (ln units, absorption lengths of the absorber's jump)
+make the reference sensitive to leakage and thickness effects: :func:`run_selfabs` warns."""
+
 
 def run_selfabs(
     fluorescence: str | os.PathLike[str],
@@ -29,6 +33,9 @@ def run_selfabs(
     thickness_um: float | None = None,
     transmission: str | os.PathLike[str] | None = None,
     transmission_incidence_deg: float = 90.0,
+    baseline: str | os.PathLike[str] | None = None,
+    diluent: str = "C6H10O5",
+    diluent_ratio: float | None = None,
     athena_params: bool = True,
     compare_window: tuple[float, float] = (-20.0, 80.0),
     energy_units: Literal["eV", "keV", "auto"] = "auto",
@@ -60,6 +67,16 @@ def run_selfabs(
         gives the thickness, and the corrected spectrum is compared with it (``rms``).
     transmission_incidence_deg : float
         Beam-to-surface angle of the transmission scan (90: normal incidence).
+    baseline : str or path-like, optional
+        Transmission scan (``FILE`` or ``FILE:GROUP``) of the same compound *without* diluent,
+        taken with the same detectors (e.g. a sedimented film): the excess pre-edge absorbance
+        of ``transmission`` over it, in the transmission's pre-edge window, measures a diluent
+        mixed into the sample (:func:`cathodescope.xas.diluent_from_transmission`).
+    diluent : str
+        Formula of the diluent (its energy dependence only), default cellulose.
+    diluent_ratio : float, optional
+        Diluent absorbance at the edge / transmission edge step, when known; overrides
+        ``baseline``. Default: measured with ``baseline``, else 0 (no diluent).
     athena_params : bool
         Normalize ATHENA groups with their stored parameters (else the defaults).
     compare_window : (float, float)
@@ -74,33 +91,104 @@ def run_selfabs(
     Returns
     -------
     XasRun
-        ``results``: ``thickness_um``, ``thickness_source`` and, with a transmission spectrum,
+        ``results``: ``thickness_um``, ``thickness_source``, ``diluent_ratio``,
+        ``diluent_source`` (with ``baseline``: ``diluent_absorbance``, its error and the gain
+        ``diluent_offset``) and, with a transmission spectrum, ``transmission_edge_step``,
         ``rms_corrected`` and ``rms_uncorrected`` (normalized, in ``compare_window``).
+
+    Warns when the transmission reference is optically thick (edge step above
+    :data:`THICK_TRANSMISSION_STEP`): pinholes, harmonics and thickness variations flatten such
+    a spectrum (Stern & Kim 1981), so it is a weaker reference.
     """
     params = _call_parameters(locals(), parameters)
     import numpy as np
     import pandas as pd
 
+    from cathodescope.errors import ParameterError
     from cathodescope.io import read_xas_spectrum, split_group
     from cathodescope.report import plot_selfabs
     from cathodescope.xas import (
         absorption_model,
         correct_self_absorption,
+        diluent_from_transmission,
         thickness_from_edge_step,
     )
+
+    if baseline is not None and transmission is None and diluent_ratio is None:
+        raise ParameterError(
+            "a baseline measures the diluent of the transmission sample: give --transmission "
+            "too (or the diluent ratio itself with --diluent-ratio)."
+        )
 
     with _open(out, "xas selfabs", params, overwrite) as run:
         run.add_input(split_group(fluorescence)[0])
         name, fy_raw = read_xas_spectrum(fluorescence, energy_units=energy_units)
         fy = _normalized(name, fy_raw, athena_params)
-        model = absorption_model(
-            fy.energy, formula=formula, density=density, element=element, edge=edge, line=line
-        )
         trans = None
         if transmission is not None:
             run.add_input(split_group(transmission)[0])
             t_name, t_raw = read_xas_spectrum(transmission, energy_units=energy_units)
             trans = _normalized(t_name, t_raw, athena_params)
+        ratio, dil_source = 0.0, "none"
+        if diluent_ratio is not None:
+            ratio, dil_source = float(diluent_ratio), "given"
+            if baseline is not None:
+                run.warn("the diluent ratio was given: the baseline scan is not used.")
+        elif baseline is not None and trans is not None:
+            run.add_input(split_group(baseline)[0])
+            b_name, b_raw = read_xas_spectrum(baseline, energy_units=energy_units)
+            base = _normalized(b_name, b_raw, athena_params)
+            window = (trans.e0 + trans.parameters["pre1"], trans.e0 + trans.parameters["pre2"])
+            est = diluent_from_transmission(
+                trans.energy,
+                trans.mu,
+                base.energy,
+                base.mu,
+                edge_step=trans.edge_step,
+                baseline_edge_step=base.edge_step,
+                formula=formula,
+                element=element,
+                edge=edge,
+                window_eV=window,
+                diluent=diluent,
+            )
+            run.results.update(
+                {
+                    "diluent_absorbance": est.absorbance,
+                    "diluent_absorbance_error": est.absorbance_error,
+                    "diluent_offset": est.offset,
+                    "diluent_fit_rms": est.rms,
+                }
+            )
+            dil_source = f"excess pre-edge absorbance over {b_name}"
+            if est.absorbance < 0:
+                run.warn(
+                    f"the baseline {b_name} absorbs more below the edge than the sample "
+                    f"({est.absorbance:.3g} +- {est.absorbance_error:.2g}): no diluent taken; "
+                    "check that both scans used the same detectors."
+                )
+            else:
+                ratio = est.ratio
+        model = absorption_model(
+            fy.energy,
+            formula=formula,
+            density=density,
+            element=element,
+            edge=edge,
+            line=line,
+            diluent=diluent,
+            diluent_ratio=ratio,
+        )
+        run.results.update({"diluent_ratio": ratio, "diluent_source": dil_source})
+        if trans is not None:
+            run.results["transmission_edge_step"] = float(trans.edge_step)
+            if trans.edge_step > THICK_TRANSMISSION_STEP:
+                run.warn(
+                    f"the transmission reference is optically thick (edge step "
+                    f"{trans.edge_step:.3g} > {THICK_TRANSMISSION_STEP:g}): leakage through "
+                    "pinholes or harmonics and thickness variations flatten it; compare with a "
+                    "thinner sample when the RMS matters."
+                )
         if thickness_um is not None:
             d, source = float(thickness_um), "given"
         elif trans is not None:
@@ -136,11 +224,16 @@ def run_selfabs(
                     f"the correction moved the spectrum away from the transmission spectrum "
                     f"(RMS {rms0:.3f} -> {rms:.3f} in e0{compare_window[0]:+g}.."
                     f"{compare_window[1]:+g} eV): check composition, angles and thickness "
-                    f"({source})."
+                    f"({source}); a diluent mixed into the sample (--baseline, "
+                    "--diluent-ratio) lowers the self-absorption."
                 )
         run.write_table("selfabs", table)
         run.write_figure("selfabs", plot_selfabs(table, e0=fy.e0))
     summary = f"thickness {run.results['thickness_um']} um ({source})"
+    if run.results["diluent_ratio"] > 0:
+        summary += (
+            f"; diluent ratio {run.results['diluent_ratio']:.3g} ({run.results['diluent_source']})"
+        )
     if "rms_corrected" in run.results:
         summary += (
             f"; RMS vs transmission {run.results['rms_uncorrected']:.4f} -> "
@@ -149,4 +242,4 @@ def run_selfabs(
     return XasRun(Path(out), dict(run.results), tuple(run.warnings), summary)
 
 
-__all__ = ["run_selfabs"]
+__all__ = ["THICK_TRANSMISSION_STEP", "run_selfabs"]

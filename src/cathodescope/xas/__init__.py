@@ -7,6 +7,7 @@ Readers live in :mod:`cathodescope.io` (``read_xdi``, ``read_xas_columns``, ``re
 
 from cathodescope.xas._calibrate import Alignment, Calibration, align, calibrate, tabulated_edge
 from cathodescope.xas._diagnostics import LCFDiagnostics, diagnose_lcf, runs_test_z
+from cathodescope.xas._diluent import DiluentEstimate, diluent_from_transmission
 from cathodescope.xas._layer import (
     ExponentialKernel,
     FluorescenceDepth,
@@ -36,6 +37,7 @@ from cathodescope.xas._selfabs import (
     absorption_model,
     correct_self_absorption,
     correct_self_absorption_thick,
+    diluent_shape,
     fluorescence_forward,
     thickness_from_edge_step,
 )
@@ -52,6 +54,7 @@ __all__ = [
     "Alignment",
     "Calibration",
     "ChargeBalance",
+    "DiluentEstimate",
     "ExponentialKernel",
     "FluorescenceDepth",
     "LCFDiagnostics",
@@ -73,6 +76,8 @@ __all__ = [
     "correct_self_absorption",
     "correct_self_absorption_thick",
     "diagnose_lcf",
+    "diluent_from_transmission",
+    "diluent_shape",
     "find_e0",
     "fit_layer",
     "fit_layer_series",

@@ -12,6 +12,12 @@ attenuation coefficients come from xraydb for the stated composition and density
 and ``mu_b(E)`` are the smooth above-edge and below-edge tabulated curves (log-log fits of
 xraydb's ``material_mu`` on either side of the edge, extrapolated across it).
 
+A low-Z diluent mixed into the sample (ground with BN or cellulose and pressed, a binder) adds
+its attenuation to ``mu_b`` and to ``mu_t(E_f)`` (``diluent_ratio`` of :func:`absorption_model`:
+its transmission absorbance at the edge over the edge step, measured with
+:func:`cathodescope.xas.diluent_from_transmission`); it lowers the self-absorption at the same
+edge step. Thicknesses stay those of the dense compound.
+
 The measured spectrum is taken as *flattened-normalized*: ``N(E) = I_f(n(E), E) / I_f(1, E)``,
 so ``N = 1`` wherever ``n = 1``. :func:`correct_self_absorption` inverts this exactly for ``n`` at
 each energy (monotonic 1-D root); :func:`correct_self_absorption_thick` uses the closed form of
@@ -56,6 +62,62 @@ class AbsorptionModel:
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
+def _tabulated_parts(
+    energy: np.ndarray, formula: str, density: float, element: str, edge: str
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Edge jump and below-edge attenuation (1/cm) on ``energy``, the jump at the edge, e_edge.
+
+    Log-log fits of xraydb's ``material_mu`` 30-300 eV below and 30-400 eV above the tabulated
+    edge, extrapolated across it (the tables have no fine structure to follow).
+    """
+    import xraydb
+
+    e_edge = tabulated_edge(element, edge)
+
+    def mu_tot(en: np.ndarray) -> np.ndarray:
+        return np.asarray(xraydb.material_mu(formula, en, density=density), dtype=float)
+
+    below = np.linspace(e_edge - 300.0, e_edge - 30.0, 12)
+    above = np.linspace(e_edge + 30.0, e_edge + 400.0, 12)
+    cb = np.polyfit(np.log(below), np.log(mu_tot(below)), 1)
+    mu_b = np.exp(np.polyval(cb, np.log(energy)))
+    jump_above = mu_tot(above) - np.exp(np.polyval(cb, np.log(above)))
+    cj = np.polyfit(np.log(above), np.log(jump_above), 1)
+    jump = np.exp(np.polyval(cj, np.log(energy)))
+    return jump, mu_b, float(np.exp(np.polyval(cj, np.log(e_edge)))), e_edge
+
+
+def diluent_shape(diluent: str, energy: Any, reference_eV: float) -> np.ndarray:
+    """Attenuation of a diluent relative to its value at ``reference_eV`` (xraydb).
+
+    Parameters
+    ----------
+    diluent : str
+        Chemical formula of the diluent or binder, e.g. ``"C6H10O5"`` (cellulose) or ``"BN"``.
+    energy : array-like
+        Energies, eV.
+    reference_eV : float
+        Energy (eV) where the shape is 1.
+
+    Returns
+    -------
+    ndarray
+        ``mu(E) / mu(reference_eV)`` (dimensionless).
+    """
+    import xraydb
+
+    try:
+        mu = np.asarray(xraydb.material_mu(diluent, np.atleast_1d(energy), density=1.0), float)
+        ref = float(np.asarray(xraydb.material_mu(diluent, reference_eV, density=1.0)))
+    except (ValueError, KeyError, ZeroDivisionError) as exc:  # xraydb: unknown or empty
+        raise ParameterError(
+            f"diluent {diluent!r} is not a formula xraydb can read "
+            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); give one such as "
+            "'C6H10O5' (cellulose) or 'BN'."
+        ) from exc
+    return mu / ref
+
+
 def absorption_model(
     energy: np.ndarray,
     *,
@@ -64,21 +126,33 @@ def absorption_model(
     element: str,
     edge: str = "K",
     line: str = "Ka1",
+    diluent: str = "C6H10O5",
+    diluent_ratio: float = 0.0,
 ) -> AbsorptionModel:
-    """Build :class:`AbsorptionModel` from xraydb for a compound.
+    """Build :class:`AbsorptionModel` from xraydb for a compound, optionally diluted.
 
     Parameters
     ----------
     energy : ndarray
         Energies (eV) of the spectrum.
     formula : str
-        Chemical formula, e.g. ``"LiNi0.6Mn0.2Co0.2O2"``.
+        Chemical formula of the absorbing compound, e.g. ``"LiNi0.6Mn0.2Co0.2O2"``.
     density : float
-        g/cm^3.
+        g/cm^3 of the dense compound.
     element, edge : str
         Absorber and edge.
     line : str
         Fluorescence line (xraydb name, ``"Ka1"``, ``"La1"``...).
+    diluent : str
+        Formula of a low-Z diluent or binder mixed homogeneously with the compound (BN,
+        cellulose... as in a ground-and-pressed pellet); only its energy dependence matters.
+    diluent_ratio : float
+        Transmission absorbance of the diluent at the edge energy divided by the absorber's
+        transmission edge step (dimensionless, both ``ln(I0/I)`` through the same sample).
+        0 (the default): no diluent. See :func:`cathodescope.xas.diluent_from_transmission`
+        to measure it. The diluent adds ``diluent_ratio * J(e_edge) * shape(E)`` to the
+        background attenuation at the incident and at the fluorescence energy, per unit
+        thickness of the dense compound, so thicknesses keep meaning "dense compound".
 
     Returns
     -------
@@ -90,27 +164,26 @@ def absorption_model(
 
     e = np.asarray(energy, dtype=float)
     density = check_positive(density, "density")
-    e_edge = tabulated_edge(element, edge)
+    if not np.isfinite(diluent_ratio) or diluent_ratio < 0:
+        raise ParameterError(
+            f"diluent_ratio must be >= 0 (diluent absorbance / edge step), got {diluent_ratio}."
+        )
     lines = xraydb.xray_lines(element)
     if line not in lines:
         raise ParameterError(f"no {line!r} line for {element} in xraydb; options: {sorted(lines)}.")
     e_f = float(lines[line].energy)
-
-    def mu_tot(en: np.ndarray) -> np.ndarray:
-        return np.asarray(xraydb.material_mu(formula, en, density=density), dtype=float)
-
-    below = np.linspace(e_edge - 300.0, e_edge - 30.0, 12)
-    above = np.linspace(e_edge + 30.0, e_edge + 400.0, 12)
-    cb = np.polyfit(np.log(below), np.log(mu_tot(below)), 1)
-    mu_b = np.exp(np.polyval(cb, np.log(e)))
-    jump_above = mu_tot(above) - np.exp(np.polyval(cb, np.log(above)))
-    cj = np.polyfit(np.log(above), np.log(jump_above), 1)
-    jump = np.exp(np.polyval(cj, np.log(e)))
+    jump, mu_b, jump_edge, e_edge = _tabulated_parts(e, formula, density, element, edge)
+    mu_f = float(xraydb.material_mu(formula, e_f, density=density))
+    if diluent_ratio > 0:
+        shape = diluent_shape(diluent, np.append(e, e_f), e_edge)
+        mu_dil = diluent_ratio * jump_edge * shape
+        mu_b = mu_b + mu_dil[:-1]
+        mu_f += float(mu_dil[-1])
     return AbsorptionModel(
         energy=e,
         jump=jump,
         mu_background=mu_b,
-        mu_fluor=float(mu_tot(np.array([e_f]))[0]),
+        mu_fluor=mu_f,
         parameters={
             "formula": formula,
             "density_g_cm3": density,
@@ -119,6 +192,8 @@ def absorption_model(
             "line": line,
             "fluorescence_eV": e_f,
             "edge_eV": e_edge,
+            "diluent": diluent if diluent_ratio > 0 else None,
+            "diluent_ratio": float(diluent_ratio),
         },
     )
 
