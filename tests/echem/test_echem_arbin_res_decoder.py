@@ -57,7 +57,7 @@ def test_canonical_table_is_the_same_through_access_parser(shared_data, monkeypa
     from cathodescope.io import _arbin_jet
 
     ours = read_arbin_res(_res(shared_data))
-    monkeypatch.setattr(_arbin_jet, "decode_fixed_table", lambda *a: None)
+    monkeypatch.setattr(_arbin_jet, "decode_fixed_table", lambda *a, **k: None)
     theirs = read_arbin_res(_res(shared_data))
     assert (ours.attrs["decoder"], theirs.attrs["decoder"]) == ("cathodescope", "access_parser")
     assert list(ours.columns) == list(theirs.columns)
