@@ -64,7 +64,9 @@ def _fast_parser_class() -> type:
                     continue
                 if own not in out:
                     out[own] = TableObj(own, self._table_defs[own])
+                    out[own].page_offsets = []  # where each linked page lies in the file
                 out[own].linked_pages.append(self._data_pages[page])
+                out[own].page_offsets.append(page)
             # pages cut by the end of the file: access-parser's own header parse decides
             for page in offsets[offsets + size > len(self.db_data)].tolist():
                 data = self._data_pages[page]
@@ -74,6 +76,7 @@ def _fast_parser_class() -> type:
                     if own in self._table_defs and 0 <= n and 14 + 2 * n <= len(data):
                         out.setdefault(own, TableObj(own, self._table_defs[own]))
                         out[own].linked_pages.append(data)
+                        out[own].page_offsets = None
             return out
 
     return _FastAccessParser
@@ -89,7 +92,13 @@ def _gather_rows(flat: np.ndarray, at: np.ndarray, width: int) -> np.ndarray:
 
 
 def decode_fixed_table(
-    table: Any, version: int, page_size: int, name: str, *, only: Sequence[str] | None = None
+    table: Any,
+    version: int,
+    page_size: int,
+    name: str,
+    *,
+    only: Sequence[str] | None = None,
+    file_bytes: bytes | None = None,
 ) -> pd.DataFrame | None:
     """Rows of an access-parser ``AccessTable`` whose columns are all fixed-length numbers.
 
@@ -105,6 +114,9 @@ def decode_fixed_table(
         Table name, for messages.
     only : sequence of str, optional
         Decode only these columns (those present); all numeric columns by default.
+    file_bytes : bytes, optional
+        The whole database file: with the page offsets our parser records, rows are read
+        from it directly (else from a copy of the linked pages).
 
     Returns
     -------
@@ -135,11 +147,21 @@ def decode_fixed_table(
     null_len = (n_cols + 7) // 8
     if any(c.column_id >= 8 * null_len for c in columns):
         return None
-    pages = np.frombuffer(b"".join(pages_list), np.uint8).reshape(-1, page_size)
-    count = pages[:, 12:14].copy().view("<u2")[:, 0].astype(np.int64)
+    offsets = getattr(table.table, "page_offsets", None)
+    if file_bytes is not None and offsets is not None and len(offsets) == len(pages_list):
+        # rows are gathered from the file's own buffer: no copy of the table's pages
+        flat = np.frombuffer(file_bytes, np.uint8)
+        page_base = np.asarray(offsets, dtype=np.int64)
+    else:
+        flat = np.frombuffer(b"".join(pages_list), np.uint8)
+        page_base = np.arange(len(pages_list), dtype=np.int64) * page_size
+    count = _gather_rows(flat, page_base + 12, 2).copy().view("<u2")[:, 0].astype(np.int64)
     width = int(count.max())
+    if width == 0:
+        return pd.DataFrame({c.col_name_str: np.zeros(0) for c in numeric})
     j = np.arange(width)
-    heads = pages[:, _JET4_HEAD : _JET4_HEAD + 2 * width].copy().view("<u2").astype(np.int64)
+    heads = _gather_rows(flat, page_base + _JET4_HEAD, 2 * width).copy().view("<u2")
+    heads = heads.astype(np.int64)
     used = j[None, :] < count[:, None]
     if np.any(heads[used] & 0x4000):
         return None  # rows on overflow pages: access-parser follows those pointers
@@ -156,28 +178,29 @@ def decode_fixed_table(
     # access-parser: a record whose previous offset is 0 runs to the page end
     end[:, 1:][start[:, :-1] == 0] = page_size
     keep = used & ~(heads & 0x8000).astype(bool)  # deleted rows are skipped
-    page_of = np.broadcast_to(np.arange(pages.shape[0])[:, None], start.shape)[keep]
+    page_of = np.broadcast_to(np.arange(page_base.size)[:, None], start.shape)[keep]
     s, e = start[keep], end[keep]
     fixed_end = max(
         (c.fixed_offset + np.dtype(_JET_NUMERIC[c.type]).itemsize for c in numeric), default=0
     )
     low = _JET4_HEAD + 2 * count[page_of]
     if np.any(s < low) or np.any(e > page_size) or np.any(e - s < 2 + fixed_end + null_len):
-        bad = int(page_of[(s < low) | (e > page_size) | (e - s < 2 + fixed_end + null_len)][0])
+        first = page_of[(s < low) | (e > page_size) | (e - s < 2 + fixed_end + null_len)][0]
+        bad = int(page_base[first]) // page_size if offsets is not None else int(first)
         raise FileFormatError(
             f"table {name}: data page {bad} holds a row that does not fit the page or is shorter "
             "than the table's columns; the database is corrupt. Open it in Arbin's software "
             "(MITS Pro / Data Watcher) and export the test as CSV, then read that."
         )
-    flat = pages.reshape(-1)
+    at = page_base[page_of]
     # the fixed data follow the 2-byte column count; the null bitmap ends the row
     length = e - s
     if np.all(length == length[0]):  # the usual case: one gather covers data and bitmap
-        block = _gather_rows(flat, page_of * page_size + s, int(length[0]))
+        block = _gather_rows(flat, at + s, int(length[0]))
         nulls = block[:, -null_len:]
     else:
-        block = _gather_rows(flat, page_of * page_size + s, 2 + fixed_end)
-        nulls = _gather_rows(flat, page_of * page_size + e - null_len, null_len)
+        block = _gather_rows(flat, at + s, 2 + fixed_end)
+        nulls = _gather_rows(flat, at + e - null_len, null_len)
     wanted = [c for c in numeric if only is None or c.col_name_str in only]
     fields = np.dtype(
         {
@@ -250,7 +273,9 @@ def read_res_tables(
             f"{label}: the Access database has no Channel_Normal_Table; not an Arbin .res file."
         )
     table = db.get_table("Channel_Normal_Table")
-    data = decode_fixed_table(table, db.version, db.page_size, "Channel_Normal_Table", only=only)
+    data = decode_fixed_table(
+        table, db.version, db.page_size, "Channel_Normal_Table", only=only, file_bytes=db.db_data
+    )
     decoder = "cathodescope"
     if data is None:
         data = pd.DataFrame(table.parse())
