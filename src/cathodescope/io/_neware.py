@@ -1,4 +1,4 @@
-"""Neware ``.ndax`` / ``.nda`` files through NewareNDA, into the canonical cycling table.
+"""Neware ``.ndax`` / ``.nda`` files (our decoder or NewareNDA) into the canonical cycling table.
 
 Two facts of NewareNDA's output decide the time axis and the charge:
 
