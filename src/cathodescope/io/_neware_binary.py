@@ -245,8 +245,17 @@ def _count_changes(x: np.ndarray) -> np.ndarray:
     return np.cumsum(change)
 
 
-def _local(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC).astimezone()
+def _local(ts: float, *, offset_now: bool = False) -> datetime:
+    """A Unix time as local time, as NewareNDA gives it.
+
+    NewareNDA's ``.nda`` path converts with the local zone's rules (``astimezone()``); its ndc
+    path with the zone's offset of today (``datetime.now().astimezone().tzinfo``), which
+    differs by the summer-time hour for stamps of the other season. Both are kept as they are.
+    """
+    utc = datetime.fromtimestamp(ts, UTC)
+    if offset_now:
+        return utc.astimezone(datetime.now().astimezone().tzinfo)
+    return utc.astimezone()
 
 
 def _ndc5(data: bytes) -> NewareColumns | None:
@@ -358,7 +367,7 @@ def _ndc14(zf: zipfile.ZipFile, names: set[str]) -> NewareColumns | None:
     if not _known_status(status):
         return None
     r0 = run[first[where[0]]]
-    start = _local(float(r0["stamp"]) + float(r0["msec"]) / 1000 + float(gap_t[0]))
+    start = _local(float(r0["stamp"]) + float(r0["msec"]) / 1000 + float(gap_t[0]), offset_now=True)
     return NewareColumns(
         step_index=st["step_index"].astype(np.int64),
         cycle=st["cycle"].astype(np.int64) + 1,
