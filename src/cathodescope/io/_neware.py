@@ -1,4 +1,4 @@
-"""Neware ``.ndax`` / ``.nda`` files through NewareNDA, into the canonical cycling table.
+"""Neware ``.ndax`` / ``.nda`` files (our decoder or NewareNDA) into the canonical cycling table.
 
 Two facts of NewareNDA's output decide the time axis and the charge:
 
@@ -13,15 +13,20 @@ Two facts of NewareNDA's output decide the time axis and the charge:
   current by :func:`cathodescope.io.build_cycling_table` (which warns and uses the integral
   where they disagree).
 
-Speed: ``NewareNDA.read`` is called with ``software_cycle_number=False``: its software cycle
-numbering is a Python loop over every row (6.5 s of a 9.6 s read of 700k rows with pandas 3),
-and we number cycles ourselves; the instrument's counter is kept as ``cycle_instrument``.
+Speed: the layouts listed in :mod:`cathodescope.io._neware_binary` (those of the corpus: ndc
+versions 5 and 14, ``.nda`` version 130 from BTS 9.0) are decoded by our own vectorised decoder
+(NewareNDA decodes one record per Python call, ~6 us per row); every other file goes through
+``NewareNDA.read``, called with ``software_cycle_number=False`` (its software cycle numbering is
+a Python loop over every row), and we number cycles ourselves; the instrument's counter is kept
+as ``cycle_instrument``. Both paths give the same numbers, float32-rounded as NewareNDA's are
+(``attrs['decoder']`` says which path read the file).
 """
 
 from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,13 +34,14 @@ import pandas as pd
 
 from cathodescope.common.files import check_input_file
 from cathodescope.common.schemas import STEP_TYPES
-from cathodescope.errors import EmptyDataError, FileFormatError
+from cathodescope.errors import EmptyDataError, FileFormatError, IncompleteRowWarning
 from cathodescope.io._cycler_table import (
     accumulate_resetting,
     build_cycling_table,
     classify_rows,
     file_label,
 )
+from cathodescope.io._neware_binary import STATUS_NAMES, NewareColumns, decode_neware
 
 
 def neware_test_time(step: np.ndarray, time: np.ndarray) -> tuple[np.ndarray, str]:
@@ -73,54 +79,40 @@ def neware_test_time(step: np.ndarray, time: np.ndarray) -> tuple[np.ndarray, st
     return np.cumsum(inc), "step"
 
 
+def _step_type_of(name: str) -> int:
+    """Step-type code of a Neware status name (``CC_Chg``, ``CCCV_DChg``, ``Rest``...), -1 if none."""
+    if "DChg" in name:
+        return STEP_TYPES.index("discharge")
+    if "Chg" in name:
+        return STEP_TYPES.index("charge")
+    if name == "Rest":
+        return STEP_TYPES.index("rest")
+    return -1
+
+
 def _status_codes(status: pd.Series, current: np.ndarray) -> np.ndarray:
-    """Step-type codes from Neware's status (``CC_Chg``, ``CCCV_DChg``, ``Rest``, ...)."""
+    """Step-type codes from Neware's status names (NewareNDA's ``Status`` column)."""
     cat = status.astype("category")
     names = np.asarray(cat.cat.categories, dtype=str)
-    lut = np.full(names.size, -1, dtype=np.int8)
-    for k, name in enumerate(names):
-        if "DChg" in name:
-            lut[k] = STEP_TYPES.index("discharge")
-        elif "Chg" in name:
-            lut[k] = STEP_TYPES.index("charge")
-        elif name == "Rest":
-            lut[k] = STEP_TYPES.index("rest")
+    lut = np.array([_step_type_of(str(n)) for n in names] + [-1], dtype=np.int8)
     codes = cat.cat.codes.to_numpy()
-    from_status = np.where(codes >= 0, lut[np.maximum(codes, 0)], -1)
+    from_status = lut[np.where(codes >= 0, codes, names.size)]
     return np.where(from_status >= 0, from_status, classify_rows(current)).astype(np.int8)
 
 
-def read_neware_ndax(
-    path: str | os.PathLike[str], *, active_mass_g: float | None = None
-) -> pd.DataFrame:
-    """Read a Neware ``.ndax`` (or ``.nda``) file through NewareNDA.
+def _status_codes_numeric(status: np.ndarray, current: np.ndarray) -> np.ndarray:
+    """Step-type codes from Neware's numeric status (:data:`STATUS_NAMES`)."""
+    lut = np.full(256, -1, dtype=np.int8)
+    for code, name in STATUS_NAMES.items():
+        lut[code] = _step_type_of(name)
+    from_status = lut[np.clip(status, 0, 255)]
+    return np.where(from_status >= 0, from_status, classify_rows(current)).astype(np.int8)
 
-    Parameters
-    ----------
-    path : path-like
-        The file.
-    active_mass_g : float, optional
-        Active mass in g.
 
-    Returns
-    -------
-    pandas.DataFrame
-        The canonical cycling table; ``attrs['time_clock']`` is ``"step"`` or ``"test"`` (see
-        the module docstring), ``cycle_instrument`` the instrument's cycle counter.
-
-    Raises
-    ------
-    FileFormatError
-        NewareNDA cannot read the file.
-    EmptyDataError
-        No rows.
-    """
+def _columns_newarenda(p: Path, source: str) -> tuple[NewareColumns, pd.Series]:
+    """NewareNDA's reading of a file, as our columns (plus its status names)."""
     import NewareNDA
 
-    p = check_input_file(path, "Neware")
-    source = file_label(p)
-    if p.stat().st_size == 0:
-        raise EmptyDataError(f"{source}: the file is empty.")
     try:
         with warnings.catch_warnings():
             # NewareNDA's .nda path uses DataFrame.drop_duplicates(inplace=True), deprecated
@@ -135,30 +127,108 @@ def read_neware_ndax(
     if len(frame) == 0:
         raise EmptyDataError(f"{source}: no data rows.")
     step = frame["Step_Index"].to_numpy() if "Step_Index" in frame else frame["Step"].to_numpy()
-    t, clock = neware_test_time(step, frame["Time"].to_numpy(float))
-    current = frame["Current(mA)"].to_numpy(float)
-    new_step = np.zeros(len(frame), dtype=bool)
+    n = len(frame)
+    start = pd.Timestamp(frame["Timestamp"].iloc[0]) if "Timestamp" in frame else None
+    cols = NewareColumns(
+        step_index=np.asarray(step),
+        cycle=frame["Cycle"].to_numpy() if "Cycle" in frame else np.zeros(n, dtype=np.int64),
+        status=np.zeros(n, dtype=np.int64),  # unused: the names below decide
+        time_s=frame["Time"].to_numpy(float),
+        voltage_V=frame["Voltage"].to_numpy(float),
+        current_mA=frame["Current(mA)"].to_numpy(float),
+        charge_mAh=frame["Charge_Capacity(mAh)"].to_numpy(float),
+        discharge_mAh=frame["Discharge_Capacity(mAh)"].to_numpy(float),
+        start=None if start is None else start.to_pydatetime(),
+        layout="NewareNDA",
+    )
+    return cols, frame["Status"]
+
+
+def read_neware_ndax(
+    path: str | os.PathLike[str], *, active_mass_g: float | None = None
+) -> pd.DataFrame:
+    """Read a Neware ``.ndax`` (or ``.nda``) file (our decoder, else NewareNDA).
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    active_mass_g : float, optional
+        Active mass in g.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The canonical cycling table; ``attrs['time_clock']`` is ``"step"`` or ``"test"`` (see
+        the module docstring), ``cycle_instrument`` the instrument's cycle counter,
+        ``attrs['decoder']`` ``"cathodescope (ndc5 | ndc14 | nda130)"`` or ``"NewareNDA"``.
+
+    Raises
+    ------
+    FileFormatError
+        The file is not a readable zip archive (``.ndax``), or NewareNDA cannot read it.
+    EmptyDataError
+        No rows.
+
+    Warns
+    -----
+    IncompleteRowWarning
+        An ``.nda`` that ends without its end-of-data record (cut short).
+
+    Notes
+    -----
+    Decoded by our own vectorised decoder: ``.ndax`` with ndc version 5 (data in ``data.ndc``)
+    or 14 (``data.ndc`` + ``data_runInfo.ndc`` + ``data_step.ndc``), ``.nda`` version 130 of
+    BTS 9.0. Read through NewareNDA: ndc versions 2, 11, 16, 17, ``.nda`` version 29 and
+    BTS 9.1, and any file with a status or current-range code our decoder does not know.
+    Auxiliary channels (temperature...) are not read by either path.
+    """
+    p = check_input_file(path, "Neware")
+    source = file_label(p)
+    if p.stat().st_size == 0:
+        raise EmptyDataError(f"{source}: the file is empty.")
+    try:
+        ours, complete = decode_neware(p)
+    except FileFormatError as exc:
+        raise FileFormatError(f"{source}: {exc}") from exc
+    if ours is None:
+        cols, names = _columns_newarenda(p, source)
+        codes = _status_codes(names, cols.current_mA)
+    else:
+        cols = ours
+        codes = _status_codes_numeric(cols.status, cols.current_mA)
+        if not complete:
+            warnings.warn(
+                f"{source}: the file ends without Neware's end-of-data record, so it was cut "
+                f"short (interrupted copy?); the {cols.time_s.size} complete records were read. "
+                "Copy the file again from the instrument computer for the whole test.",
+                IncompleteRowWarning,
+                stacklevel=2,
+            )
+    if cols.time_s.size == 0:
+        raise EmptyDataError(f"{source}: no data rows.")
+    step = cols.step_index
+    t, clock = neware_test_time(step, cols.time_s)
+    new_step = np.zeros(step.size, dtype=bool)
     new_step[1:] = step[1:] != step[:-1]
-    chg = np.abs(frame["Charge_Capacity(mAh)"].to_numpy(float))
-    dchg = np.abs(frame["Discharge_Capacity(mAh)"].to_numpy(float))
-    q = accumulate_resetting(chg - dchg, new_step)
-    codes = _status_codes(frame["Status"], current)
+    q = accumulate_resetting(np.abs(cols.charge_mAh) - np.abs(cols.discharge_mAh), new_step)
     attrs: dict[str, Any] = {
         "instrument": "Neware",
         "format": "ndax" if p.suffix.lower() == ".ndax" else "nda",
         "active_mass_g": active_mass_g,
         "time_clock": clock,
+        "decoder": "NewareNDA" if ours is None else f"cathodescope ({cols.layout})",
     }
-    if "Timestamp" in frame:
-        attrs["start_timestamp"] = pd.Timestamp(frame["Timestamp"].iloc[0]).isoformat()
+    if cols.start is not None:
+        attrs["start_timestamp"] = pd.Timestamp(cols.start).isoformat()
     return build_cycling_table(
         t,
-        frame["Voltage"].to_numpy(float),
-        current,
+        cols.voltage_V,
+        cols.current_mA,
         charge_mAh=q,
         instrument_step=step,
         row_class=codes,
-        cycle_instrument=frame["Cycle"].to_numpy() if "Cycle" in frame else None,
+        cycle_instrument=cols.cycle,
         attrs=attrs,
         source=source,
     )
