@@ -58,6 +58,8 @@ _VERSIONED_PACKAGES = (
     "igor2",
     "gwyfile",
     "NewareNDA",
+    "access-parser",
+    "distributed",
     "astra-toolbox",
 )
 
