@@ -261,8 +261,12 @@ def _pipeline(args: argparse.Namespace) -> int:
         energies=dict(args.energy or []),
         memory_limit=args.memory_limit,
     )
+    # a SceneAnalysis in memory, a LargeSceneAnalysis (out of core) with --memory-limit
+    n_particles = getattr(analysis, "n_particles", None)
+    if n_particles is None:
+        n_particles = analysis.segmentation.n_particles
     print(
-        f"{analysis.segmentation.n_particles} particle(s); centre {result.centre.centre:.2f} px; "
+        f"{n_particles} particle(s); centre {result.centre.centre:.2f} px; "
         f"elements {', '.join(result.channels)}; run folder written."
     )
     return 0

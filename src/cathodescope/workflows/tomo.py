@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -44,7 +44,6 @@ _PROCESS_KEYS = {
     "spacing",
 }
 _SCAN_KEYS = {"file", "reference", "angles", "flats", "darks", "energy_ev", "spacing"}
-_PROFILE_BYTES_PER_VOXEL = 96
 _RENAMED = {"spacing_um": "spacing", "pixel_size_um": "spacing"}
 
 
@@ -143,34 +142,6 @@ def read_scans(
             )
         )
     return scans
-
-
-def _stream(
-    run: Any, scans: Sequence[Any], memory_limit: Any, fmt: Literal["zarr", "h5"], **options: Any
-) -> Any:
-    """The streaming chain with its stores in the run folder; plan and warnings recorded."""
-    from cathodescope.tomo import stream_energies
-
-    # "none" reaches stream_energies, which refuses it with the valid choices
-    volume_format = cast(Literal["zarr", "h5"], fmt)
-    result = stream_energies(
-        scans, run.path, memory_limit=memory_limit, volume_format=volume_format, **options
-    )
-    run.results["stream"] = result.parameters["stream"]
-    for store in sorted(run.path.iterdir()):
-        if store.suffix in (".zarr", ".h5") and not store.name.startswith("."):
-            run.file(store.name)  # recorded as outputs
-    first = next(iter(result.channels.values()))
-    # analyze_scene measured at 256^3 with three channels: ~91 bytes per voxel above the
-    # interpreter (channels, labels, distance map, hulls, per-bin statistics)
-    need = _PROFILE_BYTES_PER_VOXEL * first.size + 640 * 2**20
-    if need > result.parameters["stream"]["memory_limit_gib"] * 2**30:
-        message = (
-            f"the depth-profile step holds the {len(result.channels)} elemental volumes in memory "
-            f"and needs ~{need / 2**30:.1f} GiB, above --memory-limit: it is not streamed yet."
-        )
-        run.warn(message)
-    return result
 
 
 def _save_volumes(run: Any, result: Any, fmt: str) -> None:
@@ -306,19 +277,23 @@ def run_pipeline(
     energies : mapping file -> eV, optional
         Photon energies of ``[[scan]]`` files overriding the files (``--energy FILE=EV``).
     memory_limit : int or str, optional
-        Bytes or e.g. ``"6GiB"`` (``--memory-limit``): stream the chain under this peak memory
-        (the depth-profile step still loads the elemental volumes; a warning says when that
-        exceeds the limit). ``save_volumes`` must then be "zarr" or "h5".
+        Bytes or e.g. ``"6GiB"`` (``--memory-limit``): stream the chain under this peak memory,
+        and profile the stored elemental volumes with the out-of-core engine
+        (:func:`cathodescope.scale.analyze_scene_large`) under the same limit: same tables as
+        in memory; no per-particle figures or line scans (they need the labels in memory).
+        ``save_volumes`` must then be "zarr" or "h5".
 
     Returns
     -------
-    (ElementalVolumes, SceneAnalysis)
-        The volumes reach :func:`cathodescope.profile.analyze_scene` with their ``(z, y, x)``
-        spacing, anisotropic or not.
+    (ElementalVolumes, SceneAnalysis or LargeSceneAnalysis)
+        The volumes reach :func:`cathodescope.profile.analyze_scene` (or, with
+        ``memory_limit``, :func:`cathodescope.scale.analyze_scene_large`) with their
+        ``(z, y, x)`` spacing, anisotropic or not.
     """
     from cathodescope.profile import analyze_scene
     from cathodescope.report import RunFolder, write_scene_report
     from cathodescope.tomo import process_energies
+    from cathodescope.workflows._tomo_stream import profile_out_of_core, stream_volumes
 
     check_choice(save_volumes, ("zarr", "h5", "none"), "save_volumes")
     if memory_limit is not None and save_volumes == "none":
@@ -348,17 +323,22 @@ def run_pipeline(
                 result = process_energies(scans, progress=progress, **element_opts, **proc)
             else:
                 options = {**element_opts, **proc, "progress": progress}
-                fmt: Literal["zarr", "h5"] = "h5" if save_volumes == "h5" else "zarr"
-                result = _stream(run, scans, memory_limit, fmt, **options)
+                fmt = "h5" if save_volumes == "h5" else "zarr"
+                result = stream_volumes(run, scans, memory_limit, fmt, **options)
         _record_volumes(run, result)
         if save_volumes != "none" and memory_limit is None:
             with run.timer("save_volumes"):
                 _save_volumes(run, result, save_volumes)
         with run.timer("depth_profiles"):
-            analysis = analyze_scene(
-                result.channels, spacing=result.spacing, progress=progress, **profile_opts
-            )
-            write_scene_report(analysis, run, channels=result.channels)
+            if memory_limit is None:
+                analysis = analyze_scene(
+                    result.channels, spacing=result.spacing, progress=progress, **profile_opts
+                )
+                write_scene_report(analysis, run, channels=result.channels)
+            else:  # the stored volumes, chunk by chunk, under the same limit
+                analysis = profile_out_of_core(
+                    run, result, memory_limit, profile_opts, progress=progress
+                )
         for name, table in (extra_tables or {}).items():
             run.write_table(name, table)
     if memory_limit is not None:  # the stores moved with the run folder into place
