@@ -225,6 +225,7 @@ def run_pipeline(
     spacing: float | Sequence[float] | None = None,
     energies: Mapping[str, float] | None = None,
     memory_limit: int | str | None = None,
+    device: Literal["cpu", "cuda"] = "cpu",
 ) -> tuple[Any, Any]:
     """Run raw projections -> elemental volumes -> depth profiles, writing one run folder.
 
@@ -282,6 +283,9 @@ def run_pipeline(
         (:func:`cathodescope.scale.analyze_scene_large`) under the same limit: same tables as
         in memory; no per-particle figures or line scans (they need the labels in memory).
         ``save_volumes`` must then be "zarr" or "h5".
+    device : {"cpu", "cuda"}
+        Where the volumes are reconstructed (``--device``; ``"cuda"``: FBP/gridrec with CuPy,
+        an error without a GPU, never a fallback).
 
     Returns
     -------
@@ -289,10 +293,15 @@ def run_pipeline(
         The volumes reach :func:`cathodescope.profile.analyze_scene` (or, with
         ``memory_limit``, :func:`cathodescope.scale.analyze_scene_large`) with their
         ``(z, y, x)`` spacing, anisotropic or not.
+
+    Raises
+    ------
+    DeviceUnavailableError
+        For ``device="cuda"`` without CuPy or a visible GPU (before anything is read).
     """
     from cathodescope.profile import analyze_scene
     from cathodescope.report import RunFolder, write_scene_report
-    from cathodescope.tomo import process_energies
+    from cathodescope.tomo import check_device, process_energies
     from cathodescope.workflows._tomo_stream import profile_out_of_core, stream_volumes
 
     check_choice(save_volumes, ("zarr", "h5", "none"), "save_volumes")
@@ -306,11 +315,14 @@ def run_pipeline(
     if out is None:
         raise ParameterError("no output folder: give --out or [output] dir in the config.")
     proc, element_opts, profile_opts = _pipeline_options(cfg, spacing)
+    check_device(device, proc.get("algorithm", "fbp"))  # a missing GPU: refused before reading
+    proc["device"] = device
     params = {k: v for k, v in cfg.items() if not k.startswith("_")}
     if spacing is not None or energies:
         params["overrides"] = {"spacing": spacing, "energies_ev": dict(energies or {})}
     if memory_limit is not None:
         params["memory_limit"] = memory_limit
+    params["device"] = device
     with RunFolder(out, command="tomo pipeline", parameters=params, overwrite=overwrite) as run:
         if scans is None:
             with run.timer("read"):
@@ -427,6 +439,7 @@ def run_reconstruction(
     overwrite: bool = False,
     progress: bool = True,
     parameters: Mapping[str, Any] | None = None,
+    device: Literal["cpu", "cuda"] = "cpu",
 ) -> Reconstruction:
     """One raw projection file -> normalized -log stack -> centre -> volume, out of core.
 
@@ -474,15 +487,24 @@ def run_reconstruction(
         Progress bars.
     parameters : mapping, optional
         What to record as the run's parameters (default: the arguments of this call).
+    device : {"cpu", "cuda"}
+        Where the slabs are reconstructed (``--device``; ``"cuda"``: FBP/gridrec with CuPy, an
+        error without a GPU, never a fallback).
 
     Returns
     -------
     Reconstruction
+
+    Raises
+    ------
+    DeviceUnavailableError
+        For ``device="cuda"`` without CuPy or a visible GPU (before the run folder is made).
     """
     from cathodescope.report import RunFolder
-    from cathodescope.tomo import preprocess, reconstruct, volume_spacing
+    from cathodescope.tomo import check_device, preprocess, reconstruct, volume_spacing
 
     check_choice(volume_format, ("zarr", "h5"), "volume_format")
+    check_device(device, algorithm)
     path = Path(input_path)
     voxel = volume_spacing(spacing)
     if parameters is None:
@@ -492,6 +514,7 @@ def run_reconstruction(
         parameters.update(rows=None if rows is None else (rows.start, rows.stop))
         parameters.update(zinger_threshold=zinger_threshold, ring_width=ring_width)
         parameters.update(min_transmission=min_transmission, volume_format=volume_format)
+        parameters.update(device=device)
     with RunFolder(
         out_dir, command="tomo reconstruct", parameters=parameters, overwrite=overwrite
     ) as run:
@@ -548,6 +571,7 @@ def run_reconstruction(
                 slab=slab,
                 out=run.file("volume" + suffix),
                 progress=progress,
+                device=device,
             )
         if not keep_projections:
             del lines
