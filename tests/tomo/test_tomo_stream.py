@@ -236,3 +236,32 @@ def test_pipeline_memory_limit_profiles_out_of_core(scans, both, tmp_path):
     pd.testing.assert_frame_equal(
         large.ratios, in_memory.depth.ratios, check_exact=False, rtol=1e-5, atol=1e-7
     )
+
+
+def test_stream_device_cuda_reaches_the_reconstructor(both, scans, tmp_path, monkeypatch):
+    """``device="cuda"`` travels through the streamed chain to every slab's reconstruction (here
+    with numpy standing in for CuPy): the volumes equal the CPU ones to float32 rounding."""
+    import cathodescope.tomo._device as device_module
+
+    class NumpyAsGpu:
+        __name__ = "numpy_as_gpu"
+
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+    calls = []
+
+    def fake(device="cpu"):
+        calls.append(device)
+        return NumpyAsGpu() if device == "cuda" else np
+
+    monkeypatch.setattr(device_module, "array_module", fake)
+    whole, _ = both
+    projections, _ = scans
+    gpu = stream_energies(projections, tmp_path, memory_limit="3GiB", device="cuda", **OPTIONS)
+    assert gpu.parameters["device"] == "cuda" and calls.count("cuda") > len(ENERGIES)
+    for e, vol in whole.attenuation.items():
+        ref = vol.values
+        np.testing.assert_allclose(
+            gpu.attenuation[e].values, ref, rtol=0, atol=2e-6 * abs(ref).max()
+        )

@@ -16,7 +16,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from cathodescope._validation import check_choice, check_positive, normalize_spacing
+from cathodescope._validation import (
+    check_choice,
+    check_finite,
+    check_positive,
+    normalize_spacing,
+)
 from cathodescope.errors import ProjectionGeometryError, SpacingError, UndersamplingWarning
 from cathodescope.tomo._astra import astra_reconstruct_slice
 from cathodescope.tomo._device import Device, check_device
@@ -142,6 +147,7 @@ def reconstruct_batch(
     if xp is not np:
         from cathodescope.tomo._xp_recon import reconstruct_xp
 
+        check_finite(arr, "sinogram")  # as fbp and gridrec check on the CPU
         return reconstruct_xp(
             arr,
             angles_deg,
