@@ -12,6 +12,7 @@ with an RMSE within 1.1x of FBP's.
 
     python benchmarks/bench_gridrec.py                      # 512 x 361, 768 x 1201, 2048 x 1500
     python benchmarks/bench_gridrec.py --cases 768x1201 --batch 32 --runs 3
+    python benchmarks/bench_gridrec.py --device cuda      # also on the GPU (CuPy), where one is
 """
 
 from __future__ import annotations
@@ -74,8 +75,10 @@ def timed(fn: Callable[[], object], runs: int) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
-def bench_case(n: int, n_angles: int, batch: int, runs: int, astra_runs: int) -> dict:
-    from cathodescope.tomo import astra_reconstruct_slice, fbp, gridrec
+def bench_case(
+    n: int, n_angles: int, batch: int, runs: int, astra_runs: int, device: str = "cpu"
+) -> dict:
+    from cathodescope.tomo import astra_reconstruct_slice, fbp, gridrec, reconstruct_batch
 
     angles = np.linspace(0.0, 180.0, n_angles, endpoint=False)
     discs = discs_for(n)
@@ -113,6 +116,20 @@ def bench_case(n: int, n_angles: int, batch: int, runs: int, astra_runs: int) ->
 
         wall, cpu = timed(astra_pool, astra_runs)
         rows.append((f"astra CPU FBP ({workers} threads)", wall / workers, cpu / workers, rmse(rec_astra)))  # fmt: skip
+    if device != "cpu":
+        # reconstruct_batch on the GPU: host -> device -> host copies included; the first call
+        # (left out) builds gridrec's gridding matrix, which later slabs of a volume reuse
+        for algorithm in ("gridrec", "fbp"):
+            ref = gridrec(sino, angles) if algorithm == "gridrec" else fbp(sino, angles)
+
+            def on_device(algorithm: str = algorithm) -> np.ndarray:
+                return reconstruct_batch(asd, angles, algorithm=algorithm, device=device)  # type: ignore[arg-type]
+
+            first = on_device()
+            diff = float(np.abs(first[0] - ref).max() / np.abs(ref).max())
+            wall, cpu = timed(on_device, runs)
+            rows.append((f"{algorithm} {device} (batch {batch})", wall / batch, cpu / batch, rmse(first[0])))  # fmt: skip
+            print(f"{algorithm} on {device}: max |difference| to the CPU path {diff:.1e} of max")
     print(f"\n== {n} x {n} slices, {n_angles} angles: median of {runs} runs ==")
     print(f"{'method':<30}{'wall s/slice':>13}{'slices/s':>10}{'CPU s/slice':>13}{'RMSE 1/px':>12}")
     for name, wall, cpu, err in rows:
@@ -147,6 +164,12 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="512x361 and 768x1201 only, one run, batch 8"
     )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        choices=("cpu", "cuda"),
+        help="cuda: also time reconstruct_batch(device='cuda') for gridrec and FBP (needs a GPU)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.cases, args.runs, args.batch = "512x361,768x1201", 1, 8
@@ -161,6 +184,7 @@ def main() -> None:
             args.big_batch if big else args.batch,
             args.runs,
             args.astra_big_runs if big else args.runs,
+            args.device,
         )
     print(f"\npeak RSS {peak_rss_gib():.2f} GiB; load average at end {os.getloadavg()[0]:.1f}")
 

@@ -7,13 +7,23 @@
 2. Large: analytic projections of layered spheres (exact chord lengths, Poisson counts, per-angle
    shifts between energies), N^2 detector x n_angles x 6 energies as uint16 HDF5, streamed to
    elemental volumes by ``stream_energies`` under a memory limit: time per pass and peak RSS
-   against the plan's estimate. The depth-profile step (not streamed yet) is left out here.
+   against the plan's estimate. With --large-pipeline the whole ``run_pipeline`` instead, end to
+   end under the memory limit (the depth profiles by the out-of-core engine on the stored
+   volumes). ``--large-scene particles`` replaces the two big spheres (the larger one's crop at
+   1024 px, ~238 M voxels, cannot fit one profile worker under 6 GiB) by many layered spheres of
+   31-61 px radius at a 0.05 um TXM pixel; ``--large-rows R`` makes only the middle R detector
+   rows of that N-row detector (a slab of the full dataset: every pass costs in proportion to
+   the rows, so the full run can be extrapolated from it).
 
-Every run happens in a fresh child process whose peak RSS (ru_maxrss) is reported; the data
-are written to --workdir and deleted at the end.
+Every run happens in a fresh child process whose peak RSS (ru_maxrss) is reported, and the
+peak RSS of its whole process tree (child plus dask workers, sampled every 0.2 s) with its
+CPU time (user + system of the tree); the data are written to --workdir and deleted at the end.
 
     python benchmarks/bench_tomo_stream.py --e2e-size 256 --large-size 512 --large-angles 450 \\
         --large-limit 2GiB
+    python benchmarks/bench_tomo_stream.py --e2e-size 0 --large-size 1024 --large-angles 900 \\
+        --large-limit 6GiB --large-scene particles --large-rows 128 --large-pipeline \\
+        --large-algorithm gridrec
 """
 
 from __future__ import annotations
@@ -53,12 +63,12 @@ def _write_fxi(path: Path, data, flats, darks, angles, energy_ev: float, pixel_u
         fh["Pixel Size"] = f"{pixel_um * 1000:.3f}nm"
 
 
-def _config(folder: Path, n_files: int, size: int, bin_um: float) -> Path:
+def _config(folder: Path, n_files: int, size: int, bin_um: float, algorithm: str = "fbp") -> Path:
     lines = [f'[[scan]]\nfile = "scan{k}.h5"\n' for k in range(n_files)]
     cfg = folder / "run.toml"
     cfg.write_text(
         "\n".join(lines)
-        + f"\n[processing]\nsize = {size}\n"
+        + f'\n[processing]\nsize = {size}\nalgorithm = "{algorithm}"\n'
         + '\n[elements]\nnames = ["Ni", "Co", "Mn"]\n'
         + f"\n[profile]\nbin_width_um = {bin_um}\n"
     )
@@ -105,8 +115,38 @@ def _chords(u: np.ndarray, z: np.ndarray, uc: float, zc: float, radius: float) -
     return 2.0 * np.sqrt(np.clip(radius**2 - r2, 0.0, None))
 
 
-def make_large(folder: Path, n: int, n_angles: int, seed: int = 0) -> None:
-    """Analytic layered spheres: n rows x (n + 16) columns x n_angles x 6 energies, uint16."""
+def _particle_scene(n: int, rng: np.random.Generator, count: int) -> list[tuple]:
+    """``count`` non-overlapping layered spheres (31-61 px radius at n = 1024) inside the
+    rotation cylinder: ((x, y, z) px, outer radius px, core radius px)."""
+    spheres: list[tuple] = []
+    tries = 0
+    while len(spheres) < count and tries < 200 * count:
+        tries += 1
+        r = rng.uniform(0.03, 0.06) * n
+        x, y = rng.uniform(-0.45 * n + r, 0.45 * n - r, 2)
+        if np.hypot(x, y) > 0.45 * n - r:
+            continue
+        z = rng.uniform(-0.5 * n + r, 0.5 * n - r)
+        if all(np.linalg.norm(np.subtract((x, y, z), c)) > r + ro + 2 for c, ro, _ in spheres):
+            spheres.append(((x, y, z), r, 0.6 * r))
+    return spheres
+
+
+def make_large(
+    folder: Path,
+    n: int,
+    n_angles: int,
+    seed: int = 0,
+    *,
+    scene: str = "spheres",
+    rows: int = 0,
+    algorithm: str = "fbp",
+) -> None:
+    """Analytic layered spheres: n rows x (n + 16) columns x n_angles x 6 energies, uint16.
+
+    ``scene="particles"``: 160 spheres scaled to n (at a 0.05 um pixel); ``rows`` > 0 writes
+    only the middle ``rows`` detector rows of the n-row detector (a slab of the full dataset).
+    """
     import h5py
     import xraydb
 
@@ -116,17 +156,26 @@ def make_large(folder: Path, n: int, n_angles: int, seed: int = 0) -> None:
     energies = _energies()
     ref_e = max(energies)
     n_det = n + 16
-    pixel_um = 0.1 * 64 / n
-    px_cm = pixel_um * 1e-4
+    n_rows = rows or n
+    row0 = (n - n_rows) // 2
     angles = np.linspace(0.0, 180.0, n_angles)
     theta = np.radians(angles)
     u = np.arange(n_det) - (n_det - 1) / 2.0 - 1.3  # rotation axis 1.3 px off the centre
-    z = np.arange(n) - (n - 1) / 2.0
-    # (x, y, z) centre, outer radius, core radius in px; shell 6:2:2, core 9:0.5:0.5 (Ni:Co:Mn)
-    spheres = [
-        ((0.0, 0.0, 0.0), 0.30 * n, 0.18 * n),
-        ((0.22 * n, -0.1 * n, 0.25 * n), 0.1 * n, 0.05 * n),
-    ]
+    z = np.arange(row0, row0 + n_rows) - (n - 1) / 2.0
+    if scene == "particles":
+        pixel_um = 0.05
+        spheres = _particle_scene(n, rng, 160)
+    else:
+        pixel_um = 0.1 * 64 / n
+        # (x, y, z) centre, outer radius, core radius in px
+        spheres = [
+            ((0.0, 0.0, 0.0), 0.30 * n, 0.18 * n),
+            ((0.22 * n, -0.1 * n, 0.25 * n), 0.1 * n, 0.05 * n),
+        ]
+    # only the spheres that the rows see (a margin for the per-angle shifts)
+    spheres = [sp for sp in spheres if abs(sp[0][2] - z.mean()) < sp[1] + n_rows / 2 + 3]
+    px_cm = pixel_um * 1e-4
+    # shell 6:2:2, core 9:0.5:0.5 (Ni:Co:Mn)
     shell = composition_to_densities(
         {"Ni": np.array(0.6), "Co": np.array(0.2), "Mn": np.array(0.2)}, np.array(1.0)
     )
@@ -143,24 +192,32 @@ def make_large(folder: Path, n: int, n_angles: int, seed: int = 0) -> None:
             np.zeros((n_angles, 2)) if e == ref_e else rng.uniform(-1.5, 1.5, size=(n_angles, 2))
         )
         with h5py.File(folder / f"scan{k}.h5", "w") as fh:
-            data = fh.create_dataset("img_tomo", shape=(n_angles, n, n_det), dtype="u2")
+            data = fh.create_dataset("img_tomo", shape=(n_angles, n_rows, n_det), dtype="u2")
             for a in range(n_angles):
-                line = np.zeros((n, n_det))
+                line = np.zeros((n_rows, n_det))
                 for (x, y, zc), r_out, r_in in spheres:
                     uc = x * np.cos(theta[a]) - y * np.sin(theta[a]) - shifts[a, 1]
                     zz = zc - shifts[a, 0]
-                    outer = _chords(u, z, uc, zz, r_out)
-                    inner = _chords(u, z, uc, zz, r_in)
-                    line += mu_shell[e] * (outer - inner) + mu_core[e] * inner
+                    # the window of detector pixels the sphere covers (exact chords inside)
+                    c0 = max(0, int(np.searchsorted(u, uc - r_out - 1)))
+                    c1 = int(np.searchsorted(u, uc + r_out + 1))
+                    r0 = max(0, int(np.searchsorted(z, zz - r_out - 1)))
+                    r1 = int(np.searchsorted(z, zz + r_out + 1))
+                    if c1 <= c0 or r1 <= r0:
+                        continue
+                    outer = _chords(u[c0:c1], z[r0:r1], uc, zz, r_out)
+                    inner = _chords(u[c0:c1], z[r0:r1], uc, zz, r_in)
+                    line[r0:r1, c0:c1] += mu_shell[e] * (outer - inner) + mu_core[e] * inner
                 counts = rng.poisson(beam * np.exp(-line * px_cm)) + rng.poisson(100.0, line.shape)
                 data[a] = np.clip(counts, 0, 65535).astype(np.uint16)
-            flats = rng.poisson(beam[None], (10, n, n_det)) + rng.poisson(100.0, (10, n, n_det))
+            shape = (10, n_rows, n_det)
+            flats = rng.poisson(beam[None], shape) + rng.poisson(100.0, shape)
             fh["img_bkg"] = flats.astype(np.uint16)
-            fh["img_dark"] = rng.poisson(100.0, (10, n, n_det)).astype(np.uint16)
+            fh["img_dark"] = rng.poisson(100.0, shape).astype(np.uint16)
             fh["angle"] = angles
             fh["X_eng"] = e / 1000.0
             fh["Pixel Size"] = f"{pixel_um * 1000:.3f}nm"
-    _config(folder, len(energies), n, pixel_um)
+    _config(folder, len(energies), n, pixel_um, algorithm)
 
 
 # -- children --------------------------------------------------------------------------------------
@@ -178,7 +235,10 @@ def child_pipeline(folder: Path, limit: str | None) -> dict:
         "wall_s": wall,
         "timings_s": manifest["timings_s"],
         "stream": manifest["results"].get("stream"),
-        "particles": int(analysis.segmentation.n_particles),
+        # SceneAnalysis in memory, LargeSceneAnalysis (out-of-core profiles) under a limit
+        "particles": int(
+            getattr(analysis, "n_particles", None) or analysis.segmentation.n_particles
+        ),
         "peak_rss_gib": peak_rss_gib(),
     }
 
@@ -187,10 +247,18 @@ def child_stream(folder: Path, limit: str) -> dict:
     from cathodescope.tomo import stream_energies
     from cathodescope.workflows.tomo import load_config, read_scans
 
-    scans = read_scans(load_config(folder / "run.toml"), lazy=True)
-    n = int(scans[0].data.shape[1])
+    cfg = load_config(folder / "run.toml")
+    scans = read_scans(cfg, lazy=True)
+    proc = cfg["processing"]
     t0 = time.perf_counter()
-    result = stream_energies(scans, folder / "volumes", memory_limit=limit, size=n, progress=True)
+    result = stream_energies(
+        scans,
+        folder / "volumes",
+        memory_limit=limit,
+        size=int(proc["size"]),
+        algorithm=proc.get("algorithm", "fbp"),
+        progress=True,
+    )
     wall = time.perf_counter() - t0
     return {
         "wall_s": wall,
@@ -200,12 +268,55 @@ def child_stream(folder: Path, limit: str) -> dict:
     }
 
 
+def _tree_rss(proc) -> int:
+    """Resident bytes of ``proc`` and all its descendants (dask nannies and workers)."""
+    import psutil
+
+    total = 0
+    try:
+        root = psutil.Process(proc.pid)
+        members = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    for p in members:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
 def _run_child(*args: str) -> dict:
+    """Run a child; its result plus the peak RSS of its process tree and the tree's CPU time."""
+    import threading
+
     cmd = [sys.executable, __file__, "--child", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    err_path = Path(tempfile.mkstemp(prefix="bench_child.", suffix=".err")[1])
+    with open(err_path, "w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
+        peak = [0]
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                peak[0] = max(peak[0], _tree_rss(proc))
+                time.sleep(0.2)
+
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        out = proc.stdout.read() if proc.stdout else ""
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stop.set()
+        thread.join()
+    stderr = err_path.read_text()
+    err_path.unlink()
     if proc.returncode != 0:
-        raise RuntimeError(f"child {args} failed:\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"child {args} failed:\n{stderr[-4000:]}")
+    res = json.loads(out.strip().splitlines()[-1])
+    res["tree_peak_rss_gib"] = peak[0] / 2**30
+    res["tree_cpu_s"] = usage.ru_utime + usage.ru_stime  # the child and its reaped workers
+    return res
 
 
 def _du_gib(folder: Path) -> float:
@@ -223,6 +334,12 @@ def main() -> None:
     parser.add_argument("--large-size", type=int, default=512, help="detector rows (0: skip)")
     parser.add_argument("--large-angles", type=int, default=450)
     parser.add_argument("--large-limit", default="2GiB")
+    parser.add_argument("--large-scene", choices=("spheres", "particles"), default="spheres")
+    parser.add_argument("--large-rows", type=int, default=0, help="middle rows only (0: all)")
+    parser.add_argument("--large-algorithm", default="fbp", help="fbp or gridrec")
+    parser.add_argument(
+        "--large-pipeline", action="store_true", help="run_pipeline end to end (with profiles)"
+    )
     parser.add_argument("--workdir", default=None, help="folder for the data (deleted after)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -232,7 +349,14 @@ def main() -> None:
             make_e2e(Path(folder), int(rest[0]), int(rest[1]))
             print(json.dumps({"peak_rss_gib": peak_rss_gib()}))
         elif kind == "make_large":
-            make_large(Path(folder), int(rest[0]), int(rest[1]))
+            make_large(
+                Path(folder),
+                int(rest[0]),
+                int(rest[1]),
+                scene=rest[2],
+                rows=int(rest[3]),
+                algorithm=rest[4],
+            )
             print(json.dumps({"peak_rss_gib": peak_rss_gib()}))
         elif kind == "pipeline":
             print(json.dumps(child_pipeline(Path(folder), rest[0] if rest else None)))
@@ -272,20 +396,40 @@ def main() -> None:
             folder.mkdir()
             n, na = args.large_size, args.large_angles
             t0 = time.perf_counter()
-            made = _run_child("make_large", str(folder), str(n), str(na))
+            made = _run_child(
+                "make_large", str(folder), str(n), str(na), args.large_scene,
+                str(args.large_rows), args.large_algorithm,
+            )  # fmt: skip
+            rows = args.large_rows or n
             print(
-                f"\n== large: {n} x {n + 16} detector x {na} angles x 6 energies (uint16 files "
+                f"\n== large ({args.large_scene}): {rows} of {n} rows x {n + 16} columns x {na} "
+                f"angles x 6 energies, {args.large_algorithm} (uint16 files "
                 f"{_du_gib(folder):.2f} GiB, written in {time.perf_counter() - t0:.0f} s, peak "
                 f"{made['peak_rss_gib']:.2f} GiB) =="
             )
-            res = _run_child("stream", str(folder), args.large_limit)
+            if args.large_pipeline:
+                res = _run_child("pipeline", str(folder), args.large_limit)
+                what, stores = "run_pipeline", folder / "run_stream"
+            else:
+                res = _run_child("stream", str(folder), args.large_limit)
+                what, stores = "stream_energies", folder / "volumes"
             print(
-                f"stream_energies --memory-limit {args.large_limit}: wall {res['wall_s']:.1f} s, "
-                f"peak RSS {res['peak_rss_gib']:.2f} GiB (plan estimate "
-                f"{res['stream']['estimated_peak_gib']:.2f} GiB), stores "
-                f"{_du_gib(folder / 'volumes'):.2f} GiB"
+                f"{what} --memory-limit {args.large_limit}: wall {res['wall_s']:.1f} s, CPU "
+                f"{res['tree_cpu_s']:.1f} s (process tree), peak RSS {res['peak_rss_gib']:.2f} "
+                f"GiB (child), {res['tree_peak_rss_gib']:.2f} GiB (process tree; plan estimate "
+                f"{res['stream']['estimated_peak_gib']:.2f} GiB for the streamed passes), "
+                f"stores {_du_gib(stores):.2f} GiB"
             )
+            for k, v in res.get("timings_s", {}).items():
+                print(f"    {k:<26}{v:8.1f} s")
+            if "particles" in res:
+                print(f"    particles {res['particles']}")
             print(f"    plan: {res['stream']}")
+            if rows < n:
+                print(
+                    f"    a slab of {rows}/{n} rows: every pass scales with the rows; the full "
+                    f"detector x{n / rows:.1f}: ~{res['wall_s'] * n / rows / 60:.0f} min wall"
+                )
             shutil.rmtree(folder)
         from cathodescope.tomo import plan_stream
 

@@ -190,3 +190,78 @@ def test_cli_pipeline_memory_limit(scans, both, tmp_path):
         np.asarray(result.attenuation[8400.0]), whole.attenuation[8400.0].values
     )
     assert result.decomposition.molar.sel(channel="O").shape == whole.channels["Ni"].shape
+
+
+def test_pipeline_memory_limit_profiles_out_of_core(scans, both, tmp_path):
+    """With --memory-limit the profile step reads the stored volumes out of core: its tables
+    equal ``analyze_scene`` on the same volumes in memory (exactly, at one BLAS thread as the
+    workers run), and those of the in-memory pipeline to float32 rounding of the channels."""
+    pytest.importorskip("distributed")
+    import pandas as pd
+    from threadpoolctl import threadpool_limits
+
+    from cathodescope.profile import analyze_scene
+    from cathodescope.workflows.tomo import run_pipeline
+
+    projections, _ = scans
+    config = {
+        "processing": {"size": 64},
+        "elements": {"names": ["Ni"]},
+        "profile": {"bin_width_um": 0.1},
+    }
+    out = tmp_path / "run"
+    result, large = run_pipeline(config, out, scans=projections, memory_limit="3GiB")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["results"]["profile_engine"] == "out_of_core"
+    assert not (out / ".profile_cache").exists()
+    channels = {el: v.load() for el, v in result.channels.items()}
+    with threadpool_limits(1):
+        reference = analyze_scene(
+            channels, spacing=result.spacing, min_size_um=0.5, bin_width_um=0.1
+        )
+    assert large.n_particles == reference.segmentation.n_particles >= 1
+    assert large.threshold == reference.segmentation.threshold
+    pd.testing.assert_frame_equal(large.particles, reference.particles, check_exact=True)
+    for name in ("profiles", "ratios", "metrics", "reliable_windows"):
+        pd.testing.assert_frame_equal(
+            getattr(large, name), getattr(reference.depth, name), check_exact=True
+        )
+        written = pd.read_parquet(out / f"{name}.parquet")
+        pd.testing.assert_frame_equal(written, getattr(large, name), check_exact=True)
+    assert (out / "sample_ratios.csv").is_file()
+    # the in-memory pipeline on the same projections: channels equal to float32 rounding
+    # (the chunked least squares), so the tables agree to that rounding
+    _, in_memory = run_pipeline(config, tmp_path / "memory", scans=projections, save_volumes="none")
+    assert large.n_particles == in_memory.segmentation.n_particles
+    pd.testing.assert_frame_equal(
+        large.ratios, in_memory.depth.ratios, check_exact=False, rtol=1e-5, atol=1e-7
+    )
+
+
+def test_stream_device_cuda_reaches_the_reconstructor(both, scans, tmp_path, monkeypatch):
+    """``device="cuda"`` travels through the streamed chain to every slab's reconstruction (here
+    with numpy standing in for CuPy): the volumes equal the CPU ones to float32 rounding."""
+    import cathodescope.tomo._device as device_module
+
+    class NumpyAsGpu:
+        __name__ = "numpy_as_gpu"
+
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+    calls = []
+
+    def fake(device="cpu"):
+        calls.append(device)
+        return NumpyAsGpu() if device == "cuda" else np
+
+    monkeypatch.setattr(device_module, "array_module", fake)
+    whole, _ = both
+    projections, _ = scans
+    gpu = stream_energies(projections, tmp_path, memory_limit="3GiB", device="cuda", **OPTIONS)
+    assert gpu.parameters["device"] == "cuda" and calls.count("cuda") > len(ENERGIES)
+    for e, vol in whole.attenuation.items():
+        ref = vol.values
+        np.testing.assert_allclose(
+            gpu.attenuation[e].values, ref, rtol=0, atol=2e-6 * abs(ref).max()
+        )

@@ -171,8 +171,19 @@ def _add_reconstruct(sub: Any) -> None:
         action="store_true",
         help="keep the normalized -log projections (HDF5) in the run folder",
     )
+    _add_device(rec)
     rec.add_argument("--no-progress", action="store_true", help="hide progress bars")
     rec.set_defaults(func=_reconstruct)
+
+
+def _add_device(parser: Any) -> None:
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        choices=("cpu", "cuda"),
+        help="where fbp/gridrec reconstruct: cuda needs CuPy and a GPU (an error otherwise, "
+        "never a fallback to the CPU; default: cpu)",
+    )
 
 
 def _add_pipeline(sub: Any) -> None:
@@ -206,8 +217,10 @@ def _add_pipeline(sub: Any) -> None:
         type=_memory_limit,
         metavar="SIZE",
         help="stream every energy slab by slab through the run folder under this peak memory "
-        "(e.g. 6GiB, 512MiB); an impossible limit is refused with the minimum",
+        "(e.g. 6GiB, 512MiB); an impossible limit is refused with the minimum; the depth "
+        "profiles then run out of core on the stored volumes under the same limit",
     )
+    _add_device(pipe)
     pipe.add_argument("--no-progress", action="store_true", help="hide progress bars")
     pipe.set_defaults(func=_pipeline)
 
@@ -240,6 +253,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=not args.no_progress,
         parameters=params,
+        device=args.device,
     )
     print(
         f"volume {tuple(rec.volume.shape)} ({rec.volume.attrs['units']}) written to {rec.path}; "
@@ -260,9 +274,14 @@ def _pipeline(args: argparse.Namespace) -> int:
         spacing=args.spacing,
         energies=dict(args.energy or []),
         memory_limit=args.memory_limit,
+        device=args.device,
     )
+    # a SceneAnalysis in memory, a LargeSceneAnalysis (out of core) with --memory-limit
+    n_particles = getattr(analysis, "n_particles", None)
+    if n_particles is None:
+        n_particles = analysis.segmentation.n_particles
     print(
-        f"{analysis.segmentation.n_particles} particle(s); centre {result.centre.centre:.2f} px; "
+        f"{n_particles} particle(s); centre {result.centre.centre:.2f} px; "
         f"elements {', '.join(result.channels)}; run folder written."
     )
     return 0

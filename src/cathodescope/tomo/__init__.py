@@ -5,8 +5,9 @@ energies, rotation centre, jitter correction, reconstruction (our batched numba 
 as reference) slab by slab into chunked stores, 3D registration, K-edge differences and
 xraydb-based decomposition into element densities (:func:`process_energies` chains them;
 :func:`stream_energies` streams the same chain through disk under a memory limit), and a
-forward simulator with ground truth. The config-driven run folders (``cathodescope tomo``) are
-in :mod:`cathodescope.workflows.tomo`.
+forward simulator with ground truth. ``device="cuda"`` (``--device cuda``) runs FBP and gridrec
+on a GPU with CuPy (array-module code that the tests run with numpy against the CPU path). The
+config-driven run folders (``cathodescope tomo``) are in :mod:`cathodescope.workflows.tomo`.
 
 Spacing is ``(z, y, x)`` in um: ``z`` the detector row pitch, ``y == x`` the column pitch.
 """
@@ -23,6 +24,7 @@ from cathodescope.tomo._align import (
     shift_projections,
 )
 from cathodescope.tomo._astra import astra_reconstruct_slice
+from cathodescope.tomo._device import check_device
 from cathodescope.tomo._elements import (
     Decomposition,
     EdgePair,
@@ -78,6 +80,7 @@ __all__ = [
     "attenuation_matrix",
     "backproject",
     "check_centre",
+    "check_device",
     "composition_to_densities",
     "correct_jitter",
     "correct_magnification",

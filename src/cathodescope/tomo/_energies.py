@@ -32,6 +32,7 @@ from cathodescope.tomo._align import (
     register_volumes,
     shift_projections,
 )
+from cathodescope.tomo._device import check_device
 from cathodescope.tomo._elements import decompose, edge_difference, edge_pair
 from cathodescope.tomo._preprocess import preprocess
 from cathodescope.tomo._recon import check_centre
@@ -280,6 +281,7 @@ def _run_parameters(
         "jitter": options["jitter"],
         "register_3d": options["register_3d"],
         "spacing": voxel,
+        "device": options.get("device", "cpu"),
     }
 
 
@@ -302,6 +304,7 @@ def process_energies(
     register_3d: bool = False,
     spacing: float | Sequence[float] | None = None,
     progress: bool = False,
+    device: Literal["cpu", "cuda"] = "cpu",
 ) -> ElementalVolumes:
     """Raw projections at several energies -> registered attenuation and elemental volumes.
 
@@ -346,6 +349,9 @@ def process_energies(
         correction is applied when it is given.
     progress : bool
         Progress bars.
+    device : {"cpu", "cuda"}
+        Where the energies' volumes are reconstructed (``"cuda"``: FBP/gridrec with CuPy, an
+        error without a GPU; see :func:`reconstruct_batch`). Jitter correction stays on the CPU.
 
     Returns
     -------
@@ -363,6 +369,7 @@ def process_energies(
     from tqdm.auto import tqdm
 
     check_choice(method, ("decomposition", "difference"), "method")
+    check_device(device, algorithm)  # a GPU that is not there: refused before any work
     by_energy, energies, ref_e, voxel = _prepare(scans, reference_energy_ev, spacing, elements)
     lines = _normalized_lines(
         by_energy,
@@ -392,6 +399,7 @@ def process_energies(
             algorithm=algorithm,
             size=size,
             spacing=voxel,
+            device=device,
         )
         attenuation[e].attrs["energy_ev"] = e
     volume_shifts = _register_volumes(attenuation, ref_e, energies) if register_3d else {}
@@ -401,6 +409,7 @@ def process_energies(
         elements=elements, method=method, matrix_elements=matrix_elements,
         zinger_threshold=zinger_threshold, ring_width=ring_width, algorithm=algorithm,
         size=size, upsample_factor=upsample_factor, jitter=jitter, register_3d=register_3d,
+        device=device,
     )  # fmt: skip
     return ElementalVolumes(
         attenuation=attenuation,

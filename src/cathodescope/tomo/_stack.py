@@ -16,9 +16,15 @@ from typing import Any, Literal
 
 import numpy as np
 
-from cathodescope._validation import check_choice, check_positive, normalize_spacing
+from cathodescope._validation import (
+    check_choice,
+    check_finite,
+    check_positive,
+    normalize_spacing,
+)
 from cathodescope.errors import ProjectionGeometryError, SpacingError, UndersamplingWarning
 from cathodescope.tomo._astra import astra_reconstruct_slice
+from cathodescope.tomo._device import Device, check_device
 from cathodescope.tomo._recon import (
     _ALGORITHMS,
     Algorithm,
@@ -92,6 +98,7 @@ def reconstruct_batch(
     size: int | None = None,
     iterations: int = 100,
     n_threads: int | None = None,
+    device: Device = "cpu",
 ) -> np.ndarray:
     """Reconstruct a batch of sinograms ``(n_angles, n_slices, n_det)`` (projection order).
 
@@ -113,17 +120,42 @@ def reconstruct_batch(
         SIRT iterations.
     n_threads : int, optional
         Threads for astra (one slice each).
+    device : {"cpu", "cuda"}
+        ``"cuda"``: FBP or gridrec on the GPU with CuPy (the array-module code of
+        :mod:`cathodescope.tomo._xp_recon`, equal to the CPU reconstructors to float32
+        rounding); an error when CuPy or a GPU is missing, never a fallback to the CPU.
 
     Returns
     -------
     ndarray, shape (n_slices, size, size), float32
         Attenuation in 1/pixel.
+
+    Raises
+    ------
+    DeviceUnavailableError
+        For ``device="cuda"`` without CuPy or a visible GPU.
+    ParameterError
+        For ``device="cuda"`` with an algorithm other than fbp or gridrec.
     """
     check_choice(algorithm, _ALGORITHMS, "algorithm")
+    xp = check_device(device, algorithm)
     arr = np.asarray(sinograms, dtype=np.float32)
     if arr.ndim != 3:
         raise ProjectionGeometryError(
             f"expected (n_angles, n_slices, n_det), got shape {arr.shape}."
+        )
+    if xp is not np:
+        from cathodescope.tomo._xp_recon import reconstruct_xp
+
+        check_finite(arr, "sinogram")  # as fbp and gridrec check on the CPU
+        return reconstruct_xp(
+            arr,
+            angles_deg,
+            xp=xp,
+            algorithm=algorithm,  # type: ignore[arg-type]
+            centre=centre,
+            filter_name=filter_name,
+            size=size,
         )
     if algorithm == "gridrec":
         from cathodescope.tomo._gridrec import gridrec
@@ -203,6 +235,7 @@ def reconstruct(
     spacing: float | Sequence[float] | None = None,
     out: str | os.PathLike[str] | None = None,
     progress: bool = False,
+    device: Device = "cpu",
 ) -> Any:
     """Reconstruct a stack of -log projections slice by slice, in slabs of detector rows.
 
@@ -239,6 +272,8 @@ def reconstruct(
         temporary name, renamed when complete); the returned DataArray is then backed lazily by it.
     progress : bool
         Show a tqdm progress bar over slabs.
+    device : {"cpu", "cuda"}
+        ``"cuda"``: FBP/gridrec of each slab on the GPU (CuPy); see :func:`reconstruct_batch`.
 
     Returns
     -------
@@ -250,6 +285,7 @@ def reconstruct(
     from tqdm.auto import tqdm
 
     check_choice(algorithm, _ALGORITHMS, "algorithm")
+    check_device(device, algorithm)  # a GPU that is not there: refused before reading
     slab = int(check_positive(slab, "slab"))
     data, angles, sp = _projection_inputs(projections, angles_deg, spacing)
     _, n_rows, n_det = (int(s) for s in data.shape)
@@ -271,6 +307,7 @@ def reconstruct(
         "centre_px": c,
         "filter": filter_name,
         "spacing_um": sp,
+        "device": device,
     }
     starts = range(0, n_rows, slab)
     bar = tqdm(starts, desc=f"reconstruct ({algorithm})", unit="slab", disable=not progress)
@@ -286,6 +323,7 @@ def reconstruct(
             filter_name=filter_name,
             size=n,
             iterations=iterations,
+            device=device,
         )
         return sl, rec * np.float32(scale)
 

@@ -49,6 +49,7 @@ from cathodescope.tomo._align import (
     register_projections,
     shift_projections,
 )
+from cathodescope.tomo._device import check_device
 from cathodescope.tomo._elements import decompose, edge_difference, edge_pair
 from cathodescope.tomo._energies import ElementalVolumes, _pair_for, _prepare, _run_parameters
 from cathodescope.tomo._preprocess import _flat_and_dark, preprocess
@@ -426,6 +427,7 @@ def stream_energies(
     max_row_slab: int | None = None,
     max_angle_block: int | None = None,
     progress: bool = False,
+    device: Literal["cpu", "cuda"] = "cpu",
 ) -> ElementalVolumes:
     """:func:`process_energies` streamed through disk: peak memory bounded by ``memory_limit``.
 
@@ -457,6 +459,8 @@ min_transmission, centre, centre_method, algorithm, size, upsample_factor, spaci
         Caps on the slab sizes the memory limit allows (see :func:`plan_stream`).
     progress : bool
         Progress bars per pass, energy and slab.
+    device : {"cpu", "cuda"}
+        Where the slabs are reconstructed (see :func:`process_energies`).
 
     Returns
     -------
@@ -474,6 +478,7 @@ min_transmission, centre, centre_method, algorithm, size, upsample_factor, spaci
     """
     check_choice(volume_format, ("zarr", "h5"), "volume_format")
     check_choice(method, ("decomposition", "difference"), "method")
+    check_device(device, algorithm)  # a GPU that is not there: refused before any work
     for name, on in (("jitter", jitter), ("register_3d", register_3d)):
         if on:
             raise ParameterError(
@@ -504,6 +509,7 @@ min_transmission, centre, centre_method, algorithm, size, upsample_factor, spaci
         scales=_magnification_scales(by_energy, ref_e) if spacing is None else {},
         centre=centre, centre_method=centre_method, algorithm=algorithm, size=size,
         voxel=voxel, upsample_factor=upsample_factor, progress=progress, options=options,
+        device=device,
     )  # fmt: skip
     nz = int(attenuation[ref_e].shape[0])
     with _bar(progress, math.ceil(nz / plan.row_slab), "elements", "slab") as bar:
@@ -516,6 +522,7 @@ min_transmission, centre, centre_method, algorithm, size, upsample_factor, spaci
         elements=elements, method=method, matrix_elements=matrix_elements,
         zinger_threshold=zinger_threshold, ring_width=ring_width, algorithm=algorithm,
         size=size, upsample_factor=upsample_factor, jitter=False, register_3d=False,
+        device=device,
     )  # fmt: skip
     params["stream"] = plan.summary()
     params["n_zingers"] = {str(e): n for e, n in n_zingers.items()}
@@ -545,6 +552,7 @@ def _reconstruct_all(
     size: int | None,
     voxel: tuple[float, float, float],
     progress: bool,
+    device: Literal["cpu", "cuda"],
 ) -> dict[float, Any]:
     """Every energy's stored -log stack -> attenuation store, slab by slab of rows."""
     import dask.array as da
@@ -567,6 +575,7 @@ def _reconstruct_all(
             slab=plan.row_slab,
             out=work / f"attenuation_{e:.1f}eV{suffix}",
             progress=progress,
+            device=device,
         )
         vol.attrs["energy_ev"] = e
         vol.attrs["store"] = f"attenuation_{e:.1f}eV{suffix}"

@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -44,7 +44,6 @@ _PROCESS_KEYS = {
     "spacing",
 }
 _SCAN_KEYS = {"file", "reference", "angles", "flats", "darks", "energy_ev", "spacing"}
-_PROFILE_BYTES_PER_VOXEL = 96
 _RENAMED = {"spacing_um": "spacing", "pixel_size_um": "spacing"}
 
 
@@ -145,34 +144,6 @@ def read_scans(
     return scans
 
 
-def _stream(
-    run: Any, scans: Sequence[Any], memory_limit: Any, fmt: Literal["zarr", "h5"], **options: Any
-) -> Any:
-    """The streaming chain with its stores in the run folder; plan and warnings recorded."""
-    from cathodescope.tomo import stream_energies
-
-    # "none" reaches stream_energies, which refuses it with the valid choices
-    volume_format = cast(Literal["zarr", "h5"], fmt)
-    result = stream_energies(
-        scans, run.path, memory_limit=memory_limit, volume_format=volume_format, **options
-    )
-    run.results["stream"] = result.parameters["stream"]
-    for store in sorted(run.path.iterdir()):
-        if store.suffix in (".zarr", ".h5") and not store.name.startswith("."):
-            run.file(store.name)  # recorded as outputs
-    first = next(iter(result.channels.values()))
-    # analyze_scene measured at 256^3 with three channels: ~91 bytes per voxel above the
-    # interpreter (channels, labels, distance map, hulls, per-bin statistics)
-    need = _PROFILE_BYTES_PER_VOXEL * first.size + 640 * 2**20
-    if need > result.parameters["stream"]["memory_limit_gib"] * 2**30:
-        message = (
-            f"the depth-profile step holds the {len(result.channels)} elemental volumes in memory "
-            f"and needs ~{need / 2**30:.1f} GiB, above --memory-limit: it is not streamed yet."
-        )
-        run.warn(message)
-    return result
-
-
 def _save_volumes(run: Any, result: Any, fmt: str) -> None:
     from cathodescope.tomo import write_volume
 
@@ -254,6 +225,7 @@ def run_pipeline(
     spacing: float | Sequence[float] | None = None,
     energies: Mapping[str, float] | None = None,
     memory_limit: int | str | None = None,
+    device: Literal["cpu", "cuda"] = "cpu",
 ) -> tuple[Any, Any]:
     """Run raw projections -> elemental volumes -> depth profiles, writing one run folder.
 
@@ -306,19 +278,31 @@ def run_pipeline(
     energies : mapping file -> eV, optional
         Photon energies of ``[[scan]]`` files overriding the files (``--energy FILE=EV``).
     memory_limit : int or str, optional
-        Bytes or e.g. ``"6GiB"`` (``--memory-limit``): stream the chain under this peak memory
-        (the depth-profile step still loads the elemental volumes; a warning says when that
-        exceeds the limit). ``save_volumes`` must then be "zarr" or "h5".
+        Bytes or e.g. ``"6GiB"`` (``--memory-limit``): stream the chain under this peak memory,
+        and profile the stored elemental volumes with the out-of-core engine
+        (:func:`cathodescope.scale.analyze_scene_large`) under the same limit: same tables as
+        in memory; no per-particle figures or line scans (they need the labels in memory).
+        ``save_volumes`` must then be "zarr" or "h5".
+    device : {"cpu", "cuda"}
+        Where the volumes are reconstructed (``--device``; ``"cuda"``: FBP/gridrec with CuPy,
+        an error without a GPU, never a fallback).
 
     Returns
     -------
-    (ElementalVolumes, SceneAnalysis)
-        The volumes reach :func:`cathodescope.profile.analyze_scene` with their ``(z, y, x)``
-        spacing, anisotropic or not.
+    (ElementalVolumes, SceneAnalysis or LargeSceneAnalysis)
+        The volumes reach :func:`cathodescope.profile.analyze_scene` (or, with
+        ``memory_limit``, :func:`cathodescope.scale.analyze_scene_large`) with their
+        ``(z, y, x)`` spacing, anisotropic or not.
+
+    Raises
+    ------
+    DeviceUnavailableError
+        For ``device="cuda"`` without CuPy or a visible GPU (before anything is read).
     """
     from cathodescope.profile import analyze_scene
     from cathodescope.report import RunFolder, write_scene_report
-    from cathodescope.tomo import process_energies
+    from cathodescope.tomo import check_device, process_energies
+    from cathodescope.workflows._tomo_stream import profile_out_of_core, stream_volumes
 
     check_choice(save_volumes, ("zarr", "h5", "none"), "save_volumes")
     if memory_limit is not None and save_volumes == "none":
@@ -331,11 +315,14 @@ def run_pipeline(
     if out is None:
         raise ParameterError("no output folder: give --out or [output] dir in the config.")
     proc, element_opts, profile_opts = _pipeline_options(cfg, spacing)
+    check_device(device, proc.get("algorithm", "fbp"))  # a missing GPU: refused before reading
+    proc["device"] = device
     params = {k: v for k, v in cfg.items() if not k.startswith("_")}
     if spacing is not None or energies:
         params["overrides"] = {"spacing": spacing, "energies_ev": dict(energies or {})}
     if memory_limit is not None:
         params["memory_limit"] = memory_limit
+    params["device"] = device
     with RunFolder(out, command="tomo pipeline", parameters=params, overwrite=overwrite) as run:
         if scans is None:
             with run.timer("read"):
@@ -348,17 +335,22 @@ def run_pipeline(
                 result = process_energies(scans, progress=progress, **element_opts, **proc)
             else:
                 options = {**element_opts, **proc, "progress": progress}
-                fmt: Literal["zarr", "h5"] = "h5" if save_volumes == "h5" else "zarr"
-                result = _stream(run, scans, memory_limit, fmt, **options)
+                fmt = "h5" if save_volumes == "h5" else "zarr"
+                result = stream_volumes(run, scans, memory_limit, fmt, **options)
         _record_volumes(run, result)
         if save_volumes != "none" and memory_limit is None:
             with run.timer("save_volumes"):
                 _save_volumes(run, result, save_volumes)
         with run.timer("depth_profiles"):
-            analysis = analyze_scene(
-                result.channels, spacing=result.spacing, progress=progress, **profile_opts
-            )
-            write_scene_report(analysis, run, channels=result.channels)
+            if memory_limit is None:
+                analysis = analyze_scene(
+                    result.channels, spacing=result.spacing, progress=progress, **profile_opts
+                )
+                write_scene_report(analysis, run, channels=result.channels)
+            else:  # the stored volumes, chunk by chunk, under the same limit
+                analysis = profile_out_of_core(
+                    run, result, memory_limit, profile_opts, progress=progress
+                )
         for name, table in (extra_tables or {}).items():
             run.write_table(name, table)
     if memory_limit is not None:  # the stores moved with the run folder into place
@@ -447,6 +439,7 @@ def run_reconstruction(
     overwrite: bool = False,
     progress: bool = True,
     parameters: Mapping[str, Any] | None = None,
+    device: Literal["cpu", "cuda"] = "cpu",
 ) -> Reconstruction:
     """One raw projection file -> normalized -log stack -> centre -> volume, out of core.
 
@@ -494,15 +487,24 @@ def run_reconstruction(
         Progress bars.
     parameters : mapping, optional
         What to record as the run's parameters (default: the arguments of this call).
+    device : {"cpu", "cuda"}
+        Where the slabs are reconstructed (``--device``; ``"cuda"``: FBP/gridrec with CuPy, an
+        error without a GPU, never a fallback).
 
     Returns
     -------
     Reconstruction
+
+    Raises
+    ------
+    DeviceUnavailableError
+        For ``device="cuda"`` without CuPy or a visible GPU (before the run folder is made).
     """
     from cathodescope.report import RunFolder
-    from cathodescope.tomo import preprocess, reconstruct, volume_spacing
+    from cathodescope.tomo import check_device, preprocess, reconstruct, volume_spacing
 
     check_choice(volume_format, ("zarr", "h5"), "volume_format")
+    check_device(device, algorithm)
     path = Path(input_path)
     voxel = volume_spacing(spacing)
     if parameters is None:
@@ -512,6 +514,7 @@ def run_reconstruction(
         parameters.update(rows=None if rows is None else (rows.start, rows.stop))
         parameters.update(zinger_threshold=zinger_threshold, ring_width=ring_width)
         parameters.update(min_transmission=min_transmission, volume_format=volume_format)
+        parameters.update(device=device)
     with RunFolder(
         out_dir, command="tomo reconstruct", parameters=parameters, overwrite=overwrite
     ) as run:
@@ -568,6 +571,7 @@ def run_reconstruction(
                 slab=slab,
                 out=run.file("volume" + suffix),
                 progress=progress,
+                device=device,
             )
         if not keep_projections:
             del lines
