@@ -11,16 +11,19 @@ from cathodescope.scale._device import gpu_available, resolve_device
 from cathodescope.scale._lazy import open_lazy_channels, open_source
 from cathodescope.scale._memory import MemoryPlan, format_bytes, parse_memory_limit, plan_memory
 from cathodescope.scale._run import LargeSceneAnalysis, analyze_scene_large
+from cathodescope.scale._xp import ParticleStatistics, particle_statistics
 
 __all__ = [
     "LargeSceneAnalysis",
     "MemoryPlan",
+    "ParticleStatistics",
     "analyze_scene_large",
     "format_bytes",
     "gpu_available",
     "open_lazy_channels",
     "open_source",
     "parse_memory_limit",
+    "particle_statistics",
     "plan_memory",
     "resolve_device",
 ]
