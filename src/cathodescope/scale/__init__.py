@@ -5,6 +5,8 @@ labelled chunk by chunk with labels that agree across chunk borders, split and p
 particle on crops read on demand by tasks on dask.distributed (a local cluster sized to the
 cores and the memory limit, or a running scheduler), with a resumable per-particle cache. The
 tables equal those of :func:`cathodescope.profile.analyze_scene` on volumes that fit in memory.
+:func:`particle_statistics` is the GPU-capable part of the per-particle work (EDT, sub-voxel
+depth, binning, per-bin moments), one code for NumPy and CuPy.
 """
 
 from cathodescope.scale._device import gpu_available, resolve_device
