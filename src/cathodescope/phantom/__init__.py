@@ -14,6 +14,7 @@ from cathodescope.phantom._geometry import Spheroid, ellipsoid_depth
 from cathodescope.phantom._layers import ELEMENTS, LayeredProfile, paper_profile
 from cathodescope.phantom._particles import make_scene, paper_scene
 from cathodescope.phantom._render import DEPTH_DEFINITION, ParticleTruth, render_particles
+from cathodescope.phantom._slabs import SlabScene, write_scene_zarr
 from cathodescope.phantom._spectra import (
     k_edge_model,
     k_edge_standards,
@@ -28,6 +29,7 @@ __all__ = [
     "ELEMENTS",
     "LayeredProfile",
     "ParticleTruth",
+    "SlabScene",
     "Spheroid",
     "cycling_phantom",
     "ellipsoid_depth",
@@ -44,5 +46,6 @@ __all__ = [
     "paper_scene",
     "render_particles",
     "surface_bulk_series",
+    "write_scene_zarr",
     "xanes_stack_phantom",
 ]

@@ -1,0 +1,290 @@
+"""Array-module-agnostic per-particle kernels (``xp`` = numpy or cupy): depth map, binning, moments.
+
+The heavy per-particle arithmetic of the depth-profile engine (the Euclidean distance transform
+of the particle's hull, the sub-voxel depth correction, the depth binning and the per-bin
+count / mean / covariance of every channel) written once against the array API shared by NumPy
+and CuPy, so that the same code runs on the CPU (tested here against
+:func:`cathodescope.profile.depth_map` and :func:`cathodescope.profile.depth_profiles`) and on a
+GPU. What stays on the CPU, whatever the device:
+
+* the convex-hull fill (:func:`cathodescope.profile.convex_hull_fill`: qhull has no GPU
+  counterpart; the filled hull is sent to the device);
+* the EDT for anisotropic voxels: CuPy's (cuCIM's) PBA+ transform is exact on the integer
+  lattice, its anisotropic variant compares floating-point distances and is not documented as
+  exact, so the ``edt`` package computes it and the distances are sent to the device;
+* the confidence intervals (ESS correlation functions, bootstrap) of the engine.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from cathodescope._validation import check_choice, check_positive, normalize_spacing
+from cathodescope.errors import EmptyDataError, ShapeMismatchError
+from cathodescope.scale._device import resolve_device
+
+#: lattice-excess model of the sub-voxel depth convention, (a, c, p) per dimension: the
+#: documented constants of :func:`cathodescope.profile.depth_map` ("p = 1/2, a = 0.42,
+#: c = 0.5 in 3D and p = 1/3, a = 0.46, c = 0.75 in 2D"); the tests compare this module's
+#: depths with ``depth_map``'s, so a change there is caught here.
+LATTICE_EXCESS = {3: (0.42, 0.5, 0.5), 2: (0.46, 0.75, 1.0 / 3.0)}
+
+
+@dataclass(frozen=True)
+class ParticleStatistics:
+    """Depth-binned statistics of one particle (:func:`particle_statistics`).
+
+    Parameters
+    ----------
+    profiles : pandas.DataFrame
+        ``particle_id``, ``channel``, ``depth_um`` (bin centre, um), ``n_voxels``, ``mean``,
+        ``std`` (ddof=1; NaN for one-voxel bins): the same rows and values as those columns of
+        ``depth_profiles(...).profiles`` (channel-major, bins with voxels only).
+    ratios : pandas.DataFrame
+        ``particle_id``, ``element``, ``depth_um``, ``ratio`` (bin mean over the sum of the
+        ratio channels' bin means), as in ``depth_profiles(...).ratios``.
+    max_depth_um : float
+        Deepest voxel, um.
+    device : str
+        ``"cpu"`` or ``"cuda"``.
+    parameters : dict
+        Spacing (um), bin width (um), surface, depth convention, and where the EDT ran.
+    """
+
+    profiles: pd.DataFrame
+    ratios: pd.DataFrame
+    max_depth_um: float
+    device: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def _edt(body: Any, sp: tuple[float, ...], xp: Any) -> tuple[Any, str]:
+    """EDT (um, float32) of a bool body on ``xp``, the array border counted as outside."""
+    padded = xp.pad(body, 1, mode="constant", constant_values=False)
+    inner = tuple(slice(1, -1) for _ in sp)
+    isotropic = all(s == sp[0] for s in sp)
+    if xp is not np and isotropic:
+        from cupyx.scipy.ndimage import distance_transform_edt
+
+        # PBA+ on the unit lattice (exact integer arithmetic), scaled by the voxel size
+        dist = distance_transform_edt(padded, float64_distances=True) * sp[0]
+        return dist[inner].astype(xp.float32), "cuda (PBA+, isotropic)"
+    import edt  # exact linear-time EDT (the engine's), multithreaded C++
+
+    host = np.ascontiguousarray(padded if xp is np else xp.asnumpy(padded))
+    dist = edt.edt(host, anisotropy=sp, black_border=False, parallel=1)
+    out = np.asarray(dist[inner], dtype=np.float32)
+    return (out, "cpu (edt)") if xp is np else (xp.asarray(out), "cpu (edt, anisotropic)")
+
+
+def _subvoxel(e: Any, sp: tuple[float, ...], xp: Any) -> Any:
+    """Sub-voxel depth (um) from the distances ``e`` (um) to the nearest outside voxel centre.
+
+    Five fixed-point steps of ``d <- e - a v (v / max(d, v/2) - c v / R) ** p`` in float32,
+    the arithmetic of :func:`cathodescope.profile.depth_map` (``convention="subvoxel"``).
+    """
+    a, c, p = LATTICE_EXCESS[len(sp)]
+    v = float(np.prod(sp)) ** (1.0 / len(sp))
+    x = e.astype(xp.float32) / xp.float32(v)
+    inv_r = xp.float32(c / float(x.max()))
+    d = x.copy()
+    for _ in range(5):
+        t = xp.maximum(d, xp.float32(0.5))
+        t = xp.reciprocal(t) - inv_r
+        t = xp.maximum(t, xp.float32(0)) ** xp.float32(p)
+        d = x - xp.float32(a) * t
+    d = xp.maximum(d, xp.float32(0.25) * x)
+    return d * xp.float32(v)
+
+
+def depth_values(
+    mask: Any,
+    sp: tuple[float, ...],
+    xp: Any,
+    surface: str = "hull",
+    convention: str = "subvoxel",
+) -> tuple[Any, Any, str]:
+    """Depth (um, float32) of each voxel of ``mask`` in C order, their flat indices, EDT site.
+
+    ``mask`` is a host (numpy) bool crop; the returned arrays live on ``xp``.
+    """
+    from cathodescope.profile import convex_hull_fill
+
+    body = convex_hull_fill(mask) if surface == "hull" else mask
+    dist, where = _edt(xp.asarray(body), sp, xp)
+    flat = xp.flatnonzero(xp.asarray(mask))
+    d = dist.ravel()[flat]
+    if convention == "subvoxel":
+        d = _subvoxel(d, sp, xp)
+    return d, flat, where
+
+
+def binned_moments(d: Any, values: Any, bin_width_um: float, xp: Any) -> tuple[Any, Any, Any, Any]:
+    """Bins, counts, means and covariances (ddof=1) per depth bin, float64 accumulators.
+
+    ``d``: (n,) depths (um); ``values``: (C, n) float64 channel values. Returns ``bins`` (n,),
+    ``counts`` (B,), ``mean`` (B, C) (NaN for empty bins), ``cov`` (B, C, C) (NaN where the
+    count is below 2): the arithmetic of the engine's binning (``np.bincount`` with weights,
+    residuals about the bin means before products).
+    """
+    bins = xp.floor(d / xp.float32(bin_width_um)).astype(xp.intp)
+    n_bins = int(bins.max()) + 1
+    n_ch = values.shape[0]
+    counts = xp.bincount(bins, minlength=n_bins)
+    safe = xp.maximum(counts, 1)
+    sums = xp.stack([xp.bincount(bins, weights=v, minlength=n_bins) for v in values], axis=1)
+    mean = sums / safe[:, None]
+    resid = values - mean[bins].T
+    cov = xp.empty((n_bins, n_ch, n_ch))
+    denom = xp.where(counts > 1, counts - 1, xp.nan)
+    for j in range(n_ch):
+        for k in range(j, n_ch):
+            c = xp.bincount(bins, weights=resid[j] * resid[k], minlength=n_bins) / denom
+            cov[:, j, k] = c
+            cov[:, k, j] = c
+    mean[counts == 0] = xp.nan
+    return bins, counts, mean, cov
+
+
+def particle_statistics(
+    mask: Any,
+    channels: Mapping[str, Any],
+    *,
+    spacing: float | Sequence[float],
+    bin_width_um: float = 0.05,
+    surface: Literal["hull", "mask"] = "hull",
+    depth_convention: Literal["subvoxel", "centres"] = "subvoxel",
+    ratio_channels: Sequence[str] | None = None,
+    particle_id: int = 1,
+    device: str = "cpu",
+) -> ParticleStatistics:
+    """Depth map, depth binning and per-bin statistics of one particle, on the CPU or a GPU.
+
+    The per-particle work of :func:`cathodescope.profile.depth_profiles` that a GPU can take
+    (EDT of the hull, sub-voxel depth, binning, per-bin count, mean, standard deviation and
+    the ratio of the bin means) written once for NumPy and CuPy: with ``device="cpu"`` the
+    tables equal the corresponding columns of ``depth_profiles`` (tested to 1e-6), with
+    ``device="cuda"`` the same code runs on CuPy arrays. The confidence intervals stay with the
+    engine (CPU).
+
+    Parameters
+    ----------
+    mask : array_like of bool, shape (y, x) or (z, y, x)
+        One particle's crop (host memory).
+    channels : mapping of str to array_like
+        Channel name -> intensities of the crop (same shape as ``mask``).
+    spacing : float or sequence of float
+        Voxel size in um (one value or one per axis, array order).
+    bin_width_um : float
+        Depth bin width, um.
+    surface : {"hull", "mask"}
+        Depth reference surface, as in :func:`cathodescope.profile.depth_map`.
+    depth_convention : {"subvoxel", "centres"}
+        Depth convention, as in :func:`cathodescope.profile.depth_map`.
+    ratio_channels : sequence of str, optional
+        Channels whose sum is the ratio denominator (default: all).
+    particle_id : int
+        Value of the ``particle_id`` column.
+    device : {"cpu", "cuda"}
+        ``"cuda"`` needs CuPy and a visible GPU (:func:`gpu_available`); never a fallback.
+
+    Returns
+    -------
+    ParticleStatistics
+
+    Raises
+    ------
+    ParameterError
+        For an unknown device, surface or convention, a non-positive bin width or an unknown
+        ratio channel.
+    DeviceUnavailableError
+        For ``device="cuda"`` without CuPy or a GPU.
+    EmptyDataError
+        If the mask is empty or no channel is given.
+    ShapeMismatchError
+        If a channel's shape differs from the mask's.
+    SpacingError
+        If the spacing is invalid.
+
+    Examples
+    --------
+    >>> z, y, x = np.mgrid[:30, :30, :30]
+    >>> ball = (z - 14.5) ** 2 + (y - 14.5) ** 2 + (x - 14.5) ** 2 < 13**2
+    >>> st = particle_statistics(ball, {"Ni": ball * 2.0, "Mn": ball * 1.0}, spacing=0.05)
+    >>> round(float(st.ratios.query("element == 'Ni'").ratio.mean()), 3)
+    0.667
+    """
+    xp = resolve_device(device)
+    check_choice(surface, ("hull", "mask"), "surface")
+    check_choice(depth_convention, ("subvoxel", "centres"), "depth_convention")
+    width = check_positive(bin_width_um, "bin_width_um")
+    m = np.asarray(mask, dtype=bool)
+    sp = normalize_spacing(spacing, m.ndim)
+    if not m.any():
+        raise EmptyDataError("particle_statistics got an empty mask; pass one particle's crop.")
+    if not channels:
+        raise EmptyDataError("particle_statistics needs at least one channel.")
+    names = [str(n) for n in channels]
+    rnames = names if ratio_channels is None else [str(n) for n in ratio_channels]
+    for n in rnames:
+        check_choice(n, tuple(names), "ratio channel")
+    for n, a in channels.items():
+        if np.shape(a) != m.shape:
+            raise ShapeMismatchError(
+                f"channel {n!r} has shape {np.shape(a)}, the mask {m.shape}; pass crops of the "
+                "same box."
+            )
+    d, flat, where = depth_values(m, sp, xp, surface, depth_convention)
+    values = xp.stack(
+        [xp.asarray(np.asarray(channels[n])).ravel()[flat].astype(xp.float64) for n in names]
+    )
+    _, counts, mean, cov = binned_moments(d, values, width, xp)
+    std = xp.sqrt(xp.clip(xp.diagonal(cov, axis1=1, axis2=2), 0, None))
+    ridx = [names.index(n) for n in rnames]
+    m_r = mean[:, ridx]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = m_r / m_r.sum(axis=1)[:, None]
+    host = (lambda a: a) if xp is np else xp.asnumpy
+    counts_h, mean_h, std_h, ratio_h = (host(a) for a in (counts, mean, std, ratio))
+    has = counts_h > 0
+    centres = ((np.arange(counts_h.size) + 0.5) * width)[has]
+    nb = int(has.sum())
+    profiles = pd.DataFrame(
+        {
+            "particle_id": np.full(nb * len(names), int(particle_id), dtype=np.int64),
+            "channel": np.repeat(np.array(names, dtype=object), nb),
+            "depth_um": np.tile(centres, len(names)),
+            "n_voxels": np.tile(counts_h[has].astype(np.int64), len(names)),
+            "mean": mean_h[has].T.ravel(),
+            "std": std_h[has].T.ravel(),
+        }
+    )
+    ratios = pd.DataFrame(
+        {
+            "particle_id": np.full(nb * len(rnames), int(particle_id), dtype=np.int64),
+            "element": np.repeat(np.array(rnames, dtype=object), nb),
+            "depth_um": np.tile(centres, len(rnames)),
+            "ratio": ratio_h[has].T.ravel(),
+        }
+    )
+    return ParticleStatistics(
+        profiles=profiles,
+        ratios=ratios,
+        max_depth_um=float(host(d.max())),
+        device=device,
+        parameters={
+            "spacing_um": sp,
+            "bin_width_um": width,
+            "surface": surface,
+            "depth_convention": depth_convention,
+            "ratio_channels": rnames,
+            "edt": where,
+            "voxel_um": math.prod(sp) ** (1.0 / len(sp)),
+        },
+    )
