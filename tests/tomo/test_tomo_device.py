@@ -159,9 +159,9 @@ class _NumpyAsGpu:
 def fake_gpu(monkeypatch):
     import cathodescope.tomo._device as device_module
 
-    real = device_module.array_module
+    real = device_module.resolve_device
     monkeypatch.setattr(
-        device_module, "array_module", lambda d="cpu": _NumpyAsGpu() if d == "cuda" else real(d)
+        device_module, "resolve_device", lambda d="cpu": _NumpyAsGpu() if d == "cuda" else real(d)
     )
 
 

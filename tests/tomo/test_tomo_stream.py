@@ -255,7 +255,7 @@ def test_stream_device_cuda_reaches_the_reconstructor(both, scans, tmp_path, mon
         calls.append(device)
         return NumpyAsGpu() if device == "cuda" else np
 
-    monkeypatch.setattr(device_module, "array_module", fake)
+    monkeypatch.setattr(device_module, "resolve_device", fake)
     whole, _ = both
     projections, _ = scans
     gpu = stream_energies(projections, tmp_path, memory_limit="3GiB", device="cuda", **OPTIONS)

@@ -10,6 +10,7 @@ other's private modules.
   permissions, a text table cut mid-line, bounded decompression, values out of range).
 - :mod:`cathodescope.common.plausibility`: warnings where a unit mistake is likely (nm for
   um, keV for eV, A for mA).
+- :mod:`cathodescope.common.device`: the compute device (numpy or CuPy), never a fallback.
 - :mod:`cathodescope.common.hdf5`: the one HDF5 opener, with truncation mapped to
   :class:`~cathodescope.errors.TruncatedFileError`.
 """
@@ -20,6 +21,7 @@ from cathodescope.common.atomic import (
     atomic_write_text,
     sha256_file,
 )
+from cathodescope.common.device import gpu_available, resolve_device
 from cathodescope.common.files import (
     check_input_file,
     incomplete_last_line,
@@ -43,10 +45,12 @@ __all__ = [
     "check_energy_ev_plausible",
     "check_input_file",
     "check_spacing_plausible",
+    "gpu_available",
     "incomplete_last_line",
     "open_h5",
     "raise_if_cut",
     "read_gzip_bounded",
+    "resolve_device",
     "sha256_file",
     "warn_if_out_of_range",
     "warn_incomplete_row",

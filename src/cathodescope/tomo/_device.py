@@ -1,51 +1,18 @@
 """Compute device of the reconstructors: ``"cpu"`` (numpy, numba) or ``"cuda"`` (CuPy).
 
-The same rule as :func:`cathodescope.scale.resolve_device` (which tomo, a sibling package of
-scale, may not import): a device that cannot be honoured is an error, never a silent fallback.
+The rule of :mod:`cathodescope.common.device` (shared with scale): a device that cannot be
+honoured is an error, never a silent fallback.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from cathodescope._validation import check_choice
-from cathodescope.errors import DeviceUnavailableError, ParameterError
+from cathodescope.common.device import DEVICES, Device, resolve_device
+from cathodescope.errors import ParameterError
 
-Device = Literal["cpu", "cuda"]
-DEVICES = ("cpu", "cuda")
-
-
-def array_module(device: str = "cpu") -> Any:
-    """``numpy`` for ``"cpu"``, ``cupy`` for ``"cuda"`` once a GPU is known to be visible.
-
-    Raises
-    ------
-    ParameterError
-        For another device name.
-    DeviceUnavailableError
-        For ``"cuda"`` when CuPy is not installed or no GPU is visible.
-    """
-    check_choice(device, DEVICES, "device")
-    if device == "cpu":
-        import numpy
-
-        return numpy
-    try:
-        import cupy
-    except ImportError as exc:
-        raise DeviceUnavailableError(
-            "--device cuda needs CuPy: pip install 'cathodescope[gpu]' on a machine with an "
-            "NVIDIA GPU, or use --device cpu."
-        ) from exc
-    try:
-        count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # CUDA driver missing or broken: CuPy raises its own types
-        raise DeviceUnavailableError(
-            f"--device cuda: no usable GPU ({exc}); use --device cpu."
-        ) from exc
-    if count < 1:
-        raise DeviceUnavailableError("--device cuda: no GPU is visible; use --device cpu.")
-    return cupy
+__all__ = ["DEVICES", "Device", "check_device"]
 
 
 def check_device(device: str = "cpu", algorithm: str = "fbp") -> Any:
@@ -85,4 +52,4 @@ def check_device(device: str = "cpu", algorithm: str = "fbp") -> Any:
             f"--device {device} runs fbp and gridrec; algorithm {algorithm!r} runs on the CPU "
             "(use --device cpu, or --algorithm gridrec / fbp)."
         )
-    return array_module(device)
+    return resolve_device(device)
