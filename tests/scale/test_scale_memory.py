@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -143,3 +145,64 @@ def test_lazy_channels_refuse_mismatches(tmp_path):
     (tmp_path / "x.csv").write_text("1,2")
     with pytest.raises(FileFormatError, match="lazily"):
         open_lazy_channels([tmp_path / "x.csv"], ["Ni"])
+
+
+def test_a_component_is_checked_with_the_split_cost_not_the_particle_cost():
+    plan = plan_memory((1024, 1024, 1024), "4GiB", n_workers=2)
+    voxels = int(plan.max_crop_voxels * 1.5)  # too big for the per-particle work, fine to split
+    with pytest.raises(DataTooLargeError):
+        plan.check_crop(voxels, "particle 3")
+    plan.check_crop(voxels, "connected component 3", split=True)
+    with pytest.raises(DataTooLargeError, match="connected component 3"):
+        plan.check_crop(3 * voxels, "connected component 3", split=True)
+
+
+_SPLIT_MEMORY = """
+import json, sys
+import numpy as np, zarr
+from cathodescope.scale._particles import split_component
+from cathodescope.segment import segment_particles
+n, folder = int(sys.argv[1]), sys.argv[2]
+m = np.zeros((24,) * 3, np.float32); m[4:20, 4:20, 4:20] = 1
+segment_particles(m, spacing=0.05, threshold=0.5)  # imports and compilation, not measured
+def hwm():  # VmHWM: ru_maxrss would carry the parent pytest's peak across exec
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+base = hwm()
+pieces = split_component(1, (slice(1, n - 1),) * 3, folder + "/lab.zarr", (n,) * 3, (0.05,) * 3,
+                         {}, folder + "/pieces.npz")
+peak = hwm()
+print(json.dumps({"pieces": len(pieces), "per_voxel": (peak - base) / n**3}))
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc for VmHWM")
+def test_split_task_memory_stays_within_its_constant(tmp_path):
+    """The split task's measured peak (RSS above a warmed-up process) is below the constant."""
+    import json
+    import subprocess
+    import sys
+
+    import zarr
+
+    from cathodescope.scale._memory import BYTES_PER_SPLIT_VOXEL
+
+    n = 160
+    z, y, x = np.ogrid[:n, :n, :n]
+    r2 = (0.28 * n) ** 2
+    pair = ((z - n / 2) ** 2 + (y - n / 2) ** 2 + (x - 0.3 * n) ** 2 < r2) | (
+        (z - n / 2) ** 2 + (y - n / 2) ** 2 + (x - 0.7 * n) ** 2 < r2
+    )
+    store = zarr.create_array(tmp_path / "lab.zarr", shape=pair.shape, chunks=(64,) * 3, dtype="i4")
+    store[:] = pair.astype(np.int32)
+    out = subprocess.run(
+        [sys.executable, "-c", _SPLIT_MEMORY, str(n), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    record = json.loads(out.stdout.strip().splitlines()[-1])
+    assert record["pieces"] == 2  # two touching spheres split in two
+    assert 0 < record["per_voxel"] < BYTES_PER_SPLIT_VOXEL

@@ -418,7 +418,7 @@ def _components(job: _Job) -> tuple[str, dict[int, tuple[slice, ...]]]:
     boxes = {int(k): tuple(slice(a, b) for a, b in v) for k, v in cache.state["boxes"].items()}
     for k, b in boxes.items():
         voxels = math.prod(s.stop - s.start for s in padded_box(b, job.shape))
-        job.plan.check_crop(voxels, f"connected component {k}")
+        job.plan.check_crop(voxels, f"connected component {k}", split=True)
     return str(cache.folder / "components.zarr"), boxes
 
 
