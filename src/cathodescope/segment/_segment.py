@@ -361,11 +361,11 @@ def _split_components(
         else:
             markers = np.zeros((1, ndim), dtype=int)
         if len(markers) > 1:
-            from skimage.segmentation import watershed
+            from cathodescope.segment._watershed import watershed_markers  # numba: lazy
 
             seeds = np.zeros(crop.shape, dtype=np.int32)
             seeds[tuple(markers.T)] = np.arange(1, len(markers) + 1, dtype=np.int32)
-            ws = watershed(-dist, seeds, mask=filled)
+            ws = watershed_markers(-dist, seeds, filled)  # = skimage's watershed, faster
             target = filled if fill_holes else comp
             new_ids = np.array([k, *range(next_id, next_id + len(markers) - 1)], dtype=np.int32)
             next_id += len(markers) - 1
