@@ -228,7 +228,10 @@ def bench_pipeline(args) -> None:
     finally:
         for mod, name, func in originals:
             setattr(mod, name, func)
-    print(f"stages of one more run ({wall:.2f} s wall, {total_cpu:.2f} s CPU; process CPU time):")
+    print(
+        f"stages of one more run ({wall:.2f} s wall, {total_cpu:.2f} s CPU). CPU = the process"
+        "'s, all threads: measure_particles runs beside the depth profiles, so their rows overlap:"
+    )
     for _, _, label in _STAGES:
         if label in acc:
             w, c, n = acc[label]

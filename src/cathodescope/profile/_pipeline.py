@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -259,14 +260,30 @@ def analyze_scene(
     if segmentation is None:
         image = _segmentation_image(arrays, segment_on)
     segmentation = _segment_scene(arrays, image, segmentation, sp, dilate_um, seg_opts)
-    particles = measure_particles(segmentation.labels, arrays, spacing=sp)
-    # The channels are checked (above) and the labels measured: the profiles skip their own
-    # full-volume checks and share one bounding-box pass with the porosity.
+    # The channels are checked (above): the profiles skip their own full-volume checks and
+    # share one bounding-box pass with the porosity.
     lab = _check_labels(segmentation.labels)
     objects = ndi.find_objects(lab)
-    if image is not None:
-        particles = _with_internal_porosity(particles, lab, image, segmentation, objects)
-    depth = _depth_profiles(lab, arrays, sp, objects=objects, progress=progress, **prof_opts)
+    if all(o is None for o in objects):  # no particle: measure_particles says so
+        measure_particles(lab, arrays, spacing=sp)
+
+    def measures() -> pd.DataFrame:
+        table = measure_particles(segmentation.labels, arrays, spacing=sp)
+        if image is not None:
+            table = _with_internal_porosity(table, lab, image, segmentation, objects)
+        return table
+
+    # The morphology measures and the depth profiles are independent per-particle work: run
+    # side by side (each has its own thread pool; together they fill the gaps where the other
+    # holds the GIL or runs serially). A measure error is raised before a profile error.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        measured = pool.submit(measures)
+        try:
+            depth = _depth_profiles(
+                lab, arrays, sp, objects=objects, progress=progress, **prof_opts
+            )
+        finally:
+            particles = measured.result()
     parameters = {
         "spacing_um": sp,
         "channels": list(arrays),
