@@ -17,6 +17,8 @@ scikit-image's, which the tests check on images with plateaus and ties.
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
@@ -38,28 +40,44 @@ def _level(levels: np.ndarray, v: float) -> int:
 def _prepare(
     image: np.ndarray,  # (nz, ny, nx)
     mask: np.ndarray,  # (nz, ny, nx) bool
-    markers: np.ndarray,  # (nz, ny, nx) int
+    markers: np.ndarray,  # (nz, ny, nx) int >= 0
     levels: np.ndarray,  # sorted distinct values of image[mask]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Padded (by one voxel) label and level arrays: label -1 outside the mask (and in the
-    padding), the marker label on markers inside the mask, 0 on the voxels to flood; level =
-    rank of the voxel's value among ``levels`` (mask voxels only)."""
+    n_markers: int,  # markers inside the mask
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One padded (by one voxel) int32 state array and the markers in raster order.
+
+    State: -1 outside the mask and in the padding; the marker label (> 0) on markers inside
+    the mask; ``-(level + 2)`` on the other mask voxels, ``level`` the rank of the voxel's
+    value among ``levels`` (one array read per neighbour tells labelled / outside / cost).
+    """
     nz, ny, nx = image.shape
     out = np.full((nz + 2, ny + 2, nx + 2), -1, dtype=np.int32)
-    lev = np.zeros((nz + 2, ny + 2, nx + 2), dtype=np.int32)
+    m_idx = np.empty(n_markers, dtype=np.int64)
+    m_lev = np.empty(n_markers, dtype=np.int32)
+    n = 0
+    sy = nx + 2
+    sz = (ny + 2) * sy
     for z in range(nz):
         for y in range(ny):
             for x in range(nx):
                 if mask[z, y, x]:
-                    out[z + 1, y + 1, x + 1] = markers[z, y, x]
-                    lev[z + 1, y + 1, x + 1] = _level(levels, image[z, y, x])
-    return out, lev
+                    level = _level(levels, image[z, y, x])
+                    label = markers[z, y, x]
+                    if label > 0:
+                        out[z + 1, y + 1, x + 1] = label
+                        m_idx[n] = (z + 1) * sz + (y + 1) * sy + (x + 1)
+                        m_lev[n] = level
+                        n += 1
+                    else:
+                        out[z + 1, y + 1, x + 1] = -(level + 2)
+    return out, m_idx, m_lev
 
 
 @numba.njit(cache=True, nogil=True)
 def _flood_levels(
-    output: np.ndarray,  # raveled padded int32 from _prepare (modified in place)
-    lev: np.ndarray,  # raveled padded int32 levels
+    output: np.ndarray,  # raveled state array of _prepare (modified in place)
+    m_idx: np.ndarray,  # marker positions (raveled, padded), raster order
+    m_lev: np.ndarray,  # their levels
     offsets: np.ndarray,  # raveled neighbour offsets, ascending
     n_levels: int,
     n_items: int,  # the number of mask voxels: each is queued at most once
@@ -71,11 +89,9 @@ def _flood_levels(
     item_next = np.empty(n_items, dtype=np.int32)
     n = 0
     lowest = n_levels
-    for index in range(output.size):  # markers: raster order, age 0
-        if output[index] <= 0:
-            continue
-        b = lev[index]
-        item_idx[n] = index
+    for i in range(m_idx.size):  # markers: raster order, age 0
+        b = m_lev[i]
+        item_idx[n] = m_idx[i]
         item_next[n] = -1
         if tail[b] < 0:
             head[b] = n
@@ -98,10 +114,11 @@ def _flood_levels(
         label = output[cur]
         for k in range(n_nb):
             nb = cur + offsets[k]
-            if output[nb] != 0:  # labelled, outside the mask or padding
+            state = output[nb]
+            if state >= -1:  # labelled, outside the mask or padding
                 continue
             output[nb] = label  # labelled at push time (no compactness, no watershed line)
-            nb_level = max(lev[nb], b)  # cost at least the current one
+            nb_level = max(-state - 2, b)  # cost at least the current one
             item_idx[n] = nb
             item_next[n] = -1
             if tail[nb_level] < 0:
@@ -149,7 +166,9 @@ def _push(
 
 
 @numba.njit(cache=True, nogil=True)
-def _flood_heap(output: np.ndarray, lev: np.ndarray, offsets: np.ndarray, n_items: int) -> None:
+def _flood_heap(
+    output: np.ndarray, m_idx: np.ndarray, m_lev: np.ndarray, offsets: np.ndarray, n_items: int
+) -> None:
     """The same flood with scikit-image's binary heap, swap for swap (``heap_general.pxi``):
     used when markers tie, where the heap layout orders the ties."""
     hlev = np.empty(n_items, dtype=np.int32)
@@ -157,9 +176,8 @@ def _flood_heap(output: np.ndarray, lev: np.ndarray, offsets: np.ndarray, n_item
     hidx = np.empty(n_items, dtype=np.int64)
     items = 0
     age = 1
-    for index in range(output.size):
-        if output[index] > 0:
-            items = _push(hlev, hage, hidx, items, lev[index], 0, index)
+    for i in range(m_idx.size):
+        items = _push(hlev, hage, hidx, items, m_lev[i], 0, m_idx[i])
     n_nb = offsets.size
     while items > 0:
         # heappop: take the root, swap the last item into it, sift down
@@ -183,11 +201,12 @@ def _flood_heap(output: np.ndarray, lev: np.ndarray, offsets: np.ndarray, n_item
         label = output[cur]
         for k in range(n_nb):
             nb = cur + offsets[k]
-            if output[nb] != 0:
+            state = output[nb]
+            if state >= -1:
                 continue
             age += 1
             output[nb] = label
-            items = _push(hlev, hage, hidx, items, max(lev[nb], cur_lev), age, nb)
+            items = _push(hlev, hage, hidx, items, max(-state - 2, cur_lev), age, nb)
 
 
 def watershed_markers(image: np.ndarray, markers: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -213,31 +232,31 @@ def watershed_markers(image: np.ndarray, markers: np.ndarray, mask: np.ndarray) 
     m = np.asarray(mask, dtype=bool)
     vals = img[m]
     seeds = np.asarray(markers)
+    shape3 = (1,) * (3 - img.ndim) + img.shape  # 2D as one plane: its z neighbours are padding
     odd = seeds.dtype.kind not in "iu" or (seeds.dtype.kind == "i" and seeds.min() < 0)
-    big = m.size + 2 * sum(m.shape) * max(m.shape) ** (m.ndim - 2) * 4 >= 2**31  # int32 ids
-    if odd or big or img.dtype.kind != "f" or img.ndim not in (2, 3) or np.isnan(vals).any():
+    odd |= img.dtype.kind != "f" or img.ndim not in (2, 3)
+    odd |= math.prod(n + 2 for n in shape3) >= 2**31  # int32 state and queue
+    if odd or np.isnan(vals).any():
         from skimage.segmentation import watershed
 
         return np.asarray(watershed(img, seeds, mask=m), dtype=np.int32)
-    shape3 = (1,) * (3 - img.ndim) + img.shape  # 2D as one plane: its z neighbours are padding
     levels = _distinct(vals)
-    out, lev = _prepare(
+    n_markers = int(np.count_nonzero(seeds[m]))
+    out, m_idx, m_lev = _prepare(
         np.ascontiguousarray(img).reshape(shape3),
         np.ascontiguousarray(m).reshape(shape3),
         np.ascontiguousarray(seeds).reshape(shape3),
         levels,
+        n_markers,
     )
     strides = np.array([out.shape[1] * out.shape[2], out.shape[2], 1], dtype=np.int64)
     offsets = np.sort(np.concatenate([-strides, strides]))
-    flat_out, flat_lev = out.ravel(), lev.ravel()
-    marker_levels = flat_lev[flat_out > 0]
-    if np.unique(marker_levels).size == marker_levels.size:
-        _flood_levels(flat_out, flat_lev, offsets, levels.size, vals.size)
+    if np.unique(m_lev).size == m_lev.size:
+        _flood_levels(out.ravel(), m_idx, m_lev, offsets, levels.size, vals.size)
     else:  # markers of equal value: the heap's own layout orders them, reproduce it
-        _flood_heap(flat_out, flat_lev, offsets, vals.size)
-    inner = out[1:-1, 1:-1, 1:-1]
-    result = np.maximum(inner, 0).reshape(img.shape)
-    return result
+        _flood_heap(out.ravel(), m_idx, m_lev, offsets, vals.size)
+    # unreached mask voxels still hold their (negative) level code: 0, like scikit-image
+    return np.maximum(out[1:-1, 1:-1, 1:-1], 0).reshape(img.shape)
 
 
 def _distinct(values: np.ndarray) -> np.ndarray:
