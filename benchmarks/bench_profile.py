@@ -174,6 +174,7 @@ _STAGES = (
 def bench_pipeline(args) -> None:
     import functools
     import importlib
+    import importlib.util
     import warnings
 
     from bench_pipeline import CHANNELS, make_phantom  # benchmarks/ is on sys.path
@@ -203,11 +204,15 @@ def bench_pipeline(args) -> None:
         f"CPU {', '.join(f'{x:.2f}' for x in cpu)}); load average after "
         f"{load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}; peak RSS {_peak_mb():.0f} MiB"
     )
+    if args.no_stages:
+        return
     acc: dict[str, list[float]] = {}
     originals = []
     for module, name, label in _STAGES:
-        mod = importlib.import_module(module)
-        func = getattr(mod, name)
+        mod = importlib.import_module(module) if importlib.util.find_spec(module) else None
+        func = getattr(mod, name, None)
+        if func is None:  # an older version of the engine (for before/after comparisons)
+            continue
 
         def timed(*a, _f=func, _label=label, **k):
             c0, t0 = _cpu_s(), time.perf_counter()
@@ -251,6 +256,7 @@ def main() -> None:
     ap.add_argument("--skip-profiles", action="store_true")
     ap.add_argument("--skip-hull", action="store_true")
     ap.add_argument("--pipeline", action="store_true", help="time analyze_scene (issue 15)")
+    ap.add_argument("--no-stages", action="store_true", help="--pipeline without the stage run")
     args = ap.parse_args()
     try:
         cores = len(os.sched_getaffinity(0))
