@@ -7,9 +7,16 @@
 2. The convex-hull fill of one M^3 particle with ``convex_hull_fill`` vs scikit-image's
    ``convex_hull_image`` on a smaller K^3 particle (scikit-image tests every voxel against
    every facet and takes minutes at 192^3).
+3. ``--pipeline``: the whole in-memory ``analyze_scene`` (segment -> split -> measure ->
+   porosity -> per-particle hull/EDT/binning/statistics) on the scene of
+   ``bench_pipeline.py`` (issue 15 target 1: 512^3 x 3 channels, 20 particles, <= 12 s on 2
+   cores): median wall and CPU time of ``--repeats`` runs, then one run with the wall and CPU
+   time of each stage. CPU time (user + system, all threads) is reported next to wall time
+   because the benchmark machine may be shared: wall time then depends on the other load.
 
 Run: ``PYTHONPATH=src python benchmarks/bench_profile.py`` (defaults: N=512, P=20, M=192,
-K=96); ``--size 256 --particles 4`` for a quick check.
+K=96); ``--size 256 --particles 4`` for a quick check;
+``--pipeline --skip-profiles --skip-hull`` for the issue-15 pipeline timing alone.
 """
 
 from __future__ import annotations
@@ -145,6 +152,97 @@ def bench_hull(args) -> None:
     )
 
 
+# Stages of analyze_scene timed by --pipeline: (module, function, label); nested stages are
+# indented under their parent in the report.
+_STAGES = (
+    ("cathodescope.profile._pipeline", "_as_float_arrays", "check channels"),
+    ("cathodescope.profile._pipeline", "_segmentation_image", "segmentation image (sum)"),
+    ("cathodescope.segment", "segment_particles", "segment_particles"),
+    ("cathodescope.segment._segment", "_threshold_used", "  threshold (Otsu)"),
+    ("cathodescope.segment._segment", "_label_components", "  connected components"),
+    ("cathodescope.segment._segment", "_split_components", "  fill holes + split"),
+    ("cathodescope.segment._segment", "distance_inside", "    distance maps (edt)"),
+    ("cathodescope.segment._segment", "_find_markers", "    markers"),
+    ("cathodescope.segment._watershed", "watershed_markers", "    watershed"),
+    ("cathodescope.segment._segment", "_filter_and_relabel", "  filter + relabel"),
+    ("cathodescope.segment", "measure_particles", "measure_particles"),
+    ("cathodescope.profile._pipeline", "_with_internal_porosity", "internal porosity"),
+    ("cathodescope.profile._profiles", "_depth_profiles", "depth profiles (all particles)"),
+)
+
+
+def bench_pipeline(args) -> None:
+    import functools
+    import importlib
+    import importlib.util
+    import warnings
+
+    from bench_pipeline import CHANNELS, make_phantom  # benchmarks/ is on sys.path
+    from cathodescope.errors import CathodescopeRunWarning
+    from cathodescope.profile import analyze_scene
+
+    radius = (2.0, 2.6) if args.size >= 512 else (2.6, 2.9)
+    folder = make_phantom(args.size, args.particles, radius, seed=1)
+    channels = {c: np.load(folder / f"{c}.npy") for c in CHANNELS}
+
+    def run():
+        with warnings.catch_warnings():  # too-shallow particles are reported, not needed here
+            warnings.simplefilter("ignore", CathodescopeRunWarning)
+            return analyze_scene(channels, spacing=0.049, marker_spacing_um=2.0, min_size_um=0.5)
+
+    times, cpu = [], []
+    for _ in range(args.repeats):
+        c0, t0 = _cpu_s(), time.perf_counter()
+        res = run()
+        times.append(time.perf_counter() - t0)
+        cpu.append(_cpu_s() - c0)
+    load = os.getloadavg()
+    print(
+        f"analyze_scene {args.size}^3 x 3 channels, {res.segmentation.n_particles} particles "
+        f"(of {args.particles}): median {statistics.median(times):.2f} s wall, "
+        f"{statistics.median(cpu):.2f} s CPU (runs wall {', '.join(f'{x:.2f}' for x in times)}; "
+        f"CPU {', '.join(f'{x:.2f}' for x in cpu)}); load average after "
+        f"{load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}; peak RSS {_peak_mb():.0f} MiB"
+    )
+    if args.no_stages:
+        return
+    acc: dict[str, list[float]] = {}
+    originals = []
+    for module, name, label in _STAGES:
+        mod = importlib.import_module(module) if importlib.util.find_spec(module) else None
+        func = getattr(mod, name, None)
+        if func is None:  # an older version of the engine (for before/after comparisons)
+            continue
+
+        def timed(*a, _f=func, _label=label, **k):
+            c0, t0 = _cpu_s(), time.perf_counter()
+            try:
+                return _f(*a, **k)
+            finally:
+                rec = acc.setdefault(_label, [0.0, 0.0, 0])
+                rec[0] += time.perf_counter() - t0
+                rec[1] += _cpu_s() - c0
+                rec[2] += 1
+
+        originals.append((mod, name, func))
+        setattr(mod, name, functools.wraps(func)(timed))
+    try:
+        c0, t0 = _cpu_s(), time.perf_counter()
+        run()
+        wall, total_cpu = time.perf_counter() - t0, _cpu_s() - c0
+    finally:
+        for mod, name, func in originals:
+            setattr(mod, name, func)
+    print(
+        f"stages of one more run ({wall:.2f} s wall, {total_cpu:.2f} s CPU). CPU = the process"
+        "'s, all threads: measure_particles runs beside the depth profiles, so their rows overlap:"
+    )
+    for _, _, label in _STAGES:
+        if label in acc:
+            w, c, n = acc[label]
+            print(f"  {label:34s} {w:6.2f} s wall {c:6.2f} s CPU  ({n} call{'s' * (n > 1)})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=512, help="volume edge, voxels")
@@ -157,6 +255,8 @@ def main() -> None:
     ap.add_argument("--skimage-size", type=int, default=96)
     ap.add_argument("--skip-profiles", action="store_true")
     ap.add_argument("--skip-hull", action="store_true")
+    ap.add_argument("--pipeline", action="store_true", help="time analyze_scene (issue 15)")
+    ap.add_argument("--no-stages", action="store_true", help="--pipeline without the stage run")
     args = ap.parse_args()
     try:
         cores = len(os.sched_getaffinity(0))
@@ -171,6 +271,8 @@ def main() -> None:
         bench_hull(args)
     if not args.skip_profiles:
         bench_profiles(args)
+    if args.pipeline:
+        bench_pipeline(args)
 
 
 if __name__ == "__main__":

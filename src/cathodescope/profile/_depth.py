@@ -286,6 +286,31 @@ def _depth_map(
     convention: str = "subvoxel",
 ) -> np.ndarray:
     """:func:`depth_map` on a validated bool mask and spacing tuple (no checks: per particle)."""
+    out = _distance_map(m, sp, surface, threads)
+    out[~m] = 0.0
+    if convention == "subvoxel":
+        out[m] = subvoxel_depth(out[m], sp)
+    return out
+
+
+def _depth_values(
+    m: np.ndarray,
+    sp: tuple[float, ...],
+    surface: str,
+    threads: int | None,
+    convention: str = "subvoxel",
+) -> np.ndarray:
+    """``_depth_map(m, ...)[m]`` (float32, C order) without the full-crop depth map: the
+    depth profiles only need the particle's voxels."""
+    e = _distance_map(m, sp, surface, threads)[m]
+    return subvoxel_depth(e, sp) if convention == "subvoxel" else e
+
+
+def _distance_map(
+    m: np.ndarray, sp: tuple[float, ...], surface: str, threads: int | None
+) -> np.ndarray:
+    """float32 distance (um) of every voxel of the crop to the nearest voxel centre outside
+    the hull (or mask), the crop border counting as outside."""
     import edt  # local import: compiled extension, keep package import light
 
     body = convex_hull_fill(m) if surface == "hull" else m
@@ -298,11 +323,7 @@ def _depth_map(
         parallel=min(threads or _n_threads(), max(1, padded.size // _VOXELS_PER_THREAD)),
     )
     inner = tuple(slice(1, -1) for _ in range(m.ndim))
-    out = np.asarray(dist[inner], dtype=np.float32)
-    out[~m] = 0.0
-    if convention == "subvoxel":
-        out[m] = subvoxel_depth(out[m], sp)
-    return out
+    return np.asarray(dist[inner], dtype=np.float32)
 
 
 def subvoxel_depth(e: np.ndarray, sp: Sequence[float]) -> np.ndarray:

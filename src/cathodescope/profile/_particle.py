@@ -10,7 +10,7 @@ import numpy as np
 from scipy import special
 
 from cathodescope.profile import _tables
-from cathodescope.profile._depth import _LATTICE_EXCESS, DEPTH_BIAS_BOUND_VOX, _depth_map
+from cathodescope.profile._depth import _LATTICE_EXCESS, DEPTH_BIAS_BOUND_VOX, _depth_values
 from cathodescope.profile._stats import (
     BinnedData,
     bin_values,
@@ -77,9 +77,8 @@ def profile_particle(
     """
     mask = lab[sl] == pid
     inner = threads if mask.size >= BIG_CROP else 1  # threads inside one big particle only
-    depth = _depth_map(mask, st.spacing, st.surface, inner, st.depth_convention)
+    d = _depth_values(mask, st.spacing, st.surface, inner, st.depth_convention)
     flat = np.flatnonzero(mask)
-    d = depth.ravel()[flat]
     bins = np.floor(d / st.bin_width).astype(np.intp)
     values = np.empty((len(st.names), flat.size), dtype=np.float64)
     for j, c in enumerate(st.names):

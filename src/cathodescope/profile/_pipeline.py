@@ -6,7 +6,9 @@ maps) ends in. It only wires the engine together; each step lives in its own mod
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -59,8 +61,15 @@ def _as_float_arrays(channels: Mapping[str, Any]) -> dict[str, np.ndarray]:
             )
         if values.dtype != np.float32:
             values = values.astype(np.float32)
-        check_finite(values, f"channel {name!r}")
-        if not np.any(values):
+        # One streaming pass instead of isfinite + all + any (three passes and a full-size
+        # boolean temporary per channel): a float32 sum is finite only if every value is (NaN
+        # and inf propagate); a non-finite sum (an overflow, or bad values) gets the exact
+        # check, which names the count; a zero sum gets the exact all-zero test.
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = float(np.sum(values))
+        if not math.isfinite(total):
+            check_finite(values, f"channel {name!r}")
+        if total == 0 and not np.any(values):
             raise EmptyDataError(
                 f"channel {name!r} is all zero; check that the right file was given for it "
                 "or leave the channel out."
@@ -200,7 +209,9 @@ def analyze_scene(
     >>> res.segmentation.n_particles, round(float(res.depth.metrics.edge_ratio[0]), 3)
     (1, 0.667)
     """
-    from cathodescope.profile import depth_profiles
+    from scipy import ndimage as ndi
+
+    from cathodescope.profile._profiles import _check_labels, _depth_profiles
     from cathodescope.segment import measure_particles
 
     if unknown:
@@ -249,10 +260,30 @@ def analyze_scene(
     if segmentation is None:
         image = _segmentation_image(arrays, segment_on)
     segmentation = _segment_scene(arrays, image, segmentation, sp, dilate_um, seg_opts)
-    particles = measure_particles(segmentation.labels, arrays, spacing=sp)
-    if image is not None:
-        particles = _with_internal_porosity(particles, segmentation.labels, image, segmentation)
-    depth = depth_profiles(segmentation.labels, arrays, spacing=sp, progress=progress, **prof_opts)
+    # The channels are checked (above): the profiles skip their own full-volume checks and
+    # share one bounding-box pass with the porosity.
+    lab = _check_labels(segmentation.labels)
+    objects = ndi.find_objects(lab)
+    if all(o is None for o in objects):  # no particle: measure_particles says so
+        measure_particles(lab, arrays, spacing=sp)
+
+    def measures() -> pd.DataFrame:
+        table = measure_particles(segmentation.labels, arrays, spacing=sp)
+        if image is not None:
+            table = _with_internal_porosity(table, lab, image, segmentation, objects)
+        return table
+
+    # The morphology measures and the depth profiles are independent per-particle work: run
+    # side by side (each has its own thread pool; together they fill the gaps where the other
+    # holds the GIL or runs serially). A measure error is raised before a profile error.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        measured = pool.submit(measures)
+        try:
+            depth = _depth_profiles(
+                lab, arrays, sp, objects=objects, progress=progress, **prof_opts
+            )
+        finally:
+            particles = measured.result()
     parameters = {
         "spacing_um": sp,
         "channels": list(arrays),
@@ -326,7 +357,11 @@ def _segmentation_image(
 
 
 def _with_internal_porosity(
-    particles: pd.DataFrame, labels: np.ndarray, image: np.ndarray, segmentation: Any
+    particles: pd.DataFrame,
+    labels: np.ndarray,
+    image: np.ndarray,
+    segmentation: Any,
+    objects: list[Any],
 ) -> pd.DataFrame:
     """Replace ``porosity`` by the fraction of each (hole-filled) particle below the threshold.
 
@@ -336,12 +371,10 @@ def _with_internal_porosity(
     particle's voxels whose segmentation intensity lies below the threshold used, i.e. the
     enclosed voids. ``solid_volume_um3`` / ``solid_area_um2`` is the particle volume without them.
     """
-    from scipy import ndimage as ndi
-
-    # Counted crop by crop (bounding boxes from one find_objects pass): whole-volume bincounts
-    # and a boolean gather over 512^3 voxels took ~6 s, the crops hold a small fraction of it.
+    # Counted crop by crop (``objects``: the labels' find_objects boxes): whole-volume
+    # bincounts and a boolean gather over 512^3 voxels took ~6 s, the crops hold a small
+    # fraction of it.
     lab = np.asarray(labels)
-    objects = ndi.find_objects(lab)
     thr = segmentation.threshold
     ids = particles["particle_id"].to_numpy()
     total = np.zeros(ids.size, dtype=np.int64)

@@ -122,9 +122,8 @@ def _as_array(a: Any) -> np.ndarray:
     return np.asarray(getattr(a, "values", a))
 
 
-def _validate_inputs(
-    labels: Any, channels: Mapping[str, Any]
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _check_labels(labels: Any) -> np.ndarray:
+    """The label image as an integer array (bool -> int32), else a specific error."""
     lab = _as_array(labels)
     if lab.ndim not in (2, 3):
         raise ShapeMismatchError(
@@ -137,6 +136,13 @@ def _validate_inputs(
             f"labels must be an integer label image (0 = background), got dtype {lab.dtype}; "
             "segment first (cathodescope.segment.segment_particles)."
         )
+    return lab
+
+
+def _validate_inputs(
+    labels: Any, channels: Mapping[str, Any]
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    lab = _check_labels(labels)
     if not isinstance(channels, Mapping) or len(channels) == 0:
         raise EmptyDataError(
             "channels must be a non-empty mapping of name -> array, e.g. {'Ni': ni, 'Mn': mn}."
@@ -372,6 +378,56 @@ def depth_profiles(
         spacing,
         lab.ndim,
     )
+    return _depth_profiles(
+        lab,
+        chans,
+        sp,
+        objects=None,
+        progress=progress,
+        threads=threads,
+        bin_width_um=bin_width_um,
+        surface=surface,
+        ci_level=ci_level,
+        ci_method=ci_method,
+        ratio_channels=ratio_channels,
+        reliable_window=reliable_window,
+        edge_window_um=edge_window_um,
+        core_window_um=core_window_um,
+        sampling_window_um=sampling_window_um,
+        reliable_fraction=reliable_fraction,
+        density_bins=density_bins,
+        n_boot=n_boot,
+        seed=seed,
+        depth_convention=depth_convention,
+    )
+
+
+def _depth_profiles(
+    lab: np.ndarray,
+    chans: Mapping[str, np.ndarray],
+    sp: tuple[float, ...],
+    *,
+    objects: list[Any] | None,
+    progress: bool,
+    threads: int | None,
+    bin_width_um: float,
+    surface: str,
+    ci_level: float,
+    ci_method: str,
+    ratio_channels: Sequence[str] | None,
+    reliable_window: Any,
+    edge_window_um: tuple[float, float] | None,
+    core_window_um: tuple[float, float] | None,
+    sampling_window_um: tuple[float, float] | None,
+    reliable_fraction: float,
+    density_bins: int,
+    n_boot: int,
+    seed: int,
+    depth_convention: str,
+) -> DepthProfiles:
+    """:func:`depth_profiles` on checked labels, channels and spacing (``objects``: the
+    labels' ``find_objects`` boxes when the caller has them, e.g. :func:`analyze_scene`, which
+    has checked its channels once for all its steps)."""
     st = _settings(
         list(chans),
         sp,
@@ -391,7 +447,9 @@ def depth_profiles(
         depth_convention=depth_convention,
     )
     n_cores = _n_threads() if threads is None else max(1, int(threads))
-    results = _run_particles(lab, chans, st, n_cores, progress)
+    if objects is None:
+        objects = ndi.find_objects(lab)
+    results = _run_particles(lab, chans, st, n_cores, progress, objects)
     profiles, ratios = _tables.assemble(results, st.names, st.rnames)
     parameters = {
         "spacing_um": sp,
@@ -429,6 +487,7 @@ def _run_particles(
     st: ProfileSettings,
     n_cores: int,
     progress: bool,
+    objects: list[Any],  # find_objects: a box (tuple of slices) or None per label
 ) -> list[dict[str, Any]]:
     """Per-particle results in label order: small crops serially, big ones in a thread pool.
 
@@ -439,7 +498,6 @@ def _run_particles(
     """
     from tqdm.auto import tqdm
 
-    objects = ndi.find_objects(lab)
     ids = [i + 1 for i, sl in enumerate(objects) if sl is not None]
     crop = {pid: int(np.prod([s.stop - s.start for s in objects[pid - 1]])) for pid in ids}
     pooled = [pid for pid in ids if crop[pid] >= _POOL_CROP]

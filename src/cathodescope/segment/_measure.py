@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,22 @@ from cathodescope.segment._common import (
 )
 
 _AXES = ("z", "y", "x")
+# Directions per matrix product in the caliper widths (see _widths).
+_DIR_CHUNK = 64
+# Particles whose crop has at least this many voxels are measured concurrently.
+_POOL_CROP = 100_000
+
+
+def _n_threads() -> int:
+    """The cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _crop_size(sl: tuple[slice, ...]) -> int:
+    return math.prod(s.stop - s.start for s in sl)
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,8 +145,23 @@ def _widths(points: np.ndarray, dirs: np.ndarray, box: np.ndarray) -> np.ndarray
     over-estimate oblique widths by up to (sqrt(3) - 1) voxels and bias the minimum Feret
     towards the grid axes.
     """
-    proj = points @ dirs.T
-    return proj.max(axis=0) - proj.min(axis=0) + np.max(np.abs(dirs) * box, axis=1)
+    n = len(dirs)
+    if n < 2 * _DIR_CHUNK:
+        proj = points @ dirs.T
+        return proj.max(axis=0) - proj.min(axis=0) + np.max(np.abs(dirs) * box, axis=1)
+    # In chunks of directions: the (points x directions) projections of a 1500-direction call
+    # (~25 MB) no longer go through memory, 2-3x faster. Every chunk has >= 2 directions, so it
+    # stays a matrix product (dgemm rounds each entry the same whatever the number of columns;
+    # a one-column product would go to dgemv, which rounds differently).
+    out = np.empty(n)
+    start = 0
+    while start < n:
+        stop = start + _DIR_CHUNK if n - start - _DIR_CHUNK >= 2 else n
+        d = dirs[start:stop]
+        proj = points @ d.T
+        out[start:stop] = proj.max(axis=0) - proj.min(axis=0) + np.max(np.abs(d) * box, axis=1)
+        start = stop
+    return out
 
 
 def _fibonacci_hemisphere(n: int) -> np.ndarray:
@@ -359,14 +392,26 @@ def measure_particles(
         raise EmptySegmentationError(
             "the labels contain no particle (all zero); segment first or lower the threshold."
         )
-    rows = []
-    totals = np.zeros((len(ids), len(chans)))
-    for row, k in enumerate(ids):
+
+    def one(k: int) -> tuple[dict[str, float], list[float]]:
         crop_sl = padded_slice(objects[k - 1], lab.shape, 0)
         m = lab[crop_sl] == k
-        rows.append(_measure_one(k, m, crop_sl, sp))
-        for j, arr in enumerate(chans.values()):
-            totals[row, j] = float(np.sum(arr[crop_sl][m], dtype=np.float64))
+        sums = [float(np.sum(arr[crop_sl][m], dtype=np.float64)) for arr in chans.values()]
+        return _measure_one(k, m, crop_sl, sp), sums
+
+    # Particles are independent: big crops are measured in a thread pool (qhull, the matrix
+    # products and reductions release the GIL); small ones, mostly Python overhead, serially.
+    big = [k for k in ids if _crop_size(objects[k - 1]) >= _POOL_CROP]
+    n_threads = min(_n_threads(), len(big))
+    results: dict[int, tuple[dict[str, float], list[float]]] = {}
+    if n_threads > 1:
+        with ThreadPoolExecutor(max_workers=n_threads) as pool:
+            results = dict(zip(big, pool.map(one, big), strict=True))
+    for k in ids:
+        if k not in results:
+            results[k] = one(k)
+    rows = [results[k][0] for k in ids]
+    totals = np.array([results[k][1] for k in ids], dtype=np.float64).reshape(len(ids), len(chans))
     df = pd.DataFrame(rows)
     df["particle_id"] = df["particle_id"].astype(np.int64)
     if chans:

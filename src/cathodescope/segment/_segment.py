@@ -361,11 +361,11 @@ def _split_components(
         else:
             markers = np.zeros((1, ndim), dtype=int)
         if len(markers) > 1:
-            from skimage.segmentation import watershed
+            from cathodescope.segment._watershed import watershed_markers  # numba: lazy
 
             seeds = np.zeros(crop.shape, dtype=np.int32)
             seeds[tuple(markers.T)] = np.arange(1, len(markers) + 1, dtype=np.int32)
-            ws = watershed(-dist, seeds, mask=filled)
+            ws = watershed_markers(-dist, seeds, filled)  # = skimage's watershed, faster
             target = filled if fill_holes else comp
             new_ids = np.array([k, *range(next_id, next_id + len(markers) - 1)], dtype=np.int32)
             next_id += len(markers) - 1
@@ -397,9 +397,12 @@ def _filter_and_relabel(
     """
     ndim = labels.ndim
     n_all = next_id - 1
+    # Every voxel of id k lies in boxes[k] (component boxes; hole fills stay inside them; the
+    # split pieces' boxes come from their own voxels): count and relabel box by box instead of
+    # two passes over the whole volume (its empty space is then never written).
     counts = np.zeros(next_id, dtype=np.int64)
-    for plane in labels.reshape(labels.shape[0], -1):  # by slab: no full-size int64 copy
-        counts += np.bincount(plane, minlength=next_id)
+    for k, box in boxes.items():
+        counts[k] = np.count_nonzero(labels[box] == k)
     keep = counts > 0
     keep[0] = False
     removed_edge = removed_small = 0
@@ -432,8 +435,15 @@ def _filter_and_relabel(
     kept_ids = kept_ids[np.argsort(first, kind="stable")]
     lut = np.zeros(next_id, dtype=np.int32)
     lut[kept_ids] = np.arange(1, n_keep + 1, dtype=np.int32)
-    for i in range(labels.shape[0]):  # in place, slab by slab
-        np.take(lut, labels[i], out=labels[i])
+    # Boxes overlap: new ids are first written negated (never equal to an old id still to be
+    # matched), then made positive; removed ids become 0.
+    for k, box in boxes.items():
+        if counts[k]:
+            crop = labels[box]
+            crop[crop == k] = -lut[k]
+    for kept in kept_ids.tolist():
+        crop = labels[boxes[kept]]
+        np.negative(crop, out=crop, where=crop < 0)
     return removed_edge, removed_small
 
 
