@@ -146,3 +146,22 @@ def test_reconstruct_backends_agree():
         for k, r in (("fbp", ours), ("sirt", ours_sirt))
     }
     assert rmse["sirt"] < 1.2 * rmse["fbp"]
+
+
+def test_volume_without_pixel_size_has_pixel_coordinates_that_the_engine_does_not_read_as_um():
+    """Pixel indices are labelled as such: no spacing is silently taken as 1 um per voxel."""
+    from cathodescope._validation import resolve_spacing
+    from cathodescope.errors import SpacingError
+    from cathodescope.tomo import reconstruct
+
+    proj = np.random.default_rng(0).random((90, 3, 32)).astype(np.float32)
+    angles = np.linspace(0.0, 180.0, 90, endpoint=False)
+    unknown = reconstruct(proj, angles)
+    assert unknown.attrs["units"] == "1/pixel"
+    assert all(unknown[d].attrs["units"] == "pixel" for d in ("z", "y", "x"))
+    with pytest.raises(SpacingError, match="spacing is required"):
+        resolve_spacing(unknown, None, 3)
+    assert resolve_spacing(unknown, 0.05, 3) == (0.05, 0.05, 0.05)  # an explicit value is used
+    known = reconstruct(proj, angles, spacing=0.05)
+    assert all(known[d].attrs["units"] == "um" for d in ("z", "y", "x"))
+    assert resolve_spacing(known, None, 3) == pytest.approx((0.05, 0.05, 0.05))

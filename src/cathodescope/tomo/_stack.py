@@ -295,10 +295,13 @@ def reconstruct(
         warnings.warn(f"reconstruction: {problem}.", UndersamplingWarning, stacklevel=2)
     scale = 1.0 if sp is None else 1.0 / sp[2]
     sz, _, sx = (1.0, 1.0, 1.0) if sp is None else sp
+    # Without a pixel size the coordinates are pixel indices and say so: the engine ignores
+    # them (and asks for a spacing) instead of reading 1 pixel as 1 um.
+    axis_units = {"units": "pixel" if sp is None else "um"}
     coords = {
-        "z": np.arange(n_rows) * sz,
-        "y": (np.arange(n) - (n - 1) / 2) * sx,
-        "x": (np.arange(n) - (n - 1) / 2) * sx,
+        "z": ("z", np.arange(n_rows) * sz, axis_units),
+        "y": ("y", (np.arange(n) - (n - 1) / 2) * sx, axis_units),
+        "x": ("x", (np.arange(n) - (n - 1) / 2) * sx, axis_units),
     }
     attrs = {
         "units": "1/pixel" if sp is None else "1/um",
