@@ -9,6 +9,7 @@ propagated from the same matrices (delta method), so cross-channel covariance is
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.fft as sfft
@@ -56,27 +57,65 @@ class BinnedData:
     resid: np.ndarray
 
 
+def bin_moments(bins: Any, values: Any, xp: Any = np) -> tuple[Any, Any, Any, Any, Any]:
+    """Count, mean and covariance (ddof=1) of voxel values per depth bin, for numpy or CuPy.
+
+    The engine's binning arithmetic, written once for every array module: ``bincount`` with
+    float64 weights, residuals about the bin means before products (no catastrophic
+    cancellation).
+
+    Parameters
+    ----------
+    bins : array of int, shape (n,)
+        Depth-bin index of each voxel (``floor(depth_um / bin_width_um)``).
+    values : array, shape (C, n)
+        Channel values of the voxels.
+    xp : module
+        ``numpy`` or ``cupy`` (the module of ``bins`` and ``values``).
+
+    Returns
+    -------
+    counts : array of int, shape (n_bins,)
+        Voxels per bin.
+    mean : array of float64, shape (n_bins, C)
+        Bin means (NaN for empty bins).
+    cov : array of float64, shape (n_bins, C, C)
+        Sample covariance per bin (NaN where the count is below 2).
+    resid : array of float64, shape (C, n)
+        Voxel value minus its bin's mean.
+    n_bins : int
+        ``max(bins) + 1``.
+
+    Examples
+    --------
+    >>> counts, mean, cov, resid, n_bins = bin_moments(np.array([0, 0, 1]),
+    ...                                                np.array([[1.0, 3.0, 5.0]]))
+    >>> counts.tolist(), mean[:, 0].tolist(), float(cov[0, 0, 0])
+    ([2, 1], [2.0, 5.0], 2.0)
+    """
+    n_bins = int(bins.max()) + 1
+    n_ch = values.shape[0]
+    counts = xp.bincount(bins, minlength=n_bins)
+    safe = xp.maximum(counts, 1)
+    sums = xp.stack([xp.bincount(bins, weights=v, minlength=n_bins) for v in values], axis=1)
+    mean = sums / safe[:, None]
+    resid = values - mean[bins].T
+    cov = xp.empty((n_bins, n_ch, n_ch))
+    denom = xp.where(counts > 1, counts - 1, xp.nan)
+    for j in range(n_ch):
+        for k in range(j, n_ch):
+            c = xp.bincount(bins, weights=resid[j] * resid[k], minlength=n_bins) / denom
+            cov[:, j, k] = c
+            cov[:, k, j] = c
+    mean[counts == 0] = xp.nan
+    return counts, mean, cov, resid, n_bins
+
+
 def bin_values(
     flat_index: np.ndarray, bins: np.ndarray, values: np.ndarray, shape: tuple[int, ...]
 ) -> BinnedData:
-    """Count, mean and covariance per bin with ``np.bincount`` (float64 accumulators)."""
-    n_bins = int(bins.max()) + 1
-    n_ch = values.shape[0]
-    counts = np.bincount(bins, minlength=n_bins)
-    safe = np.maximum(counts, 1)
-    sums = np.stack([np.bincount(bins, weights=v, minlength=n_bins) for v in values], axis=1)
-    mean = sums / safe[:, None]
-    # Centre on the bin means before forming products: no catastrophic cancellation.
-    resid = np.empty_like(values, dtype=np.float64)
-    for j in range(n_ch):
-        np.subtract(values[j], mean[:, j][bins], out=resid[j])
-    cov = np.empty((n_bins, n_ch, n_ch))
-    denom = np.where(counts > 1, counts - 1, np.nan)
-    for j in range(n_ch):
-        for k in range(j, n_ch):
-            c = np.bincount(bins, weights=resid[j] * resid[k], minlength=n_bins) / denom
-            cov[:, j, k] = cov[:, k, j] = c
-    mean[counts == 0] = np.nan
+    """Count, mean and covariance per bin (:func:`bin_moments` on numpy arrays)."""
+    counts, mean, cov, resid, n_bins = bin_moments(bins, values)
     return BinnedData(
         flat_index, bins, values, shape, n_bins, counts, mean, cov, resid.astype(np.float32)
     )

@@ -27,6 +27,7 @@ import pandas as pd
 
 from cathodescope._validation import check_choice, check_positive, normalize_spacing
 from cathodescope.errors import EmptyDataError, ShapeMismatchError
+from cathodescope.profile import bin_moments
 from cathodescope.scale._device import resolve_device
 
 #: lattice-excess model of the sub-voxel depth convention, (a, c, p) per dimension: the
@@ -130,25 +131,10 @@ def binned_moments(d: Any, values: Any, bin_width_um: float, xp: Any) -> tuple[A
 
     ``d``: (n,) depths (um); ``values``: (C, n) float64 channel values. Returns ``bins`` (n,),
     ``counts`` (B,), ``mean`` (B, C) (NaN for empty bins), ``cov`` (B, C, C) (NaN where the
-    count is below 2): the arithmetic of the engine's binning (``np.bincount`` with weights,
-    residuals about the bin means before products).
+    count is below 2): the engine's own binning, :func:`cathodescope.profile.bin_moments`.
     """
     bins = xp.floor(d / xp.float32(bin_width_um)).astype(xp.intp)
-    n_bins = int(bins.max()) + 1
-    n_ch = values.shape[0]
-    counts = xp.bincount(bins, minlength=n_bins)
-    safe = xp.maximum(counts, 1)
-    sums = xp.stack([xp.bincount(bins, weights=v, minlength=n_bins) for v in values], axis=1)
-    mean = sums / safe[:, None]
-    resid = values - mean[bins].T
-    cov = xp.empty((n_bins, n_ch, n_ch))
-    denom = xp.where(counts > 1, counts - 1, xp.nan)
-    for j in range(n_ch):
-        for k in range(j, n_ch):
-            c = xp.bincount(bins, weights=resid[j] * resid[k], minlength=n_bins) / denom
-            cov[:, j, k] = c
-            cov[:, k, j] = c
-    mean[counts == 0] = xp.nan
+    counts, mean, cov, _, _ = bin_moments(bins, values, xp)
     return bins, counts, mean, cov
 
 
