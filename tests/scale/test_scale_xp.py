@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from cathodescope.errors import DeviceUnavailableError, EmptyDataError, ShapeMismatchError
+from cathodescope.profile import device_depth_values
 from cathodescope.scale import gpu_available, particle_statistics
-from cathodescope.scale._xp import depth_values
 
 PROFILE_COLS = ["particle_id", "channel", "depth_um", "n_voxels", "mean", "std"]
 RATIO_COLS = ["particle_id", "element", "depth_um", "ratio"]
@@ -88,7 +88,7 @@ def test_depth_values_equal_depth_map(particle, convention):
     mask, _ = particle
     sp = (0.12, 0.1, 0.1)
     ref = depth_map(mask, spacing=sp, convention=convention)[mask]
-    d, flat, where = depth_values(mask, sp, np, "hull", convention)
+    d, flat, where = device_depth_values(mask, sp, np, "hull", convention)
     np.testing.assert_array_equal(flat, np.flatnonzero(mask))
     np.testing.assert_allclose(d, ref, rtol=1e-6, atol=0)
     assert d.dtype == np.float32 and where == "cpu (edt)"

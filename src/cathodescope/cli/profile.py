@@ -164,6 +164,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_engine_arguments(parser)
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default=None,
+        help="compute device of each particle's EDT, depths and bin moments (and of the "
+        "out-of-core threshold pass); cuda needs CuPy and a GPU: an error otherwise, never a "
+        "fallback",
+    )
     scale = parser.add_argument_group(
         "out of core (any of these reads the channels lazily and runs on a dask cluster)"
     )
@@ -183,12 +191,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="attach to a running dask scheduler, e.g. tcp://10.0.0.5:8786",
     )
     scale.add_argument(
-        "--device",
-        choices=("cpu", "cuda"),
-        default=None,
-        help="compute device; cuda needs CuPy and a GPU (an error otherwise, never a fallback)",
-    )
-    scale.add_argument(
         "--resume",
         action="store_true",
         help="continue an interrupted out-of-core run into the same --out (skips finished "
@@ -203,7 +205,6 @@ def _out_of_core(args: argparse.Namespace) -> bool:
         args.memory_limit is not None
         or args.workers is not None
         or args.scheduler is not None
-        or args.device is not None
         or args.resume
     )
 
@@ -211,7 +212,7 @@ def _out_of_core(args: argparse.Namespace) -> bool:
 def run(args: argparse.Namespace) -> int:
     """Run :func:`cathodescope.workflows.profile.run_profile`, or the out-of-core
     :func:`cathodescope.workflows.profile_large.run_profile_large` when any of
-    ``--memory-limit/--workers/--scheduler/--device/--resume`` is given."""
+    ``--memory-limit/--workers/--scheduler/--resume`` is given. ``--device`` applies to both."""
     params = {k: v for k, v in vars(args).items() if k != "func"}
     if _out_of_core(args):
         from cathodescope.errors import ParameterError
@@ -220,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
         if args.dilate_um:
             raise ParameterError(
                 "--dilate-um is not supported out of core yet; drop it or run in memory "
-                "(without --memory-limit/--workers/--scheduler/--device/--resume)."
+                "(without --memory-limit/--workers/--scheduler/--resume)."
             )
         engine = engine_options(args)
         large, run_folder = run_profile_large(
@@ -250,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
         spacing=args.spacing,
         segment_on=args.segment_on,
         dilate_um=args.dilate_um,
-        engine=engine_options(args),
+        engine={**engine_options(args), "device": args.device or "cpu"},
         overwrite=args.overwrite,
         progress=not args.no_progress,
         parameters=params,

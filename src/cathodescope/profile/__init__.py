@@ -2,6 +2,7 @@
 confidence intervals, elemental ratios, Table-1 metrics and radial line scans (2D and 3D)."""
 
 from cathodescope.profile._depth import convex_hull_fill, depth_map
+from cathodescope.profile._device import device_depth_values
 from cathodescope.profile._linescan import radial_line_scans
 from cathodescope.profile._pipeline import SceneAnalysis, analyze_scene
 from cathodescope.profile._profiles import DepthProfiles, depth_profiles
@@ -16,6 +17,7 @@ __all__ = [
     "convex_hull_fill",
     "depth_map",
     "depth_profiles",
+    "device_depth_values",
     "radial_line_scans",
     "sample_summary",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from scipy.spatial import ConvexHull, QhullError
@@ -326,7 +326,7 @@ def _distance_map(
     return np.asarray(dist[inner], dtype=np.float32)
 
 
-def subvoxel_depth(e: np.ndarray, sp: Sequence[float]) -> np.ndarray:
+def subvoxel_depth(e: Any, sp: Sequence[float], xp: Any = np) -> Any:
     """Sub-voxel depth (um) from distances ``e`` (um) to the nearest outside voxel centre.
 
     Solves ``e = d + a v (v / d - c v / R) ** p`` for ``d`` (see :func:`depth_map`) by five
@@ -340,28 +340,30 @@ def subvoxel_depth(e: np.ndarray, sp: Sequence[float]) -> np.ndarray:
         Distances (um) of one particle's voxels, all > 0.
     sp : sequence of float
         Voxel spacing in um (its length is the number of dimensions).
+    xp : module
+        Array module of ``e``: ``numpy``, or ``cupy`` for the GPU path (the same arithmetic).
 
     Returns
     -------
-    ndarray of float32, shape of ``e``
+    array of float32, shape of ``e``
         Depths in um, ``0 < d <= e``.
     """
     if e.size == 0:
-        return e.astype(np.float32)
+        return e.astype(xp.float32)
     a, c, p = _LATTICE_EXCESS[len(sp)]
     v = float(np.prod(sp)) ** (1.0 / len(sp))
-    x = np.asarray(e, dtype=np.float32) / np.float32(v)
+    x = xp.asarray(e, dtype=xp.float32) / np.float32(v)
     inv_r = np.float32(c / float(x.max()))
     d = x.copy()
-    t = np.empty_like(x)
+    t = xp.empty_like(x)
     for _ in range(5):
-        np.maximum(d, np.float32(0.5), out=t)
-        np.reciprocal(t, out=t)
+        xp.maximum(d, np.float32(0.5), out=t)
+        xp.reciprocal(t, out=t)
         t -= inv_r
-        np.maximum(t, 0, out=t)
-        np.power(t, np.float32(p), out=t)
+        xp.maximum(t, 0, out=t)
+        xp.power(t, np.float32(p), out=t)
         t *= np.float32(a)
-        np.subtract(x, t, out=d)
-    np.maximum(d, np.float32(0.25) * x, out=d)
+        xp.subtract(x, t, out=d)
+    xp.maximum(d, np.float32(0.25) * x, out=d)
     d *= np.float32(v)
     return d

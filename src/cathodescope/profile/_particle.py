@@ -9,8 +9,10 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from cathodescope.common.device import resolve_device
 from cathodescope.profile import _tables
 from cathodescope.profile._depth import _LATTICE_EXCESS, DEPTH_BIAS_BOUND_VOX, _depth_values
+from cathodescope.profile._device import binned_on_device
 from cathodescope.profile._stats import (
     BinnedData,
     bin_values,
@@ -44,6 +46,7 @@ class ProfileSettings:
     n_boot: int
     seed: int
     depth_convention: str = "subvoxel"
+    device: str = "cpu"
 
 
 @dataclass(frozen=True)
@@ -77,13 +80,25 @@ def profile_particle(
     """
     mask = lab[sl] == pid
     inner = threads if mask.size >= BIG_CROP else 1  # threads inside one big particle only
-    d = _depth_values(mask, st.spacing, st.surface, inner, st.depth_convention)
-    flat = np.flatnonzero(mask)
-    bins = np.floor(d / st.bin_width).astype(np.intp)
-    values = np.empty((len(st.names), flat.size), dtype=np.float64)
+    values = np.empty((len(st.names), int(np.count_nonzero(mask))), dtype=np.float64)
     for j, c in enumerate(st.names):
         values[j] = chans[c][sl][mask]  # boolean index: C order, like flat; no crop copy
-    data = bin_values(flat, bins, values, mask.shape)
+    if st.device == "cpu":
+        d = _depth_values(mask, st.spacing, st.surface, inner, st.depth_convention)
+        bins = np.floor(d / st.bin_width).astype(np.intp)
+        data = bin_values(np.flatnonzero(mask), bins, values, mask.shape)
+    else:  # EDT, depth and bin moments on the GPU; the intervals below on the host copies
+        d, data = binned_on_device(
+            mask,
+            values,
+            st.spacing,
+            st.bin_width,
+            st.surface,
+            st.depth_convention,
+            resolve_device(st.device),
+        )
+        bins = data.bins
+    flat = data.flat_index
     rng = np.random.default_rng([int(st.seed), int(pid)])
     diag: dict[str, Any] = {
         "particle_id": pid,

@@ -18,6 +18,7 @@ import xarray as xr
 
 from cathodescope._validation import check_finite, check_positive, resolve_spacing_all
 from cathodescope.common import check_spacing_plausible
+from cathodescope.common.device import resolve_device
 from cathodescope.errors import EmptyDataError, ParameterError, ShapeMismatchError
 
 
@@ -112,6 +113,7 @@ PROFILE_OPTIONS = (
     "seed",
     "threads",
     "depth_convention",
+    "device",
 )
 
 
@@ -147,6 +149,7 @@ def analyze_scene(
     seed: int = 0,
     threads: int | None = None,
     depth_convention: Literal["subvoxel", "centres"] = "subvoxel",
+    device: Literal["cpu", "cuda"] = "cpu",
     **unknown: Any,
 ) -> SceneAnalysis:
     """Segment particles and compute their depth profiles, ratios and metrics.
@@ -179,8 +182,9 @@ def analyze_scene(
         defaults; depths in um).
     edge_window_um, core_window_um, sampling_window_um, reliable_fraction
         Depth-profile options, as above (windows in um).
-    density_bins, n_boot, seed, threads, depth_convention
-        Depth-profile options, as above.
+    density_bins, n_boot, seed, threads, depth_convention, device
+        Depth-profile options, as above (``device="cuda"``: each particle's EDT, depths and
+        bin moments on a GPU; an error without CuPy or a GPU).
     **unknown
         Any other keyword raises :class:`ParameterError` naming the valid options, so that a
         misspelt option never passes silently.
@@ -195,6 +199,8 @@ def analyze_scene(
         For an option neither step knows, or an impossible value.
     ShapeMismatchError, NonFiniteDataError, EmptyDataError, SpacingError
         For inconsistent, non-finite or empty channels and a bad or contradicting spacing.
+    DeviceUnavailableError
+        For ``device="cuda"`` without CuPy or a visible GPU.
     EmptySegmentationError
         If no particle is found.
 
@@ -219,6 +225,7 @@ def analyze_scene(
             f"unknown option(s) {sorted(unknown)}; segmentation takes {sorted(SEGMENT_OPTIONS)} "
             f"and depth profiles take {sorted(PROFILE_OPTIONS)}."
         )
+    resolve_device(device)  # a missing GPU fails before the segmentation, not after it
     seg_opts: dict[str, Any] = {
         "threshold": threshold,
         "opening_radius_um": opening_radius_um,
@@ -246,6 +253,7 @@ def analyze_scene(
         "seed": seed,
         "threads": threads,
         "depth_convention": depth_convention,
+        "device": device,
     }
     arrays = _as_float_arrays(channels)
     ndim = next(iter(arrays.values())).ndim

@@ -12,6 +12,7 @@ import pandas as pd
 from scipy import ndimage as ndi
 
 from cathodescope._validation import check_choice, check_positive, resolve_spacing_all
+from cathodescope.common.device import resolve_device
 from cathodescope.errors import (
     EmptyDataError,
     EmptySegmentationError,
@@ -196,8 +197,10 @@ def _settings(
     n_boot: int,
     seed: int,
     depth_convention: str,
+    device: str = "cpu",
 ) -> ProfileSettings:
     """Check every option of :func:`depth_profiles` once, before any particle is processed."""
+    resolve_device(device)  # an unknown device or a missing GPU fails before any particle
     w = check_positive(bin_width_um, "bin_width_um")
     check_choice(surface, ("hull", "mask"), "surface")
     check_choice(depth_convention, ("subvoxel", "centres"), "depth_convention")
@@ -241,6 +244,7 @@ def _settings(
         n_boot=int(n_boot),
         seed=int(seed),
         depth_convention=depth_convention,
+        device=device,
     )
 
 
@@ -265,6 +269,7 @@ def depth_profiles(
     seed: int = 0,
     threads: int | None = None,
     depth_convention: DepthConvention = "subvoxel",
+    device: Literal["cpu", "cuda"] = "cpu",
 ) -> DepthProfiles:
     """Depth profiles with honest confidence intervals, elemental ratios and Table-1 metrics.
 
@@ -352,6 +357,11 @@ def depth_profiles(
         Depth convention of :func:`depth_map`: the sub-voxel estimate of the distance to the
         true surface (default), or the distance to the nearest outside voxel centre (as
         before; its larger bias, the lattice excess, then enters the intervals).
+    device : {"cpu", "cuda"}
+        Where each particle's EDT, depths and bin moments are computed: ``"cuda"`` runs them
+        on a GPU with CuPy (the same arithmetic; the convex hull, an anisotropic EDT and the
+        intervals stay on the CPU, see :func:`device_depth_values`). ``"cuda"`` without CuPy
+        or a GPU raises :class:`DeviceUnavailableError`, never a silent CPU run.
 
     Returns
     -------
@@ -360,7 +370,7 @@ def depth_profiles(
     Raises
     ------
     ShapeMismatchError, NonFiniteDataError, EmptyDataError, EmptySegmentationError,
-    SpacingError, ParameterError, ParticleTooSmallError
+    SpacingError, ParameterError, ParticleTooSmallError, DeviceUnavailableError
 
     Examples
     --------
@@ -399,6 +409,7 @@ def depth_profiles(
         n_boot=n_boot,
         seed=seed,
         depth_convention=depth_convention,
+        device=device,
     )
 
 
@@ -424,6 +435,7 @@ def _depth_profiles(
     n_boot: int,
     seed: int,
     depth_convention: str,
+    device: str = "cpu",
 ) -> DepthProfiles:
     """:func:`depth_profiles` on checked labels, channels and spacing (``objects``: the
     labels' ``find_objects`` boxes when the caller has them, e.g. :func:`analyze_scene`, which
@@ -445,6 +457,7 @@ def _depth_profiles(
         n_boot=n_boot,
         seed=seed,
         depth_convention=depth_convention,
+        device=device,
     )
     n_cores = _n_threads() if threads is None else max(1, int(threads))
     if objects is None:
@@ -469,6 +482,7 @@ def _depth_profiles(
         "seed": st.seed,
         "threads": n_cores,
         "depth_convention": depth_convention,
+        "device": st.device,
     }
     return DepthProfiles(
         profiles=profiles,

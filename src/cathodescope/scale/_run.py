@@ -249,8 +249,9 @@ def analyze_scene_large(
     chunks : sequence of int, optional
         Chunk shape of the chunked passes (voxels per axis); default: from the memory plan.
     device : {"cpu", "cuda"}
-        ``"cuda"`` runs the chunked threshold pass on the GPU with CuPy; an error when CuPy or
-        a GPU is missing (never a silent fallback).
+        ``"cuda"`` runs the chunked threshold pass and each particle's EDT, depths and bin
+        moments on the GPU with CuPy (every worker needs one); an error when CuPy or a GPU is
+        missing (never a silent fallback).
     cache_dir : path, optional
         Resume cache (per-stage state, per-component labels, per-particle rows). Default: a
         temporary folder, removed at the end.
@@ -288,6 +289,7 @@ def analyze_scene_large(
         )
     xp = resolve_device(device)
     seg_opts, prof_opts = _split_options(options)
+    prof_opts["device"] = device  # each particle task's EDT, depths and bin moments
     probe = open_lazy_channels(channels, channel_names)
     first = next(iter(probe.values()))
     shape = tuple(int(n) for n in first.shape)

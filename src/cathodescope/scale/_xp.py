@@ -1,18 +1,10 @@
-"""Array-module-agnostic per-particle kernels (``xp`` = numpy or cupy): depth map, binning, moments.
+"""Depth-binned statistics of one particle on the CPU or a GPU, without the intervals.
 
-The heavy per-particle arithmetic of the depth-profile engine (the Euclidean distance transform
-of the particle's hull, the sub-voxel depth correction, the depth binning and the per-bin
-count / mean / covariance of every channel) written once against the array API shared by NumPy
-and CuPy, so that the same code runs on the CPU (tested here against
-:func:`cathodescope.profile.depth_map` and :func:`cathodescope.profile.depth_profiles`) and on a
-GPU. What stays on the CPU, whatever the device:
-
-* the convex-hull fill (:func:`cathodescope.profile.convex_hull_fill`: qhull has no GPU
-  counterpart; the filled hull is sent to the device);
-* the EDT for anisotropic voxels: CuPy's (cuCIM's) PBA+ transform is exact on the integer
-  lattice, its anisotropic variant compares floating-point distances and is not documented as
-  exact, so the ``edt`` package computes it and the distances are sent to the device;
-* the confidence intervals (ESS correlation functions, bootstrap) of the engine.
+A thin table-building layer over the engine's device-agnostic kernels
+(:func:`cathodescope.profile.device_depth_values`, :func:`cathodescope.profile.bin_moments`):
+the EDT of the particle's hull, the sub-voxel depth, the depth binning and the per-bin count /
+mean / covariance run on NumPy or CuPy arrays from one source. What stays on the CPU whatever
+the device is said in :func:`cathodescope.profile.device_depth_values`.
 """
 
 from __future__ import annotations
@@ -27,14 +19,8 @@ import pandas as pd
 
 from cathodescope._validation import check_choice, check_positive, normalize_spacing
 from cathodescope.errors import EmptyDataError, ShapeMismatchError
-from cathodescope.profile import bin_moments
+from cathodescope.profile import bin_moments, device_depth_values
 from cathodescope.scale._device import resolve_device
-
-#: lattice-excess model of the sub-voxel depth convention, (a, c, p) per dimension: the
-#: documented constants of :func:`cathodescope.profile.depth_map` ("p = 1/2, a = 0.42,
-#: c = 0.5 in 3D and p = 1/3, a = 0.46, c = 0.75 in 2D"); the tests compare this module's
-#: depths with ``depth_map``'s, so a change there is caught here.
-LATTICE_EXCESS = {3: (0.42, 0.5, 0.5), 2: (0.46, 0.75, 1.0 / 3.0)}
 
 
 @dataclass(frozen=True)
@@ -63,79 +49,6 @@ class ParticleStatistics:
     max_depth_um: float
     device: str
     parameters: dict[str, Any] = field(default_factory=dict)
-
-
-def _edt(body: Any, sp: tuple[float, ...], xp: Any) -> tuple[Any, str]:
-    """EDT (um, float32) of a bool body on ``xp``, the array border counted as outside."""
-    padded = xp.pad(body, 1, mode="constant", constant_values=False)
-    inner = tuple(slice(1, -1) for _ in sp)
-    isotropic = all(s == sp[0] for s in sp)
-    if xp is not np and isotropic:
-        from cupyx.scipy.ndimage import distance_transform_edt
-
-        # PBA+ on the unit lattice (exact integer arithmetic), scaled by the voxel size
-        dist = distance_transform_edt(padded, float64_distances=True) * sp[0]
-        return dist[inner].astype(xp.float32), "cuda (PBA+, isotropic)"
-    import edt  # exact linear-time EDT (the engine's), multithreaded C++
-
-    host = np.ascontiguousarray(padded if xp is np else xp.asnumpy(padded))
-    dist = edt.edt(host, anisotropy=sp, black_border=False, parallel=1)
-    out = np.asarray(dist[inner], dtype=np.float32)
-    return (out, "cpu (edt)") if xp is np else (xp.asarray(out), "cpu (edt, anisotropic)")
-
-
-def _subvoxel(e: Any, sp: tuple[float, ...], xp: Any) -> Any:
-    """Sub-voxel depth (um) from the distances ``e`` (um) to the nearest outside voxel centre.
-
-    Five fixed-point steps of ``d <- e - a v (v / max(d, v/2) - c v / R) ** p`` in float32,
-    the arithmetic of :func:`cathodescope.profile.depth_map` (``convention="subvoxel"``).
-    """
-    a, c, p = LATTICE_EXCESS[len(sp)]
-    v = float(np.prod(sp)) ** (1.0 / len(sp))
-    x = e.astype(xp.float32) / xp.float32(v)
-    inv_r = xp.float32(c / float(x.max()))
-    d = x.copy()
-    for _ in range(5):
-        t = xp.maximum(d, xp.float32(0.5))
-        t = xp.reciprocal(t) - inv_r
-        t = xp.maximum(t, xp.float32(0)) ** xp.float32(p)
-        d = x - xp.float32(a) * t
-    d = xp.maximum(d, xp.float32(0.25) * x)
-    return d * xp.float32(v)
-
-
-def depth_values(
-    mask: Any,
-    sp: tuple[float, ...],
-    xp: Any,
-    surface: str = "hull",
-    convention: str = "subvoxel",
-) -> tuple[Any, Any, str]:
-    """Depth (um, float32) of each voxel of ``mask`` in C order, their flat indices, EDT site.
-
-    ``mask`` is a host (numpy) bool crop; the returned arrays live on ``xp``.
-    """
-    from cathodescope.profile import convex_hull_fill
-
-    body = convex_hull_fill(mask) if surface == "hull" else mask
-    dist, where = _edt(xp.asarray(body), sp, xp)
-    flat = xp.flatnonzero(xp.asarray(mask))
-    d = dist.ravel()[flat]
-    if convention == "subvoxel":
-        d = _subvoxel(d, sp, xp)
-    return d, flat, where
-
-
-def binned_moments(d: Any, values: Any, bin_width_um: float, xp: Any) -> tuple[Any, Any, Any, Any]:
-    """Bins, counts, means and covariances (ddof=1) per depth bin, float64 accumulators.
-
-    ``d``: (n,) depths (um); ``values``: (C, n) float64 channel values. Returns ``bins`` (n,),
-    ``counts`` (B,), ``mean`` (B, C) (NaN for empty bins), ``cov`` (B, C, C) (NaN where the
-    count is below 2): the engine's own binning, :func:`cathodescope.profile.bin_moments`.
-    """
-    bins = xp.floor(d / xp.float32(bin_width_um)).astype(xp.intp)
-    counts, mean, cov, _, _ = bin_moments(bins, values, xp)
-    return bins, counts, mean, cov
 
 
 def particle_statistics(
@@ -226,11 +139,12 @@ def particle_statistics(
                 f"channel {n!r} has shape {np.shape(a)}, the mask {m.shape}; pass crops of the "
                 "same box."
             )
-    d, flat, where = depth_values(m, sp, xp, surface, depth_convention)
+    d, flat, where = device_depth_values(m, sp, xp, surface, depth_convention)
     values = xp.stack(
         [xp.asarray(np.asarray(channels[n])).ravel()[flat].astype(xp.float64) for n in names]
     )
-    _, counts, mean, cov = binned_moments(d, values, width, xp)
+    bins = xp.floor(d / xp.float32(width)).astype(xp.intp)
+    counts, mean, cov, _, _ = bin_moments(bins, values, xp)
     std = xp.sqrt(xp.clip(xp.diagonal(cov, axis1=1, axis2=2), 0, None))
     ridx = [names.index(n) for n in rnames]
     m_r = mean[:, ridx]
