@@ -168,6 +168,9 @@ _STAGES = (
     ("cathodescope.segment", "measure_particles", "measure_particles"),
     ("cathodescope.profile._pipeline", "_with_internal_porosity", "internal porosity"),
     ("cathodescope.profile._profiles", "_depth_profiles", "depth profiles (all particles)"),
+    ("cathodescope.profile._particle", "_depth_values", "  EDT + depths (cpu)"),
+    ("cathodescope.profile._particle", "binned_on_device", "  EDT + depths + moments (device)"),
+    ("cathodescope.profile._particle", "correlation_functions", "  correlation FFTs"),
 )
 
 
@@ -188,7 +191,13 @@ def bench_pipeline(args) -> None:
     def run():
         with warnings.catch_warnings():  # too-shallow particles are reported, not needed here
             warnings.simplefilter("ignore", CathodescopeRunWarning)
-            return analyze_scene(channels, spacing=0.049, marker_spacing_um=2.0, min_size_um=0.5)
+            return analyze_scene(
+                channels,
+                spacing=0.049,
+                marker_spacing_um=2.0,
+                min_size_um=0.5,
+                device=args.device,
+            )
 
     times, cpu = [], []
     for _ in range(args.repeats):
@@ -198,7 +207,8 @@ def bench_pipeline(args) -> None:
         cpu.append(_cpu_s() - c0)
     load = os.getloadavg()
     print(
-        f"analyze_scene {args.size}^3 x 3 channels, {res.segmentation.n_particles} particles "
+        f"analyze_scene {args.size}^3 x 3 channels on {args.device}, "
+        f"{res.segmentation.n_particles} particles "
         f"(of {args.particles}): median {statistics.median(times):.2f} s wall, "
         f"{statistics.median(cpu):.2f} s CPU (runs wall {', '.join(f'{x:.2f}' for x in times)}; "
         f"CPU {', '.join(f'{x:.2f}' for x in cpu)}); load average after "
@@ -257,6 +267,12 @@ def main() -> None:
     ap.add_argument("--skip-hull", action="store_true")
     ap.add_argument("--pipeline", action="store_true", help="time analyze_scene (issue 15)")
     ap.add_argument("--no-stages", action="store_true", help="--pipeline without the stage run")
+    ap.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="--pipeline: device of the per-particle EDT, depths and bin moments",
+    )
     args = ap.parse_args()
     try:
         cores = len(os.sched_getaffinity(0))
