@@ -71,6 +71,7 @@ def profile_particle(
     chans: Mapping[str, np.ndarray],
     st: ProfileSettings,
     threads: int,
+    edt_threads: int | None = None,
 ) -> dict[str, Any]:
     """Arrays of one particle's profile, ratio, window, metrics, diagnostics and density.
 
@@ -84,7 +85,7 @@ def profile_particle(
     for j, c in enumerate(st.names):
         values[j] = chans[c][sl][mask]  # boolean index: C order, like flat; no crop copy
     if st.device == "cpu":
-        d = _depth_values(mask, st.spacing, st.surface, inner, st.depth_convention)
+        d = _depth_values(mask, st.spacing, st.surface, edt_threads or inner, st.depth_convention)
         bins = np.floor(d / st.bin_width).astype(np.intp)
         data = bin_values(np.flatnonzero(mask), bins, values, mask.shape)
     else:  # EDT, depth and bin moments on the GPU; the intervals below on the host copies

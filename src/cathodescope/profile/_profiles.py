@@ -520,7 +520,10 @@ def _run_particles(
     inner = max(1, n_cores // outer)  # threads inside one big particle (EDT, FFT)
 
     def one(pid: int) -> dict[str, Any]:
-        return profile_particle(pid, objects[pid - 1], lab, chans, st, inner)
+        # edt holds the GIL for its whole call (measured: two threads' EDTs run one after the
+        # other), so concurrent particles cannot overlap their EDTs: each EDT uses every core
+        # with edt's own C++ threads instead (same numbers: the 1D passes are independent)
+        return profile_particle(pid, objects[pid - 1], lab, chans, st, inner, n_cores)
 
     bar = tqdm(total=len(ids), desc="depth profiles", unit="particle", disable=not progress)
     by_pid: dict[int, dict[str, Any]] = {}
