@@ -82,6 +82,7 @@ def test_out_of_core_tables_equal_in_memory(scene, workers, tmp_path):
     )
     _assert_same(reference, large)
     assert large.parameters["memory_plan"]["workers"] == workers
+    assert large.parameters["profile"]["device"] == "cpu"  # the particle tasks' device
 
 
 def test_resume_skips_finished_particles(scene, tmp_path):
