@@ -133,6 +133,27 @@ def _grid_range(lo_um: float, hi_um: float, step: float, n: int) -> tuple[int, i
     return i0, i1
 
 
+def _check_scene_options(
+    particles: Sequence[Spheroid],
+    noise_std: float,
+    noise_psf_um: float,
+    phase_artefact: float,
+    phase_artefact_width_um: float,
+) -> tuple[tuple[Spheroid, ...], float, float, float, float]:
+    """The particles (a non-empty tuple) and the checked noise / phase-halo options of a
+    rendering (:func:`render_particles`, ``write_scene_zarr``)."""
+    particles = tuple(particles)
+    if not particles:
+        raise ParameterError("the scene has no particles; give at least one Spheroid.")
+    return (
+        particles,
+        check_positive(noise_std, "noise_std", allow_zero=True),
+        check_positive(noise_psf_um, "noise_psf_um", allow_zero=True),
+        check_positive(phase_artefact, "phase_artefact", allow_zero=True),
+        check_positive(phase_artefact_width_um, "phase_artefact_width_um"),
+    )
+
+
 def render_particles(
     particles: Sequence[Spheroid],
     shape: Sequence[int],
@@ -204,13 +225,9 @@ def render_particles(
     if ndim not in (2, 3) or min(shape) < 1:
         raise ParameterError(f"shape must be 2 or 3 positive sizes, got {shape}.")
     sp = normalize_spacing(spacing, ndim)
-    particles = tuple(particles)
-    if not particles:
-        raise ParameterError("the scene has no particles; give at least one Spheroid.")
-    noise_std = check_positive(noise_std, "noise_std", allow_zero=True)
-    noise_psf_um = check_positive(noise_psf_um, "noise_psf_um", allow_zero=True)
-    phase_artefact = check_positive(phase_artefact, "phase_artefact", allow_zero=True)
-    width = check_positive(phase_artefact_width_um, "phase_artefact_width_um")
+    particles, noise_std, noise_psf_um, phase_artefact, width = _check_scene_options(
+        particles, noise_std, noise_psf_um, phase_artefact, phase_artefact_width_um
+    )
     if poisson_scale is not None:
         poisson_scale = check_positive(poisson_scale, "poisson_scale")
     elements = tuple(channels) if channels is not None else particles[0].profile.elements

@@ -24,11 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from cathodescope._validation import check_positive, normalize_spacing
+from cathodescope._validation import normalize_spacing
 from cathodescope.errors import ParameterError
 from cathodescope.phantom._geometry import Spheroid
 from cathodescope.phantom._render import (
     _add_phase_halo,
+    _check_scene_options,
     _draw_particle,
     _grid_range,
     _particle_frame,
@@ -208,13 +209,9 @@ def write_scene_zarr(
     if len(shape) != 3 or min(shape) < 1:
         raise ParameterError(f"shape must be 3 positive sizes (z, y, x), got {shape}.")
     sp = normalize_spacing(spacing, 3)
-    particles = tuple(particles)
-    if not particles:
-        raise ParameterError("the scene has no particles; give at least one Spheroid.")
-    noise_std = check_positive(noise_std, "noise_std", allow_zero=True)
-    noise_psf_um = check_positive(noise_psf_um, "noise_psf_um", allow_zero=True)
-    phase_artefact = check_positive(phase_artefact, "phase_artefact", allow_zero=True)
-    width = check_positive(phase_artefact_width_um, "phase_artefact_width_um")
+    particles, noise_std, noise_psf_um, phase_artefact, width = _check_scene_options(
+        particles, noise_std, noise_psf_um, phase_artefact, phase_artefact_width_um
+    )
     chunks = tuple(min(int(c), n) for c, n in zip(chunks, shape, strict=True))
     if len(chunks) != 3 or min(chunks) < 1:
         raise ParameterError(f"chunks must be 3 positive sizes, got {chunks}.")

@@ -57,7 +57,15 @@ def _sparse_module(xp: Any) -> Any:
     return cupyx.scipy.sparse
 
 
-def _check_batch(sinos: Any, angles_deg: Any) -> tuple[int, int, int, np.ndarray]:
+def _check_inputs(
+    sinos: Any,
+    angles_deg: Any,
+    centre: float | None,
+    filter_name: str,
+    pad_mode: str,
+    size: int | None,
+) -> tuple[int, int, int, np.ndarray, float, int]:
+    """Validated ``(n_angles, n_slices, n_det, angles, centre, size)`` of one reconstruction."""
     if len(sinos.shape) != 3:
         raise ProjectionGeometryError(
             f"expected sinograms (n_angles, n_slices, n_det), got shape {tuple(sinos.shape)}."
@@ -69,7 +77,9 @@ def _check_batch(sinos: Any, angles_deg: Any) -> tuple[int, int, int, np.ndarray
             f"{n_ang} projections but {angles.size} angles; give one angle (degrees) per "
             "projection, at least two."
         )
-    return n_ang, n_sl, n_det, angles
+    check_choice(filter_name, _FILTERS, "filter_name")
+    check_choice(pad_mode, ("edge", "zero"), "pad_mode")
+    return n_ang, n_sl, n_det, angles, check_centre(centre, n_det), int(size or n_det)
 
 
 def fbp_xp(
@@ -100,11 +110,9 @@ def fbp_xp(
     array of ``xp``, shape (n_slices, size, size), float32
         Attenuation in 1/pixel.
     """
-    n_ang, n_sl, n_det, angles = _check_batch(sinos, angles_deg)
-    check_choice(filter_name, _FILTERS, "filter_name")
-    check_choice(pad_mode, ("edge", "zero"), "pad_mode")
-    c = check_centre(centre, n_det)
-    n = int(size or n_det)
+    n_ang, n_sl, n_det, angles, c, n = _check_inputs(
+        sinos, angles_deg, centre, filter_name, pad_mode, size
+    )
     response, n_pad = ramp_filter(n_det, filter_name)
     left = (n_pad - n_det) // 2
     padded = xp.pad(
@@ -232,11 +240,9 @@ def gridrec_xp(
     array of ``xp``, shape (n_slices, size, size), float32
         Attenuation in 1/pixel.
     """
-    n_ang, n_sl, n_det, angles = _check_batch(sinos, angles_deg)
-    check_choice(filter_name, _FILTERS, "filter_name")
-    check_choice(pad_mode, ("edge", "zero"), "pad_mode")
-    c = check_centre(centre, n_det)
-    n = int(size or n_det)
+    n_ang, n_sl, n_det, angles, c, n = _check_inputs(
+        sinos, angles_deg, centre, filter_name, pad_mode, size
+    )
     plan = _make_plan(
         angles, n_det, c, n, filter_name, float(oversampling), int(kernel_width), bool(match_fbp)
     )
